@@ -1,0 +1,116 @@
+package definitions
+
+import (
+	"slices"
+	"sync"
+)
+
+// ChildInfo describes one element of a type.
+type ChildInfo struct {
+	// Types lists the FHIR type codes the element may have ("CodeableConcept",
+	// "dateTime", "Reference", ...). A backbone element has its own path as
+	// type ("Observation.component"), and an element defined by reference to
+	// another (Questionnaire.item.item) the referenced path
+	// ("Questionnaire.item"). The value of a primitive type has a FHIRPath
+	// system type ("System.String").
+	Types []string
+	// Choice tells that the element is a choice (value[x]): its JSON name is
+	// the element name followed by the capitalised type (valueQuantity).
+	Choice bool
+	// Many tells that the element may repeat (a JSON array).
+	Many bool
+}
+
+type typeInfo struct {
+	Kind     string `json:"kind"`
+	Base     string `json:"base"`
+	Abstract bool   `json:"abstract"`
+	Elements map[string]struct {
+		T []string `json:"t"`
+		C bool     `json:"c"`
+		M bool     `json:"m"`
+	} `json:"elements"`
+}
+
+var (
+	typesOnce     sync.Once
+	types         map[string]*typeInfo
+	resourceTypes []string
+)
+
+func typeModel() map[string]*typeInfo {
+	typesOnce.Do(func() {
+		var f struct {
+			Types struct {
+				ResourceTypes []string             `json:"resourceTypes"`
+				Types         map[string]*typeInfo `json:"types"`
+			} `json:"types"`
+		}
+		mustLoad("types.json.gz", &f)
+		types = f.Types.Types
+		resourceTypes = f.Types.ResourceTypes
+		slices.Sort(resourceTypes)
+	})
+	return types
+}
+
+// IsResourceType reports whether name is an R4 resource type (concrete:
+// "Resource" and "DomainResource" are not).
+func IsResourceType(name string) bool {
+	t := typeModel()[name]
+	return t != nil && t.Kind == "resource" && !t.Abstract
+}
+
+// ResourceTypes returns the 146 R4 resource types, sorted.
+func ResourceTypes() []string {
+	typeModel()
+	return resourceTypes
+}
+
+// Child describes the element name of typeName. typeName is a resource
+// type, a data type (complex or primitive) or the path of a backbone
+// element ("Observation.component"); name is the element name, without
+// [x] for a choice ("value"). Inherited elements (id, meta, extension,
+// modifierExtension, ...) are found too. ok is false when there is no such
+// element.
+func Child(typeName, name string) (info ChildInfo, ok bool) {
+	m := typeModel()
+	for depth := 0; depth < 16; depth++ {
+		t := m[typeName]
+		if t == nil {
+			return ChildInfo{}, false
+		}
+		if e, ok := t.Elements[name]; ok {
+			return ChildInfo{Types: e.T, Choice: e.C, Many: e.M}, true
+		}
+		// Constraint profiles (SimpleQuantity, MoneyQuantity) carry no
+		// elements of their own.
+		typeName = t.Base
+	}
+	return ChildInfo{}, false
+}
+
+// IsPrimitive reports whether typeName is a FHIR primitive type (boolean,
+// string, code, dateTime, ...).
+func IsPrimitive(typeName string) bool {
+	t := typeModel()[typeName]
+	return t != nil && t.Kind == "primitive"
+}
+
+// IsSubtype reports whether typeName is base or derives from it: Age from
+// Quantity, code from string, Observation from DomainResource and Resource,
+// a backbone element from BackboneElement and Element.
+func IsSubtype(typeName, base string) bool {
+	m := typeModel()
+	for depth := 0; depth < 16; depth++ {
+		if typeName == base {
+			return true
+		}
+		t := m[typeName]
+		if t == nil || t.Base == "" {
+			return false
+		}
+		typeName = t.Base
+	}
+	return false
+}

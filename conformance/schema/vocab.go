@@ -1,0 +1,134 @@
+package schema
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/message"
+)
+
+// The generator adds two keywords to the HL7 schema:
+//
+//	"fhirResource": true       the value is a resource: validate it against
+//	                           the schema of its own resourceType (replaces
+//	                           the HL7 schema's 146-way oneOf);
+//	"fhirRequired": [[a, _a]]  at least one name of each group must be
+//	                           present (required primitives may be given as
+//	                           _name only, and required choices as any type).
+const vocabURL = "urn:fhirsub:fhir-vocabulary"
+
+const vocabMetaSchema = `{
+	"properties": {
+		"fhirResource": {"type": "boolean"},
+		"fhirRequired": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}
+	}
+}`
+
+func fhirVocabulary() (*jsonschema.Vocabulary, error) {
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(vocabMetaSchema))
+	if err != nil {
+		return nil, fmt.Errorf("decode vocabulary meta-schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(vocabURL, doc); err != nil {
+		return nil, fmt.Errorf("add vocabulary meta-schema: %w", err)
+	}
+	meta, err := c.Compile(vocabURL)
+	if err != nil {
+		return nil, fmt.Errorf("compile vocabulary meta-schema: %w", err)
+	}
+	return &jsonschema.Vocabulary{URL: vocabURL, Schema: meta, Compile: compileKeywords}, nil
+}
+
+func compileKeywords(_ *jsonschema.CompilerContext, obj map[string]any) (jsonschema.SchemaExt, error) {
+	if v, ok := obj["fhirResource"].(bool); ok && v {
+		return resourceKeyword{}, nil
+	}
+	groups, ok := obj["fhirRequired"].([]any)
+	if !ok {
+		return nil, nil
+	}
+	var req requiredKeyword
+	for _, g := range groups {
+		names, _ := g.([]any)
+		var group []string
+		for _, n := range names {
+			s, _ := n.(string)
+			group = append(group, s)
+		}
+		req = append(req, group)
+	}
+	return req, nil
+}
+
+// resourceKeyword validates a nested resource.
+type resourceKeyword struct{}
+
+func (resourceKeyword) Validate(ctx *jsonschema.ValidatorContext, v any) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		ctx.AddError(&fhirKind{msg: fmt.Sprintf("expected a resource (an object), got %s", jsonType(v))})
+		return
+	}
+	rt, err := resourceType(obj)
+	if err != nil {
+		ctx.AddError(&fhirKind{msg: err.Error()})
+		return
+	}
+	sch, err := compiled(rt)
+	if err != nil {
+		ctx.AddError(&fhirKind{msg: err.Error()})
+		return
+	}
+	if err := ctx.Validate(sch, v, nil); err != nil {
+		ctx.AddErr(err)
+	}
+}
+
+// requiredKeyword checks required primitives and choices.
+type requiredKeyword [][]string
+
+func (r requiredKeyword) Validate(ctx *jsonschema.ValidatorContext, v any) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return // the "type" keyword reports it
+	}
+groups:
+	for _, g := range r {
+		for _, name := range g {
+			if _, ok := obj[name]; ok {
+				continue groups
+			}
+		}
+		ctx.AddError(&missingKind{names: g})
+	}
+}
+
+// fhirKind is an error of the FHIR keywords with a ready message.
+type fhirKind struct{ msg string }
+
+func (*fhirKind) KeywordPath() []string { return []string{"fhirResource"} }
+
+func (k *fhirKind) LocalizedString(*message.Printer) string { return k.msg }
+
+// missingKind reports a required element that is absent.
+type missingKind struct{ names []string }
+
+func (*missingKind) KeywordPath() []string { return []string{"fhirRequired"} }
+
+func (k *missingKind) LocalizedString(*message.Printer) string {
+	return "required element is missing: " + strings.Join(k.elementNames(), " or ")
+}
+
+// elementNames returns the JSON names of the group without the _name
+// variants of primitives.
+func (k *missingKind) elementNames() []string {
+	var out []string
+	for _, n := range k.names {
+		if !strings.HasPrefix(n, "_") {
+			out = append(out, n)
+		}
+	}
+	return out
+}
