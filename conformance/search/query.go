@@ -1,0 +1,144 @@
+package search
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Key is one index entry of a resource: the search parameter code and an
+// exact-match value. Backends store Keys(res) and look them up with the
+// groups of Query.Narrow. The value formats are described in the package
+// documentation.
+type Key struct {
+	Param string
+	Value string
+}
+
+// Error is a search error that names the offending parameter.
+type Error struct {
+	Param   string
+	Message string
+}
+
+// Error implements error.
+func (e *Error) Error() string { return fmt.Sprintf("search parameter %q: %s", e.Param, e.Message) }
+
+// ErrUnknownType is returned by Parse and ParseCriteria for a name that is
+// not an R4 resource type.
+var ErrUnknownType = errors.New("unknown resource type")
+
+// SortKey is one `_sort` entry.
+type SortKey struct {
+	Param      string
+	Descending bool
+}
+
+// Query is a parsed search on one resource type. A Query is immutable once
+// parsed and safe for concurrent use.
+type Query struct {
+	// Type is the resource type searched.
+	Type string
+	// Count is `_count` (0 = not given); Offset is `_offset`.
+	Count  int
+	Offset int
+	// Sort is `_sort`.
+	Sort []SortKey
+
+	clauses []clause
+	sorts   []*param
+	raw     url.Values
+}
+
+// clause is one parameter occurrence: its values are ORed, clauses are
+// ANDed.
+type clause struct {
+	name     string // as written, with its modifier
+	p        *param
+	modifier string // "", "missing", "exact", "contains", "not", "text", "above", "below", "identifier" or "type"
+	refType  string // the resource type of a reference :[type] modifier
+	values   []value
+}
+
+// value is one OR alternative of a clause; which fields are set depends on
+// the parameter type and modifier.
+type value struct {
+	prefix string // date, number and quantity: "" or eq ne gt lt ge le sa eb ap
+
+	// token (and reference :identifier): system|code
+	system   string
+	code     string
+	sysMode  sysMode
+	anyCode  bool   // "system|": every code of the system
+	text     string // token :text, normalised; string: normalised form
+	exact    string // string :exact, uri, reference raw form
+	missing  bool   // :missing=true
+	ref      refValue
+	when     span
+	num      decimal
+	quantity bool // a quantity with unit filter
+	unitSys  string
+	unitCode string
+	parts    []value // composite
+}
+
+type sysMode uint8
+
+const (
+	anySystem sysMode = iota // "code": any system
+	noSystem                 // "|code": no system
+	inSystem                 // "system|code" or "system|"
+)
+
+// String returns the query in canonical form: the type, then the
+// parameters sorted by name, as given (paging and sort included).
+func (q *Query) String() string {
+	if len(q.raw) == 0 {
+		return q.Type
+	}
+	return q.Type + "?" + q.raw.Encode()
+}
+
+// Params returns the codes of the parameters the query filters on, sorted
+// and without duplicates (for example ["code", "subject"]).
+func (q *Query) Params() []string {
+	var out []string
+	for _, c := range q.clauses {
+		out = append(out, c.p.code)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// ParseCriteria parses "Type?a=b&c=d" (Subscription criteria form). A
+// leading "/" is allowed, and "Type" alone matches every resource of the
+// type.
+func ParseCriteria(criteria string) (*Query, error) {
+	criteria = strings.TrimPrefix(strings.TrimSpace(criteria), "/")
+	typ, query, _ := strings.Cut(criteria, "?")
+	if typ == "" {
+		return nil, fmt.Errorf("criteria %q: %w", criteria, ErrUnknownType)
+	}
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return nil, &Error{Param: firstParam(query), Message: fmt.Sprintf("malformed query string: %v", err)}
+	}
+	return Parse(typ, values)
+}
+
+// firstParam names the parameter a query string error is about, as well as
+// it can.
+func firstParam(query string) string {
+	for _, part := range strings.Split(query, "&") {
+		name, _, _ := strings.Cut(part, "=")
+		if _, err := url.QueryUnescape(name); err != nil || strings.Contains(part, ";") {
+			return name
+		}
+		if _, err := url.QueryUnescape(part[len(name):]); err != nil {
+			return name
+		}
+	}
+	return "?"
+}
