@@ -1,0 +1,209 @@
+package topics
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/fhirsub/fhirsub/conformance/definitions"
+	"github.com/fhirsub/fhirsub/conformance/search"
+)
+
+// Filter is one parsed subscription filter (a backport-filter-criteria
+// value). It is immutable.
+type Filter struct {
+	// ResourceType is the type the filter constrains.
+	ResourceType string
+	// Query is the filter as a search on ResourceType.
+	Query *search.Query
+	// Raw is the filter as given.
+	Raw string
+}
+
+// FilterError reports a subscription filter the topic does not allow,
+// naming the parameter at fault ("" when the filter as a whole is wrong).
+type FilterError struct {
+	Filter  string
+	Param   string
+	Message string
+	// Err is the underlying search error, if any.
+	Err error
+}
+
+// Error implements error.
+func (e *FilterError) Error() string {
+	if e.Param == "" {
+		return fmt.Sprintf("filter %q: %s", e.Filter, e.Message)
+	}
+	return fmt.Sprintf("filter %q: parameter %q: %s", e.Filter, e.Param, e.Message)
+}
+
+// Unwrap returns the underlying error.
+func (e *FilterError) Unwrap() error { return e.Err }
+
+// maxFilterLen bounds the length of one filter string.
+const maxFilterLen = 4096
+
+// ParseFilter parses one subscription filter in any of the shapes found in
+// the wild: "Encounter?patient=Patient/123" (the IG's example),
+// "Encounter.patient=Patient/123" (Inferno's; several such parameters may
+// be joined by '&') or "patient=Patient/123" (the resource type is implied
+// when the topic watches a single type). Every parameter must be allowed by
+// the topic's canFilterBy for that resource type, with its modifier and
+// comparator; otherwise a *FilterError names it.
+func (t *Topic) ParseFilter(s string) (*Filter, error) {
+	fail := func(param, format string, args ...any) (*Filter, error) {
+		return nil, &FilterError{Filter: s, Param: param, Message: fmt.Sprintf(format, args...)}
+	}
+	src := strings.TrimSpace(s)
+	switch {
+	case src == "":
+		return fail("", "empty")
+	case len(src) > maxFilterLen:
+		return fail("", "longer than %d bytes", maxFilterLen)
+	}
+	rt, query, err := t.splitFilter(src)
+	if err != nil {
+		return fail("", "%s", err.Error())
+	}
+	values, err := url.ParseQuery(query)
+	if err != nil {
+		return fail("", "malformed: %v", err)
+	}
+	if len(values) == 0 {
+		return fail("", "no parameters")
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if msg := t.allowFilter(rt, name, values[name]); msg != "" {
+			return fail(name, "%s", msg)
+		}
+	}
+	q, err := search.Parse(rt, values)
+	if err != nil {
+		fe := &FilterError{Filter: s, Message: errorText(err), Err: err}
+		var se *search.Error
+		if errors.As(err, &se) {
+			fe.Param, fe.Message = se.Param, se.Message
+		}
+		return nil, fe
+	}
+	return &Filter{ResourceType: rt, Query: q, Raw: s}, nil
+}
+
+// splitFilter returns the resource type and the query string of a filter,
+// removing "Type." prefixes from the parameter names.
+func (t *Topic) splitFilter(src string) (string, string, error) {
+	types := t.ResourceTypes()
+	if typ, rest, ok := strings.Cut(src, "?"); ok {
+		typ = strings.TrimPrefix(typ, "/")
+		typ = strings.TrimPrefix(typ, coreTypePrefix)
+		if typ != "" && !slices.Contains(types, typ) {
+			return "", "", fmt.Errorf("resource type %q is not one of the topic's %v", typ, types)
+		}
+		if typ != "" {
+			return typ, rest, nil
+		}
+		src = rest // "?a=b": the type is implied
+	}
+	rt := ""
+	parts := strings.Split(src, "&")
+	for i, part := range parts {
+		name, value, _ := strings.Cut(part, "=")
+		typ, param, dotted := strings.Cut(name, ".")
+		if !dotted || !definitions.IsResourceType(typ) {
+			continue
+		}
+		if !slices.Contains(types, typ) {
+			return "", "", fmt.Errorf("resource type %q is not one of the topic's %v", typ, types)
+		}
+		if rt != "" && rt != typ {
+			return "", "", fmt.Errorf("one filter cannot mix resource types %q and %q", rt, typ)
+		}
+		rt = typ
+		parts[i] = param + "=" + value
+		if !strings.Contains(part, "=") {
+			parts[i] = param
+		}
+	}
+	if rt == "" {
+		if len(types) != 1 {
+			return "", "", fmt.Errorf("the topic has several resource types %v: name one (%s?param=value)", types, types[0])
+		}
+		rt = types[0]
+	}
+	return rt, strings.Join(parts, "&"), nil
+}
+
+// allowFilter checks one parameter against canFilterBy and returns why it is
+// refused, or "".
+func (t *Topic) allowFilter(rt, name string, values []string) string {
+	code, mod, hasMod := strings.Cut(name, ":")
+	var def *FilterDef
+	for i := range t.CanFilterBy {
+		fd := &t.CanFilterBy[i]
+		if fd.Param == code && (fd.Resource == "" || fd.Resource == rt) {
+			def = fd
+			break
+		}
+	}
+	if def == nil {
+		return fmt.Sprintf("the topic does not allow filtering %s by %q", rt, code)
+	}
+	if hasMod && !slices.Contains(def.Modifiers, mod) {
+		return fmt.Sprintf("modifier %q is not allowed (allowed: %v)", mod, def.Modifiers)
+	}
+	sp := definitions.SearchParams(rt)[code]
+	if sp == nil {
+		return fmt.Sprintf("not a search parameter of %s", rt)
+	}
+	if sp.Type != "date" && sp.Type != "number" && sp.Type != "quantity" || hasMod {
+		return ""
+	}
+	for _, v := range values {
+		for _, item := range strings.Split(v, ",") {
+			if len(item) < 2 || !comparatorCodes[item[:2]] {
+				continue
+			}
+			if c := item[:2]; c != "eq" && !slices.Contains(def.Comparators, c) {
+				return fmt.Sprintf("comparator %q is not allowed (allowed: %v)", c, def.Comparators)
+			}
+		}
+	}
+	return ""
+}
+
+// Match reports whether the focus resource passes the filter. A filter
+// constrains resources of its own type only: for a focus of another type
+// Match is true.
+func (f *Filter) Match(focus map[string]any) (bool, error) {
+	if focus == nil {
+		return false, nil
+	}
+	if typeOf(focus) != f.ResourceType {
+		return true, nil
+	}
+	ok, err := f.Query.Match(focus)
+	if err != nil {
+		return false, fmt.Errorf("filter %q: %w", f.Raw, err)
+	}
+	return ok, nil
+}
+
+// MatchAll reports whether the focus passes every filter (an AND, as the
+// Backport IG prescribes); no filters means true.
+func MatchAll(filters []*Filter, focus map[string]any) (bool, error) {
+	for _, f := range filters {
+		ok, err := f.Match(focus)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
+}
