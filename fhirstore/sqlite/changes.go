@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// DefaultChangesLimit is the number of changes Changes returns when asked
+// for limit <= 0.
+const DefaultChangesLimit = 1000
+
+// Changes returns up to limit changes with Seq > after, in Seq order.
+func (db *DB) Changes(ctx context.Context, after int64, limit int) ([]fhirstore.Change, error) {
+	if limit <= 0 {
+		limit = DefaultChangesLimit
+	}
+	rows, err := db.reader.QueryContext(ctx, `SELECT seq, type, id, version, prev_version, interaction, time
+		FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read changes: %w", err)
+	}
+	defer rows.Close()
+	var out []fhirstore.Change
+	for rows.Next() {
+		var (
+			c       fhirstore.Change
+			version int64
+			prev    sql.NullInt64
+			inter   string
+			ms      int64
+		)
+		if err := rows.Scan(&c.Seq, &c.Type, &c.ID, &version, &prev, &inter, &ms); err != nil {
+			return nil, fmt.Errorf("read changes: %w", err)
+		}
+		c.VersionID = fmt.Sprint(version)
+		if prev.Valid {
+			c.PreviousVersionID = fmt.Sprint(prev.Int64)
+		}
+		c.Interaction = fhirstore.Interaction(inter)
+		c.Time = time.UnixMilli(ms).UTC()
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read changes: %w", err)
+	}
+	return out, nil
+}
+
+// LastSeq returns the highest committed seq, 0 when the feed is empty.
+func (db *DB) LastSeq(ctx context.Context) (int64, error) {
+	var last sql.NullInt64
+	if err := db.reader.QueryRowContext(ctx, "SELECT max(seq) FROM changes").Scan(&last); err != nil {
+		return 0, fmt.Errorf("read last seq: %w", err)
+	}
+	return last.Int64, nil
+}
+
+// Wait blocks until a change with Seq > after is committed, ctx is done
+// (ctx.Err()) or the DB is closed (fhirstore.ErrClosed). Commits made
+// through this DB wake it at once; other processes' commits within
+// Config.PollInterval.
+func (db *DB) Wait(ctx context.Context, after int64) error {
+	if db.closed() {
+		return fhirstore.ErrClosed
+	}
+	if db.seen.Load() <= after {
+		// Catch up with other processes before blocking.
+		last, err := db.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		db.advance(last)
+	}
+	for {
+		ch := db.notify.C()
+		if db.seen.Load() > after {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-db.quit:
+			return fhirstore.ErrClosed
+		}
+	}
+}
+
+// advance records that seq is committed and wakes the waiters if that is
+// news.
+func (db *DB) advance(seq int64) {
+	for {
+		seen := db.seen.Load()
+		if seq <= seen {
+			return
+		}
+		if db.seen.CompareAndSwap(seen, seq) {
+			db.notify.Notify()
+			return
+		}
+	}
+}
+
+// poll runs until Close and publishes commits made by other processes.
+func (db *DB) poll() {
+	defer db.wg.Done()
+	t := time.NewTicker(db.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-db.quit:
+			return
+		case <-t.C:
+		}
+		last, err := db.LastSeq(db.ctx)
+		if err != nil {
+			if db.ctx.Err() == nil {
+				db.log.Warn("poll change feed", "err", err)
+			}
+			continue
+		}
+		db.advance(last)
+	}
+}

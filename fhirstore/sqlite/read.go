@@ -1,0 +1,210 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// scanner is the Scan method shared by *sql.Row and *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanVersion reads (id, version, time, body) into a Resource of type typ.
+func scanVersion(s scanner, typ string) (*fhirstore.Resource, error) {
+	var (
+		id      string
+		version int64
+		ms      int64
+		body    []byte
+	)
+	if err := s.Scan(&id, &version, &ms, &body); err != nil {
+		return nil, err
+	}
+	return &fhirstore.Resource{
+		Type: typ, ID: id, VersionID: strconv.FormatInt(version, 10),
+		LastUpdated: time.UnixMilli(ms).UTC(), Deleted: body == nil, Body: body,
+	}, nil
+}
+
+// Read returns the current version of typ/id.
+func (db *DB) Read(ctx context.Context, typ, id string) (*fhirstore.Resource, error) {
+	if !fhirstore.ValidID(id) {
+		return nil, fmt.Errorf("%w: %s/%s", fhirstore.ErrNotFound, typ, id)
+	}
+	row := db.reader.QueryRowContext(ctx, `SELECT v.id, v.version, v.time, v.body
+		FROM resources r JOIN versions v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?`, typ, id)
+	res, err := scanVersion(row, typ)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s/%s", fhirstore.ErrNotFound, typ, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s/%s: %w", typ, id, err)
+	}
+	if res.Deleted {
+		return res, fmt.Errorf("%w: %s/%s", fhirstore.ErrGone, typ, id)
+	}
+	return res, nil
+}
+
+// VRead returns version versionID of typ/id.
+func (db *DB) VRead(ctx context.Context, typ, id, versionID string) (*fhirstore.Resource, error) {
+	v, err := strconv.ParseInt(versionID, 10, 64)
+	if err != nil || v < 1 || !fhirstore.ValidID(id) {
+		return nil, fmt.Errorf("%w: %s/%s/_history/%s", fhirstore.ErrNotFound, typ, id, versionID)
+	}
+	row := db.reader.QueryRowContext(ctx, `SELECT id, version, time, body FROM versions
+		WHERE type = ? AND id = ? AND version = ?`, typ, id, v)
+	res, err := scanVersion(row, typ)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s/%s/_history/%s", fhirstore.ErrNotFound, typ, id, versionID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vread %s/%s/_history/%s: %w", typ, id, versionID, err)
+	}
+	return res, nil
+}
+
+// History returns versions newest first. Instance history of a resource
+// that never existed gives fhirstore.ErrNotFound.
+func (db *DB) History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirstore.Page, error) {
+	var (
+		where []string
+		args  []any
+		from  string
+		order string
+	)
+	switch {
+	case req.ID != "":
+		if req.Type == "" {
+			return nil, fmt.Errorf("%w: instance history needs a type", fhirstore.ErrInvalid)
+		}
+		from, order = "versions c", "c.version DESC"
+		where = append(where, "c.type = ?", "c.id = ?")
+		args = append(args, req.Type, req.ID)
+	case req.Type != "":
+		from, order = "changes c", "c.seq DESC"
+		where = append(where, "c.type = ?")
+		args = append(args, req.Type)
+	default:
+		from, order = "changes c", "c.seq DESC"
+	}
+	if !req.Since.IsZero() {
+		where = append(where, "c.time >= ?")
+		args = append(args, req.Since.UnixMilli())
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := db.reader.QueryRowContext(ctx, "SELECT count(*) FROM "+from+cond, args...).Scan(&total); err != nil {
+		return nil, fmt.Errorf("count history: %w", err)
+	}
+	if total == 0 && req.ID != "" {
+		if _, err := db.Read(ctx, req.Type, req.ID); errors.Is(err, fhirstore.ErrNotFound) {
+			return nil, err
+		}
+	}
+	page := &fhirstore.Page{Total: total}
+	lo, hi := fhirstore.PageBounds(total, req.Count, req.Offset)
+	if hi <= lo {
+		return page, nil
+	}
+	query := "SELECT c.type, c.id, c.version, c.time, v.body FROM " + from +
+		" JOIN versions v ON v.seq = c.seq" + cond + " ORDER BY " + order + " LIMIT ? OFFSET ?"
+	rows, err := db.reader.QueryContext(ctx, query, append(args, hi-lo, lo)...)
+	if err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var typ string
+		res, err := scanVersion(typedScanner{rows, &typ}, "")
+		if err != nil {
+			return nil, fmt.Errorf("history: %w", err)
+		}
+		res.Type = typ
+		page.Resources = append(page.Resources, res)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("history: %w", err)
+	}
+	return page, nil
+}
+
+// typedScanner scans a leading type column before the version columns.
+type typedScanner struct {
+	rows *sql.Rows
+	typ  *string
+}
+
+func (s typedScanner) Scan(dest ...any) error { return s.rows.Scan(append([]any{s.typ}, dest...)...) }
+
+// Search narrows the live resources of q.Type with the search_keys index
+// (q.Narrow), then lets fhirstore.SearchPage decide, sort and page.
+func (db *DB) Search(ctx context.Context, q *search.Query) (*fhirstore.Page, error) {
+	if q == nil || !fhirstore.ValidType(q.Type) {
+		return nil, fmt.Errorf("%w: search needs a resource type", fhirstore.ErrInvalid)
+	}
+	var sb strings.Builder
+	sb.WriteString(`SELECT v.id, v.version, v.time, v.body FROM resources r JOIN versions v ON v.seq = r.seq
+		WHERE r.type = ? AND r.deleted = 0`)
+	args := []any{q.Type}
+	for _, group := range q.Narrow() {
+		if len(group) == 0 {
+			return &fhirstore.Page{}, nil // a group no resource can satisfy
+		}
+		if ids, ok := idGroup(group); ok {
+			sb.WriteString(" AND r.id IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ") + ")")
+			args = append(args, ids...)
+			continue
+		}
+		sb.WriteString(" AND r.id IN (")
+		for i, k := range group {
+			if i > 0 {
+				sb.WriteString(" UNION ALL ")
+			}
+			sb.WriteString("SELECT id FROM search_keys WHERE type = ? AND param = ? AND value = ?")
+			args = append(args, q.Type, k.Param, k.Value)
+		}
+		sb.WriteString(")")
+	}
+	rows, err := db.reader.QueryContext(ctx, sb.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("search %s: %w", q.Type, err)
+	}
+	defer rows.Close()
+	var candidates []*fhirstore.Resource
+	for rows.Next() {
+		res, err := scanVersion(rows, q.Type)
+		if err != nil {
+			return nil, fmt.Errorf("search %s: %w", q.Type, err)
+		}
+		candidates = append(candidates, res)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search %s: %w", q.Type, err)
+	}
+	return fhirstore.SearchPage(q, candidates)
+}
+
+// idGroup reports whether every key of group is an _id key and returns the
+// ids they name ("x" and "|x" both name id x). Such groups are answered by
+// the resources primary key: _id keys are not stored in search_keys.
+func idGroup(group []search.Key) ([]any, bool) {
+	ids := make([]any, 0, len(group))
+	for _, k := range group {
+		if k.Param != "_id" {
+			return nil, false
+		}
+		ids = append(ids, strings.TrimPrefix(k.Value, "|"))
+	}
+	return ids, true
+}

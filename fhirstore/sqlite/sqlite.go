@@ -1,0 +1,253 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Config configures Open. The zero value of every field but Path means its
+// default.
+type Config struct {
+	// Path is the database file; its directory is created if missing.
+	Path string
+	// Logger receives lifecycle messages; nil discards them.
+	Logger *slog.Logger
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// process (default 10 s).
+	BusyTimeout time.Duration
+	// PollInterval is how often Wait's poller looks for commits made by
+	// other processes (default 250 ms).
+	PollInterval time.Duration
+	// ReadConns is the size of the read connection pool (default
+	// max(4, GOMAXPROCS)).
+	ReadConns int
+}
+
+// DB is a fhirstore.Store on one SQLite file. Create it with Open and
+// release it with Close. Safe for concurrent use.
+type DB struct {
+	cfg    Config
+	log    *slog.Logger
+	writer *sql.DB // one connection, BEGIN IMMEDIATE
+	reader *sql.DB // read-only pool
+
+	wmu    sync.Mutex // serialises write transactions (the group-commit leader holds it)
+	stmts  writeStmts // prepared on writer, guarded by wmu
+	qmu    sync.Mutex // guards queue; taken inside wmu, never the other way round
+	queue  []*request // writes waiting for a leader
+	notify *fhirstore.Notifier
+	seen   atomic.Int64 // highest seq known to be committed
+
+	ctx       context.Context // cancelled by Close; the poller's queries use it
+	cancel    context.CancelFunc
+	quit      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ fhirstore.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database at cfg.Path, applies the
+// pending schema migrations and starts the commit poller.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("open sqlite store: path required")
+	}
+	if strings.ContainsAny(cfg.Path, "?#") {
+		return nil, fmt.Errorf("open sqlite store: path %q must not contain '?' or '#'", cfg.Path)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.BusyTimeout <= 0 {
+		cfg.BusyTimeout = 10 * time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 250 * time.Millisecond
+	}
+	if cfg.ReadConns <= 0 {
+		cfg.ReadConns = max(4, runtime.GOMAXPROCS(0))
+	}
+	if dir := filepath.Dir(cfg.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite store: %w", err)
+		}
+	}
+	db := &DB{
+		cfg:    cfg,
+		log:    cfg.Logger.With("store", "sqlite", "path", cfg.Path),
+		notify: fhirstore.NewNotifier(),
+		quit:   make(chan struct{}),
+	}
+	db.ctx, db.cancel = context.WithCancel(context.Background())
+	if err := db.open(ctx); err != nil {
+		db.cancel()
+		_ = db.closeDBs()
+		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
+	}
+	db.wg.Add(1)
+	go db.poll()
+	db.log.Info("sqlite store opened", "last_seq", db.seen.Load())
+	return db, nil
+}
+
+func (db *DB) dsn(readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", db.cfg.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "cache_size(-16384)")   // 16 MiB page cache per connection
+	q.Add("_pragma", "mmap_size(268435456)") // read pages through a 256 MiB mapping, not pread
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "temp_store(MEMORY)")       // savepoint journals stay in memory
+		q.Add("_pragma", "wal_autocheckpoint(4000)") // fewer, larger checkpoints (16 MB WAL)
+		q.Set("_txlock", "immediate")
+	}
+	return db.cfg.Path + "?" + q.Encode()
+}
+
+func (db *DB) open(ctx context.Context) error {
+	var err error
+	if db.writer, err = sql.Open("sqlite", db.dsn(false)); err != nil {
+		return err
+	}
+	db.writer.SetMaxOpenConns(1)
+	db.writer.SetMaxIdleConns(1)
+	db.writer.SetConnMaxLifetime(0)
+	db.writer.SetConnMaxIdleTime(0)
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+	if err := db.stmts.prepare(ctx, db.writer); err != nil {
+		return err
+	}
+	if db.reader, err = sql.Open("sqlite", db.dsn(true)); err != nil {
+		return err
+	}
+	db.reader.SetMaxOpenConns(db.cfg.ReadConns)
+	db.reader.SetMaxIdleConns(db.cfg.ReadConns)
+	last, err := db.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	db.seen.Store(last)
+	return nil
+}
+
+// migrate applies the embedded migrations numbered above PRAGMA
+// user_version, each in its own transaction.
+func (db *DB) migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	var version int
+	if err := db.writer.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(names) {
+		return fmt.Errorf("schema version %d is newer than this program (%d)", version, len(names))
+	}
+	for i := version; i < len(names); i++ {
+		script, err := migrations.ReadFile(names[i])
+		if err != nil {
+			return fmt.Errorf("read migration %s: %w", names[i], err)
+		}
+		tx, err := db.writer.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, string(script)); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", names[i], err)
+		}
+		db.log.Info("schema migrated", "migration", names[i])
+	}
+	return nil
+}
+
+// Ping reports whether the database file can be read.
+func (db *DB) Ping(ctx context.Context) error {
+	if db.closed() {
+		return fhirstore.ErrClosed
+	}
+	if err := db.reader.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite store: %w", err)
+	}
+	return nil
+}
+
+// Close stops the poller, wakes blocked Wait calls with
+// fhirstore.ErrClosed, waits for the poller and closes the database.
+// Calling it again returns the first result.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		close(db.quit)
+		db.cancel()
+		db.wg.Wait()
+		db.wmu.Lock()
+		defer db.wmu.Unlock()
+		db.closeErr = db.closeDBs()
+		db.log.Info("sqlite store closed")
+	})
+	return db.closeErr
+}
+
+func (db *DB) closeDBs() error {
+	var errs []error
+	db.stmts.close()
+	if db.reader != nil {
+		errs = append(errs, db.reader.Close())
+	}
+	if db.writer != nil {
+		// Checkpoint so that the file is complete without its WAL.
+		_, _ = db.writer.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		errs = append(errs, db.writer.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close sqlite store: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) closed() bool {
+	select {
+	case <-db.quit:
+		return true
+	default:
+		return false
+	}
+}

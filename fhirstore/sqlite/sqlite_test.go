@@ -1,0 +1,174 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/fhirstore/sqlite"
+	"github.com/fhirsub/fhirsub/fhirstore/storetest"
+)
+
+// mustOpen opens a DB on path and closes it at the end of the test unless
+// the test closes it first.
+func mustOpen(tb testing.TB, path string) *sqlite.DB {
+	tb.Helper()
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Path: path})
+	if err != nil {
+		tb.Fatalf("Open %s: %v", path, err)
+	}
+	tb.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) fhirstore.Store {
+		db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db")})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return db
+	}, storetest.RunOptions{Name: "sqlite (modernc.org/sqlite, file in t.TempDir)"})
+}
+
+func patient(tb testing.TB, family string) map[string]any {
+	tb.Helper()
+	b, err := fhirstore.Decode([]byte(`{"resourceType":"Patient","name":[{"family":"` + family + `"}]}`))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func TestReopenKeepsDataAndSeq(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "data", "fhir.db") // directory created by Open
+	db := mustOpen(t, path)
+	a, err := db.Create(ctx, patient(t, "Durable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.Update(ctx, a.ID, patient(t, "Durable2"), fhirstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := db.Create(ctx, patient(t, "Late")); !errors.Is(err, fhirstore.ErrClosed) {
+		t.Fatalf("Create after Close: %v, want ErrClosed", err)
+	}
+
+	db = mustOpen(t, path)
+	cur, err := db.Read(ctx, "Patient", a.ID)
+	if err != nil || cur.VersionID != "2" {
+		t.Fatalf("Read after reopen = %+v, %v", cur, err)
+	}
+	if seq, err := db.LastSeq(ctx); err != nil || seq != 2 {
+		t.Fatalf("LastSeq after reopen = %d, %v; want 2", seq, err)
+	}
+	b, err := db.Create(ctx, patient(t, "After"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes, err := db.Changes(ctx, 2, 10)
+	if err != nil || len(changes) != 1 || changes[0].Seq != 3 || changes[0].ID != b.ID {
+		t.Fatalf("Changes after reopen = %+v, %v; want seq 3 for %s", changes, err, b.ID)
+	}
+}
+
+func TestSecondDBSeesChangesThroughPolling(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "fhir.db")
+	writer := mustOpen(t, path)
+	watcher, err := sqlite.Open(ctx, sqlite.Config{Path: path, PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = watcher.Close() })
+
+	woken := make(chan error, 1)
+	go func() { woken <- watcher.Wait(ctx, 0) }()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-woken:
+		t.Fatalf("Wait returned %v before any write", err)
+	default:
+	}
+	res, err := writer.Create(ctx, patient(t, "Elsewhere"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-woken; err != nil {
+		t.Fatalf("Wait on the second DB: %v", err)
+	}
+	changes, err := watcher.Changes(ctx, 0, 10)
+	if err != nil || len(changes) != 1 || changes[0].ID != res.ID {
+		t.Fatalf("second DB Changes = %+v, %v", changes, err)
+	}
+	// Concurrent writers through two DBs on one file still give one
+	// gap-free feed.
+	const each = 30
+	errs := make(chan error, 2)
+	for _, db := range []*sqlite.DB{writer, watcher} {
+		go func() {
+			for range each {
+				if _, err := db.Create(ctx, patient(t, "Both")); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("write through two DBs: %v", err)
+		}
+	}
+	changes, err = writer.Changes(ctx, 0, 1000)
+	if err != nil || len(changes) != 1+2*each {
+		t.Fatalf("Changes = %d, %v; want %d", len(changes), err, 1+2*each)
+	}
+	for i, c := range changes {
+		if c.Seq != int64(i+1) {
+			t.Fatalf("change %d has seq %d", i, c.Seq)
+		}
+	}
+}
+
+func TestWaitReturnsErrClosed(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.Wait(context.Background(), 0) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, fhirstore.ErrClosed) {
+		t.Fatalf("Wait during Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestOpenRejectsBadConfig(t *testing.T) {
+	for _, path := range []string{"", "x?y.db"} {
+		if db, err := sqlite.Open(context.Background(), sqlite.Config{Path: path}); err == nil {
+			_ = db.Close()
+			t.Errorf("Open(%q) succeeded", path)
+		}
+	}
+	// A path that is a directory cannot be a database.
+	if db, err := sqlite.Open(context.Background(), sqlite.Config{Path: t.TempDir()}); err == nil {
+		_ = db.Close()
+		t.Errorf("Open(directory) succeeded")
+	}
+}

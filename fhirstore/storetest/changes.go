@@ -1,0 +1,247 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+func (s *suite) testChangeFeed(t *testing.T) {
+	st := s.store(t)
+	ctx := ctxFor(t)
+	if seq := lastSeq(t, st); seq != 0 {
+		t.Fatalf("LastSeq of an empty store = %d", seq)
+	}
+	if ch, err := st.Changes(ctx, 0, 10); err != nil || len(ch) != 0 {
+		t.Fatalf("Changes of an empty store = %v, %v", ch, err)
+	}
+	type want struct {
+		typ, id, version, prev string
+		inter                  fhirstore.Interaction
+		time                   time.Time
+	}
+	var wants []want
+	rec := func(r *fhirstore.Resource, prev string, inter fhirstore.Interaction) {
+		wants = append(wants, want{r.Type, r.ID, r.VersionID, prev, inter, r.LastUpdated})
+	}
+	a := mustCreate(t, st, patient(t, "A"))
+	rec(a, "", fhirstore.InteractionCreate)
+	r, _ := mustUpdate(t, st, a.ID, patient(t, "A2"), "")
+	rec(r, "1", fhirstore.InteractionUpdate)
+	b := mustCreate(t, st, body(t, `{"resourceType":"Observation","status":"final"}`))
+	rec(b, "", fhirstore.InteractionCreate)
+	rec(mustDelete(t, st, "Patient", a.ID), "2", fhirstore.InteractionDelete)
+	r, _ = mustUpdate(t, st, a.ID, patient(t, "A4"), "")
+	rec(r, "", fhirstore.InteractionCreate)
+	r, _ = mustUpdate(t, st, a.ID, patient(t, "A5"), "")
+	rec(r, "4", fhirstore.InteractionUpdate)
+	rec(mustDelete(t, st, "Observation", b.ID), "1", fhirstore.InteractionDelete)
+	mustDelete(t, st, "Observation", b.ID) // writes nothing
+	_, _, err := st.Update(ctx, a.ID, patient(t, "stale"), fhirstore.WriteOptions{IfMatch: "1"})
+	wantErr(t, "stale update", err, fhirstore.ErrVersionConflict)
+
+	changes, err := st.Changes(ctx, 0, 100)
+	if err != nil {
+		t.Fatalf("Changes: %v", err)
+	}
+	if len(changes) != len(wants) {
+		t.Fatalf("got %d changes, want %d (one per write): %+v", len(changes), len(wants), changes)
+	}
+	for i, c := range changes {
+		w := wants[i]
+		if c.Seq != int64(i+1) || c.Type != w.typ || c.ID != w.id || c.VersionID != w.version ||
+			c.PreviousVersionID != w.prev || c.Interaction != w.inter {
+			t.Errorf("change %d = %+v\nwant seq %d %+v", i, c, i+1, w)
+		}
+		if !c.Time.Equal(w.time) {
+			t.Errorf("change %d time %v, want the version's LastUpdated %v", i, c.Time, w.time)
+		}
+	}
+	if seq := lastSeq(t, st); seq != int64(len(wants)) {
+		t.Errorf("LastSeq = %d, want %d", seq, len(wants))
+	}
+}
+
+func (s *suite) testChangesPaging(t *testing.T) {
+	st := s.store(t)
+	ctx := ctxFor(t)
+	for i := range 7 {
+		mustCreate(t, st, patient(t, fmt.Sprint("P", i)))
+	}
+	var got []int64
+	after := int64(0)
+	for {
+		page, err := st.Changes(ctx, after, 3)
+		if err != nil {
+			t.Fatalf("Changes(%d, 3): %v", after, err)
+		}
+		if len(page) > 3 {
+			t.Fatalf("Changes(%d, 3) returned %d changes", after, len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, c := range page {
+			got = append(got, c.Seq)
+		}
+		after = page[len(page)-1].Seq
+	}
+	if len(got) != 7 {
+		t.Fatalf("paged through %v, want seq 1..7", got)
+	}
+	for i, seq := range got {
+		if seq != int64(i+1) {
+			t.Fatalf("paged through %v, want seq 1..7", got)
+		}
+	}
+	page, err := st.Changes(ctx, 5, 100)
+	if err != nil || len(page) != 2 || page[0].Seq != 6 {
+		t.Errorf("Changes(5, 100) = %+v, %v", page, err)
+	}
+}
+
+func (s *suite) testWait(t *testing.T) {
+	st := s.store(t)
+	ctx := ctxFor(t)
+	mustCreate(t, st, patient(t, "A"))
+
+	short, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := st.Wait(short, 0); err != nil {
+		t.Fatalf("Wait(0) with seq 1 committed: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Wait behind the feed took %v, want immediate", d)
+	}
+
+	expiring, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel2()
+	wantErr(t, "Wait with nothing new", st.Wait(expiring, 1), context.DeadlineExceeded)
+
+	canceled, cancel3 := context.WithCancel(ctx)
+	cancel3()
+	wantErr(t, "Wait with a canceled context", st.Wait(canceled, 1), context.Canceled)
+
+	woken := make(chan error, 1)
+	waitCtx, cancel4 := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel4()
+	go func() { woken <- st.Wait(waitCtx, 1) }()
+	time.Sleep(20 * time.Millisecond) // let the waiter block
+	start = time.Now()
+	mustCreate(t, st, patient(t, "B"))
+	if err := <-woken; err != nil {
+		t.Fatalf("Wait woken by a concurrent write: %v", err)
+	}
+	t.Logf("Wait woke %v after the write returned", time.Since(start))
+}
+
+func (s *suite) testConcurrentWriters(t *testing.T) {
+	st := s.store(t)
+	ctx := ctxFor(t)
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			var last *fhirstore.Resource
+			for i := range each {
+				b := patient(t, fmt.Sprintf("W%d-%d", w, i))
+				// A failing transaction between the writes must leave no
+				// change and no gap behind.
+				_, err := st.Transaction(ctx, []fhirstore.Op{
+					{Method: fhirstore.MethodCreate, Body: patient(t, "Doomed")},
+					{Method: fhirstore.MethodDelete, Type: "Patient", ID: "never-existed"},
+				})
+				if !errors.Is(err, fhirstore.ErrNotFound) {
+					errs <- fmt.Errorf("failing transaction: %w", err)
+					return
+				}
+				if i%3 == 2 && last != nil {
+					last, _, err = st.Update(ctx, last.ID, b, fhirstore.WriteOptions{})
+				} else {
+					last, err = st.Create(ctx, b)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent write: %v", err)
+	}
+	changes, err := st.Changes(ctx, 0, writers*each+10)
+	if err != nil {
+		t.Fatalf("Changes: %v", err)
+	}
+	if len(changes) != writers*each {
+		t.Fatalf("%d concurrent writes produced %d changes", writers*each, len(changes))
+	}
+	seen := map[string]bool{}
+	for i, c := range changes {
+		if c.Seq != int64(i+1) {
+			t.Fatalf("change %d has seq %d: the feed has a gap or is out of order", i, c.Seq)
+		}
+		v := c.Type + "/" + c.ID + "/" + c.VersionID
+		if seen[v] {
+			t.Fatalf("version %s has two changes", v)
+		}
+		seen[v] = true
+	}
+	if seq := lastSeq(t, st); seq != writers*each {
+		t.Errorf("LastSeq = %d, want %d", seq, writers*each)
+	}
+}
+
+func (s *suite) testConcurrentIfMatch(t *testing.T) {
+	if s.opts.SkipAtomicRaces != "" {
+		t.Skip("backend cannot decide concurrent read-modify-write races: " + s.opts.SkipAtomicRaces)
+	}
+	st := s.store(t)
+	ctx := ctxFor(t)
+	for round := range 5 {
+		res := mustCreate(t, st, patient(t, "Race"))
+		const racers = 8
+		var (
+			wg      sync.WaitGroup
+			mu      sync.Mutex
+			winners int
+			other   []error
+		)
+		start := make(chan struct{})
+		for i := range racers {
+			wg.Go(func() {
+				<-start
+				_, _, err := st.Update(ctx, res.ID, patient(t, fmt.Sprint("Racer", i)), fhirstore.WriteOptions{IfMatch: "1"})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					winners++
+				case !errors.Is(err, fhirstore.ErrVersionConflict):
+					other = append(other, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if len(other) > 0 {
+			t.Fatalf("round %d: racers failed with %v", round, other)
+		}
+		if winners != 1 {
+			t.Fatalf("round %d: %d updates with If-Match 1 succeeded, want exactly 1", round, winners)
+		}
+		if cur, err := st.Read(ctx, "Patient", res.ID); err != nil || cur.VersionID != "2" {
+			t.Fatalf("round %d: Read = %+v, %v; want version 2", round, cur, err)
+		}
+	}
+}
