@@ -1,0 +1,336 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+func newBundleID() string { return uuid.NewString() }
+
+// entryIn is one entry of a batch or transaction request Bundle.
+type entryIn struct {
+	FullURL  string
+	Resource map[string]any
+	Method   string
+	Type, ID string
+	Query    url.Values // for GET searches
+	IfMatch  string
+}
+
+// bundle handles POST / with a batch or transaction Bundle.
+func (s *Server) bundle(c echo.Context) error {
+	body, err := s.readJSON(c)
+	if err != nil {
+		return err
+	}
+	if body["resourceType"] != "Bundle" {
+		return errorf(http.StatusBadRequest, "invalid", "POST to the base URL takes a Bundle of type batch or transaction, got resourceType %v", body["resourceType"])
+	}
+	typ, _ := body["type"].(string)
+	if typ != "batch" && typ != "transaction" {
+		return errorf(http.StatusBadRequest, "invalid", "Bundle.type must be batch or transaction, got %q", typ)
+	}
+	raw, _ := body["entry"].([]any)
+	entries := make([]entryIn, len(raw))
+	var parseErrs []error
+	for i, r := range raw {
+		e, err := s.parseEntry(c.Request().Context(), i, r)
+		if err != nil && typ == "transaction" {
+			return err
+		}
+		entries[i] = e
+		parseErrs = append(parseErrs, err)
+	}
+	if typ == "transaction" {
+		return s.transaction(c, entries)
+	}
+	return s.batch(c, entries, parseErrs)
+}
+
+func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error) {
+	bad := func(format string, args ...any) (entryIn, error) {
+		e := errorf(http.StatusBadRequest, "invalid", "Bundle.entry[%d]: %s", i, fmt.Sprintf(format, args...))
+		e.Expression = []string{fmt.Sprintf("Bundle.entry[%d]", i)}
+		return entryIn{}, e
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return bad("entry must be an object")
+	}
+	var e entryIn
+	e.FullURL, _ = m["fullUrl"].(string)
+	req, _ := m["request"].(map[string]any)
+	if req == nil {
+		return bad("request is required")
+	}
+	e.Method, _ = req["method"].(string)
+	rawURL, _ := req["url"].(string)
+	e.IfMatch, _ = req["ifMatch"].(string)
+	e.IfMatch = strings.Trim(strings.TrimPrefix(strings.TrimSpace(e.IfMatch), "W/"), `"`)
+	u, err := url.Parse(strings.TrimPrefix(rawURL, "/"))
+	if err != nil || rawURL == "" {
+		return bad("request.url %q is not a relative URL", rawURL)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	e.Type = parts[0]
+	if !s.knownType(e.Type) {
+		return bad("unknown resource type %q in request.url", e.Type)
+	}
+	if len(parts) > 1 {
+		e.ID = parts[1]
+		if len(parts) > 2 || !idPattern.MatchString(e.ID) {
+			return bad("request.url %q must be Type or Type/id", rawURL)
+		}
+	}
+	e.Query = u.Query()
+	if res, ok := m["resource"].(map[string]any); ok {
+		e.Resource = res
+	}
+	switch e.Method {
+	case http.MethodPost:
+		if e.ID != "" || e.Resource == nil {
+			return bad("POST needs request.url = Type and a resource")
+		}
+	case http.MethodPut:
+		if e.ID == "" || e.Resource == nil || len(e.Query) > 0 {
+			return bad("PUT needs request.url = Type/id (conditional update is not supported) and a resource")
+		}
+	case http.MethodDelete:
+		if e.ID == "" || len(e.Query) > 0 {
+			return bad("DELETE needs request.url = Type/id (conditional delete is not supported)")
+		}
+	case http.MethodGet:
+	default:
+		return bad("request.method %q is not supported (GET, POST, PUT, DELETE)", e.Method)
+	}
+	if e.Resource != nil {
+		if rt, ok := e.Resource["resourceType"].(string); ok && rt != e.Type {
+			return bad("resourceType %q does not match request.url %q", rt, rawURL)
+		}
+		if e.Method == http.MethodPut && e.Resource["id"] != e.ID {
+			return bad("resource id %v does not match request.url %q", e.Resource["id"], rawURL)
+		}
+		current, err := s.currentFor(ctx, e.Type, e.ID)
+		if err != nil {
+			return entryIn{}, err
+		}
+		if err := s.validate(ctx, e.Resource, current); err != nil {
+			return entryIn{}, fmt.Errorf("Bundle.entry[%d].resource: %w", i, err)
+		}
+	}
+	return e, nil
+}
+
+// transaction applies all write entries atomically, resolving references
+// to the fullUrls of created entries, then answers the GET entries.
+func (s *Server) transaction(c echo.Context, entries []entryIn) error {
+	ids := map[string]string{} // fullUrl -> Type/id
+	var ops []fhirstore.Op
+	var opIndex []int
+	for i := range entries {
+		e := &entries[i]
+		switch e.Method {
+		case http.MethodPost:
+			e.ID = fhirstore.NewID()
+			if e.FullURL != "" {
+				ids[e.FullURL] = e.Type + "/" + e.ID
+			}
+		case http.MethodPut:
+			if e.FullURL != "" {
+				ids[e.FullURL] = e.Type + "/" + e.ID
+			}
+		}
+	}
+	for i, e := range entries {
+		if e.Resource != nil {
+			rewriteReferences(e.Resource, ids)
+		}
+		var m fhirstore.Method
+		switch e.Method {
+		case http.MethodPost:
+			m = fhirstore.MethodCreate
+		case http.MethodPut:
+			m = fhirstore.MethodUpdate
+		case http.MethodDelete:
+			m = fhirstore.MethodDelete
+		default:
+			continue
+		}
+		ops = append(ops, fhirstore.Op{Method: m, Type: e.Type, ID: e.ID, Body: e.Resource, IfMatch: e.IfMatch})
+		opIndex = append(opIndex, i)
+	}
+	results, err := s.store.Transaction(c.Request().Context(), ops)
+	if err != nil {
+		var oe *fhirstore.OpError
+		if errors.As(err, &oe) && oe.Index >= 0 && oe.Index < len(opIndex) {
+			return &fhirstore.OpError{Index: opIndex[oe.Index], Err: oe.Err}
+		}
+		return err
+	}
+	out := newBundle("transaction-response")
+	out.Entry = make([]bundleEntry, len(entries))
+	for k, r := range results {
+		if err := s.committed(c.Request().Context(), r.Resource, interactionOf(ops[k].Method, r.Created)); err != nil {
+			return err
+		}
+		out.Entry[opIndex[k]] = s.writeEntry(c, entries[opIndex[k]].Method, r)
+	}
+	for i, e := range entries {
+		if e.Method == http.MethodGet {
+			out.Entry[i] = s.getEntry(c, e)
+		}
+	}
+	return writeJSON(c, http.StatusOK, out)
+}
+
+// batch runs every entry on its own; a failure is reported in its entry.
+func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) error {
+	ctx := c.Request().Context()
+	out := newBundle("batch-response")
+	for i, e := range entries {
+		if parseErrs[i] != nil {
+			out.Entry = append(out.Entry, errorEntry(parseErrs[i]))
+			continue
+		}
+		var (
+			res     *fhirstore.Resource
+			created bool
+			err     error
+		)
+		switch e.Method {
+		case http.MethodGet:
+			out.Entry = append(out.Entry, s.getEntry(c, e))
+			continue
+		case http.MethodPost:
+			res, err = s.store.Create(ctx, e.Resource)
+			created = true
+		case http.MethodPut:
+			res, created, err = s.store.Update(ctx, e.ID, e.Resource, fhirstore.WriteOptions{IfMatch: e.IfMatch})
+		case http.MethodDelete:
+			res, err = s.store.Delete(ctx, e.Type, e.ID, fhirstore.WriteOptions{IfMatch: e.IfMatch})
+		}
+		if err == nil {
+			err = s.committed(ctx, res, interactionOf(methodOf(e.Method), created))
+		}
+		if err != nil {
+			out.Entry = append(out.Entry, errorEntry(err))
+			continue
+		}
+		m := e.Method
+		if m == http.MethodPut && created {
+			m = http.MethodPost
+		}
+		out.Entry = append(out.Entry, s.writeEntry(c, m, fhirstore.OpResult{Resource: res, Created: created}))
+	}
+	return writeJSON(c, http.StatusOK, out)
+}
+
+// interactionOf names the change a transaction entry made.
+func interactionOf(m fhirstore.Method, created bool) fhirstore.Interaction {
+	switch {
+	case m == fhirstore.MethodDelete:
+		return fhirstore.InteractionDelete
+	case m == fhirstore.MethodCreate || created:
+		return fhirstore.InteractionCreate
+	}
+	return fhirstore.InteractionUpdate
+}
+
+func methodOf(httpMethod string) fhirstore.Method {
+	switch httpMethod {
+	case http.MethodPost:
+		return fhirstore.MethodCreate
+	case http.MethodDelete:
+		return fhirstore.MethodDelete
+	}
+	return fhirstore.MethodUpdate
+}
+
+func (s *Server) writeEntry(c echo.Context, method string, r fhirstore.OpResult) bundleEntry {
+	res := r.Resource
+	resp := &entryResponse{Etag: `W/"` + res.VersionID + `"`, LastModified: instant(res.LastUpdated)}
+	e := bundleEntry{FullURL: s.resourceURL(res), Response: resp}
+	switch {
+	case method == http.MethodDelete:
+		resp.Status = "200 OK"
+		return e
+	case method == http.MethodPost || r.Created:
+		resp.Status = "201 Created"
+	default:
+		resp.Status = "200 OK"
+	}
+	resp.Location = s.versionURL(res)
+	if preferReturn(c) != "minimal" {
+		e.Resource = res.Body
+	}
+	return e
+}
+
+func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
+	ctx := c.Request().Context()
+	if e.ID != "" {
+		res, err := s.store.Read(ctx, e.Type, e.ID)
+		if err != nil {
+			return errorEntry(err)
+		}
+		return bundleEntry{FullURL: s.resourceURL(res), Resource: res.Body, Response: &entryResponse{
+			Status: "200 OK", Etag: `W/"` + res.VersionID + `"`, LastModified: instant(res.LastUpdated)}}
+	}
+	q, err := search.Parse(e.Type, e.Query)
+	if err != nil {
+		return errorEntry(err)
+	}
+	if q.Count == 0 {
+		q.Count = defaultCount
+	}
+	page, err := s.store.Search(ctx, q)
+	if err != nil {
+		return errorEntry(err)
+	}
+	b := newBundle("searchset")
+	b.Total = &page.Total
+	for _, r := range page.Resources {
+		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: r.Body, Search: &entrySearch{Mode: "match"}})
+	}
+	raw, _ := json.Marshal(b)
+	return bundleEntry{Resource: raw, Response: &entryResponse{Status: "200 OK"}}
+}
+
+func errorEntry(err error) bundleEntry {
+	status, oo := classify(err)
+	raw, _ := json.Marshal(oo)
+	return bundleEntry{Response: &entryResponse{Status: strconv.Itoa(status) + " " + http.StatusText(status), Outcome: raw}}
+}
+
+// rewriteReferences replaces every Reference.reference naming a fullUrl of
+// the transaction with the Type/id the server assigned.
+func rewriteReferences(v any, ids map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, child := range x {
+			if s, ok := child.(string); ok && k == "reference" {
+				if to, ok := ids[s]; ok {
+					x[k] = to
+				}
+				continue
+			}
+			rewriteReferences(child, ids)
+		}
+	case []any:
+		for _, child := range x {
+			rewriteReferences(child, ids)
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package web_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestTransactionResolvesReferences(t *testing.T) {
+	s := mustServer(t)
+	tx := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		map[string]any{"fullUrl": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a", "resource": patient("Tx"),
+			"request": map[string]any{"method": "POST", "url": "Patient"}},
+		map[string]any{"fullUrl": "urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059",
+			"resource": observation("urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a", "8867-4", "2024-01-01"),
+			"request":  map[string]any{"method": "POST", "url": "Observation"}},
+	}}
+	r := s.do("POST", "/", tx).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "type") != "transaction-response" || str(r.JSON, "entry", 0, "response", "status") != "201 Created" {
+		t.Fatalf("transaction: %s", r.Body)
+	}
+	pid := str(r.JSON, "entry", 0, "resource", "id")
+	if ref := str(r.JSON, "entry", 1, "resource", "subject", "reference"); ref != "Patient/"+pid {
+		t.Fatalf("reference not rewritten: %q (patient %s)", ref, pid)
+	}
+	s.do("GET", "/Observation?subject=Patient/"+pid, nil).wantStatus(t, http.StatusOK)
+}
+
+func TestTransactionIsAtomic(t *testing.T) {
+	s := mustServer(t)
+	p := patient("Atomic")
+	p["id"] = "atomic-1"
+	s.do("PUT", "/Patient/atomic-1", p).wantStatus(t, http.StatusCreated)
+	tx := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		map[string]any{"resource": patient("New"), "request": map[string]any{"method": "POST", "url": "Patient"}},
+		map[string]any{"resource": p, "request": map[string]any{"method": "PUT", "url": "Patient/atomic-1", "ifMatch": `W/"9"`}},
+	}}
+	s.do("POST", "/", tx).wantOutcome(t, http.StatusPreconditionFailed, "entry 1")
+	r := s.do("GET", "/Patient?name=New", nil).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "total") != "0" {
+		t.Fatalf("failed transaction left a resource behind: %s", r.Body)
+	}
+	h := s.do("GET", "/_history", nil).wantStatus(t, http.StatusOK)
+	if str(h.JSON, "total") != "1" {
+		t.Fatalf("failed transaction left history behind: %s", str(h.JSON, "total"))
+	}
+	// An invalid resource inside a transaction is refused before anything runs.
+	bad := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		map[string]any{"resource": map[string]any{"resourceType": "Patient", "gender": "robot"}, "request": map[string]any{"method": "POST", "url": "Patient"}},
+	}}
+	s.do("POST", "/", bad).wantOutcome(t, http.StatusBadRequest, "Patient.gender")
+}
+
+func TestBatchEntriesStandAlone(t *testing.T) {
+	s := mustServer(t)
+	b := map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{
+		map[string]any{"resource": patient("B1"), "request": map[string]any{"method": "POST", "url": "Patient"}},
+		map[string]any{"request": map[string]any{"method": "GET", "url": "Patient/missing"}},
+		map[string]any{"request": map[string]any{"method": "FROB", "url": "Patient"}},
+		map[string]any{"request": map[string]any{"method": "GET", "url": "Patient?name=B1"}},
+	}}
+	r := s.do("POST", "/", b).wantStatus(t, http.StatusOK)
+	want := []string{"201", "404", "400", "200"}
+	for i, w := range want {
+		if got := str(r.JSON, "entry", i, "response", "status"); !strings.HasPrefix(got, w) {
+			t.Errorf("entry %d status %q, want %s", i, got, w)
+		}
+	}
+	if str(r.JSON, "entry", 3, "resource", "total") != "1" {
+		t.Errorf("batch search: %s", str(r.JSON, "entry", 3))
+	}
+	s.do("POST", "/", map[string]any{"resourceType": "Bundle", "type": "collection"}).wantOutcome(t, 400, "batch or transaction")
+	s.do("POST", "/", patient("notabundle")).wantOutcome(t, 400, "Bundle")
+}

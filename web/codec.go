@@ -1,0 +1,138 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fhirsub/fhirsub/conformance/schema"
+)
+
+const fhirJSON = "application/fhir+json; charset=utf-8"
+
+// limits caps request bodies and refuses formats other than JSON before any
+// handler runs.
+func (s *Server) limits(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes)
+		}
+		if f := c.QueryParam("_format"); f != "" && !jsonFormat(f) {
+			return errorf(http.StatusNotAcceptable, "not-supported", "_format %q is not supported: this server speaks application/fhir+json only", f)
+		}
+		if acc := r.Header.Get("Accept"); acc != "" && !acceptsJSON(acc) {
+			return errorf(http.StatusNotAcceptable, "not-supported", "Accept %q is not supported: this server speaks application/fhir+json only", acc)
+		}
+		return next(c)
+	}
+}
+
+func jsonFormat(f string) bool {
+	switch strings.ToLower(strings.TrimSpace(f)) {
+	case "json", "application/json", "application/fhir+json", "application/json+fhir":
+		return true
+	}
+	return false
+}
+
+func acceptsJSON(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "*/*", "application/*", "application/json", "application/fhir+json", "application/json+fhir", "text/*", "text/html", "text/plain":
+			return true
+		}
+	}
+	return false
+}
+
+// checkSchema validates a decoded R4 resource against the R4 JSON schema.
+func checkSchema(obj map[string]any) error {
+	if err := schema.Validate(obj); err != nil {
+		var ve *schema.Error
+		if errors.As(err, &ve) {
+			return &Error{Status: http.StatusBadRequest, Code: "structure", Message: "resource failed validation", Err: err}
+		}
+		return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: err.Error(), Err: err}
+	}
+	return nil
+}
+
+// readJSON reads the body and decodes one JSON object (numbers kept as
+// json.Number).
+func (s *Server) readJSON(c echo.Context) (map[string]any, error) {
+	r := c.Request()
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || !jsonFormat(mt) {
+			return nil, errorf(http.StatusUnsupportedMediaType, "not-supported", "Content-Type %q is not supported: send application/fhir+json", ct)
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, mbe
+		}
+		return nil, errorf(http.StatusBadRequest, "invalid", "cannot read request body: %v", err)
+	}
+	return decodeObject(body)
+}
+
+// decodeObject parses a JSON document that must be a single object.
+func decodeObject(body []byte) (map[string]any, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, errorf(http.StatusBadRequest, "invalid", "request body is empty")
+	}
+	if !utf8.Valid(body) {
+		return nil, errorf(http.StatusBadRequest, "invalid", "request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON: %s", jsonErrorText(err, body))
+	}
+	if dec.More() {
+		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON: unexpected data after the resource")
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON: a FHIR resource must be a JSON object")
+	}
+	return obj, nil
+}
+
+func jsonErrorText(err error, body []byte) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%v at byte %d", se, se.Offset)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Sprintf("unexpected end of input after %d bytes", len(body))
+	}
+	return err.Error()
+}
+
+// writeJSON encodes v as FHIR JSON without HTML escaping.
+func writeJSON(c echo.Context, status int, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	return c.Blob(status, fhirJSON, bytes.TrimRight(buf.Bytes(), "\n"))
+}

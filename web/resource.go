@@ -1,0 +1,208 @@
+package web
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// resourceType returns the :type path parameter, checked against the
+// served types.
+func (s *Server) resourceType(c echo.Context) (string, error) {
+	t := c.Param("type")
+	if !s.knownType(t) {
+		return "", errorf(http.StatusNotFound, "not-supported", "unknown resource type %q", t)
+	}
+	return t, nil
+}
+
+// typeAndID returns the :type and :id path parameters, both checked.
+func (s *Server) typeAndID(c echo.Context) (string, string, error) {
+	t, err := s.resourceType(c)
+	if err != nil {
+		return "", "", err
+	}
+	id := c.Param("id")
+	if !idPattern.MatchString(id) {
+		return "", "", errorf(http.StatusBadRequest, "invalid", "invalid resource id %q: ids are 1-64 characters of A-Z a-z 0-9 - .", id)
+	}
+	return t, id, nil
+}
+
+// ifMatch extracts a version id from an If-Match header (W/"3", "3" or 3).
+func ifMatch(c echo.Context) string {
+	v := strings.TrimSpace(c.Request().Header.Get("If-Match"))
+	v = strings.TrimPrefix(v, "W/")
+	return strings.Trim(v, `"`)
+}
+
+func (s *Server) create(c echo.Context) error {
+	t, err := s.resourceType(c)
+	if err != nil {
+		return err
+	}
+	body, err := s.readJSON(c)
+	if err != nil {
+		return err
+	}
+	if rt, ok := body["resourceType"].(string); ok && rt != t {
+		return errorf(http.StatusBadRequest, "invalid", "resourceType %q in the body does not match %q in the URL", rt, t)
+	}
+	ctx := c.Request().Context()
+	if err := s.validate(ctx, body, nil); err != nil {
+		return err
+	}
+	res, err := s.store.Create(ctx, body)
+	if err != nil {
+		return err
+	}
+	if err := s.committed(ctx, res, fhirstore.InteractionCreate); err != nil {
+		return err
+	}
+	return s.respondWrite(c, http.StatusCreated, res)
+}
+
+func (s *Server) read(c echo.Context) error {
+	t, id, err := s.typeAndID(c)
+	if err != nil {
+		return err
+	}
+	res, err := s.store.Read(c.Request().Context(), t, id)
+	if err != nil {
+		return err
+	}
+	return s.respondResource(c, http.StatusOK, res)
+}
+
+func (s *Server) vread(c echo.Context) error {
+	t, id, err := s.typeAndID(c)
+	if err != nil {
+		return err
+	}
+	vid := c.Param("vid")
+	if !idPattern.MatchString(vid) {
+		return errorf(http.StatusBadRequest, "invalid", "invalid version id %q", vid)
+	}
+	res, err := s.store.VRead(c.Request().Context(), t, id, vid)
+	if err != nil {
+		return err
+	}
+	if res.Deleted {
+		setVersionHeaders(c, res)
+		return errorf(http.StatusGone, "deleted", "version %s of %s/%s is a deletion", vid, t, id)
+	}
+	return s.respondResource(c, http.StatusOK, res)
+}
+
+func (s *Server) update(c echo.Context) error {
+	t, id, err := s.typeAndID(c)
+	if err != nil {
+		return err
+	}
+	body, err := s.readJSON(c)
+	if err != nil {
+		return err
+	}
+	if rt, ok := body["resourceType"].(string); ok && rt != t {
+		return errorf(http.StatusBadRequest, "invalid", "resourceType %q in the body does not match %q in the URL", rt, t)
+	}
+	bodyID, _ := body["id"].(string)
+	if bodyID == "" {
+		return errorf(http.StatusBadRequest, "required", "an update must carry the resource id in the body (%s.id)", t)
+	}
+	if bodyID != id {
+		return errorf(http.StatusBadRequest, "invalid", "id %q in the body does not match %q in the URL", bodyID, id)
+	}
+	ctx := c.Request().Context()
+	current, err := s.currentFor(ctx, t, id)
+	if err != nil {
+		return err
+	}
+	if err := s.validate(ctx, body, current); err != nil {
+		return err
+	}
+	res, created, err := s.store.Update(ctx, id, body, fhirstore.WriteOptions{IfMatch: ifMatch(c)})
+	if err != nil {
+		return err
+	}
+	in := fhirstore.InteractionUpdate
+	if created {
+		in = fhirstore.InteractionCreate
+	}
+	if err := s.committed(ctx, res, in); err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return s.respondWrite(c, status, res)
+}
+
+func (s *Server) delete(c echo.Context) error {
+	t, id, err := s.typeAndID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	res, err := s.store.Delete(ctx, t, id, fhirstore.WriteOptions{IfMatch: ifMatch(c)})
+	if err != nil {
+		return err
+	}
+	if err := s.committed(ctx, res, fhirstore.InteractionDelete); err != nil {
+		return err
+	}
+	setVersionHeaders(c, res)
+	return writeJSON(c, http.StatusOK, outcome("information", "informational",
+		"deleted "+t+"/"+id+" (version "+res.VersionID+")"))
+}
+
+// respondResource sends a stored version with its ETag and Last-Modified.
+func (s *Server) respondResource(c echo.Context, status int, res *fhirstore.Resource) error {
+	setVersionHeaders(c, res)
+	return c.Blob(status, fhirJSON, res.Body)
+}
+
+// respondWrite answers a create or update honouring Prefer: return=….
+func (s *Server) respondWrite(c echo.Context, status int, res *fhirstore.Resource) error {
+	c.Response().Header().Set("Location", s.versionURL(res))
+	setVersionHeaders(c, res)
+	switch preferReturn(c) {
+	case "minimal":
+		return c.NoContent(status)
+	case "OperationOutcome":
+		verb := "updated"
+		if status == http.StatusCreated {
+			verb = "created"
+		}
+		return writeJSON(c, status, outcome("information", "informational",
+			verb+" "+res.Type+"/"+res.ID+" (version "+res.VersionID+")"))
+	}
+	return c.Blob(status, fhirJSON, res.Body)
+}
+
+func preferReturn(c echo.Context) string {
+	for _, part := range strings.Split(c.Request().Header.Get("Prefer"), ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if ok && strings.EqualFold(k, "return") {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+func setVersionHeaders(c echo.Context, res *fhirstore.Resource) {
+	h := c.Response().Header()
+	h.Set("ETag", `W/"`+res.VersionID+`"`)
+	h.Set("Last-Modified", res.LastUpdated.UTC().Format(http.TimeFormat))
+}
+
+func (s *Server) versionURL(res *fhirstore.Resource) string {
+	return s.base + "/" + res.Type + "/" + res.ID + "/_history/" + res.VersionID
+}

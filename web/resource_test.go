@@ -1,0 +1,159 @@
+package web_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/fhirsub/fhirsub/web"
+)
+
+func TestCreateReadUpdateDelete(t *testing.T) {
+	s := mustServer(t)
+	r := s.do("POST", "/Patient", patient("Chalmers")).wantStatus(t, http.StatusCreated)
+	id := str(r.JSON, "id")
+	if id == "" || str(r.JSON, "meta", "versionId") != "1" || str(r.JSON, "meta", "lastUpdated") == "" {
+		t.Fatalf("created resource lacks id/meta: %s", r.Body)
+	}
+	if loc := r.Header.Get("Location"); loc != s.URL+"/Patient/"+id+"/_history/1" {
+		t.Errorf("Location = %q", loc)
+	}
+	if et := r.Header.Get("ETag"); et != `W/"1"` {
+		t.Errorf("ETag = %q", et)
+	}
+	if r.Header.Get("Last-Modified") == "" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/fhir+json") {
+		t.Errorf("headers: %v", r.Header)
+	}
+
+	got := s.do("GET", "/Patient/"+id, nil).wantStatus(t, http.StatusOK)
+	if str(got.JSON, "name", 0, "family") != "Chalmers" {
+		t.Fatalf("read: %s", got.Body)
+	}
+
+	upd := got.JSON
+	upd["gender"] = "other"
+	s.do("PUT", "/Patient/"+id, upd, "If-Match", `W/"7"`).wantOutcome(t, http.StatusPreconditionFailed, "conflict")
+	r = s.do("PUT", "/Patient/"+id, upd, "If-Match", `W/"1"`).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "meta", "versionId") != "2" || str(r.JSON, "gender") != "other" || r.Header.Get("ETag") != `W/"2"` {
+		t.Fatalf("update: %s %v", r.Body, r.Header)
+	}
+	v1 := s.do("GET", "/Patient/"+id+"/_history/1", nil).wantStatus(t, http.StatusOK)
+	if str(v1.JSON, "gender") != "female" {
+		t.Errorf("vread 1: %s", v1.Body)
+	}
+
+	s.do("DELETE", "/Patient/"+id, nil).wantStatus(t, http.StatusOK)
+	s.do("GET", "/Patient/"+id, nil).wantOutcome(t, http.StatusGone, "deleted")
+	s.do("GET", "/Patient/"+id+"/_history/3", nil).wantOutcome(t, http.StatusGone, "deletion")
+	h := s.do("GET", "/Patient/"+id+"/_history", nil).wantStatus(t, http.StatusOK)
+	if str(h.JSON, "type") != "history" || str(h.JSON, "total") != "3" ||
+		str(h.JSON, "entry", 0, "request", "method") != "DELETE" || str(h.JSON, "entry", 2, "request", "method") != "POST" {
+		t.Fatalf("history: %s", h.Body)
+	}
+	// Update of a deleted resource brings it back as a new version.
+	delete(upd, "meta")
+	r = s.do("PUT", "/Patient/"+id, upd).wantStatus(t, http.StatusCreated)
+	if str(r.JSON, "meta", "versionId") != "4" {
+		t.Errorf("resurrected version: %s", r.Body)
+	}
+}
+
+func TestUpdateAsCreateAndPrefer(t *testing.T) {
+	s := mustServer(t)
+	p := patient("Lee")
+	p["id"] = "pat-1"
+	r := s.do("PUT", "/Patient/pat-1", p).wantStatus(t, http.StatusCreated)
+	if str(r.JSON, "id") != "pat-1" {
+		t.Fatalf("update-as-create: %s", r.Body)
+	}
+	r = s.do("PUT", "/Patient/pat-1", p, "Prefer", "return=minimal").wantStatus(t, http.StatusOK)
+	if len(r.Body) != 0 || r.Header.Get("ETag") != `W/"2"` {
+		t.Errorf("return=minimal: body %q etag %q", r.Body, r.Header.Get("ETag"))
+	}
+	r = s.do("POST", "/Patient", patient("Kim"), "Prefer", "return=OperationOutcome").wantStatus(t, http.StatusCreated)
+	if str(r.JSON, "resourceType") != "OperationOutcome" || str(r.JSON, "issue", 0, "severity") != "information" {
+		t.Errorf("return=OperationOutcome: %s", r.Body)
+	}
+}
+
+// TestBadInput walks the bad requests of the REST API: each answers an
+// OperationOutcome with the right status and loses nothing.
+func TestBadInput(t *testing.T) {
+	s := mustServer(t)
+	good := s.do("POST", "/Patient", patient("Keep")).wantStatus(t, http.StatusCreated)
+	id := str(good.JSON, "id")
+	mismatched := patient("X")
+	mismatched["id"] = "other"
+	noID := patient("Y")
+	cases := []struct {
+		name, method, path string
+		body               any
+		headers            []string
+		status             int
+		fragments          []string
+	}{
+		{"malformed JSON", "POST", "/Patient", `{"resourceType":"Patient",`, nil, 400, []string{"malformed JSON"}},
+		{"trailing garbage", "POST", "/Patient", `{"resourceType":"Patient"} x`, nil, 400, []string{"malformed JSON"}},
+		{"array body", "POST", "/Patient", `[1,2]`, nil, 400, []string{"JSON object"}},
+		{"empty body", "POST", "/Patient", ``, nil, 400, []string{"empty"}},
+		{"invalid UTF-8", "POST", "/Patient", "{\"resourceType\":\"Patient\",\"gender\":\"\xff\"}", nil, 400, []string{"UTF-8"}},
+		{"unknown type in URL", "POST", "/Spaceship", patient("Z"), nil, 404, []string{"Spaceship"}},
+		{"unknown resourceType in body", "POST", "/Patient", map[string]any{"resourceType": "Spaceship"}, nil, 400, []string{"Spaceship"}},
+		{"missing resourceType", "POST", "/Patient", map[string]any{"gender": "male"}, nil, 400, []string{"resourceType"}},
+		{"type mismatch", "POST", "/Patient", observation("Patient/1", "1-8", "2024-01-01"), nil, 400, []string{"does not match"}},
+		{"id mismatch", "PUT", "/Patient/" + id, mismatched, nil, 400, []string{"does not match"}},
+		{"update without id", "PUT", "/Patient/" + id, noID, nil, 400, []string{"Patient.id"}},
+		{"invalid id", "GET", "/Patient/bad$id", nil, nil, 400, []string{"invalid resource id"}},
+		{"unknown element", "POST", "/Patient", map[string]any{"resourceType": "Patient", "colour": "blue"}, nil, 400, []string{"Patient.colour"}},
+		{"bad code", "POST", "/Patient", map[string]any{"resourceType": "Patient", "gender": "robot"}, nil, 400, []string{"Patient.gender"}},
+		{"bad date", "POST", "/Patient", map[string]any{"resourceType": "Patient", "birthDate": "1990-13-45"}, nil, 400, []string{"Patient.birthDate"}},
+		{"wrong content type", "POST", "/Patient", patient("Q"), []string{"Content-Type", "application/fhir+xml"}, 415, []string{"Content-Type"}},
+		{"xml accept", "GET", "/Patient/" + id, nil, []string{"Accept", "application/fhir+xml"}, 406, []string{"Accept"}},
+		{"xml _format", "GET", "/Patient?_format=xml", nil, nil, 406, []string{"_format"}},
+		{"not found", "GET", "/Patient/nobody", nil, nil, 404, []string{"not found"}},
+		{"vread unknown version", "GET", "/Patient/" + id + "/_history/9", nil, nil, 404, []string{"not found"}},
+		{"unknown search param", "GET", "/Patient?colour=blue", nil, nil, 400, []string{"colour"}},
+		{"chained search", "GET", "/Observation?subject.name=x", nil, nil, 400, []string{"subject.name"}},
+		{"bad _count", "GET", "/Patient?_count=lots", nil, nil, 400, []string{"_count"}},
+		{"wrong method", "PATCH", "/Patient/" + id, patient("P"), nil, 405, nil},
+		{"no route", "GET", "/Patient/" + id + "/extra/deep", nil, nil, 404, nil},
+		{"bad history param", "GET", "/Patient/_history?_since=yesterday", nil, nil, 400, []string{"_since"}},
+		{"delete if-match conflict", "DELETE", "/Patient/" + id, nil, []string{"If-Match", `W/"5"`}, 412, []string{"conflict"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s.do(tc.method, tc.path, tc.body, tc.headers...).wantOutcome(t, tc.status, tc.fragments...)
+		})
+	}
+	after := s.do("GET", "/Patient/"+id, nil).wantStatus(t, http.StatusOK)
+	if str(after.JSON, "meta", "versionId") != "1" || str(after.JSON, "name", 0, "family") != "Keep" {
+		t.Fatalf("bad input changed the stored resource: %s", after.Body)
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	s := mustServer(t, func(c *web.Config) { c.MaxBodyBytes = 1024 })
+	big := patient(strings.Repeat("x", 4096))
+	s.do("POST", "/Patient", big).wantOutcome(t, http.StatusRequestEntityTooLarge, "1024")
+	s.do("POST", "/Patient", patient("small")).wantStatus(t, http.StatusCreated)
+}
+
+func TestMetadataAndHealth(t *testing.T) {
+	s := mustServer(t)
+	r := s.do("GET", "/metadata", nil).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "resourceType") != "CapabilityStatement" || str(r.JSON, "fhirVersion") != "4.0.1" {
+		t.Fatalf("metadata: %.200s", r.Body)
+	}
+	found := false
+	for _, res := range r.JSON["rest"].([]any)[0].(map[string]any)["resource"].([]any) {
+		m := res.(map[string]any)
+		if m["type"] == "Observation" {
+			found = strings.Contains(str(m, "searchParam"), `"code"`)
+		}
+	}
+	if !found {
+		t.Error("CapabilityStatement lacks Observation with its search parameters")
+	}
+	s.do("GET", "/healthz", nil).wantStatus(t, http.StatusOK)
+	s.do("GET", "/readyz", nil).wantStatus(t, http.StatusOK)
+}

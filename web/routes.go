@@ -1,0 +1,61 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// routes declares every route of the REST API in one place:
+//
+//	GET    /healthz, /readyz                 liveness, readiness (store reachable)
+//	GET    /metadata                         CapabilityStatement
+//	POST   /                                 batch or transaction Bundle
+//	GET    /_history                         system history
+//	GET    /{type}                           search (also POST /{type}/_search)
+//	POST   /{type}                           create
+//	GET    /{type}/_history                  type history
+//	GET    /{type}/{id}                      read
+//	PUT    /{type}/{id}                      update (update-as-create, If-Match)
+//	DELETE /{type}/{id}                      delete (If-Match)
+//	GET    /{type}/{id}/_history             instance history
+//	GET    /{type}/{id}/_history/{vid}       vread
+//
+// Paging uses _count and _offset; next/previous links carry both.
+func (s *Server) routes() {
+	e := s.echo
+	e.Use(s.limits)
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metadata", s.metadata)
+	for path, h := range s.cfg.Handlers {
+		e.GET(path, echo.WrapHandler(h))
+	}
+	e.POST("/", s.bundle)
+	e.GET("/_history", s.historySystem)
+	e.GET("/:type", s.search)
+	e.POST("/:type/_search", s.search)
+	e.POST("/:type", s.create)
+	e.GET("/:type/_history", s.historyType)
+	e.GET("/:type/:id", s.read)
+	e.PUT("/:type/:id", s.update)
+	e.DELETE("/:type/:id", s.delete)
+	e.GET("/:type/:id/_history", s.historyInstance)
+	e.GET("/:type/:id/_history/:vid", s.vread)
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if err := s.store.Ping(c.Request().Context()); err != nil {
+		s.log.WarnContext(c.Request().Context(), "store not reachable", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) metadata(c echo.Context) error {
+	return c.Blob(http.StatusOK, fhirJSON, s.capability)
+}

@@ -1,0 +1,233 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+const (
+	defaultCount = 50
+	maxCount     = 1000
+)
+
+// bundle is the FHIR Bundle resource as this server writes it.
+type bundle struct {
+	ResourceType string        `json:"resourceType"`
+	ID           string        `json:"id,omitempty"`
+	Meta         *bundleMeta   `json:"meta,omitempty"`
+	Type         string        `json:"type"`
+	Timestamp    string        `json:"timestamp,omitempty"`
+	Total        *int          `json:"total,omitempty"`
+	Link         []bundleLink  `json:"link,omitempty"`
+	Entry        []bundleEntry `json:"entry,omitempty"`
+}
+
+type bundleMeta struct {
+	LastUpdated string `json:"lastUpdated"`
+}
+
+type bundleLink struct {
+	Relation string `json:"relation"`
+	URL      string `json:"url"`
+}
+
+type bundleEntry struct {
+	FullURL  string          `json:"fullUrl,omitempty"`
+	Resource json.RawMessage `json:"resource,omitempty"`
+	Search   *entrySearch    `json:"search,omitempty"`
+	Request  *entryRequest   `json:"request,omitempty"`
+	Response *entryResponse  `json:"response,omitempty"`
+}
+
+type entrySearch struct {
+	Mode string `json:"mode"`
+}
+
+type entryRequest struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+}
+
+type entryResponse struct {
+	Status       string          `json:"status"`
+	Location     string          `json:"location,omitempty"`
+	Etag         string          `json:"etag,omitempty"`
+	LastModified string          `json:"lastModified,omitempty"`
+	Outcome      json.RawMessage `json:"outcome,omitempty"`
+}
+
+func instant(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func newBundle(typ string) *bundle {
+	now := instant(time.Now())
+	return &bundle{ResourceType: "Bundle", ID: newBundleID(), Meta: &bundleMeta{LastUpdated: now}, Type: typ, Timestamp: now}
+}
+
+func (s *Server) search(c echo.Context) error {
+	t, err := s.resourceType(c)
+	if err != nil {
+		return err
+	}
+	params, err := c.FormParams() // query string plus, for POST _search, the form body
+	if err != nil {
+		return errorf(http.StatusBadRequest, "invalid", "cannot parse search parameters: %v", err)
+	}
+	q, err := search.Parse(t, params)
+	if err != nil {
+		return err
+	}
+	if q.Count == 0 && params.Get("_count") == "" {
+		q.Count = defaultCount
+	}
+	if q.Count > maxCount {
+		q.Count = maxCount
+	}
+	page, err := s.store.Search(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	b := newBundle("searchset")
+	b.Total = &page.Total
+	b.Link = s.pageLinks("/"+t, params, q.Offset, q.Count, page.Total)
+	for _, r := range page.Resources {
+		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: r.Body, Search: &entrySearch{Mode: "match"}})
+	}
+	return writeJSON(c, http.StatusOK, b)
+}
+
+// pageLinks builds self/first/previous/next links that repeat the query
+// with _count and _offset.
+func (s *Server) pageLinks(path string, params url.Values, offset, count, total int) []bundleLink {
+	link := func(rel string, off int) bundleLink {
+		q := url.Values{}
+		for k, vs := range params {
+			if k == "_offset" || k == "_count" {
+				continue
+			}
+			q[k] = vs
+		}
+		q.Set("_count", strconv.Itoa(count))
+		if off > 0 {
+			q.Set("_offset", strconv.Itoa(off))
+		}
+		return bundleLink{Relation: rel, URL: s.base + path + "?" + q.Encode()}
+	}
+	links := []bundleLink{link("self", offset)}
+	if count == 0 {
+		return links
+	}
+	if offset > 0 {
+		links = append(links, link("first", 0), link("previous", max(0, offset-count)))
+	}
+	if offset+count < total {
+		links = append(links, link("next", offset+count))
+	}
+	return links
+}
+
+func (s *Server) resourceURL(r *fhirstore.Resource) string {
+	return s.base + "/" + r.Type + "/" + r.ID
+}
+
+func (s *Server) historySystem(c echo.Context) error {
+	return s.history(c, "", "", "/_history")
+}
+
+func (s *Server) historyType(c echo.Context) error {
+	t, err := s.resourceType(c)
+	if err != nil {
+		return err
+	}
+	return s.history(c, t, "", "/"+t+"/_history")
+}
+
+func (s *Server) historyInstance(c echo.Context) error {
+	t, id, err := s.typeAndID(c)
+	if err != nil {
+		return err
+	}
+	return s.history(c, t, id, "/"+t+"/"+id+"/_history")
+}
+
+func (s *Server) history(c echo.Context, typ, id, path string) error {
+	params := c.QueryParams()
+	req := fhirstore.HistoryRequest{Type: typ, ID: id, Count: defaultCount}
+	for k, vs := range params {
+		v := vs[0]
+		switch k {
+		case "_count":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return &search.Error{Param: k, Message: "must be a non-negative integer"}
+			}
+			req.Count = min(n, maxCount)
+		case "_offset":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return &search.Error{Param: k, Message: "must be a non-negative integer"}
+			}
+			req.Offset = n
+		case "_since":
+			t, err := parseInstant(v)
+			if err != nil {
+				return &search.Error{Param: k, Message: "must be an instant such as 2024-01-01T00:00:00Z"}
+			}
+			req.Since = t
+		case "_format", "_pretty":
+		default:
+			return &search.Error{Param: k, Message: "not supported on history"}
+		}
+	}
+	page, err := s.store.History(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	if id != "" && page.Total == 0 {
+		return fhirstore.ErrNotFound
+	}
+	b := newBundle("history")
+	b.Total = &page.Total
+	b.Link = s.pageLinks(path, params, req.Offset, req.Count, page.Total)
+	for _, r := range page.Resources {
+		b.Entry = append(b.Entry, s.historyEntry(r))
+	}
+	return writeJSON(c, http.StatusOK, b)
+}
+
+func (s *Server) historyEntry(r *fhirstore.Resource) bundleEntry {
+	e := bundleEntry{FullURL: s.resourceURL(r)}
+	resp := &entryResponse{Etag: `W/"` + r.VersionID + `"`, LastModified: instant(r.LastUpdated)}
+	switch {
+	case r.Deleted:
+		e.Request = &entryRequest{Method: http.MethodDelete, URL: r.Type + "/" + r.ID}
+		resp.Status = "204 No Content"
+	case r.VersionID == "1":
+		e.Resource = r.Body
+		e.Request = &entryRequest{Method: http.MethodPost, URL: r.Type}
+		resp.Status = "201 Created"
+	default:
+		e.Resource = r.Body
+		e.Request = &entryRequest{Method: http.MethodPut, URL: r.Type + "/" + r.ID}
+		resp.Status = "200 OK"
+	}
+	e.Response = resp
+	return e
+}
+
+// parseInstant accepts a FHIR instant or dateTime with at least a day.
+func parseInstant(v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Parse(time.RFC3339, v)
+}

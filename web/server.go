@@ -1,0 +1,114 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fhirsub/fhirsub/conformance/definitions"
+	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// Store is what the REST API needs from persistence. fhirstore backends
+// satisfy it.
+type Store interface {
+	Create(ctx context.Context, body map[string]any) (*fhirstore.Resource, error)
+	Update(ctx context.Context, id string, body map[string]any, opt fhirstore.WriteOptions) (*fhirstore.Resource, bool, error)
+	Delete(ctx context.Context, typ, id string, opt fhirstore.WriteOptions) (*fhirstore.Resource, error)
+	Read(ctx context.Context, typ, id string) (*fhirstore.Resource, error)
+	VRead(ctx context.Context, typ, id, versionID string) (*fhirstore.Resource, error)
+	History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirstore.Page, error)
+	Search(ctx context.Context, q *search.Query) (*fhirstore.Page, error)
+	Transaction(ctx context.Context, ops []fhirstore.Op) ([]fhirstore.OpResult, error)
+	Ping(ctx context.Context) error
+}
+
+// Config configures the HTTP surface. Zero values mean defaults.
+type Config struct {
+	// Store persists resources (required).
+	Store Store
+	// BaseURL is the absolute base of the FHIR API as clients see it, e.g.
+	// "http://localhost:8080" (required). References and links use it.
+	BaseURL string
+	// MaxBodyBytes limits request bodies (default 10 MiB).
+	MaxBodyBytes int64
+	// Logger receives request failures (default: discard).
+	Logger *slog.Logger
+	// Software names this server in the CapabilityStatement.
+	SoftwareName, SoftwareVersion string
+	// Interceptors take part in the writes of their resource type.
+	Interceptors map[string]Interceptor
+	// Handlers are extra GET endpoints mounted as they are (websocket
+	// upgrades, the dashboard), by path.
+	Handlers map[string]http.Handler
+	// ExtraTypes are served besides the R4 resource types (for example
+	// SubscriptionTopic, which R4 lacks); they skip the R4 schema, so each
+	// needs an interceptor that validates it.
+	ExtraTypes []string
+}
+
+// Server is the FHIR REST API as an http.Handler.
+type Server struct {
+	cfg   Config
+	store Store
+	log   *slog.Logger
+	base  string
+	echo  *echo.Echo
+
+	extra      map[string]bool
+	capability []byte
+}
+
+// New builds the routes. It fails when a required field is missing.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("web: store required")
+	}
+	if cfg.BaseURL == "" {
+		return nil, errors.New("web: base URL required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 10 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.SoftwareName == "" {
+		cfg.SoftwareName = "fhirsub"
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, base: strings.TrimRight(cfg.BaseURL, "/"), extra: map[string]bool{}}
+	for _, t := range cfg.ExtraTypes {
+		if !definitions.IsExtraType(t) {
+			return nil, fmt.Errorf("web: %s is neither an R4 type nor a known extra type", t)
+		}
+		if cfg.Interceptors[t] == nil {
+			return nil, fmt.Errorf("web: extra type %s needs an interceptor to validate it", t)
+		}
+		s.extra[t] = true
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	s.echo = e
+	s.routes()
+	cap, err := s.buildCapability()
+	if err != nil {
+		return nil, err
+	}
+	s.capability = cap
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Echo exposes the router so that later layers (websocket channels,
+// operations) can mount their routes next to the REST API.
+func (s *Server) Echo() *echo.Echo { return s.echo }
