@@ -1,0 +1,100 @@
+// Package mongo is the MongoDB backend of fhirstore, through the official
+// driver (go.mongodb.org/mongo-driver/v2). It is selected with MONGODB_URI
+// and is the backend for deployments with several fhirsub nodes.
+//
+// # Collections
+//
+//   - versions: one document per version, _id "Type/id/vid", with the
+//     body (canonical JSON as a string; none for a tombstone), the seq of
+//     the change that wrote it and aborted=false. It is the authority for
+//     version numbers: inserting "Type/id/vid" is how a writer claims vid.
+//   - resources: the current version of each resource, _id "Type/id", with
+//     its search keys flattened to "param|value" strings in the plain array
+//     field keys. Search narrows with {type, deleted:false, $and: [{keys:
+//     {$in: group}}…]} built from search.Query.Narrow — no $elemMatch — and
+//     fhirstore.SearchPage lets the in-memory matcher decide.
+//   - changes: the change feed, _id = seq (int64), state pending,
+//     committed or aborted.
+//
+// Indexes, created by Open when missing: resources {type, keys} and
+// {type, lastUpdated}; versions {type, id, vid}, {type, seq} and {seq};
+// changes {state, _id}. The _id indexes serve reads by id and the feed.
+//
+// # Races
+//
+// Every race is decided by inserting a document with a unique _id, which is
+// atomic on a standalone server, a replica set and a sharded cluster alike,
+// and also on FerretDB (whose conditional updates are not atomic): a
+// version number by inserting the version, a seq by inserting the change.
+// Within one process, writers of the same resource are also serialised by
+// striped mutexes, and seq reservations by one mutex, so that only writers
+// in different processes ever collide on the database.
+//
+// # Writes with transactions (replica set or sharded cluster)
+//
+// Open asks the server (hello): with a setName or behind mongos, each write
+// — and each Store.Transaction, whole — runs in one multi-document
+// transaction: read the current state, insert the change committed with
+// seq = highest seq + 1, insert the version, replace the resource. Two
+// transactions that pick the same seq or vid conflict and one runs again,
+// so seqs are gap-free and committed in seq order.
+//
+// # Writes without transactions (standalone, FerretDB)
+//
+// One write is four steps:
+//
+//  1. Decide: read the state (the resources document first; the versions
+//     after a lost race) and apply If-Match and the create/update/delete
+//     rules.
+//  2. Reserve: insert the change {_id: seq, state: pending, type, id, vid,
+//     prev, interaction, time, reserved}. On a duplicate key try seq+1.
+//     A seq is tried only when the one below exists, so no seq is ever
+//     missing below an existing one.
+//  3. Claim: insert the version "Type/id/vid" carrying seq. A duplicate
+//     key means another writer (or a reader, below) took vid: set the
+//     change aborted and start again at 1.
+//  4. Publish: point the resources document at the version unless it shows
+//     a newer one (replace with filter vid < new, upsert), set the change
+//     committed, wake this process's waiters.
+//
+// Readers of the feed (Changes, LastSeq, Wait) walk seqs in order and stop
+// at the first seq that is pending, so a change that commits later is
+// never skipped; aborted seqs are passed over (the feed's numbers then skip
+// them: that happens only when writers on different nodes race on the same
+// resource, or a writer dies). A seq pending for longer than
+// Config.CommitTimeout (5 s) is settled by the reader that meets it, with
+// the same unique-_id rule: if the version "Type/id/vid" exists with this
+// seq, the writer got past step 3 and the reader finishes step 4 (rolls
+// forward); if it does not exist, the reader inserts it as an aborted
+// placeholder — if that insert wins, the writer's late step 3 fails and the
+// writer starts again with a new seq; if it loses, the version arrived and
+// the reader rolls forward. Every party that sets a seq's final state sets
+// the same one. A placeholder takes a version number, so the resource's
+// next real version skips it; VRead and History never show placeholders.
+// The reserved time is the writer's clock: node clocks should agree to well
+// within the timeout (a fast clock only makes a slow writer start again).
+//
+// What no transaction means beyond that: a Store.Transaction checks every
+// entry's preconditions before writing anything (so a failing entry writes
+// nothing), but a database failure between two entries leaves the earlier
+// ones applied; Read and Search may show a version a few milliseconds
+// before its change commits; on FerretDB the resources document can show
+// an older version than the newest if two nodes publish versions of one
+// resource at the same instant (FerretDB's conditional replace is not
+// atomic), until that resource's next write.
+//
+// # Errors
+//
+// Driver types never leave the package: missing documents become
+// fhirstore.ErrNotFound, lost If-Match races fhirstore.ErrVersionConflict,
+// other driver errors plain errors with the driver's message, still
+// matching context.Canceled and context.DeadlineExceeded with errors.Is.
+//
+// # Concurrency
+//
+// A DB is safe for concurrent use. It starts no goroutines: Wait is woken
+// at once by this process's commits (fhirstore.Notifier) and otherwise
+// polls LastSeq every Config.PollInterval to see other nodes' commits.
+// Close wakes waiters with fhirstore.ErrClosed and disconnects after the
+// writes in flight in this process have finished.
+package mongo
