@@ -3,6 +3,7 @@ package fhirstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -68,25 +69,81 @@ type EventStore interface {
 	// Record appends one event per match, numbering each subscription's
 	// events consecutively, and moves the named cursor to seq — all in one
 	// atomic step. It is idempotent: if the cursor is already at or past
-	// seq, nothing is written and the events recorded then are returned
+	// seq, nothing is written and the events recorded for seq are returned
 	// (so re-processing a change after a crash never creates a second
-	// event). Matches may be empty (the cursor still moves).
+	// event). A consumer must therefore call Record for one cursor in seq
+	// order. One change triggers a subscription at most once: a match
+	// whose subscription already has an event for seq (listed twice, or
+	// recorded under another cursor) gets that event back, not a new one.
+	// Matches may be empty (the cursor still moves). at is stored with
+	// millisecond precision. Invalid arguments give ErrInvalid (see
+	// ValidateRecord).
 	Record(ctx context.Context, cursor string, seq int64, at time.Time, matches []Match) ([]Event, error)
 	// Events returns the events of a subscription with from <= Number <=
 	// to (to = 0: no upper bound), in number order, at most limit (0: all).
+	// Pruned events are simply absent; a negative limit gives ErrInvalid.
 	Events(ctx context.Context, subscriptionID string, from, to int64, limit int) ([]Event, error)
-	// State returns the delivery state, or ErrNoState.
+	// State returns the delivery state, or an error wrapping ErrNoState.
 	State(ctx context.Context, subscriptionID string) (SubscriptionState, error)
 	// States returns the delivery state of every subscription that has one.
 	States(ctx context.Context) ([]SubscriptionState, error)
 	// SaveDelivery stores the delivery fields of st (Delivered,
 	// ConsecutiveFailures, LastError, LastAttempt, LastSuccess,
 	// NextAttempt), creating the state if needed. EventCount is owned by
-	// Record and is not changed. Delivered never moves backwards.
+	// Record and is not changed. Delivered never moves backwards. Times
+	// are stored with millisecond precision (the zero time stays zero).
+	// Invalid fields give ErrInvalid (see ValidateDelivery).
 	SaveDelivery(ctx context.Context, st SubscriptionState) error
 	// Prune deletes a subscription's delivered events beyond the newest
-	// keep ones; undelivered events are kept.
+	// keep ones (those numbered <= Delivered-keep); undelivered events are
+	// kept. Numbering is not affected. A negative keep gives ErrInvalid.
 	Prune(ctx context.Context, subscriptionID string, keep int) error
-	// DropSubscription deletes the events and state of a subscription.
+	// DropSubscription deletes the events and state of a subscription; a
+	// later Record for the same id numbers from 1 again.
 	DropSubscription(ctx context.Context, subscriptionID string) error
+}
+
+// ValidateRecord checks the arguments of EventStore.Record, so that every
+// backend refuses the same input: a cursor name, a seq >= 1, and matches
+// with a valid subscription id, resource type and id, a version id and a
+// known interaction. The error wraps ErrInvalid.
+func ValidateRecord(cursor string, seq int64, matches []Match) error {
+	if cursor == "" {
+		return fmt.Errorf("%w: empty cursor name", ErrInvalid)
+	}
+	if seq < 1 {
+		return fmt.Errorf("%w: change seq %d", ErrInvalid, seq)
+	}
+	for i, m := range matches {
+		switch {
+		case !ValidID(m.SubscriptionID):
+			return fmt.Errorf("%w: match %d: subscription id %q", ErrInvalid, i, m.SubscriptionID)
+		case !ValidType(m.Type):
+			return fmt.Errorf("%w: match %d: resource type %q", ErrInvalid, i, m.Type)
+		case !ValidID(m.ID):
+			return fmt.Errorf("%w: match %d: resource id %q", ErrInvalid, i, m.ID)
+		case m.VersionID == "":
+			return fmt.Errorf("%w: match %d: empty version id", ErrInvalid, i)
+		}
+		switch m.Interaction {
+		case InteractionCreate, InteractionUpdate, InteractionDelete:
+		default:
+			return fmt.Errorf("%w: match %d: interaction %q", ErrInvalid, i, m.Interaction)
+		}
+	}
+	return nil
+}
+
+// ValidateDelivery checks the argument of EventStore.SaveDelivery: a valid
+// subscription id and no negative counter. The error wraps ErrInvalid.
+func ValidateDelivery(st SubscriptionState) error {
+	switch {
+	case !ValidID(st.SubscriptionID):
+		return fmt.Errorf("%w: subscription id %q", ErrInvalid, st.SubscriptionID)
+	case st.Delivered < 0:
+		return fmt.Errorf("%w: delivered %d", ErrInvalid, st.Delivered)
+	case st.ConsecutiveFailures < 0:
+		return fmt.Errorf("%w: consecutive failures %d", ErrInvalid, st.ConsecutiveFailures)
+	}
+	return nil
 }

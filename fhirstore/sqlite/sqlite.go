@@ -52,12 +52,13 @@ type DB struct {
 	writer *sql.DB // one connection, BEGIN IMMEDIATE
 	reader *sql.DB // read-only pool
 
-	wmu    sync.Mutex // serialises write transactions (the group-commit leader holds it)
-	stmts  writeStmts // prepared on writer, guarded by wmu
-	qmu    sync.Mutex // guards queue; taken inside wmu, never the other way round
-	queue  []*request // writes waiting for a leader
-	notify *fhirstore.Notifier
-	seen   atomic.Int64 // highest seq known to be committed
+	wmu     sync.Mutex // serialises write transactions (the group-commit leader holds it)
+	stmts   writeStmts // prepared on writer, guarded by wmu
+	evStmts eventStmts // event store statements, prepared on writer, guarded by wmu
+	qmu     sync.Mutex // guards queue; taken inside wmu, never the other way round
+	queue   []*request // writes waiting for a leader
+	notify  *fhirstore.Notifier
+	seen    atomic.Int64 // highest seq known to be committed
 
 	ctx       context.Context // cancelled by Close; the poller's queries use it
 	cancel    context.CancelFunc
@@ -146,6 +147,9 @@ func (db *DB) open(ctx context.Context) error {
 	if err := db.stmts.prepare(ctx, db.writer); err != nil {
 		return err
 	}
+	if err := db.evStmts.prepare(ctx, db.writer); err != nil {
+		return err
+	}
 	if db.reader, err = sql.Open("sqlite", db.dsn(true)); err != nil {
 		return err
 	}
@@ -229,6 +233,7 @@ func (db *DB) Close() error {
 func (db *DB) closeDBs() error {
 	var errs []error
 	db.stmts.close()
+	db.evStmts.close()
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}

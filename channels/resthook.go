@@ -1,0 +1,401 @@
+package channels
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Rest-hook signature headers, set when Request.Secret is not empty.
+const (
+	// SignatureHeader carries "sha256=" followed by the lower-case hex
+	// HMAC-SHA256, keyed with Request.Secret, of the bytes
+	// TimestampHeader value + "." + request body (the body may be empty).
+	SignatureHeader = "X-Fhirsub-Signature"
+	// TimestampHeader carries the signing time as decimal Unix seconds.
+	// Receivers should reject timestamps too far from their clock, which
+	// stops replays of a captured request.
+	TimestampHeader = "X-Fhirsub-Timestamp"
+)
+
+// ErrInvalidHeader means a Request header line is malformed or would
+// inject a header (CR or LF in the line).
+var ErrInvalidHeader = errors.New("invalid rest-hook header")
+
+// ErrHTTPStatus means the receiver answered with a status other than 2xx.
+var ErrHTTPStatus = errors.New("unsuccessful HTTP status")
+
+// RestHookConfig configures NewRestHook. The zero value of each field
+// means its default.
+type RestHookConfig struct {
+	// Allow lists destinations admitted despite the SSRF guard (what
+	// FHIRSUB_RESTHOOK_ALLOW holds): CIDRs ("10.1.0.0/16"), addresses
+	// ("127.0.0.1", "::1"), and either or a host name with a port or ":*"
+	// ("127.0.0.1:8080", "[::1]:*", "hooks.internal:443"); a bare host
+	// name admits every port. A host-name pattern trusts whatever that
+	// name resolves to.
+	Allow []string
+	// MaxResponseBytes caps how much of a response body is read (default
+	// 64 KiB); the rest is not read and the connection is not reused.
+	MaxResponseBytes int64
+	// DefaultTimeout is the whole-request timeout when Request.Timeout is
+	// zero (default 10 s).
+	DefaultTimeout time.Duration
+	// MaxTimeout caps Request.Timeout (default 2 min).
+	MaxTimeout time.Duration
+	// MaxIdleConnsPerHost is the keep-alive pool size per receiver
+	// (default 64).
+	MaxIdleConnsPerHost int
+	// UserAgent is sent with every request (default "fhirsub-rest-hook").
+	UserAgent string
+	// Now gives the signing time and the base of Retry-After dates
+	// (default time.Now).
+	Now func() time.Time
+	// Logger receives debug messages about refused destinations; nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// RestHook sends rest-hook notifications over HTTP(S) with an SSRF guard,
+// timeouts, a response size limit and optional HMAC signatures.
+//
+// Guard: the host of an endpoint is resolved, and each address the dialer
+// is about to connect to is refused (ErrBlockedAddress, permanent) when it
+// is loopback, private (RFC 1918, fc00::/7, fec0::/10), link-local
+// (169.254.0.0/16 including the cloud metadata address 169.254.169.254,
+// fe80::/10), unspecified, multicast or reserved (0/8, 100.64/10, test and
+// documentation nets, 240/4), IPv4 embedded in IPv6 being judged as IPv4 —
+// unless an Allow pattern admits it. No proxy from the environment is used
+// (it would bypass the guard). Redirects are never followed: a 3xx answer
+// is a permanent failure naming the Location, since following it would
+// send the notification (and its signature and headers) somewhere the
+// subscriber did not register.
+//
+// Outcome: 2xx is success. Permanent failures (do not retry this
+// request): refused destination, invalid URL, method or header, 3xx, and
+// 4xx other than 408 and 429. Temporary failures: network errors,
+// timeouts, 5xx, 408 and 429; a Retry-After header (seconds or HTTP date)
+// on 408, 429 or 5xx sets DeliveryError.RetryAfter.
+//
+// A RestHook is safe for concurrent use and starts no goroutine; Close
+// releases its idle connections.
+type RestHook struct {
+	cfg    RestHookConfig
+	log    *slog.Logger
+	allow  []allowRule
+	dialer net.Dialer
+	client *http.Client
+	tr     *http.Transport
+}
+
+// NewRestHook returns a RestHook; a malformed Allow pattern is an error.
+func NewRestHook(cfg RestHookConfig) (*RestHook, error) {
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = 64 << 10
+	}
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = 10 * time.Second
+	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = 2 * time.Minute
+	}
+	cfg.DefaultTimeout = min(cfg.DefaultTimeout, cfg.MaxTimeout)
+	if cfg.MaxIdleConnsPerHost <= 0 {
+		cfg.MaxIdleConnsPerHost = 64
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "fhirsub-rest-hook"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	rh := &RestHook{cfg: cfg, log: cfg.Logger.With("channel", "rest-hook")}
+	for _, p := range cfg.Allow {
+		r, err := parseAllow(p)
+		if err != nil {
+			return nil, fmt.Errorf("rest-hook config: %w", err)
+		}
+		rh.allow = append(rh.allow, r)
+	}
+	rh.dialer = net.Dialer{Timeout: min(10*time.Second, cfg.MaxTimeout), KeepAlive: 30 * time.Second}
+	rh.tr = &http.Transport{
+		Proxy:                  nil, // never a proxy: it would dial on our behalf, past the guard
+		DialContext:            rh.dialContext,
+		ForceAttemptHTTP2:      true,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:    10 * time.Second,
+		ResponseHeaderTimeout:  cfg.MaxTimeout,
+		ExpectContinueTimeout:  time.Second,
+		IdleConnTimeout:        90 * time.Second,
+		MaxIdleConns:           4 * cfg.MaxIdleConnsPerHost,
+		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	rh.client = &http.Client{
+		Transport: rh.tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	return rh, nil
+}
+
+// Close closes the idle keep-alive connections. The RestHook stays usable.
+func (rh *RestHook) Close() error {
+	rh.tr.CloseIdleConnections()
+	return nil
+}
+
+// Request is one rest-hook HTTP request.
+type Request struct {
+	// Method is "POST" (the default when empty) or "PUT".
+	Method string
+	// URL is the absolute http or https URL (see ValidateEndpoint).
+	URL string
+	// Headers are Subscription.channel.header lines, "Name: value", each
+	// split at the first ':' and trimmed, then sent as given. A line with
+	// CR or LF, an empty or non-token name or no ':' is refused.
+	Headers []string
+	// ContentType is the Content-Type header; empty sends none (as for
+	// the classic empty POST). It overrides a Content-Type header line.
+	ContentType string
+	// Body is the request body; empty sends Content-Length: 0.
+	Body []byte
+	// Timeout bounds the whole request (0: RestHookConfig.DefaultTimeout;
+	// capped at MaxTimeout).
+	Timeout time.Duration
+	// Secret, when not empty, is the HMAC-SHA256 key of the signature
+	// headers (see SignatureHeader).
+	Secret []byte
+}
+
+// Response is the outcome of a successful Send.
+type Response struct {
+	// Status is the receiver's 2xx status code.
+	Status int
+}
+
+// DeliveryError is the error of a failed Send; read it with errors.As.
+type DeliveryError struct {
+	// Permanent means retrying the same request cannot succeed.
+	Permanent bool
+	// RetryAfter is the receiver's Retry-After delay (0 when none).
+	RetryAfter time.Duration
+	// Status is the HTTP status received, 0 when none was.
+	Status int
+	// Err is the cause: ErrBlockedAddress, ErrInvalidEndpoint,
+	// ErrInvalidHeader, ErrHTTPStatus or a network error.
+	Err error
+}
+
+// Error describes the failure and whether it is permanent.
+func (e *DeliveryError) Error() string {
+	kind := "temporary"
+	if e.Permanent {
+		kind = "permanent"
+	}
+	s := "rest-hook delivery failed (" + kind + "): " + e.Err.Error()
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+func permanent(err error) *DeliveryError { return &DeliveryError{Permanent: true, Err: err} }
+
+// Send performs one rest-hook request. A nil error means a 2xx answer;
+// any other outcome is a *DeliveryError saying whether to retry.
+func (rh *RestHook) Send(ctx context.Context, r Request) (Response, error) {
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = rh.cfg.DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, min(timeout, rh.cfg.MaxTimeout))
+	defer cancel()
+	hr, err := rh.newRequest(ctx, r)
+	if err != nil {
+		return Response{}, permanent(err)
+	}
+	resp, err := rh.client.Do(hr)
+	if err != nil {
+		if errors.Is(err, ErrBlockedAddress) || errors.Is(err, ErrInvalidEndpoint) {
+			return Response{}, permanent(err)
+		}
+		return Response{}, &DeliveryError{Err: err}
+	}
+	snippet := rh.drain(resp.Body)
+	st := resp.StatusCode
+	if st >= 200 && st < 300 {
+		return Response{Status: st}, nil
+	}
+	de := &DeliveryError{Status: st}
+	var detail string
+	switch {
+	case st >= 300 && st < 400:
+		de.Permanent = true
+		detail = fmt.Sprintf(" (redirect to %q not followed)", resp.Header.Get("Location"))
+	case st == http.StatusRequestTimeout, st == http.StatusTooManyRequests, st >= 500:
+		de.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), rh.cfg.Now())
+	default:
+		de.Permanent = true
+	}
+	if snippet != "" {
+		detail += ": " + snippet
+	}
+	de.Err = fmt.Errorf("%w: %s%s", ErrHTTPStatus, resp.Status, detail)
+	return Response{}, de
+}
+
+// newRequest builds the HTTP request of r, refusing what it must not send.
+func (rh *RestHook) newRequest(ctx context.Context, r Request) (*http.Request, error) {
+	method := r.Method
+	switch method {
+	case "":
+		method = http.MethodPost
+	case http.MethodPost, http.MethodPut:
+	default:
+		return nil, fmt.Errorf("rest-hook method %q: want POST or PUT", r.Method)
+	}
+	u, err := parseEndpoint(r.URL)
+	if err != nil {
+		return nil, err
+	}
+	var body io.Reader = http.NoBody
+	if len(r.Body) > 0 {
+		body = bytes.NewReader(r.Body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidEndpoint, err)
+	}
+	hr.Header.Set("User-Agent", rh.cfg.UserAgent)
+	for _, line := range r.Headers {
+		name, value, err := splitHeader(line)
+		if err != nil {
+			return nil, err
+		}
+		hr.Header.Add(name, value)
+	}
+	if strings.ContainsAny(r.ContentType, "\r\n\x00") {
+		return nil, fmt.Errorf("%w: content type contains a control character", ErrInvalidHeader)
+	}
+	if r.ContentType != "" {
+		hr.Header.Set("Content-Type", r.ContentType)
+	}
+	if len(r.Secret) > 0 {
+		ts := strconv.FormatInt(rh.cfg.Now().Unix(), 10)
+		hr.Header.Set(TimestampHeader, ts)
+		hr.Header.Set(SignatureHeader, Sign(r.Secret, ts, r.Body))
+	}
+	return hr, nil
+}
+
+// Sign returns the SignatureHeader value for a body signed at timestamp
+// (the TimestampHeader value): "sha256=" + hex(HMAC-SHA256(secret,
+// timestamp + "." + body)). Receivers recompute it and compare with
+// hmac.Equal.
+func Sign(secret []byte, timestamp string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(timestamp))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// splitHeader splits "Name: value" at the first ':' and trims both parts.
+func splitHeader(line string) (name, value string, err error) {
+	if strings.ContainsAny(line, "\r\n") {
+		return "", "", fmt.Errorf("%w: %q contains CR or LF", ErrInvalidHeader, line)
+	}
+	name, value, ok := strings.Cut(line, ":")
+	if !ok {
+		return "", "", fmt.Errorf("%w: %q has no ':'", ErrInvalidHeader, line)
+	}
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !validToken(name) {
+		return "", "", fmt.Errorf("%w: %q is not a header name", ErrInvalidHeader, name)
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return "", "", fmt.Errorf("%w: value of %s contains a control character", ErrInvalidHeader, name)
+		}
+	}
+	return name, value, nil
+}
+
+// validToken reports whether s is an RFC 9110 token (a header name).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// snippetBytes is how much of an unsuccessful answer's body is quoted in
+// the error.
+const snippetBytes = 200
+
+// drain reads the body up to MaxResponseBytes, closes it and returns the
+// printable start of it.
+func (rh *RestHook) drain(body io.ReadCloser) string {
+	defer body.Close()
+	var head [snippetBytes]byte
+	n, _ := io.ReadFull(io.LimitReader(body, min(rh.cfg.MaxResponseBytes, snippetBytes)), head[:])
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, rh.cfg.MaxResponseBytes-int64(n)))
+	s := strings.ToValidUTF8(string(head[:n]), "")
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if n == snippetBytes {
+		s += "…"
+	}
+	return strings.TrimSpace(s)
+}
+
+// retryAfter parses a Retry-After value: delay seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(7*24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,348 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// The event store lives in the same file as the resources (tables cursors,
+// subscription_state and subscription_events, migration 0002) and its
+// writes go through the same writer connection under the same write lock
+// (DB.wmu) as resource writes, so SQLite sees one writer at a time.
+
+var _ fhirstore.EventStore = (*DB)(nil)
+
+// eventStmts are the statements of the event store's write path, prepared
+// once on the writer connection and used under the write lock only.
+type eventStmts struct {
+	getCursor  *sql.Stmt
+	putCursor  *sql.Stmt
+	findEvent  *sql.Stmt
+	seqEvents  *sql.Stmt
+	bumpCount  *sql.Stmt
+	insEvent   *sql.Stmt
+	saveState  *sql.Stmt
+	pruneEv    *sql.Stmt
+	dropEvents *sql.Stmt
+	dropState  *sql.Stmt
+}
+
+const eventColumns = `subscription_id, number, change_seq, topic, type, id, version_id, interaction, time`
+
+func (s *eventStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&s.getCursor, `SELECT seq FROM cursors WHERE name = ?`},
+		{&s.putCursor, `INSERT INTO cursors (name, seq) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq)`},
+		{&s.findEvent, `SELECT ` + eventColumns + ` FROM subscription_events
+			WHERE change_seq = ? AND subscription_id = ?`},
+		{&s.seqEvents, `SELECT ` + eventColumns + ` FROM subscription_events
+			WHERE change_seq = ? ORDER BY subscription_id`},
+		{&s.bumpCount, `INSERT INTO subscription_state (subscription_id, event_count) VALUES (?, 1)
+			ON CONFLICT (subscription_id) DO UPDATE SET event_count = event_count + 1
+			RETURNING event_count`},
+		{&s.insEvent, `INSERT INTO subscription_events (` + eventColumns + `)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.saveState, `INSERT INTO subscription_state (subscription_id, delivered, failures,
+			last_error, last_attempt, last_success, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (subscription_id) DO UPDATE SET delivered = max(delivered, excluded.delivered),
+			failures = excluded.failures, last_error = excluded.last_error,
+			last_attempt = excluded.last_attempt, last_success = excluded.last_success,
+			next_attempt = excluded.next_attempt`},
+		{&s.pruneEv, `DELETE FROM subscription_events WHERE subscription_id = ?
+			AND number <= (SELECT delivered FROM subscription_state WHERE subscription_id = ?) - ?`},
+		{&s.dropEvents, `DELETE FROM subscription_events WHERE subscription_id = ?`},
+		{&s.dropState, `DELETE FROM subscription_state WHERE subscription_id = ?`},
+	} {
+		st, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.query, err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+func (s *eventStmts) close() {
+	for _, st := range []*sql.Stmt{s.getCursor, s.putCursor, s.findEvent, s.seqEvents, s.bumpCount,
+		s.insEvent, s.saveState, s.pruneEv, s.dropEvents, s.dropState} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
+
+// Cursor returns the last change seq the named consumer has processed, 0
+// when it never ran.
+func (db *DB) Cursor(ctx context.Context, name string) (int64, error) {
+	if db.closed() {
+		return 0, fhirstore.ErrClosed
+	}
+	var seq int64
+	err := db.reader.QueryRowContext(ctx, `SELECT seq FROM cursors WHERE name = ?`, name).Scan(&seq)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read cursor %q: %w", name, err)
+	}
+	return seq, nil
+}
+
+// Record appends one event per match and moves the cursor to seq in one
+// transaction. A cursor already at or past seq makes it a replay: nothing
+// is written and the events recorded for seq are returned, ordered by
+// subscription id. A subscription already holding an event for seq (from
+// another cursor, or listed twice in matches) gets no second one: its
+// existing event is returned instead.
+func (db *DB) Record(ctx context.Context, cursor string, seq int64, at time.Time, matches []fhirstore.Match) ([]fhirstore.Event, error) {
+	if err := fhirstore.ValidateRecord(cursor, seq, matches); err != nil {
+		return nil, err
+	}
+	ms := at.UnixMilli()
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if db.closed() {
+		return nil, fhirstore.ErrClosed
+	}
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("record events: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit
+	var cur int64
+	err = tx.StmtContext(ctx, db.evStmts.getCursor).QueryRowContext(ctx, cursor).Scan(&cur)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("record events: read cursor %q: %w", cursor, err)
+	}
+	if cur >= seq {
+		rows, err := tx.StmtContext(ctx, db.evStmts.seqEvents).QueryContext(ctx, seq)
+		if err != nil {
+			return nil, fmt.Errorf("record events: replay seq %d: %w", seq, err)
+		}
+		evs, err := scanEvents(rows)
+		if err != nil {
+			return nil, fmt.Errorf("record events: replay seq %d: %w", seq, err)
+		}
+		return evs, nil
+	}
+	out := make([]fhirstore.Event, 0, len(matches))
+	for _, m := range matches {
+		ev, err := scanEvent(tx.StmtContext(ctx, db.evStmts.findEvent).QueryRowContext(ctx, seq, m.SubscriptionID))
+		if err == nil {
+			out = append(out, ev)
+			continue
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("record events: find event of %s for seq %d: %w", m.SubscriptionID, seq, err)
+		}
+		var number int64
+		if err := tx.StmtContext(ctx, db.evStmts.bumpCount).QueryRowContext(ctx, m.SubscriptionID).Scan(&number); err != nil {
+			return nil, fmt.Errorf("record events: number event of %s: %w", m.SubscriptionID, err)
+		}
+		if _, err := tx.StmtContext(ctx, db.evStmts.insEvent).ExecContext(ctx, m.SubscriptionID, number, seq,
+			m.Topic, m.Type, m.ID, m.VersionID, string(m.Interaction), ms); err != nil {
+			return nil, fmt.Errorf("record events: insert event %d of %s: %w", number, m.SubscriptionID, err)
+		}
+		out = append(out, fhirstore.Event{Match: m, Number: number, ChangeSeq: seq, Time: time.UnixMilli(ms).UTC()})
+	}
+	if _, err := tx.StmtContext(ctx, db.evStmts.putCursor).ExecContext(ctx, cursor, seq); err != nil {
+		return nil, fmt.Errorf("record events: move cursor %q: %w", cursor, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("record events: commit: %w", err)
+	}
+	return out, nil
+}
+
+// Events returns the events of a subscription numbered from..to (to = 0:
+// no upper bound), in number order, at most limit of them (0: all).
+func (db *DB) Events(ctx context.Context, subscriptionID string, from, to int64, limit int) ([]fhirstore.Event, error) {
+	if limit < 0 {
+		return nil, fmt.Errorf("%w: events limit %d", fhirstore.ErrInvalid, limit)
+	}
+	if db.closed() {
+		return nil, fhirstore.ErrClosed
+	}
+	if to <= 0 {
+		to = math.MaxInt64
+	}
+	lim := int64(limit)
+	if limit == 0 {
+		lim = -1 // SQLite: no limit
+	}
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+eventColumns+` FROM subscription_events
+		WHERE subscription_id = ? AND number >= ? AND number <= ? ORDER BY number LIMIT ?`,
+		subscriptionID, from, to, lim)
+	if err != nil {
+		return nil, fmt.Errorf("read events of %s: %w", subscriptionID, err)
+	}
+	evs, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read events of %s: %w", subscriptionID, err)
+	}
+	return evs, nil
+}
+
+const stateColumns = `subscription_id, event_count, delivered, failures, last_error,
+	last_attempt, last_success, next_attempt`
+
+// State returns the delivery state of a subscription, or an error
+// wrapping fhirstore.ErrNoState.
+func (db *DB) State(ctx context.Context, subscriptionID string) (fhirstore.SubscriptionState, error) {
+	if db.closed() {
+		return fhirstore.SubscriptionState{}, fhirstore.ErrClosed
+	}
+	st, err := scanState(db.reader.QueryRowContext(ctx, `SELECT `+stateColumns+`
+		FROM subscription_state WHERE subscription_id = ?`, subscriptionID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("%w: %s", fhirstore.ErrNoState, subscriptionID)
+	}
+	if err != nil {
+		return st, fmt.Errorf("read state of %s: %w", subscriptionID, err)
+	}
+	return st, nil
+}
+
+// States returns the delivery state of every subscription that has one,
+// ordered by subscription id.
+func (db *DB) States(ctx context.Context) ([]fhirstore.SubscriptionState, error) {
+	if db.closed() {
+		return nil, fhirstore.ErrClosed
+	}
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+stateColumns+` FROM subscription_state ORDER BY subscription_id`)
+	if err != nil {
+		return nil, fmt.Errorf("read states: %w", err)
+	}
+	defer rows.Close()
+	var out []fhirstore.SubscriptionState
+	for rows.Next() {
+		st, err := scanState(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read states: %w", err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read states: %w", err)
+	}
+	return out, nil
+}
+
+// SaveDelivery stores the delivery fields of st, creating the state if
+// needed. EventCount is left alone and Delivered never moves backwards.
+func (db *DB) SaveDelivery(ctx context.Context, st fhirstore.SubscriptionState) error {
+	if err := fhirstore.ValidateDelivery(st); err != nil {
+		return err
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if db.closed() {
+		return fhirstore.ErrClosed
+	}
+	if _, err := db.evStmts.saveState.ExecContext(ctx, st.SubscriptionID, st.Delivered, st.ConsecutiveFailures,
+		st.LastError, toMillis(st.LastAttempt), toMillis(st.LastSuccess), toMillis(st.NextAttempt)); err != nil {
+		return fmt.Errorf("save delivery state of %s: %w", st.SubscriptionID, err)
+	}
+	return nil
+}
+
+// Prune deletes the subscription's delivered events beyond the newest keep
+// ones; undelivered events are never deleted.
+func (db *DB) Prune(ctx context.Context, subscriptionID string, keep int) error {
+	if keep < 0 {
+		return fmt.Errorf("%w: prune keep %d", fhirstore.ErrInvalid, keep)
+	}
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if db.closed() {
+		return fhirstore.ErrClosed
+	}
+	if _, err := db.evStmts.pruneEv.ExecContext(ctx, subscriptionID, subscriptionID, keep); err != nil {
+		return fmt.Errorf("prune events of %s: %w", subscriptionID, err)
+	}
+	return nil
+}
+
+// DropSubscription deletes the events and the state of a subscription in
+// one transaction.
+func (db *DB) DropSubscription(ctx context.Context, subscriptionID string) error {
+	db.wmu.Lock()
+	defer db.wmu.Unlock()
+	if db.closed() {
+		return fhirstore.ErrClosed
+	}
+	tx, err := db.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("drop subscription %s: begin: %w", subscriptionID, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, st := range []*sql.Stmt{db.evStmts.dropEvents, db.evStmts.dropState} {
+		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, subscriptionID); err != nil {
+			return fmt.Errorf("drop subscription %s: %w", subscriptionID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("drop subscription %s: commit: %w", subscriptionID, err)
+	}
+	return nil
+}
+
+func scanEvent(row scanner) (fhirstore.Event, error) {
+	var (
+		ev    fhirstore.Event
+		inter string
+		ms    int64
+	)
+	err := row.Scan(&ev.SubscriptionID, &ev.Number, &ev.ChangeSeq, &ev.Topic, &ev.Type, &ev.ID,
+		&ev.VersionID, &inter, &ms)
+	ev.Interaction = fhirstore.Interaction(inter)
+	ev.Time = time.UnixMilli(ms).UTC()
+	return ev, err
+}
+
+// scanEvents reads and closes rows.
+func scanEvents(rows *sql.Rows) ([]fhirstore.Event, error) {
+	defer rows.Close()
+	var out []fhirstore.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+func scanState(row scanner) (fhirstore.SubscriptionState, error) {
+	var (
+		st                         fhirstore.SubscriptionState
+		attempt, success, nextTime int64
+	)
+	err := row.Scan(&st.SubscriptionID, &st.EventCount, &st.Delivered, &st.ConsecutiveFailures,
+		&st.LastError, &attempt, &success, &nextTime)
+	st.LastAttempt, st.LastSuccess, st.NextAttempt = fromMillis(attempt), fromMillis(success), fromMillis(nextTime)
+	return st, err
+}
+
+// toMillis stores a time as unix milliseconds, the zero time as 0.
+func toMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
