@@ -5,7 +5,7 @@ FUZZTIME ?= 30s
 ORACLE   := conformance/fhirpath/testdata/oracle
 PKGS     := ./...
 
-.PHONY: run build test test-short testdeps bench fuzz fuzz-short generate lint vet tidy clean
+.PHONY: run build test test-report testdeps bench fuzz fuzz-short generate lint vet tidy clean
 
 ## run: serve on http://localhost:8080 with the embedded store
 run:
@@ -19,10 +19,17 @@ build:
 testdeps:
 	@if [ ! -d $(ORACLE)/node_modules/fhirpath ]; then npm ci --prefix $(ORACLE) --no-audit --no-fund; fi
 
-## test: every test with the race detector, plus short fuzz runs of the parsers
+## test: every test with the race detector, short fuzz runs of the parsers,
+## then the figures some tests measure (agreement rates, counts)
 test: testdeps
 	$(GO) test -race -count=1 $(PKGS)
 	$(MAKE) fuzz-short
+	$(MAKE) test-report
+
+## test-report: re-run the tests that measure something and print their figures
+test-report:
+	@$(GO) test -count=1 -v -run '^TestDifferential$$' ./conformance/fhirpath | grep -E 'fhirpath differential|^(ok|FAIL)' || true
+	@$(GO) test -count=1 -v -run 'Contract/SearchProperty|Contract$$' ./fhirstore/... | grep -E 'storetest:|property|^(ok|FAIL)' || true
 
 ## fuzz-short: a few seconds of each parser fuzz target (part of make test)
 fuzz-short:

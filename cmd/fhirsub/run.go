@@ -7,15 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path/filepath"
 	"runtime/debug"
-	"time"
 
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/fhirstore/sqlite"
-	"github.com/fhirsub/fhirsub/web"
 )
 
 // version is set at link time (-ldflags "-X main.version=…"); otherwise the
@@ -86,69 +82,6 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	defer cancel()
 	log.Info("shutting down")
 	return a.shutdown(sctx)
-}
-
-// app is one running server: the store, the HTTP server and what they own.
-type app struct {
-	log       *slog.Logger
-	store     fhirstore.Store
-	storeName string
-	http      *http.Server
-	baseURL   string
-	serveErr  chan error
-}
-
-// start opens the store, binds the listener and serves in the background.
-// The caller must call shutdown.
-func start(ctx context.Context, cfg *config, log *slog.Logger) (*app, error) {
-	a := &app{log: log, serveErr: make(chan error, 1)}
-	var err error
-	a.store, a.storeName, err = openStore(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		_ = a.store.Close()
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	a.baseURL = cfg.BaseURL
-	if a.baseURL == "" {
-		a.baseURL = baseURLFor(ln.Addr())
-	}
-	srv, err := web.New(web.Config{
-		Store:           a.store,
-		BaseURL:         a.baseURL,
-		MaxBodyBytes:    cfg.MaxBodyBytes,
-		Logger:          log,
-		SoftwareVersion: buildVersion(),
-	})
-	if err != nil {
-		_ = ln.Close()
-		_ = a.store.Close()
-		return nil, err
-	}
-	a.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	go func() {
-		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.serveErr <- err
-		}
-		close(a.serveErr)
-	}()
-	log.Info("serving", "addr", ln.Addr().String(), "base", a.baseURL, "store", a.storeName)
-	return a, nil
-}
-
-// shutdown stops accepting requests, waits for in-flight ones, then closes
-// the store.
-func (a *app) shutdown(ctx context.Context) error {
-	err := a.http.Shutdown(ctx)
-	for range a.serveErr { // wait for the serving goroutine
-	}
-	if cerr := a.store.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func openStore(ctx context.Context, cfg *config, log *slog.Logger) (fhirstore.Store, string, error) {

@@ -1,0 +1,360 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// frame is one queued text message and the ordering tag (a change seq, or 0)
+// its protocol gave it.
+type frame struct {
+	data []byte
+	seq  int64
+}
+
+// Conn is one websocket connection of a Hub. It has exactly two goroutines:
+// a reader, which calls the Session, and a writer, which alone writes to the
+// socket. Send, SendWait and Close are safe for concurrent use and never
+// block on the network.
+type Conn struct {
+	id   uint64
+	hub  *Hub
+	ws   *websocket.Conn
+	sess Session
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu          sync.Mutex
+	queue       []frame // waiting for the writer
+	spare       []frame // the writer's last batch, reused
+	queuedBytes int
+	closing     bool          // no more Send; the writer sends the close frame
+	closeCode   int           // guarded by mu
+	closeReason string        // guarded by mu
+	abrupt      bool          // close without waiting for the peer's close frame
+	firstUnsent int64         // seq of the first frame dropped by the close, 0 if none
+	space       chan struct{} // closed by the writer when it takes the queue; lazily made
+
+	wake       chan struct{} // cap 1: queue, ping or close pending
+	pingDue    atomic.Bool
+	stop       chan struct{} // closed when the reader ends
+	writerDone chan struct{}
+	written    atomic.Int64 // highest seq written to the socket
+}
+
+func newConn(h *Hub, ws *websocket.Conn, sess Session) *Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Conn{
+		id:         h.nextID.Add(1),
+		hub:        h,
+		ws:         ws,
+		sess:       sess,
+		ctx:        ctx,
+		cancel:     cancel,
+		wake:       make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+}
+
+// ID is unique among the hub's connections (a counter from 1).
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr is the peer's network address.
+func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
+
+// Context is cancelled when the connection closes.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Written returns the highest seq tag of the frames written to the socket
+// so far (0 if none).
+func (c *Conn) Written() int64 { return c.written.Load() }
+
+// FirstUnsent returns the seq tag of the first frame that was queued but
+// never written because the connection closed (0 if none). Meaningful in
+// Session.Closed.
+func (c *Conn) FirstUnsent() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.firstUnsent
+}
+
+// Send queues a text frame without blocking. seq is an ordering tag for
+// Written and FirstUnsent (0 for none). It returns false when the
+// connection is closing, or when the queue is full: the connection is then
+// a slow consumer and is closed with 1013 "slow consumer".
+func (c *Conn) Send(data []byte, seq int64) bool {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return false
+	}
+	if !c.roomLocked(len(data)) {
+		c.closeLocked(CloseTryAgainLater, ReasonSlowConsumer, true)
+		c.mu.Unlock()
+		// Abort a write stuck on the stalled peer now rather than after
+		// WriteTimeout; the close frame write sets its own deadline.
+		_ = c.ws.NetConn().SetWriteDeadline(time.Now())
+		c.hub.log.Info("websocket slow consumer disconnected", "conn", c.id, "remote", c.RemoteAddr().String())
+		c.signal()
+		return false
+	}
+	c.pushLocked(data, seq)
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+// SendWait queues a text frame, waiting while the queue is full: the flow
+// control for replays. It returns ErrShutdown when the connection closes
+// and ctx.Err() when ctx is done first.
+func (c *Conn) SendWait(ctx context.Context, data []byte, seq int64) error {
+	for {
+		c.mu.Lock()
+		if c.closing {
+			c.mu.Unlock()
+			return ErrShutdown
+		}
+		if c.roomLocked(len(data)) {
+			c.pushLocked(data, seq)
+			c.mu.Unlock()
+			c.signal()
+			return nil
+		}
+		if c.space == nil {
+			c.space = make(chan struct{})
+		}
+		space := c.space
+		c.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close sends a close frame with code and reason after the frame being
+// written, drops the frames still queued and ends the connection. Later
+// calls do nothing.
+func (c *Conn) Close(code int, reason string) {
+	c.mu.Lock()
+	c.closeLocked(code, reason, false)
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *Conn) roomLocked(n int) bool {
+	// An empty queue always takes a frame, however large.
+	return len(c.queue) == 0 ||
+		len(c.queue) < c.hub.cfg.SendQueue && c.queuedBytes+n <= c.hub.cfg.SendQueueBytes
+}
+
+func (c *Conn) pushLocked(data []byte, seq int64) {
+	c.queue = append(c.queue, frame{data: data, seq: seq})
+	c.queuedBytes += len(data)
+}
+
+func (c *Conn) closeLocked(code int, reason string, abrupt bool) {
+	if c.closing {
+		return
+	}
+	c.closing, c.closeCode, c.closeReason, c.abrupt = true, code, reason, abrupt
+	c.cancel() // a replay in progress stops now
+	c.dropLocked(c.queue)
+	c.queue, c.spare, c.queuedBytes = nil, nil, 0
+	if c.space != nil {
+		close(c.space)
+		c.space = nil
+	}
+}
+
+// dropLocked records the first seq of frames that will never be written.
+func (c *Conn) dropLocked(fs []frame) {
+	if c.firstUnsent != 0 {
+		return
+	}
+	for _, f := range fs {
+		if f.seq > 0 {
+			c.firstUnsent = f.seq
+			return
+		}
+	}
+}
+
+func (c *Conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Conn) requestPing() {
+	c.pingDue.Store(true)
+	c.signal()
+}
+
+func (c *Conn) start() {
+	go c.writeLoop()
+	go c.readLoop()
+}
+
+// take hands the queued frames to the writer.
+func (c *Conn) take() (batch []frame, closing bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return nil, true
+	}
+	batch = c.queue
+	c.queue = c.spare[:0]
+	c.spare = nil
+	c.queuedBytes = 0
+	if c.space != nil {
+		close(c.space)
+		c.space = nil
+	}
+	return batch, false
+}
+
+// giveBack keeps a small written batch's array for reuse (a large one is
+// dropped so that an idle connection holds little).
+func (c *Conn) giveBack(batch []frame) {
+	if cap(batch) > 8 {
+		return
+	}
+	clear(batch)
+	c.mu.Lock()
+	if !c.closing && c.spare == nil && len(c.queue) == 0 && cap(c.queue) == 0 {
+		c.spare = batch[:0]
+	}
+	c.mu.Unlock()
+}
+
+func (c *Conn) writeLoop() {
+	defer close(c.writerDone)
+	cfg := &c.hub.cfg
+	for {
+		select {
+		case <-c.wake:
+		case <-c.stop:
+			return
+		}
+		if c.pingDue.Swap(false) {
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
+				c.fail(err)
+				return
+			}
+		}
+		for {
+			batch, closing := c.take()
+			if closing {
+				c.writeClose()
+				return
+			}
+			if len(batch) == 0 {
+				break
+			}
+			for i, f := range batch {
+				_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
+				if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
+					c.mu.Lock()
+					c.dropLocked(batch[i:])
+					c.mu.Unlock()
+					c.fail(err)
+					return
+				}
+				if f.seq > 0 {
+					c.written.Store(f.seq)
+				}
+			}
+			c.giveBack(batch)
+		}
+	}
+}
+
+// writeClose sends the close frame, gives the peer a moment to answer with
+// its own (so that it reads ours before the TCP close), then closes.
+func (c *Conn) writeClose() {
+	c.mu.Lock()
+	code, reason, abrupt := c.closeCode, c.closeReason, c.abrupt
+	c.mu.Unlock()
+	cfg := &c.hub.cfg
+	err := c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
+		time.Now().Add(cfg.WriteTimeout))
+	if err == nil && !abrupt {
+		grace := min(time.Second, cfg.WriteTimeout)
+		t := time.NewTimer(grace)
+		select {
+		case <-c.stop:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	_ = c.ws.Close()
+}
+
+// fail ends a connection whose socket broke: closing the socket ends the
+// reader, which cleans up.
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	c.closing = true
+	c.queue, c.spare, c.queuedBytes = nil, nil, 0
+	if c.space != nil {
+		close(c.space)
+		c.space = nil
+	}
+	c.mu.Unlock()
+	if !errors.Is(err, net.ErrClosed) {
+		c.hub.log.Debug("websocket write failed", "conn", c.id, "error", err)
+	}
+	_ = c.ws.Close()
+}
+
+func (c *Conn) readLoop() {
+	defer c.finish()
+	cfg := &c.hub.cfg
+	c.ws.SetReadLimit(cfg.ReadLimit)
+	_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongTimeout))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(cfg.PongTimeout))
+	})
+	c.sess.Open(c)
+	for {
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			if !websocket.IsCloseError(err, CloseNormal, CloseGoingAway, websocket.CloseNoStatusReceived) &&
+				!errors.Is(err, net.ErrClosed) {
+				c.hub.log.Debug("websocket read ended", "conn", c.id, "error", err)
+			}
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongTimeout))
+		if mt != websocket.TextMessage {
+			c.Close(websocket.CloseUnsupportedData, "binary frames are not supported")
+			continue
+		}
+		c.sess.Message(c.ctx, data)
+	}
+}
+
+// finish runs when the reader ends: it stops the writer, closes the socket,
+// runs the Closed hook and unregisters the connection.
+func (c *Conn) finish() {
+	c.cancel()
+	c.mu.Lock()
+	c.closeLocked(CloseNormal, "", true)
+	c.mu.Unlock()
+	close(c.stop)
+	_ = c.ws.Close() // unblocks a writer stuck on a stalled peer
+	<-c.writerDone
+	c.sess.Closed(c)
+	c.hub.unregister(c)
+}

@@ -1,0 +1,156 @@
+package channels
+
+import (
+	"context"
+	"slices"
+)
+
+// match reports whether any subscription of s wants ev, and which of the
+// event's patients it matched (the index of the frame to send).
+func (s *legacySession) match(ev *LegacyEvent, subs []legacySub) (int, bool) {
+	for i := range subs {
+		sub := &subs[i]
+		if !sub.allTypes && !slices.Contains(sub.types, ev.ResourceType) {
+			continue
+		}
+		switch {
+		case sub.patients != nil:
+			for j, p := range ev.PatientIDs {
+				if slices.Contains(sub.patients, p) {
+					return j, true
+				}
+			}
+		case s.access.AllPatients:
+			return 0, true
+		default:
+			for j, p := range ev.PatientIDs {
+				if slices.Contains(s.access.Patients, p) {
+					return j, true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// deliver is called by Publish (under pubMu) with the events of one change.
+func (s *legacySession) deliver(events []*LegacyEvent) {
+	subs := s.subs.Load().list
+	if len(subs) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.replaying {
+		if len(s.pending)+len(events) > s.l.cfg.ReplayLimit {
+			s.markLostLocked(events[0].Seq)
+			s.mu.Unlock()
+			s.conn.Close(CloseTryAgainLater, ReasonSlowConsumer)
+			return
+		}
+		s.pending = append(s.pending, events...)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	for _, ev := range events {
+		if i, ok := s.match(ev, subs); ok && !s.conn.Send(ev.Frame(i), ev.Seq) {
+			s.mu.Lock()
+			s.markLostLocked(ev.Seq)
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+func (s *legacySession) markLostLocked(seq int64) {
+	if s.lost == 0 || seq < s.lost {
+		s.lost = seq
+	}
+}
+
+// replay sends the matching events with seq > since, at most the last
+// ReplayLimit changes, then the live events that arrived meanwhile, and
+// goes back to live delivery. It runs on the reader goroutine and blocks it
+// (with flow control) until done. When explicit, a "resumed" message ends
+// it.
+func (s *legacySession) replay(ctx context.Context, since int64, explicit bool) {
+	l := s.l
+	l.pubMu.Lock()
+	head := l.head.Load()
+	s.mu.Lock()
+	s.replaying, s.pending, s.replayPos = true, nil, min(since, head)
+	s.mu.Unlock()
+	l.pubMu.Unlock()
+
+	from, truncated := since, false
+	if head-from > int64(l.cfg.ReplayLimit) {
+		from, truncated = head-int64(l.cfg.ReplayLimit), true
+	}
+	count := 0
+	var err error
+	if from < head && l.cfg.Replayer != nil {
+		var events []*LegacyEvent
+		events, err = l.cfg.Replayer.Replay(ctx, from, head)
+		if err == nil {
+			count, err = s.sendAll(ctx, events, from)
+		} else {
+			l.log.Warn("legacy replay failed", "conn", s.conn.ID(), "after", from, "error", err)
+			s.fail(LegacyErrReplayFailed, "the change feed could not be read; fetch the resources instead")
+			s.mu.Lock()
+			s.markLostLocked(from + 1)
+			s.mu.Unlock()
+		}
+	}
+	if err == nil {
+		s.mu.Lock()
+		s.replayPos = max(s.replayPos, head)
+		s.mu.Unlock()
+	}
+	// Hand the live events that arrived meanwhile over, then go live. The
+	// last check and the switch happen under the same lock that deliver
+	// takes, so no event falls between.
+	for {
+		s.mu.Lock()
+		pending := s.pending
+		s.pending = nil
+		if len(pending) == 0 {
+			s.replaying = false
+			s.mu.Unlock()
+			break
+		}
+		s.mu.Unlock()
+		if _, perr := s.sendAll(ctx, pending, head); perr != nil {
+			s.mu.Lock()
+			s.replaying = false
+			s.mu.Unlock()
+			return
+		}
+	}
+	if explicit && err == nil {
+		s.send(controlMessage("resumed", head, map[string]any{"since": since, "replayed": count, "truncated": truncated}))
+	}
+}
+
+// sendAll queues the matching events with seq > after, waiting for room.
+func (s *legacySession) sendAll(ctx context.Context, events []*LegacyEvent, after int64) (int, error) {
+	subs := s.subs.Load().list
+	n := 0
+	for _, ev := range events {
+		if ev.Seq <= after {
+			continue
+		}
+		if i, ok := s.match(ev, subs); ok {
+			if err := s.conn.SendWait(ctx, ev.Frame(i), ev.Seq); err != nil {
+				s.mu.Lock()
+				s.markLostLocked(ev.Seq)
+				s.mu.Unlock()
+				return n, err
+			}
+			n++
+		}
+		s.mu.Lock()
+		s.replayPos = max(s.replayPos, ev.Seq)
+		s.mu.Unlock()
+	}
+	return n, nil
+}

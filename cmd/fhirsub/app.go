@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/fhirsub/fhirsub/channels"
+	"github.com/fhirsub/fhirsub/fhirstore"
+	legacyfeed "github.com/fhirsub/fhirsub/subscriptions/legacy"
+	"github.com/fhirsub/fhirsub/web"
+)
+
+// app is one running server: the store, the notification pipeline, the
+// websocket hub and the HTTP server, wired together. It owns every
+// goroutine it starts and shutdown waits for all of them.
+type app struct {
+	log       *slog.Logger
+	store     fhirstore.Store
+	storeName string
+	hub       *channels.Hub
+	feed      *legacyfeed.Feed
+	feedErr   chan error
+	http      *http.Server
+	baseURL   string
+	serveErr  chan error
+
+	// stops run in reverse order on shutdown (and on a failed start).
+	stops []func(context.Context) error
+}
+
+// onStop registers a step of shutdown; steps run last-registered first.
+func (a *app) onStop(f func(context.Context) error) { a.stops = append(a.stops, f) }
+
+// start opens the store, starts the pipeline, binds the listener and serves
+// in the background. The caller must call shutdown.
+func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err error) {
+	a = &app{log: log, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			_ = a.shutdown(context.Background())
+			a = nil
+		}
+	}()
+	a.store, a.storeName, err = openStore(ctx, cfg, log)
+	if err != nil {
+		return a, err
+	}
+	a.onStop(func(context.Context) error { return a.store.Close() })
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return a, fmt.Errorf("listen: %w", err)
+	}
+	a.onStop(func(context.Context) error {
+		if a.http == nil {
+			return ln.Close()
+		}
+		return nil
+	})
+	a.baseURL = cfg.BaseURL
+	if a.baseURL == "" {
+		a.baseURL = baseURLFor(ln.Addr())
+	}
+
+	handlers, err := a.startWebsockets(ctx, log)
+	if err != nil {
+		return a, err
+	}
+	srv, err := web.New(web.Config{
+		Store:           a.store,
+		BaseURL:         a.baseURL,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		Logger:          log,
+		SoftwareVersion: buildVersion(),
+		Handlers:        handlers,
+	})
+	if err != nil {
+		return a, err
+	}
+	a.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.serveErr <- err
+		}
+		close(a.serveErr)
+	}()
+	a.onStop(func(ctx context.Context) error {
+		err := a.http.Shutdown(ctx)
+		for range a.serveErr { // wait for the serving goroutine
+		}
+		return err
+	})
+	log.Info("serving", "addr", ln.Addr().String(), "base", a.baseURL, "store", a.storeName)
+	return a, nil
+}
+
+// startWebsockets starts the websocket hub and the legacy channel's feed
+// and returns the handlers to mount.
+func (a *app) startWebsockets(ctx context.Context, log *slog.Logger) (map[string]http.Handler, error) {
+	hub, err := channels.New(channels.Config{Logger: log.With("component", "websocket")})
+	if err != nil {
+		return nil, err
+	}
+	a.hub = hub
+	var feed *legacyfeed.Feed
+	proto, err := channels.NewLegacy(channels.LegacyConfig{
+		Logger: log.With("component", "legacy"),
+		Replayer: channels.LegacyReplayFunc(func(ctx context.Context, after, upTo int64) ([]*channels.LegacyEvent, error) {
+			return feed.Replay(ctx, after, upTo)
+		}),
+	})
+	if err != nil {
+		return nil, err
+	}
+	feed, err = legacyfeed.New(legacyfeed.Config{Store: a.store, Sink: proto, Logger: log.With("component", "legacy-feed")})
+	if err != nil {
+		return nil, err
+	}
+	a.feed, a.feedErr = feed, make(chan error, 1)
+	go func() { a.feedErr <- feed.Run(context.WithoutCancel(ctx)) }()
+	a.onStop(func(ctx context.Context) error {
+		err := feed.Shutdown(ctx)
+		if ferr := <-a.feedErr; ferr != nil && !errors.Is(ferr, context.Canceled) && err == nil {
+			err = ferr
+		}
+		return err
+	})
+	// The hub stops before the feed: sockets get 1001 and replays end first.
+	a.onStop(hub.Shutdown)
+	select {
+	case <-feed.Ready():
+	case <-time.After(10 * time.Second):
+		return nil, errors.New("legacy feed did not become ready within 10s")
+	}
+	return map[string]http.Handler{"/ws": hub.Handler(proto)}, nil
+}
+
+// shutdown stops accepting requests, waits for in-flight ones, closes the
+// websockets (1001), stops the pipeline and closes the store, in that order.
+func (a *app) shutdown(ctx context.Context) error {
+	var errs []error
+	for i := len(a.stops) - 1; i >= 0; i-- {
+		if err := a.stops[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.stops = nil
+	return errors.Join(errs...)
+}

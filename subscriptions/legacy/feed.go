@@ -1,0 +1,288 @@
+package legacy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fhirsub/fhirsub/channels"
+	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/topics"
+)
+
+// Store is the part of fhirstore.Store the feed reads.
+type Store interface {
+	Changes(ctx context.Context, after int64, limit int) ([]fhirstore.Change, error)
+	Wait(ctx context.Context, after int64) error
+	VRead(ctx context.Context, typ, id, versionID string) (*fhirstore.Resource, error)
+	LastSeq(ctx context.Context) (int64, error)
+}
+
+// Sink receives the legacy messages of every change, in seq order, from the
+// feed's goroutine. *channels.Legacy implements it; Publish must not block.
+type Sink interface {
+	Publish(seq int64, events []*channels.LegacyEvent)
+}
+
+var _ Sink = (*channels.Legacy)(nil)
+
+// Config configures a Feed. Store and Sink are required; the zero value of
+// every other field means its default.
+type Config struct {
+	// Store is read for changes and versions.
+	Store Store
+	// Sink receives the messages (the legacy websocket protocol).
+	Sink Sink
+	// Topics fire clinical_event messages; only topics with an EventType
+	// do. Default topics.BuiltIn().
+	Topics []*topics.Topic
+	// Logger receives lifecycle and error messages; nil discards them.
+	Logger *slog.Logger
+	// BatchSize is how many changes one read of the change feed returns
+	// (default 256).
+	BatchSize int
+	// RetryInterval is the pause after a store error (default 1 s).
+	RetryInterval time.Duration
+	// CacheSize is how many recent changes are kept in memory to serve
+	// replays without reading the store (default 1000; older replays read
+	// the store).
+	CacheSize int
+}
+
+// Feed turns the store's ordered change feed into legacy messages: one
+// goroutine (Run) tails the feed from its end at start, loads each version
+// and its previous one, encodes the update message once, evaluates the
+// topics, and hands the messages to the Sink. It also serves replays
+// (channels.LegacyReplayer). Create it with New.
+type Feed struct {
+	cfg   Config
+	log   *slog.Logger
+	store Store
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	ready   chan struct{}
+
+	cache cache
+}
+
+var _ channels.LegacyReplayer = (*Feed)(nil)
+
+// New checks cfg and returns a Feed; call Run to start it.
+func New(cfg Config) (*Feed, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("legacy feed: a store is required")
+	}
+	if cfg.Sink == nil {
+		return nil, errors.New("legacy feed: a sink is required")
+	}
+	if cfg.Topics == nil {
+		cfg.Topics = topics.BuiltIn()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 256
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = time.Second
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 1000
+	}
+	f := &Feed{cfg: cfg, log: cfg.Logger.With("component", "legacy-feed"), store: cfg.Store, done: make(chan struct{}), ready: make(chan struct{})}
+	f.cache.size = cfg.CacheSize
+	return f, nil
+}
+
+// Run tails the change feed until ctx is done or Shutdown is called, then
+// returns nil. It starts after the last change committed when it is
+// called (Sink.Publish(lastSeq, nil) tells the sink where that is). Store
+// errors are logged and retried; only a closed store ends it with an error.
+// Run may be called once.
+func (f *Feed) Run(ctx context.Context) error {
+	f.mu.Lock()
+	if f.started || f.stopped {
+		f.mu.Unlock()
+		return errors.New("legacy feed: Run called twice or after Shutdown")
+	}
+	f.started = true
+	ctx, f.cancel = context.WithCancel(ctx)
+	f.mu.Unlock()
+	defer close(f.done)
+	defer f.cancel()
+
+	var after int64
+	for {
+		seq, err := f.store.LastSeq(ctx)
+		if err == nil {
+			after = seq
+			break
+		}
+		if stop, err := f.pause(ctx, "read last seq", err); stop {
+			return err
+		}
+	}
+	f.cache.reset(after)
+	f.cfg.Sink.Publish(after, nil)
+	close(f.ready)
+	f.log.Info("legacy feed started", "after", after)
+	for {
+		changes, err := f.store.Changes(ctx, after, f.cfg.BatchSize)
+		if err != nil {
+			if stop, err := f.pause(ctx, "read changes", err); stop {
+				return err
+			}
+			continue
+		}
+		if len(changes) == 0 {
+			if err := f.store.Wait(ctx, after); err != nil {
+				if stop, err := f.pause(ctx, "wait for changes", err); stop {
+					return err
+				}
+			}
+			continue
+		}
+		for _, c := range changes {
+			events, err := f.Events(ctx, c)
+			for err != nil {
+				if stop, err := f.pause(ctx, fmt.Sprintf("load change %d", c.Seq), err); stop {
+					return err
+				}
+				events, err = f.Events(ctx, c)
+			}
+			f.cache.add(c.Seq, events)
+			f.cfg.Sink.Publish(c.Seq, events)
+			after = c.Seq
+		}
+	}
+}
+
+// Ready is closed once Run has found its starting point and told the sink:
+// every change committed after that is published.
+func (f *Feed) Ready() <-chan struct{} { return f.ready }
+
+// pause handles a store error: stop (with the error to return) when ctx is
+// done or the store is closed, else log and wait RetryInterval.
+func (f *Feed) pause(ctx context.Context, op string, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return true, nil
+	}
+	if errors.Is(err, fhirstore.ErrClosed) {
+		return true, fmt.Errorf("legacy feed: %s: %w", op, err)
+	}
+	f.log.Warn("legacy feed store error", "op", op, "error", err)
+	t := time.NewTimer(f.cfg.RetryInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case <-t.C:
+		return false, nil
+	}
+}
+
+// Shutdown stops Run and waits for it to return, or for ctx (then it
+// returns ctx.Err()). Idempotent; safe before Run.
+func (f *Feed) Shutdown(ctx context.Context) error {
+	f.mu.Lock()
+	f.stopped = true
+	started, cancel := f.started, f.cancel
+	f.mu.Unlock()
+	if !started {
+		return nil
+	}
+	cancel()
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Replay implements channels.LegacyReplayer: the events of the changes
+// after < seq <= upTo, from memory when the recent-change cache covers the
+// range, else read back from the durable change feed.
+func (f *Feed) Replay(ctx context.Context, after, upTo int64) ([]*channels.LegacyEvent, error) {
+	if upTo <= after {
+		return nil, nil
+	}
+	if events, ok := f.cache.get(after, upTo); ok {
+		return events, nil
+	}
+	var out []*channels.LegacyEvent
+	for after < upTo {
+		changes, err := f.store.Changes(ctx, after, int(min(int64(f.cfg.BatchSize), upTo-after)))
+		if err != nil {
+			return nil, fmt.Errorf("replay changes after %d: %w", after, err)
+		}
+		if len(changes) == 0 {
+			break
+		}
+		for _, c := range changes {
+			if c.Seq > upTo {
+				return out, nil
+			}
+			events, err := f.Events(ctx, c)
+			if err != nil {
+				return nil, fmt.Errorf("replay change %d: %w", c.Seq, err)
+			}
+			out = append(out, events...)
+			after = c.Seq
+		}
+	}
+	return out, nil
+}
+
+// cache keeps the events of the last size changes, contiguous in seq.
+type cache struct {
+	size int
+
+	mu      sync.Mutex
+	first   int64 // seq of entries[0]; entries cover first .. first+len-1
+	entries [][]*channels.LegacyEvent
+}
+
+func (c *cache) reset(after int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.first, c.entries = after+1, nil
+}
+
+func (c *cache) add(seq int64, events []*channels.LegacyEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if seq != c.first+int64(len(c.entries)) {
+		c.first, c.entries = seq, nil
+	}
+	c.entries = append(c.entries, events)
+	if len(c.entries) > 2*c.size {
+		drop := len(c.entries) - c.size
+		c.entries = append(c.entries[:0:0], c.entries[drop:]...)
+		c.first += int64(drop)
+	}
+}
+
+// get returns the cached events of after < seq <= upTo, if all are cached.
+func (c *cache) get(after, upTo int64) ([]*channels.LegacyEvent, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	last := c.first + int64(len(c.entries)) - 1
+	if after+1 < c.first || upTo > last {
+		return nil, false
+	}
+	var out []*channels.LegacyEvent
+	for seq := after + 1; seq <= upTo; seq++ {
+		out = append(out, c.entries[seq-c.first]...)
+	}
+	return out, true
+}
