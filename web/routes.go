@@ -25,12 +25,14 @@ import (
 func (s *Server) routes() {
 	e := s.echo
 	e.Use(s.limits)
+	e.Use(s.authenticate)
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metadata", s.metadata)
 	for path, h := range s.cfg.Handlers {
 		e.GET(path, echo.WrapHandler(h))
 	}
+	s.subscriptionRoutes()
 	e.POST("/", s.bundle)
 	e.GET("/_history", s.historySystem)
 	e.GET("/:type", s.search)
@@ -54,8 +56,4 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
-}
-
-func (s *Server) metadata(c echo.Context) error {
-	return c.Blob(http.StatusOK, fhirJSON, s.capability)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -52,6 +53,12 @@ type Config struct {
 	// SubscriptionTopic, which R4 lacks); they skip the R4 schema, so each
 	// needs an interceptor that validates it.
 	ExtraTypes []string
+	// Subscriptions serves the Subscription operations ($status, $events)
+	// and the topics of the CapabilityStatement; nil leaves them out.
+	Subscriptions SubscriptionOps
+	// Auth verifies bearer tokens; nil turns authentication off (every
+	// request gets smart.Full()). See auth_middleware.go.
+	Auth *Authenticator
 }
 
 // Server is the FHIR REST API as an http.Handler.
@@ -63,7 +70,9 @@ type Server struct {
 	echo  *echo.Echo
 
 	extra      map[string]bool
+	capMu      sync.Mutex // guards capability and capKey
 	capability []byte
+	capKey     string
 }
 
 // New builds the routes. It fails when a required field is missing.
@@ -98,11 +107,13 @@ func New(cfg Config) (*Server, error) {
 	e.HTTPErrorHandler = s.handleError
 	s.echo = e
 	s.routes()
-	cap, err := s.buildCapability()
-	if err != nil {
-		return nil, err
+	if cfg.Subscriptions == nil {
+		cap, err := s.buildCapability(nil)
+		if err != nil {
+			return nil, err
+		}
+		s.capability = cap
 	}
-	s.capability = cap
 	return s, nil
 }
 

@@ -1,0 +1,368 @@
+package subscriptions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fhirsub/fhirsub/channels"
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// workLoop is one delivery worker.
+func (m *Manager) workLoop(ctx context.Context) {
+	for {
+		id, ok := m.queue.pop(ctx)
+		if !ok {
+			return
+		}
+		if err := m.deliver(ctx, id); err != nil && ctx.Err() == nil {
+			m.log.Error("delivery bookkeeping failed", "subscription", id, "err", err)
+			m.sched.setNext(id, m.cfg.Now().Add(m.cfg.RetryBase))
+		}
+		m.queue.done(id)
+	}
+}
+
+// scheduleLoop wakes the deliverers for due retries and heartbeats and
+// for subscriptions whose end has passed.
+func (m *Manager) scheduleLoop(ctx context.Context) {
+	t := time.NewTicker(m.cfg.HeartbeatTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := m.cfg.Now()
+		m.mu.RLock()
+		var due []string
+		for id, s := range m.subs {
+			if s.Status == StatusOff {
+				continue
+			}
+			if !s.End.IsZero() && !now.Before(s.End) {
+				due = append(due, id)
+				continue
+			}
+			if s.ChannelType != ChannelRestHook {
+				continue
+			}
+			next, comm := m.sched.get(id)
+			switch {
+			case !next.IsZero() && !now.Before(next):
+				due = append(due, id)
+			case s.Heartbeat > 0 && (s.Status == StatusActive || s.Status == StatusError) && now.Sub(comm) >= s.Heartbeat:
+				due = append(due, id)
+			}
+		}
+		m.mu.RUnlock()
+		for _, id := range due {
+			m.queue.push(id)
+		}
+	}
+}
+
+// deliver does the pending work of one subscription: end, activation,
+// handshake, events, heartbeat. Only one deliver runs per subscription at
+// a time. A returned error is a bookkeeping failure (store); delivery
+// failures are handled here.
+func (m *Manager) deliver(ctx context.Context, id string) error {
+	s, ok := m.Subscription(id)
+	if !ok {
+		m.sched.forget(id)
+		return nil
+	}
+	now := m.cfg.Now()
+	if s.Status == StatusOff {
+		return nil
+	}
+	if !s.End.IsZero() && !now.Before(s.End) {
+		_, err := m.setStatus(ctx, s, StatusOff, "")
+		return err
+	}
+	if s.ChannelType != ChannelRestHook {
+		// websocket: nothing to hand-shake over HTTP; the socket binding
+		// sends its own handshake
+		if s.Status == StatusRequested {
+			_, err := m.setStatus(ctx, s, StatusActive, "")
+			return err
+		}
+		return nil
+	}
+	st, err := m.state(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !st.NextAttempt.IsZero() && now.Before(st.NextAttempt) {
+		m.sched.setNext(id, st.NextAttempt)
+		return nil
+	}
+	m.sched.setNext(id, time.Time{}) // this is the attempt; a failure schedules the next
+	if s.Status == StatusRequested {
+		if s.Classic() {
+			// classic R4 has no handshake: the server activates at once
+			if s, err = m.setStatus(ctx, s, StatusActive, ""); err != nil || s == nil {
+				return err
+			}
+		} else {
+			return m.handshake(ctx, s, st)
+		}
+	}
+	batch := 1
+	if !s.Classic() {
+		batch = max(s.MaxCount, 1)
+	}
+	evs, err := m.events.Events(ctx, id, st.Delivered+1, 0, batch)
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	if len(evs) == 0 {
+		_, comm := m.sched.get(id)
+		if s.Heartbeat > 0 && !s.Classic() && now.Sub(comm) >= s.Heartbeat {
+			return m.heartbeat(ctx, s, st)
+		}
+		return nil
+	}
+	var sendErr error
+	if s.Classic() {
+		sendErr = m.sendClassic(ctx, s, evs[0])
+	} else {
+		var b map[string]any
+		b, err = m.Notification(ctx, s, Notice{Kind: KindEvent, Status: s.Status, Count: evs[len(evs)-1].Number, Events: evs})
+		if err != nil {
+			return err
+		}
+		sendErr = m.sendBundle(ctx, s, b)
+	}
+	if ctx.Err() != nil {
+		return nil // shutting down: not a failure of the receiver
+	}
+	if sendErr != nil {
+		return m.failed(ctx, s, st, sendErr, false)
+	}
+	st.Delivered = evs[len(evs)-1].Number
+	if err := m.succeeded(ctx, s, st); err != nil {
+		return err
+	}
+	if st.Delivered%64 == 0 || len(evs) == batch {
+		if err := m.events.Prune(ctx, id, m.cfg.Retention); err != nil {
+			m.log.Warn("prune events", "subscription", id, "err", err)
+		}
+	}
+	m.queue.push(id) // there may be more
+	return nil
+}
+
+func (m *Manager) state(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
+	st, err := m.events.State(ctx, id)
+	if errors.Is(err, fhirstore.ErrNoState) {
+		return fhirstore.SubscriptionState{SubscriptionID: id}, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("read delivery state: %w", err)
+	}
+	return st, nil
+}
+
+// handshake sends the handshake of a requested subscription: active on
+// success, error otherwise.
+func (m *Manager) handshake(ctx context.Context, s *Subscription, st fhirstore.SubscriptionState) error {
+	b, err := m.Notification(ctx, s, Notice{Kind: KindHandshake, Status: StatusRequested, Count: st.EventCount})
+	if err != nil {
+		return err
+	}
+	sendErr := m.sendBundle(ctx, s, b)
+	if ctx.Err() != nil {
+		return nil
+	}
+	if sendErr != nil {
+		return m.failed(ctx, s, st, sendErr, true)
+	}
+	if err := m.succeeded(ctx, s, st); err != nil {
+		return err
+	}
+	m.queue.push(s.ID) // deliver the events that waited for the handshake
+	return nil
+}
+
+// heartbeat sends a heartbeat with the current status and count.
+func (m *Manager) heartbeat(ctx context.Context, s *Subscription, st fhirstore.SubscriptionState) error {
+	b, err := m.Notification(ctx, s, Notice{Kind: KindHeartbeat, Status: s.Status, Count: st.EventCount, Error: s.Error})
+	if err != nil {
+		return err
+	}
+	sendErr := m.sendBundle(ctx, s, b)
+	if ctx.Err() != nil {
+		return nil
+	}
+	if sendErr != nil {
+		return m.failed(ctx, s, st, sendErr, false)
+	}
+	return m.succeeded(ctx, s, st)
+}
+
+// succeeded records a successful request and re-activates the
+// subscription if it was requested or in error.
+func (m *Manager) succeeded(ctx context.Context, s *Subscription, st fhirstore.SubscriptionState) error {
+	now := m.cfg.Now()
+	st.ConsecutiveFailures, st.LastError = 0, ""
+	st.LastAttempt, st.LastSuccess, st.NextAttempt = now, now, time.Time{}
+	if err := m.events.SaveDelivery(ctx, st); err != nil {
+		return fmt.Errorf("save delivery state: %w", err)
+	}
+	m.sched.setNext(s.ID, time.Time{})
+	m.sched.touch(s.ID, now)
+	if s.Status != StatusActive {
+		if _, err := m.setStatus(ctx, s, StatusActive, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// failed records a failed request, schedules the retry with backoff and
+// moves the subscription to error after MaxFailures consecutive failures,
+// at once for a failed handshake or a permanent failure.
+func (m *Manager) failed(ctx context.Context, s *Subscription, st fhirstore.SubscriptionState, cause error, handshake bool) error {
+	now := m.cfg.Now()
+	st.ConsecutiveFailures++
+	st.LastError = cause.Error()
+	st.LastAttempt = now
+	delay := backoff(st.ConsecutiveFailures, m.cfg.RetryBase, m.cfg.RetryMax)
+	var de *channels.DeliveryError
+	perm := errors.As(cause, &de) && de.Permanent
+	switch {
+	case perm:
+		delay = m.cfg.RetryMax
+	case de != nil && de.RetryAfter > delay:
+		delay = min(de.RetryAfter, m.cfg.RetryMax)
+	}
+	st.NextAttempt = now.Add(delay)
+	if err := m.events.SaveDelivery(ctx, st); err != nil {
+		return fmt.Errorf("save delivery state: %w", err)
+	}
+	m.sched.setNext(s.ID, st.NextAttempt)
+	m.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,
+		"retry_in", delay, "err", cause)
+	if s.Status != StatusError && (handshake || perm || st.ConsecutiveFailures >= m.cfg.MaxFailures) {
+		msg := fmt.Sprintf("delivery to %s failed %d time(s): %v", s.Endpoint, st.ConsecutiveFailures, cause)
+		if handshake {
+			msg = fmt.Sprintf("handshake to %s failed: %v", s.Endpoint, cause)
+		}
+		if _, err := m.setStatus(ctx, s, StatusError, msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendBundle POSTs a notification Bundle with the subscription's MIME type
+// and headers.
+func (m *Manager) sendBundle(ctx context.Context, s *Subscription, bundle map[string]any) error {
+	body, err := encodeJSON(bundle)
+	if err != nil {
+		return err
+	}
+	return m.send(ctx, s, channels.Request{Method: http.MethodPost, URL: s.Endpoint, ContentType: s.Payload, Body: body})
+}
+
+// sendClassic delivers one event of a classic subscription: an empty POST
+// to the endpoint without payload, or a PUT of the resource version to
+// {endpoint}/{Type}/{id} with one.
+func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore.Event) error {
+	if s.Payload == "" {
+		return m.send(ctx, s, channels.Request{Method: http.MethodPost, URL: s.Endpoint})
+	}
+	res, err := m.store.VRead(ctx, ev.Type, ev.ID, ev.VersionID)
+	if err != nil {
+		return fmt.Errorf("read %s/%s/_history/%s: %w", ev.Type, ev.ID, ev.VersionID, err)
+	}
+	if res.Deleted {
+		return nil // classic subscriptions are not notified of deletes
+	}
+	url := strings.TrimRight(s.Endpoint, "/") + "/" + ev.Type + "/" + ev.ID
+	return m.send(ctx, s, channels.Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: res.Body})
+}
+
+func (m *Manager) send(ctx context.Context, s *Subscription, req channels.Request) error {
+	if m.cfg.Sender == nil {
+		return &channels.DeliveryError{Permanent: true, Err: errors.New("no rest-hook sender configured")}
+	}
+	req.Headers = s.Headers
+	req.Timeout = cmpOr(s.Timeout, m.cfg.Timeout)
+	if s.Secret != "" {
+		req.Secret = []byte(s.Secret)
+	}
+	_, err := m.cfg.Sender.Send(ctx, req)
+	return err
+}
+
+// setStatus writes a new status (and error message) to the Subscription
+// resource, creating a version, and returns the subscription as stored. If
+// the resource changed meanwhile (a client update), nothing is written
+// and the newer version is taken instead (nil returned with no error when
+// it is gone).
+func (m *Manager) setStatus(ctx context.Context, s *Subscription, status Status, msg string) (*Subscription, error) {
+	res, err := m.store.Read(ctx, "Subscription", s.ID)
+	if errors.Is(err, fhirstore.ErrNotFound) || errors.Is(err, fhirstore.ErrGone) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read Subscription/%s: %w", s.ID, err)
+	}
+	body, err := fhirstore.Decode(res.Body)
+	if err != nil {
+		return nil, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
+	}
+	if res.VersionID != s.VersionID {
+		return m.adopt(res, body)
+	}
+	body["status"] = string(status)
+	if msg != "" {
+		body["error"] = msg
+	} else {
+		delete(body, "error")
+	}
+	nres, _, err := m.store.Update(ctx, s.ID, body, fhirstore.WriteOptions{IfMatch: res.VersionID})
+	if errors.Is(err, fhirstore.ErrVersionConflict) {
+		m.queue.push(s.ID)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update status of Subscription/%s: %w", s.ID, err)
+	}
+	m.log.Info("subscription status", "subscription", s.ID, "status", status, "error", msg)
+	nbody, err := fhirstore.Decode(nres.Body)
+	if err != nil {
+		return nil, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
+	}
+	return m.adopt(nres, nbody)
+}
+
+// adopt parses a stored version and makes it the known state.
+func (m *Manager) adopt(res *fhirstore.Resource, body map[string]any) (*Subscription, error) {
+	ns, err := m.parser(false).parse(body, res)
+	if err != nil {
+		return nil, fmt.Errorf("parse Subscription/%s: %w", res.ID, err)
+	}
+	m.mu.Lock()
+	m.putLocked(ns, 0)
+	m.mu.Unlock()
+	return ns, nil
+}
+
+func encodeJSON(v any) ([]byte, error) {
+	var sb strings.Builder
+	enc := json.NewEncoder(&sb)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode notification: %w", err)
+	}
+	return []byte(strings.TrimRight(sb.String(), "\n")), nil
+}

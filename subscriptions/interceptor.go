@@ -1,0 +1,199 @@
+package subscriptions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/topics"
+)
+
+// SubscriptionInterceptor returns the write hook of the Subscription type
+// (web.Interceptor): it validates submissions and registers every committed
+// subscription with the matcher before the client gets its answer.
+func (m *Manager) SubscriptionInterceptor() *SubscriptionHook { return &SubscriptionHook{m: m} }
+
+// TopicInterceptor returns the write hook of the SubscriptionTopic type
+// (web.Interceptor): it validates topics, refuses to delete a topic in use
+// and keeps the registry up to date.
+func (m *Manager) TopicInterceptor() *TopicHook { return &TopicHook{m: m} }
+
+// SubscriptionHook is the Subscription write hook.
+type SubscriptionHook struct{ m *Manager }
+
+// Validate checks a submitted Subscription and normalises it: a client's
+// "active" becomes "requested" (only the server activates), and the
+// server-owned error element is dropped.
+func (h *SubscriptionHook) Validate(ctx context.Context, body map[string]any, current *fhirstore.Resource) error {
+	s, err := h.m.parser(true).parse(body, nil)
+	if err != nil {
+		return err
+	}
+	body["status"] = string(s.Status)
+	delete(body, "error")
+	return nil
+}
+
+// Committed registers the committed version with the matcher (it matches
+// changes committed after this point) and queues its handshake; a delete
+// forgets the subscription and its events.
+func (h *SubscriptionHook) Committed(ctx context.Context, res *fhirstore.Resource, in fhirstore.Interaction) error {
+	return h.m.committedSubscription(ctx, res, in)
+}
+
+func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Resource, in fhirstore.Interaction) error {
+	if in == fhirstore.InteractionDelete || res.Deleted {
+		m.mu.Lock()
+		m.dropLocked(res.ID)
+		m.mu.Unlock()
+		if err := m.events.DropSubscription(ctx, res.ID); err != nil {
+			return fmt.Errorf("drop events of Subscription/%s: %w", res.ID, err)
+		}
+		return nil
+	}
+	body, err := fhirstore.Decode(res.Body)
+	if err != nil {
+		return fmt.Errorf("decode Subscription/%s: %w", res.ID, err)
+	}
+	s, err := m.parser(false).parse(body, res)
+	if err != nil {
+		return fmt.Errorf("parse committed Subscription/%s: %w", res.ID, err)
+	}
+	since, err := m.store.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("register Subscription/%s: %w", res.ID, err)
+	}
+	m.mu.Lock()
+	m.putLocked(s, since)
+	m.mu.Unlock()
+	if s.Status == StatusRequested {
+		// (re-)activation: a fresh handshake, no backoff left from before
+		st, err := m.state(ctx, s.ID)
+		if err != nil {
+			return err
+		}
+		if st.ConsecutiveFailures > 0 || !st.NextAttempt.IsZero() {
+			st.ConsecutiveFailures, st.NextAttempt = 0, time.Time{}
+			if err := m.events.SaveDelivery(ctx, st); err != nil {
+				return fmt.Errorf("reset delivery state of Subscription/%s: %w", s.ID, err)
+			}
+		}
+		m.sched.setNext(s.ID, time.Time{})
+	}
+	m.sched.touch(s.ID, m.now())
+	m.queue.push(s.ID)
+	return nil
+}
+
+// TopicHook is the SubscriptionTopic write hook.
+type TopicHook struct{ m *Manager }
+
+// Validate parses the topic; an invalid one is refused with the element
+// at fault.
+func (h *TopicHook) Validate(ctx context.Context, body map[string]any, current *fhirstore.Resource) error {
+	t, err := topics.Parse(body)
+	if err != nil {
+		return topicError(err)
+	}
+	if current != nil {
+		h.m.mu.RLock()
+		oldURL := h.m.topicIDs[current.ID]
+		h.m.mu.RUnlock()
+		if oldURL != "" && oldURL != t.URL && h.m.topicInUse(oldURL) {
+			return &Error{Status: http.StatusConflict, Code: "conflict", Element: "SubscriptionTopic.url",
+				Message: fmt.Sprintf("topic %s is used by subscriptions: its url cannot change", oldURL)}
+		}
+	}
+	return nil
+}
+
+// Committed puts the topic into the registry (or removes it on delete)
+// and moves the subscriptions of the topic to the new version.
+func (h *TopicHook) Committed(ctx context.Context, res *fhirstore.Resource, in fhirstore.Interaction) error {
+	return h.m.committedTopic(res)
+}
+
+// ValidateDelete refuses to delete a topic some subscription uses (409).
+func (h *TopicHook) ValidateDelete(ctx context.Context, id string) error {
+	h.m.mu.RLock()
+	url := h.m.topicIDs[id]
+	h.m.mu.RUnlock()
+	if url != "" && h.m.topicInUse(url) {
+		return &Error{Status: http.StatusConflict, Code: "conflict", Element: "SubscriptionTopic",
+			Message: fmt.Sprintf("topic %s is used by subscriptions: delete or switch them off first", url)}
+	}
+	return nil
+}
+
+func topicError(err error) error {
+	var ve *topics.ValidationError
+	if errors.As(err, &ve) {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Element: ve.Element, Message: ve.Message}
+	}
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: err.Error()}
+}
+
+func (m *Manager) topicInUse(url string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, s := range m.subs {
+		if s.Topic != nil && s.Topic.URL == url && s.Status != StatusOff {
+			return true
+		}
+	}
+	return false
+}
+
+// committedTopic applies a committed topic version (also one seen in the
+// change feed).
+func (m *Manager) committedTopic(res *fhirstore.Resource) error {
+	if res.Deleted {
+		m.mu.Lock()
+		url := m.topicIDs[res.ID]
+		delete(m.topicIDs, res.ID)
+		m.mu.Unlock()
+		if url != "" {
+			m.topics.Remove(url)
+		}
+		return nil
+	}
+	body, err := fhirstore.Decode(res.Body)
+	if err != nil {
+		return fmt.Errorf("decode SubscriptionTopic/%s: %w", res.ID, err)
+	}
+	t, err := topics.Parse(body)
+	if err != nil {
+		return fmt.Errorf("parse SubscriptionTopic/%s: %w", res.ID, err)
+	}
+	m.topics.Put(t)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.topicIDs[res.ID] = t.URL
+	// subscriptions naming the topic without a version follow it
+	for _, s := range m.subs {
+		if s.Topic == nil || s.TopicURL != t.URL || s.Topic == t {
+			continue
+		}
+		moved := *s
+		moved.Topic = t
+		moved.Filters = nil
+		ok := true
+		for _, f := range s.Filters {
+			nf, err := t.ParseFilter(f.Raw)
+			if err != nil {
+				m.log.Warn("subscription filter no longer valid for the new topic version; keeping the old topic",
+					"subscription", s.ID, "topic", t.URL, "err", err)
+				ok = false
+				break
+			}
+			moved.Filters = append(moved.Filters, nf)
+		}
+		if ok {
+			m.putLocked(&moved, 0)
+		}
+	}
+	return nil
+}

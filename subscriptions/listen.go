@@ -1,0 +1,69 @@
+package subscriptions
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// Recorded is what a listener receives: newly recorded events of one
+// subscription, in number order.
+type Recorded struct {
+	// Subscription is the subscription as known when the events were
+	// recorded.
+	Subscription *Subscription
+	// Events are the new events.
+	Events []fhirstore.Event
+}
+
+type listener struct{ fn func(Recorded) }
+
+// Listen registers fn to receive the events recorded for a subscription
+// whose channel is not rest-hook (websocket channels): fn runs on the
+// matcher goroutine right after each change is recorded, so it must not
+// block (hand the value to a buffered queue). Events recorded before
+// Listen are read with EventsAfter; a binding does Listen first, then
+// EventsAfter(last seen), and drops duplicates by number. The returned
+// function removes the listener.
+func (m *Manager) Listen(subscriptionID string, fn func(Recorded)) (cancel func()) {
+	l := &listener{fn: fn}
+	m.lmu.Lock()
+	set := m.listeners[subscriptionID]
+	if set == nil {
+		set = map[*listener]struct{}{}
+		m.listeners[subscriptionID] = set
+	}
+	set[l] = struct{}{}
+	m.lmu.Unlock()
+	return func() {
+		m.lmu.Lock()
+		defer m.lmu.Unlock()
+		delete(m.listeners[subscriptionID], l)
+		if len(m.listeners[subscriptionID]) == 0 {
+			delete(m.listeners, subscriptionID)
+		}
+	}
+}
+
+func (m *Manager) notifyListeners(s *Subscription, evs []fhirstore.Event) {
+	m.lmu.Lock()
+	var fns []func(Recorded)
+	for l := range m.listeners[s.ID] {
+		fns = append(fns, l.fn)
+	}
+	m.lmu.Unlock()
+	for _, fn := range fns {
+		fn(Recorded{Subscription: s, Events: evs})
+	}
+}
+
+// EventsAfter returns the retained events of a subscription numbered
+// after the given one, at most limit (0: all).
+func (m *Manager) EventsAfter(ctx context.Context, subscriptionID string, after int64, limit int) ([]fhirstore.Event, error) {
+	evs, err := m.events.Events(ctx, subscriptionID, after+1, 0, limit)
+	if err != nil {
+		return nil, fmt.Errorf("events of Subscription/%s: %w", subscriptionID, err)
+	}
+	return evs, nil
+}

@@ -1,0 +1,362 @@
+package subscriptions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fhirsub/fhirsub/channels"
+	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/topics"
+)
+
+// Sender delivers one rest-hook request. channels.RestHook implements it.
+type Sender interface {
+	Send(ctx context.Context, req channels.Request) (channels.Response, error)
+}
+
+// Config configures a Manager. Zero values mean the defaults given.
+type Config struct {
+	// Store holds the resources and the change feed (required).
+	Store fhirstore.Store
+	// Events holds cursors, event logs and delivery state (required).
+	Events fhirstore.EventStore
+	// Sender delivers rest-hook notifications (required for rest-hook
+	// subscriptions to be delivered).
+	Sender Sender
+	// Topics is the topic registry shared with the caller (default: a new
+	// one). Built-in and stored topics are loaded into it by Run.
+	Topics *topics.Registry
+	// BaseURL is the server's FHIR base as clients see it (required); it
+	// makes the absolute references of notifications.
+	BaseURL string
+	// Logger receives lifecycle and delivery messages (default: discard).
+	Logger *slog.Logger
+	// ValidateEndpoint checks a rest-hook endpoint when a subscription is
+	// submitted (default channels.ValidateEndpoint).
+	ValidateEndpoint func(url string) error
+	// MaxFailures is the number of consecutive failed deliveries after
+	// which a subscription goes to status error (default 5).
+	MaxFailures int
+	// RetryBase and RetryMax bound the exponential backoff between
+	// attempts (defaults 1 s and 10 min).
+	RetryBase, RetryMax time.Duration
+	// Timeout is the per-attempt timeout when a subscription gives no
+	// backport-timeout (default 30 s).
+	Timeout time.Duration
+	// Retention is the number of delivered events kept per subscription
+	// for $events (default 1000).
+	Retention int
+	// HeartbeatTick is how often the scheduler looks for due heartbeats,
+	// retries and ended subscriptions (default 1 s).
+	HeartbeatTick time.Duration
+	// PollInterval bounds how long the matcher sleeps without a wake-up
+	// (default 1 s); writes of this process wake it at once.
+	PollInterval time.Duration
+	// Workers is the number of concurrent rest-hook deliveries (default 16).
+	Workers int
+	// BatchSize is the number of changes the matcher reads at once
+	// (default 256).
+	BatchSize int
+	// Cursor names the matcher's cursor in the event store (default
+	// "matcher").
+	Cursor string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// NewID makes Bundle and Parameters ids (default fhirstore.NewID).
+	NewID func() string
+}
+
+// Manager owns the subscription pipeline: validation of Subscription and
+// SubscriptionTopic writes, the matcher, the event log, rest-hook delivery,
+// heartbeats and the $status / $events operations. Create it with New,
+// start it with Run and stop it with Shutdown.
+type Manager struct {
+	cfg    Config
+	store  fhirstore.Store
+	events fhirstore.EventStore
+	topics *topics.Registry
+	log    *slog.Logger
+	base   string
+
+	mu       sync.RWMutex
+	subs     map[string]*Subscription // every known subscription, any status
+	idx      *index
+	topicIDs map[string]string // SubscriptionTopic id → canonical URL
+
+	queue *queue
+	sched *schedule
+
+	lmu       sync.Mutex
+	listeners map[string]map[*listener]struct{}
+
+	started  atomic.Bool
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+}
+
+// New checks cfg and returns a Manager; it does no I/O.
+func New(cfg Config) (*Manager, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("subscriptions: store required")
+	case cfg.Events == nil:
+		return nil, errors.New("subscriptions: event store required")
+	case cfg.BaseURL == "":
+		return nil, errors.New("subscriptions: base URL required")
+	}
+	if cfg.Topics == nil {
+		cfg.Topics = topics.NewRegistry()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ValidateEndpoint == nil {
+		cfg.ValidateEndpoint = channels.ValidateEndpoint
+	}
+	cfg.MaxFailures = cmpOr(cfg.MaxFailures, 5)
+	cfg.RetryBase = cmpOr(cfg.RetryBase, time.Second)
+	cfg.RetryMax = cmpOr(cfg.RetryMax, 10*time.Minute)
+	cfg.Timeout = cmpOr(cfg.Timeout, 30*time.Second)
+	cfg.Retention = cmpOr(cfg.Retention, 1000)
+	cfg.HeartbeatTick = cmpOr(cfg.HeartbeatTick, time.Second)
+	cfg.PollInterval = cmpOr(cfg.PollInterval, time.Second)
+	cfg.Workers = cmpOr(cfg.Workers, 16)
+	cfg.BatchSize = cmpOr(cfg.BatchSize, 256)
+	cfg.Cursor = cmpOr(cfg.Cursor, "matcher")
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = fhirstore.NewID
+	}
+	return &Manager{
+		cfg:       cfg,
+		store:     cfg.Store,
+		events:    cfg.Events,
+		topics:    cfg.Topics,
+		log:       cfg.Logger.With("component", "subscriptions"),
+		base:      strings.TrimRight(cfg.BaseURL, "/"),
+		subs:      map[string]*Subscription{},
+		idx:       newIndex(),
+		topicIDs:  map[string]string{},
+		queue:     newQueue(),
+		sched:     newSchedule(),
+		listeners: map[string]map[*listener]struct{}{},
+	}, nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Topics returns the registry the manager keeps up to date.
+func (m *Manager) Topics() *topics.Registry { return m.topics }
+
+// Run loads the topics (creating the built-in ones in the store when they
+// are absent) and the subscriptions, then starts the matcher, the delivery
+// workers and the scheduler in the background. They stop when ctx is done
+// or Shutdown is called. Run may be called once.
+func (m *Manager) Run(ctx context.Context) error {
+	if !m.started.CompareAndSwap(false, true) {
+		return errors.New("subscriptions: Run called twice")
+	}
+	if err := m.loadTopics(ctx); err != nil {
+		return err
+	}
+	if err := m.loadSubscriptions(ctx); err != nil {
+		return err
+	}
+	cursor, err := m.events.Cursor(ctx, m.cfg.Cursor)
+	if err != nil {
+		return fmt.Errorf("subscriptions: read matcher cursor: %w", err)
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancel = cancel
+	stop := context.AfterFunc(ctx, cancel)
+	m.wg.Add(2 + m.cfg.Workers)
+	go func() {
+		defer m.wg.Done()
+		defer stop()
+		m.matchLoop(rctx, cursor)
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.scheduleLoop(rctx)
+	}()
+	for range m.cfg.Workers {
+		go func() {
+			defer m.wg.Done()
+			m.workLoop(rctx)
+		}()
+	}
+	m.log.Info("subscriptions started", "subscriptions", len(m.subs), "topics", len(m.topics.All()), "cursor", cursor)
+	return nil
+}
+
+// Shutdown stops the goroutines and waits for them (in-flight deliveries
+// are cancelled and retried by the next run; the matcher cursor is
+// persisted with every recorded change, so nothing else needs saving). It
+// returns ctx.Err() if ctx ends first. It is idempotent.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.stopOnce.Do(func() {
+		if m.cancel != nil {
+			m.cancel()
+		}
+	})
+	done := make(chan struct{})
+	go func() {
+		m.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loadTopics stores the built-in topics that are absent and loads every
+// stored SubscriptionTopic into the registry.
+func (m *Manager) loadTopics(ctx context.Context) error {
+	for _, res := range topics.BuiltInResources() {
+		id, _ := res["id"].(string)
+		_, err := m.store.Read(ctx, "SubscriptionTopic", id)
+		if !errors.Is(err, fhirstore.ErrNotFound) {
+			if err != nil && !errors.Is(err, fhirstore.ErrGone) {
+				return fmt.Errorf("subscriptions: read built-in topic %s: %w", id, err)
+			}
+			continue
+		}
+		if _, _, err := m.store.Update(ctx, id, res, fhirstore.WriteOptions{}); err != nil {
+			return fmt.Errorf("subscriptions: store built-in topic %s: %w", id, err)
+		}
+	}
+	return m.each(ctx, "SubscriptionTopic", func(res *fhirstore.Resource, body map[string]any) {
+		t, err := topics.Parse(body)
+		if err != nil {
+			m.log.Warn("stored SubscriptionTopic ignored", "id", res.ID, "err", err)
+			return
+		}
+		m.topics.Put(t)
+		m.topicIDs[res.ID] = t.URL
+	})
+}
+
+// loadSubscriptions parses every stored Subscription and indexes those
+// that match.
+func (m *Manager) loadSubscriptions(ctx context.Context) error {
+	p := m.parser(false)
+	var subs []*Subscription
+	err := m.each(ctx, "Subscription", func(res *fhirstore.Resource, body map[string]any) {
+		s, err := p.parse(body, res)
+		if err != nil {
+			m.log.Warn("stored Subscription ignored", "id", res.ID, "err", err)
+			return
+		}
+		subs = append(subs, s)
+	})
+	if err != nil {
+		return err
+	}
+	states, err := m.events.States(ctx)
+	if err != nil {
+		return fmt.Errorf("subscriptions: load delivery states: %w", err)
+	}
+	now := m.cfg.Now()
+	for _, st := range states {
+		m.sched.restore(st, now)
+	}
+	m.mu.Lock()
+	for _, s := range subs {
+		m.putLocked(s, 0)
+	}
+	m.mu.Unlock()
+	for _, s := range subs {
+		m.sched.touch(s.ID, now)
+		m.queue.push(s.ID)
+	}
+	return nil
+}
+
+// each calls fn for every current resource of a type, page by page.
+func (m *Manager) each(ctx context.Context, typ string, fn func(*fhirstore.Resource, map[string]any)) error {
+	for offset := 0; ; {
+		q, err := search.Parse(typ, map[string][]string{
+			"_count":  {fmt.Sprint(fhirstore.MaxCount)},
+			"_offset": {fmt.Sprint(offset)},
+		})
+		if err != nil {
+			return fmt.Errorf("subscriptions: list %s: %w", typ, err)
+		}
+		page, err := m.store.Search(ctx, q)
+		if err != nil {
+			return fmt.Errorf("subscriptions: list %s: %w", typ, err)
+		}
+		for _, res := range page.Resources {
+			body, err := fhirstore.Decode(res.Body)
+			if err != nil {
+				m.log.Warn("undecodable resource ignored", "type", typ, "id", res.ID, "err", err)
+				continue
+			}
+			fn(res, body)
+		}
+		offset += len(page.Resources)
+		if len(page.Resources) == 0 || offset >= page.Total {
+			return nil
+		}
+	}
+}
+
+func (m *Manager) parser(client bool) *parser {
+	return &parser{topics: m.topics, endpoint: m.cfg.ValidateEndpoint, client: client}
+}
+
+// putLocked records a parsed subscription and (re)files it in the index;
+// m.mu must be held. A version older than the known one is ignored. since
+// is the feed position after which a newly indexed subscription matches;
+// an already indexed one keeps its own.
+func (m *Manager) putLocked(s *Subscription, since int64) bool {
+	if old := m.subs[s.ID]; old != nil && versionNumber(old.VersionID) > versionNumber(s.VersionID) {
+		return false
+	}
+	m.subs[s.ID] = s
+	if s.Status == StatusOff {
+		m.idx.remove(s.ID)
+		return true
+	}
+	if e := m.idx.get(s.ID); e != nil {
+		since = e.since
+	}
+	m.idx.put(&entry{sub: s, since: since})
+	return true
+}
+
+// dropLocked forgets a deleted subscription; m.mu must be held.
+func (m *Manager) dropLocked(id string) {
+	delete(m.subs, id)
+	m.idx.remove(id)
+}
+
+// Subscription returns the current parsed state of a subscription.
+func (m *Manager) Subscription(id string) (*Subscription, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s, ok := m.subs[id]
+	return s, ok
+}
+
+// now returns the clock's time in UTC at millisecond precision.
+func (m *Manager) now() time.Time { return m.cfg.Now().UTC().Truncate(time.Millisecond) }

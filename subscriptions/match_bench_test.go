@@ -1,0 +1,133 @@
+package subscriptions
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/topics"
+)
+
+// benchManager files n subscriptions that cannot match the benchmark
+// change (half topic-based with a patient filter, half classic on a
+// subject) plus two that do, one of each flavour.
+func benchManager(tb testing.TB, n int) *Manager {
+	tb.Helper()
+	reg := topics.NewRegistry()
+	for _, tp := range topics.BuiltIn() {
+		reg.Put(tp)
+	}
+	m, err := New(Config{Store: &fakeStore{}, Events: &fakeEvents{}, Topics: reg, BaseURL: "http://x"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tp, _ := reg.Get("https://fhirsub.org/SubscriptionTopic/result-available")
+	add := func(i int, patient string) {
+		s := &Subscription{ID: fmt.Sprintf("s%06d", i), VersionID: "1", Status: StatusActive, ChannelType: ChannelRestHook}
+		if i%2 == 0 {
+			f, err := tp.ParseFilter("Observation?patient=Patient/" + patient)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			s.Topic, s.TopicURL, s.Filters = tp, tp.URL, []*topics.Filter{f}
+		} else {
+			q, err := search.ParseCriteria("Observation?subject=Patient/" + patient + "&status=final")
+			if err != nil {
+				tb.Fatal(err)
+			}
+			s.Criteria = q
+		}
+		m.putLocked(s, 0)
+	}
+	for i := range n {
+		add(i, fmt.Sprintf("other-%d", i))
+	}
+	add(n, "target")
+	add(n+1, "target")
+	return m
+}
+
+var benchObservation = map[string]any{
+	"resourceType": "Observation", "id": "o1", "status": "final",
+	"code":    map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "2339-0"}}},
+	"subject": map[string]any{"reference": "Patient/target"},
+}
+
+func benchMatch(b *testing.B, n int) {
+	m := benchManager(b, n)
+	c := fhirstore.Change{Seq: 1, Type: "Observation", ID: "o1", VersionID: "1", Interaction: fhirstore.InteractionCreate, Time: time.Now()}
+	res := &fhirstore.Resource{Type: "Observation", ID: "o1", VersionID: "1"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ch := &loaded{m: m, ctx: context.Background(), c: c, res: res, cur: benchObservation, prevOK: true}
+		if got := m.match(c, ch); len(got) != 2 {
+			b.Fatalf("%d matches, want 2", len(got))
+		}
+	}
+}
+
+func BenchmarkMatch_1kSubs(b *testing.B)   { benchMatch(b, 1_000) }
+func BenchmarkMatch_10kSubs(b *testing.B)  { benchMatch(b, 10_000) }
+func BenchmarkMatch_100kSubs(b *testing.B) { benchMatch(b, 100_000) }
+
+// TestIndexFindsOnlyCandidates checks the index hands the matcher the
+// subscriptions filed under the change's keys and not the others.
+func TestIndexFindsOnlyCandidates(t *testing.T) {
+	m := benchManager(t, 100)
+	ch := &loaded{m: m, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
+	keys := ch.focusKeys()
+	var n int
+	m.idx.classic["Observation"].candidates(keys, func(*entry) { n++ })
+	for _, g := range m.idx.byType["Observation"] {
+		g.byType["Observation"].candidates(keys, func(*entry) { n++ })
+	}
+	if n != 2 {
+		t.Errorf("%d candidates, want the 2 subscriptions on Patient/target", n)
+	}
+	m.idx.remove("s000100")
+	m.idx.remove("s000101")
+	c := fhirstore.Change{Seq: 1, Type: "Observation", ID: "o1", VersionID: "1", Interaction: fhirstore.InteractionCreate}
+	ch = &loaded{m: m, ctx: context.Background(), c: c, res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
+	if got := m.match(c, ch); len(got) != 0 {
+		t.Errorf("removed subscriptions still match: %v", got)
+	}
+}
+
+func TestBackoffCapped(t *testing.T) {
+	for _, f := range []int{1, 2, 5, 64, 1 << 30} {
+		d := backoff(f, time.Second, time.Minute)
+		if d <= 0 || d > time.Minute {
+			t.Errorf("backoff(%d) = %v, want in (0, 1m]", f, d)
+		}
+	}
+	if d := backoff(1, time.Second, time.Minute); d < 500*time.Millisecond || d > time.Second {
+		t.Errorf("first retry %v, want between base/2 and base", d)
+	}
+}
+
+func FuzzParseSubscription(f *testing.F) {
+	f.Add(`{"resourceType":"Subscription","status":"requested","reason":"x","criteria":"Observation?code=1","channel":{"type":"rest-hook","endpoint":"https://e.org","payload":"application/fhir+json"}}`)
+	f.Add(`{"resourceType":"Subscription","status":"active","criteria":"https://fhirsub.org/SubscriptionTopic/task","_criteria":{"extension":[{"url":"` + ExtFilterCriteria + `","valueString":"Task?patient=Patient/1"}]},"channel":{"type":"websocket","payload":"application/json","_payload":{"extension":[{"url":"` + ExtPayloadContent + `","valueCode":"id-only"}]},"extension":[{"url":"` + ExtHeartbeatPeriod + `","valueUnsignedInt":60}]}}`)
+	f.Add(`{"resourceType":"Subscription","channel":{"extension":[{"url":"http://hl7.org/fhir/5.0/x"}]}}`)
+	f.Add(`{"resourceType":"Subscription","status":"requested","criteria":"Observation?subject.name=x","channel":{"type":"rest-hook","endpoint":"ftp://x","header":["a\r\nb"]}}`)
+	f.Add(`[]`)
+	reg := topics.NewRegistry()
+	for _, tp := range topics.BuiltIn() {
+		reg.Put(tp)
+	}
+	p := &parser{topics: reg, endpoint: func(string) error { return nil }, client: true}
+	f.Fuzz(func(t *testing.T, in string) {
+		body, err := fhirstore.Decode([]byte(in))
+		if err != nil {
+			return
+		}
+		s, err := p.parse(body, nil)
+		if err == nil && (s.Status != StatusRequested && s.Status != StatusOff) {
+			t.Errorf("client submission accepted with status %q", s.Status)
+		}
+	})
+}

@@ -1,0 +1,305 @@
+package subscriptions
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/topics"
+)
+
+// matchLoop consumes the change feed from cursor: for each change it finds
+// the subscriptions it triggers, records their events together with the
+// cursor, and wakes the deliverers.
+func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
+	retry := time.Duration(0)
+	for ctx.Err() == nil {
+		changes, err := m.store.Changes(ctx, cursor, m.cfg.BatchSize)
+		if err != nil {
+			retry = m.pause(ctx, retry, "read change feed", err)
+			continue
+		}
+		if len(changes) == 0 {
+			wctx, cancel := context.WithTimeout(ctx, m.cfg.PollInterval)
+			err := m.store.Wait(wctx, cursor)
+			cancel()
+			if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				retry = m.pause(ctx, retry, "wait for changes", err)
+			}
+			continue
+		}
+		for _, c := range changes {
+			if err := m.process(ctx, c); err != nil {
+				if ctx.Err() == nil {
+					retry = m.pause(ctx, retry, "process change", err)
+				}
+				break
+			}
+			cursor, retry = c.Seq, 0
+		}
+	}
+}
+
+// pause logs a matcher failure and sleeps a growing interval (capped at
+// 5 s) before the next try.
+func (m *Manager) pause(ctx context.Context, last time.Duration, what string, err error) time.Duration {
+	d := min(max(2*last, 50*time.Millisecond), 5*time.Second)
+	m.log.Error("matcher: "+what, "err", err, "retry_in", d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return d
+}
+
+// process handles one change: subscription bookkeeping, matching,
+// recording (idempotent, atomic with the cursor) and dispatch.
+func (m *Manager) process(ctx context.Context, c fhirstore.Change) error {
+	ch, err := m.load(ctx, c)
+	if err != nil {
+		return err
+	}
+	switch c.Type {
+	case "Subscription":
+		m.feedSubscription(ctx, c, ch)
+	case "SubscriptionTopic":
+		if ch.res != nil {
+			if err := m.committedTopic(ch.res); err != nil {
+				m.log.Warn("stored SubscriptionTopic ignored", "id", c.ID, "err", err)
+			}
+		}
+	}
+	matches := m.match(c, ch)
+	evs, err := m.events.Record(ctx, m.cfg.Cursor, c.Seq, c.Time, matches)
+	if err != nil {
+		return err
+	}
+	m.dispatch(ctx, evs)
+	return nil
+}
+
+// loaded is a change with its versions, loaded on demand.
+type loaded struct {
+	m       *Manager
+	ctx     context.Context
+	c       fhirstore.Change
+	res     *fhirstore.Resource // the new version (a tombstone for delete)
+	cur     map[string]any      // nil for delete
+	prev    map[string]any
+	prevErr error
+	prevOK  bool
+	keys    []search.Key
+	keysOK  bool
+}
+
+// load reads the change's new version, unless nothing can be interested
+// in the type.
+func (m *Manager) load(ctx context.Context, c fhirstore.Change) (*loaded, error) {
+	ch := &loaded{m: m, ctx: ctx, c: c}
+	m.mu.RLock()
+	interested := m.idx.classic[c.Type] != nil || len(m.idx.byType[c.Type]) > 0
+	m.mu.RUnlock()
+	if !interested && c.Type != "Subscription" && c.Type != "SubscriptionTopic" {
+		return ch, nil
+	}
+	res, err := m.store.VRead(ctx, c.Type, c.ID, c.VersionID)
+	if err != nil {
+		return nil, err
+	}
+	ch.res = res
+	if !res.Deleted {
+		if ch.cur, err = fhirstore.Decode(res.Body); err != nil {
+			return nil, err
+		}
+	}
+	return ch, nil
+}
+
+// previous returns the version the change replaced (nil for none).
+func (ch *loaded) previous() (map[string]any, error) {
+	if ch.prevOK {
+		return ch.prev, ch.prevErr
+	}
+	ch.prevOK = true
+	if ch.c.PreviousVersionID == "" {
+		return nil, nil
+	}
+	res, err := ch.m.store.VRead(ch.ctx, ch.c.Type, ch.c.ID, ch.c.PreviousVersionID)
+	if err != nil {
+		ch.prevErr = err
+		return nil, err
+	}
+	if !res.Deleted {
+		ch.prev, ch.prevErr = fhirstore.Decode(res.Body)
+	}
+	return ch.prev, ch.prevErr
+}
+
+// focus is the resource subscriptions filter on: the new version, or the
+// previous one for a delete.
+func (ch *loaded) focus() map[string]any {
+	if ch.cur != nil {
+		return ch.cur
+	}
+	p, _ := ch.previous()
+	return p
+}
+
+// focusKeys returns the exact search keys of the focus, computed once.
+func (ch *loaded) focusKeys() []search.Key {
+	if !ch.keysOK {
+		ch.keysOK = true
+		if f := ch.focus(); f != nil {
+			ch.keys, _ = search.Keys(f)
+		}
+	}
+	return ch.keys
+}
+
+// feedSubscription applies a Subscription change seen in the feed (covers
+// the writes of other processes and the server's own status changes).
+func (m *Manager) feedSubscription(ctx context.Context, c fhirstore.Change, ch *loaded) {
+	if c.Interaction == fhirstore.InteractionDelete {
+		m.mu.Lock()
+		known := m.subs[c.ID] != nil
+		m.dropLocked(c.ID)
+		m.mu.Unlock()
+		if known {
+			if err := m.events.DropSubscription(ctx, c.ID); err != nil {
+				m.log.Warn("drop subscription events", "subscription", c.ID, "err", err)
+			}
+		}
+		return
+	}
+	if ch.cur == nil {
+		return
+	}
+	s, err := m.parser(false).parse(ch.cur, ch.res)
+	if err != nil {
+		m.log.Warn("stored Subscription ignored", "id", c.ID, "err", err)
+		return
+	}
+	m.mu.Lock()
+	changed := m.putLocked(s, c.Seq)
+	m.mu.Unlock()
+	if changed {
+		m.queue.push(s.ID)
+	}
+}
+
+// match returns the subscriptions the change triggers, sorted by id.
+func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
+	if ch.res == nil {
+		return nil
+	}
+	var out []fhirstore.Match
+	add := func(e *entry, topic string) {
+		out = append(out, fhirstore.Match{SubscriptionID: e.sub.ID, Topic: topic, Type: c.Type, ID: c.ID,
+			VersionID: c.VersionID, Interaction: c.Interaction})
+	}
+	now := m.cfg.Now()
+	live := func(e *entry) bool {
+		return c.Seq > e.since && e.sub.Status != StatusOff && (e.sub.End.IsZero() || now.Before(e.sub.End))
+	}
+
+	m.mu.RLock()
+	classic := m.idx.classic[c.Type]
+	groups := slices.Clone(m.idx.byType[c.Type])
+	m.mu.RUnlock()
+
+	// Classic criteria: R4 applies them to the new version of creates and
+	// updates; deletes are not notified.
+	if classic != nil && ch.cur != nil {
+		keys := ch.focusKeys()
+		m.mu.RLock()
+		var cands []*entry
+		classic.candidates(keys, func(e *entry) { cands = append(cands, e) })
+		m.mu.RUnlock()
+		for _, e := range cands {
+			if !live(e) {
+				continue
+			}
+			ok, err := e.sub.Criteria.Match(ch.cur)
+			if err != nil {
+				m.log.Warn("subscription criteria failed", "subscription", e.sub.ID, "err", err)
+				continue
+			}
+			if ok {
+				add(e, "")
+			}
+		}
+	}
+
+	for _, g := range groups {
+		prev, err := ch.previous()
+		if err != nil {
+			m.log.Warn("previous version unreadable; matching as a create", "type", c.Type, "id", c.ID, "err", err)
+		}
+		fired, err := g.topic.Triggered(topics.Change{Interaction: string(c.Interaction), ResourceType: c.Type,
+			Previous: prev, Current: ch.cur})
+		if err != nil {
+			m.log.Warn("topic trigger failed", "topic", g.topic.URL, "err", err)
+		}
+		if !fired {
+			continue
+		}
+		focus := ch.focus()
+		keys := ch.focusKeys()
+		var cands []*entry
+		m.mu.RLock()
+		if ki := g.byType[c.Type]; ki != nil {
+			ki.candidates(keys, func(e *entry) { cands = append(cands, e) })
+		}
+		m.mu.RUnlock()
+		for _, e := range cands {
+			if !live(e) {
+				continue
+			}
+			ok, err := topics.MatchAll(e.sub.Filters, focus)
+			if err != nil {
+				m.log.Warn("subscription filter failed", "subscription", e.sub.ID, "err", err)
+				continue
+			}
+			if ok {
+				add(e, e.sub.TopicURL)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b fhirstore.Match) int { return strings.Compare(a.SubscriptionID, b.SubscriptionID) })
+	return slices.CompactFunc(out, func(a, b fhirstore.Match) bool { return a.SubscriptionID == b.SubscriptionID })
+}
+
+// dispatch hands recorded events to the rest-hook queue and the listeners.
+func (m *Manager) dispatch(ctx context.Context, evs []fhirstore.Event) {
+	for i := 0; i < len(evs); {
+		j := i + 1
+		for j < len(evs) && evs[j].SubscriptionID == evs[i].SubscriptionID {
+			j++
+		}
+		id := evs[i].SubscriptionID
+		group := evs[i:j]
+		i = j
+		s, ok := m.Subscription(id)
+		if !ok {
+			continue
+		}
+		if s.ChannelType == ChannelRestHook {
+			m.queue.push(id)
+			continue
+		}
+		m.notifyListeners(s, group)
+		// events of channels without acknowledgement are delivered once
+		// handed over; mark them so that retention can prune
+		if last := group[len(group)-1].Number; last%64 == 0 {
+			if err := m.events.SaveDelivery(ctx, fhirstore.SubscriptionState{SubscriptionID: id, Delivered: last}); err == nil {
+				_ = m.events.Prune(ctx, id, m.cfg.Retention)
+			}
+		}
+	}
+}

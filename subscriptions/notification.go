@@ -1,0 +1,235 @@
+package subscriptions
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// Kind is the type of a notification (the subscription-notification-type
+// codes).
+type Kind string
+
+// The notification kinds.
+const (
+	KindHandshake   Kind = "handshake"
+	KindHeartbeat   Kind = "heartbeat"
+	KindEvent       Kind = "event-notification"
+	KindQueryStatus Kind = "query-status"
+	KindQueryEvent  Kind = "query-event"
+)
+
+// ProfileNotification is the profile of R4 notification Bundles.
+const ProfileNotification = igStructure + "backport-subscription-notification-r4"
+
+// Notice describes one notification Bundle to build.
+type Notice struct {
+	// Kind is the notification type.
+	Kind Kind
+	// Status is the subscription status to report.
+	Status Status
+	// Count is events-since-subscription-start.
+	Count int64
+	// Events are the events carried (event-notification, query-event).
+	Events []fhirstore.Event
+	// Content is the payload level (default: the subscription's).
+	Content Content
+	// Error, when set with status error, is reported as an error parameter.
+	Error string
+}
+
+// Notification builds a history notification Bundle for the subscription
+// (the JSON-ready resource): the backport-subscription-status-r4
+// Parameters first, then one entry per event as the content level asks:
+// none for empty, fullUrl + request + response for id-only, and the
+// resource as of the event's version plus the topic's notificationShape
+// includes for full-resource.
+func (m *Manager) Notification(ctx context.Context, s *Subscription, n Notice) (map[string]any, error) {
+	if n.Content == "" {
+		n.Content = s.Content
+	}
+	params, statusID := m.statusParameters(s, n)
+	entries := []any{map[string]any{
+		"fullUrl":  "urn:uuid:" + statusID,
+		"resource": params,
+		"request":  map[string]any{"method": "GET", "url": m.base + "/Subscription/" + s.ID + "/$status"},
+		"response": map[string]any{"status": "200"},
+	}}
+	var parts []any
+	seen := map[string]bool{}
+	for _, ev := range n.Events {
+		part := []any{
+			map[string]any{"name": "event-number", "valueString": strconv.FormatInt(ev.Number, 10)},
+			map[string]any{"name": "timestamp", "valueInstant": fhirstore.FormatInstant(ev.Time)},
+		}
+		if n.Content != ContentEmpty {
+			ref := m.base + "/" + ev.Type + "/" + ev.ID
+			part = append(part, map[string]any{"name": "focus", "valueReference": map[string]any{"reference": ref}})
+			entry, body, err := m.eventEntry(ctx, ev, n.Content)
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, entry)
+			if n.Content == ContentFullResource && body != nil {
+				extra, refs, err := m.includes(ctx, s, body, seen)
+				if err != nil {
+					return nil, err
+				}
+				entries = append(entries, extra...)
+				for _, r := range refs {
+					part = append(part, map[string]any{"name": "additional-context", "valueReference": map[string]any{"reference": r}})
+				}
+			}
+		}
+		parts = append(parts, map[string]any{"name": "notification-event", "part": part})
+	}
+	if len(parts) > 0 {
+		params["parameter"] = append(params["parameter"].([]any), parts...)
+	}
+	return map[string]any{
+		"resourceType": "Bundle",
+		"id":           m.cfg.NewID(),
+		"meta":         map[string]any{"profile": []any{ProfileNotification}},
+		"type":         "history",
+		"timestamp":    fhirstore.FormatInstant(m.now()),
+		"entry":        entries,
+	}, nil
+}
+
+// statusParameters builds the status Parameters (without notification
+// events) and returns it with its id.
+func (m *Manager) statusParameters(s *Subscription, n Notice) (map[string]any, string) {
+	id := m.cfg.NewID()
+	p := []any{
+		map[string]any{"name": "subscription", "valueReference": map[string]any{"reference": m.base + "/Subscription/" + s.ID}},
+	}
+	if s.Topic != nil && n.Content != ContentEmpty {
+		p = append(p, map[string]any{"name": "topic", "valueCanonical": s.TopicURL})
+	}
+	p = append(p,
+		map[string]any{"name": "status", "valueCode": string(n.Status)},
+		map[string]any{"name": "type", "valueCode": string(n.Kind)},
+		map[string]any{"name": "events-since-subscription-start", "valueString": strconv.FormatInt(n.Count, 10)},
+	)
+	if n.Status == StatusError && n.Error != "" && (n.Kind == KindQueryStatus || n.Kind == KindHeartbeat) {
+		p = append(p, map[string]any{"name": "error", "valueCodeableConcept": map[string]any{
+			"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/subscription-error", "code": "no-response"}},
+			"text":   n.Error,
+		}})
+	}
+	return map[string]any{
+		"resourceType": "Parameters",
+		"id":           id,
+		"meta":         map[string]any{"profile": []any{ProfileStatus}},
+		"parameter":    p,
+	}, id
+}
+
+// eventEntry is the Bundle entry of one event's focus, and the focus body
+// when the content level carries it.
+func (m *Manager) eventEntry(ctx context.Context, ev fhirstore.Event, content Content) (map[string]any, map[string]any, error) {
+	entry := map[string]any{"fullUrl": m.base + "/" + ev.Type + "/" + ev.ID}
+	switch ev.Interaction {
+	case fhirstore.InteractionCreate:
+		entry["request"] = map[string]any{"method": "POST", "url": ev.Type}
+		entry["response"] = map[string]any{"status": "201", "etag": `W/"` + ev.VersionID + `"`}
+	case fhirstore.InteractionDelete:
+		entry["request"] = map[string]any{"method": "DELETE", "url": ev.Type + "/" + ev.ID}
+		entry["response"] = map[string]any{"status": "204"}
+		return entry, nil, nil
+	default:
+		entry["request"] = map[string]any{"method": "PUT", "url": ev.Type + "/" + ev.ID}
+		entry["response"] = map[string]any{"status": "200", "etag": `W/"` + ev.VersionID + `"`}
+	}
+	if content != ContentFullResource {
+		return entry, nil, nil
+	}
+	res, err := m.store.VRead(ctx, ev.Type, ev.ID, ev.VersionID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s/%s/_history/%s for event %d: %w", ev.Type, ev.ID, ev.VersionID, ev.Number, err)
+	}
+	if res.Deleted {
+		return entry, nil, nil
+	}
+	body, err := fhirstore.Decode(res.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("decode %s/%s: %w", ev.Type, ev.ID, err)
+	}
+	entry["resource"] = body
+	return entry, body, nil
+}
+
+// includes resolves the topic's notificationShape includes of a focus
+// ("Encounter:patient", "Encounter:subject:Patient") into entries with the
+// current version of each referenced resource, skipping those already in
+// the Bundle.
+func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[string]any, seen map[string]bool) ([]any, []string, error) {
+	if s.Topic == nil {
+		return nil, nil, nil
+	}
+	rt, _ := focus["resourceType"].(string)
+	id, _ := focus["id"].(string)
+	seen[rt+"/"+id] = true
+	var wanted []string
+	for _, sh := range s.Topic.Shapes {
+		if sh.Resource != rt {
+			continue
+		}
+		for _, inc := range sh.Include {
+			inc, _, _ = strings.Cut(inc, "&")
+			parts := strings.Split(inc, ":")
+			if len(parts) < 2 || parts[0] != rt {
+				continue
+			}
+			target := ""
+			if len(parts) > 2 {
+				target = parts[2]
+			}
+			keys, err := search.Keys(focus)
+			if err != nil {
+				return nil, nil, fmt.Errorf("includes of %s/%s: %w", rt, id, err)
+			}
+			for _, k := range keys {
+				typ, rid, ok := strings.Cut(k.Value, "/")
+				if k.Param != parts[1] || !ok || !fhirstore.ValidType(typ) || !fhirstore.ValidID(rid) || target != "" && typ != target {
+					continue
+				}
+				if !slices.Contains(wanted, k.Value) {
+					wanted = append(wanted, k.Value)
+				}
+			}
+		}
+	}
+	var entries []any
+	var refs []string
+	for _, w := range wanted {
+		typ, rid, _ := strings.Cut(w, "/")
+		ref := m.base + "/" + w
+		if seen[w] {
+			refs = append(refs, ref)
+			continue
+		}
+		res, err := m.store.Read(ctx, typ, rid)
+		if err != nil {
+			continue // a dangling reference is not an error of the notification
+		}
+		body, err := fhirstore.Decode(res.Body)
+		if err != nil {
+			continue
+		}
+		seen[w] = true
+		refs = append(refs, ref)
+		entries = append(entries, map[string]any{
+			"fullUrl":  ref,
+			"resource": body,
+			"request":  map[string]any{"method": "GET", "url": w},
+			"response": map[string]any{"status": "200"},
+		})
+	}
+	return entries, refs, nil
+}

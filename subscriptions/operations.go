@@ -1,0 +1,126 @@
+package subscriptions
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// Canonical operation definitions of the Backport IG.
+const (
+	OpStatusDefinition = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"
+	OpEventsDefinition = "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-events"
+)
+
+// maxEventsPage caps the events one $events answer carries.
+const maxEventsPage = 1000
+
+func notFound(id string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: "not-found", Message: fmt.Sprintf("Subscription/%s not found", id)}
+}
+
+// StatusBundle answers $status: a searchset Bundle with one query-status
+// Parameters per subscription. ids limits the subscriptions (none: all;
+// an unknown id is a 404 when it is the only one asked for), statuses
+// filters them (OR). self is the request URL for the self link.
+func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self string) (map[string]any, error) {
+	m.mu.RLock()
+	var subs []*Subscription
+	if len(ids) == 0 {
+		for _, s := range m.subs {
+			subs = append(subs, s)
+		}
+	} else {
+		for _, id := range ids {
+			if s := m.subs[id]; s != nil && !slices.Contains(subs, s) {
+				subs = append(subs, s)
+			}
+		}
+	}
+	m.mu.RUnlock()
+	if len(ids) == 1 && len(subs) == 0 {
+		return nil, notFound(ids[0])
+	}
+	slices.SortFunc(subs, func(a, b *Subscription) int { return strings.Compare(a.ID, b.ID) })
+	entries := []any{}
+	for _, s := range subs {
+		if len(statuses) > 0 && !slices.Contains(statuses, string(s.Status)) {
+			continue
+		}
+		st, err := m.state(ctx, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		params, pid := m.statusParameters(s, Notice{Kind: KindQueryStatus, Status: s.Status, Count: st.EventCount,
+			Content: s.Content, Error: cmpOr(s.Error, st.LastError)})
+		entries = append(entries, map[string]any{
+			"fullUrl":  "urn:uuid:" + pid,
+			"resource": params,
+			"search":   map[string]any{"mode": "match"},
+		})
+	}
+	return map[string]any{
+		"resourceType": "Bundle",
+		"id":           m.cfg.NewID(),
+		"type":         "searchset",
+		"timestamp":    fhirstore.FormatInstant(m.now()),
+		"total":        len(entries),
+		"link":         []any{map[string]any{"relation": "self", "url": self}},
+		"entry":        entries,
+	}, nil
+}
+
+// EventsBundle answers $events: a query-event history Bundle with the
+// retained events numbered from since to until (inclusive; 0 means no
+// bound), at most 1000. content, when given, may lower the payload level
+// (empty, id-only, full-resource); it never raises it.
+func (m *Manager) EventsBundle(ctx context.Context, id string, since, until int64, content string) (map[string]any, error) {
+	s, ok := m.Subscription(id)
+	if !ok {
+		return nil, notFound(id)
+	}
+	level := s.Content
+	if content != "" {
+		c := Content(content)
+		switch c {
+		case ContentEmpty, ContentIDOnly, ContentFullResource:
+		default:
+			return nil, &Error{Status: http.StatusBadRequest, Code: "invalid", Element: "content",
+				Message: fmt.Sprintf("content %q is not empty, id-only or full-resource", content)}
+		}
+		if c.rank() < level.rank() {
+			level = c
+		}
+	}
+	if since < 0 || until < 0 {
+		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid", Message: "event numbers must not be negative"}
+	}
+	st, err := m.state(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var evs []fhirstore.Event
+	if until == 0 || since <= until {
+		evs, err = m.events.Events(ctx, id, max(since, 1), until, maxEventsPage)
+		if err != nil {
+			return nil, fmt.Errorf("events of Subscription/%s: %w", id, err)
+		}
+	}
+	return m.Notification(ctx, s, Notice{Kind: KindQueryEvent, Status: s.Status, Count: st.EventCount, Events: evs, Content: level})
+}
+
+// TopicCanonicals returns the canonical URLs of the topics subscriptions
+// may name (status active), sorted.
+func (m *Manager) TopicCanonicals() []string {
+	var out []string
+	for _, t := range m.topics.All() {
+		if t.Status == "active" {
+			out = append(out, t.URL)
+		}
+	}
+	return out
+}
