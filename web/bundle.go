@@ -157,6 +157,9 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 		if e.Resource != nil {
 			rewriteReferences(e.Resource, ids)
 		}
+		if err := s.authorizeEntry(c.Request().Context(), i, e); err != nil {
+			return err
+		}
 		var m fhirstore.Method
 		switch e.Method {
 		case http.MethodPost:
@@ -213,6 +216,12 @@ func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) err
 		case http.MethodGet:
 			out.Entry = append(out.Entry, s.getEntry(c, e))
 			continue
+		}
+		if err := s.authorizeEntry(ctx, i, e); err != nil {
+			out.Entry = append(out.Entry, errorEntry(err))
+			continue
+		}
+		switch e.Method {
 		case http.MethodPost:
 			res, err = s.store.Create(ctx, e.Resource)
 			created = true
@@ -282,6 +291,9 @@ func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
 	ctx := c.Request().Context()
 	if e.ID != "" {
 		res, err := s.store.Read(ctx, e.Type, e.ID)
+		if err == nil {
+			err = s.authorizeRead(ctx, res)
+		}
 		if err != nil {
 			return errorEntry(err)
 		}
@@ -295,7 +307,7 @@ func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
 	if q.Count == 0 {
 		q.Count = defaultCount
 	}
-	page, err := s.store.Search(ctx, q)
+	page, err := s.searchVisible(ctx, q, e.Query)
 	if err != nil {
 		return errorEntry(err)
 	}

@@ -55,6 +55,9 @@ func (s *Server) create(c echo.Context) error {
 		return errorf(http.StatusBadRequest, "invalid", "resourceType %q in the body does not match %q in the URL", rt, t)
 	}
 	ctx := c.Request().Context()
+	if err := s.authorizeWrite(ctx, t, "", body); err != nil {
+		return err
+	}
 	if err := s.validate(ctx, body, nil); err != nil {
 		return err
 	}
@@ -77,6 +80,9 @@ func (s *Server) read(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.authorizeRead(c.Request().Context(), res); err != nil {
+		return err
+	}
 	return s.respondResource(c, http.StatusOK, res)
 }
 
@@ -91,6 +97,9 @@ func (s *Server) vread(c echo.Context) error {
 	}
 	res, err := s.store.VRead(c.Request().Context(), t, id, vid)
 	if err != nil {
+		return err
+	}
+	if err := s.authorizeRead(c.Request().Context(), res); err != nil {
 		return err
 	}
 	if res.Deleted {
@@ -120,6 +129,9 @@ func (s *Server) update(c echo.Context) error {
 		return errorf(http.StatusBadRequest, "invalid", "id %q in the body does not match %q in the URL", bodyID, id)
 	}
 	ctx := c.Request().Context()
+	if err := s.authorizeWrite(ctx, t, id, body); err != nil {
+		return err
+	}
 	current, err := s.currentFor(ctx, t, id)
 	if err != nil {
 		return err
@@ -151,6 +163,9 @@ func (s *Server) delete(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	if err := s.authorizeWrite(ctx, t, id, nil); err != nil {
+		return err
+	}
 	res, err := s.store.Delete(ctx, t, id, fhirstore.WriteOptions{IfMatch: ifMatch(c)})
 	if err != nil {
 		return err

@@ -90,7 +90,7 @@ func (s *Server) search(c echo.Context) error {
 	if q.Count > maxCount {
 		q.Count = maxCount
 	}
-	page, err := s.store.Search(c.Request().Context(), q)
+	page, err := s.searchVisible(c.Request().Context(), q, params)
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 			return &search.Error{Param: k, Message: "not supported on history"}
 		}
 	}
-	page, err := s.store.History(c.Request().Context(), req)
+	page, err := s.historyVisible(c.Request().Context(), req)
 	if err != nil {
 		return err
 	}
