@@ -147,7 +147,7 @@ export class Client {
     this.key = `fhirsub:${this.url}`;
     this.clientId = this._loadClientId();
     this.lastSeq = Number(this.storage.getItem(`${this.key}:seq`)) || 0;
-    this.seen = new Set();
+    this.seen = new Map(); // recent data-message key → seq
     this.seenFloor = 0;
 
     this.subs = new Map(); // id → {resourceTypes, patientIds, onUpdate}
@@ -283,9 +283,15 @@ export class Client {
       return;
     }
     if (!msg || typeof msg !== 'object') return;
-    if (typeof msg.seq === 'number' && !this._firstSighting(msg.seq)) return;
-    this._emit('message', msg);
     const data_ = msg.data ?? {};
+    // Only data messages count for replay and de-duplication; control
+    // messages (subscribed, resumed, …) carry the server's head seq, which
+    // says nothing about what this client received. One change can yield an
+    // update and clinical events under the same seq.
+    if ((msg.type === 'update' || msg.type === 'clinical_event') && typeof msg.seq === 'number') {
+      if (!this._firstSighting(msg.seq, `${msg.type}:${msg.seq}:${data_.event_type ?? ''}`)) return;
+    }
+    this._emit('message', msg);
     switch (msg.type) {
       case 'update': {
         const u = {
@@ -324,14 +330,15 @@ export class Client {
     }
   }
 
-  // _firstSighting records seq and reports whether it is new.
-  _firstSighting(seq) {
-    if (seq <= this.seenFloor || this.seen.has(seq)) return false;
-    this.seen.add(seq);
+  // _firstSighting records a data message (its seq and key) and reports
+  // whether it is new. Keys older than the window are judged by seq alone.
+  _firstSighting(seq, key) {
+    if (seq < this.seenFloor || this.seen.has(key)) return false;
+    this.seen.set(key, seq);
     if (this.seen.size > this.cfg.dedupWindow) {
-      const oldest = this.seen.values().next().value;
+      const [oldest, oldSeq] = this.seen.entries().next().value;
       this.seen.delete(oldest);
-      if (oldest > this.seenFloor) this.seenFloor = oldest;
+      if (oldSeq > this.seenFloor) this.seenFloor = oldSeq;
     }
     if (seq > this.lastSeq) {
       this.lastSeq = seq;

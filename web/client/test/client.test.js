@@ -193,6 +193,32 @@ test('replayed duplicates are dropped by seq, out-of-order replays are kept', ()
   assert.equal(client.lastSeq, 5);
 });
 
+test('control messages carrying the server head do not hide replayed updates', () => {
+  const { clock, WS, client } = setup();
+  const got = [];
+  client.on('update', (u) => got.push(u.seq));
+  client.on('clinical_event', (e) => got.push(`${e.eventType}@${e.seq}`));
+  client.subscribe();
+  WS.last.open();
+  WS.last.receive({ type: 'subscribed', seq: 0, data: { subscription_id: 'x' } });
+  WS.last.receive(update(10, 'Observation', 'o10', 'p1'));
+  WS.last.drop();
+  clock.advance(clock.pending()[0]);
+  WS.last.open();
+  // After a restart the server acknowledges with its head (12), then replays.
+  WS.last.receive({ type: 'subscribed', seq: 12, data: { subscription_id: 'x' } });
+  assert.equal(client.lastSeq, 10, 'a control message must not move the resume point');
+  WS.last.receive(update(11, 'Observation', 'o11', 'p1'));
+  WS.last.receive(update(12, 'Observation', 'o12', 'p1'));
+  // One change can yield an update and clinical events with the same seq.
+  WS.last.receive({ type: 'clinical_event', seq: 12, data: { event_type: 'critical_result', details: { resource_id: 'o12' } } });
+  WS.last.receive({ type: 'clinical_event', seq: 12, data: { event_type: 'result_available', details: { resource_id: 'o12' } } });
+  WS.last.receive({ type: 'clinical_event', seq: 12, data: { event_type: 'critical_result', details: { resource_id: 'o12' } } });
+  WS.last.receive({ type: 'resumed', seq: 12, data: { since: 10 } });
+  assert.deepEqual(got, [10, 11, 12, 'critical_result@12', 'result_available@12']);
+  assert.equal(client.lastSeq, 12);
+});
+
 test('the dedup window is bounded and older seqs stay dropped', () => {
   const { WS, client } = setup({ client: { dedupWindow: 4 } });
   const got = [];
