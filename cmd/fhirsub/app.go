@@ -11,8 +11,11 @@ import (
 
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions"
 	legacyfeed "github.com/fhirsub/fhirsub/subscriptions/legacy"
+	"github.com/fhirsub/fhirsub/topics"
 	"github.com/fhirsub/fhirsub/web"
+	"github.com/fhirsub/fhirsub/web/ui"
 )
 
 // app is one running server: the store, the notification pipeline, the
@@ -67,6 +70,14 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		a.baseURL = baseURLFor(ln.Addr())
 	}
 
+	auth, err := cfg.Auth.authenticator(ctx, cfg.Addr, log)
+	if err != nil {
+		return a, err
+	}
+	mgr, err := a.startSubscriptions(ctx, cfg, log)
+	if err != nil {
+		return a, err
+	}
 	handlers, err := a.startWebsockets(ctx, log)
 	if err != nil {
 		return a, err
@@ -78,6 +89,13 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		Logger:          log,
 		SoftwareVersion: buildVersion(),
 		Handlers:        handlers,
+		Auth:            auth,
+		Interceptors: map[string]web.Interceptor{
+			"Subscription":      mgr.SubscriptionInterceptor(),
+			"SubscriptionTopic": mgr.TopicInterceptor(),
+		},
+		ExtraTypes:    []string{"SubscriptionTopic"},
+		Subscriptions: mgr,
 	})
 	if err != nil {
 		return a, err
@@ -97,6 +115,35 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 	})
 	log.Info("serving", "addr", ln.Addr().String(), "base", a.baseURL, "store", a.storeName)
 	return a, nil
+}
+
+// startSubscriptions starts the subscription manager: it stores the
+// built-in topics, loads every topic and subscription, and runs the matcher,
+// the deliverers and the heartbeat scheduler.
+func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Logger) (*subscriptions.Manager, error) {
+	events, ok := a.store.(fhirstore.EventStore)
+	if !ok {
+		return nil, fmt.Errorf("the %s store cannot keep subscription events yet", a.storeName)
+	}
+	rh, err := channels.NewRestHook(channels.RestHookConfig{Allow: cfg.RestHookAllow, Logger: log.With("component", "resthook")})
+	if err != nil {
+		return nil, err
+	}
+	a.onStop(func(context.Context) error { return rh.Close() })
+	mgr, err := subscriptions.New(subscriptions.Config{
+		Store: a.store, Events: events, Sender: rh, Topics: topics.NewRegistry(),
+		BaseURL: a.baseURL, Logger: log.With("component", "subscriptions"),
+		MaxFailures: cfg.MaxFailures, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
+		Timeout: cfg.RestHookTimeout, Retention: cfg.EventRetention, Workers: cfg.DeliveryWorkers,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Run(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("start subscriptions: %w", err)
+	}
+	a.onStop(mgr.Shutdown)
+	return mgr, nil
 }
 
 // startWebsockets starts the websocket hub and the legacy channel's feed
@@ -137,7 +184,11 @@ func (a *app) startWebsockets(ctx context.Context, log *slog.Logger) (map[string
 	case <-time.After(10 * time.Second):
 		return nil, errors.New("legacy feed did not become ready within 10s")
 	}
-	return map[string]http.Handler{"/ws": hub.Handler(proto)}, nil
+	handlers := map[string]http.Handler{"/ws": hub.Handler(proto)}
+	for _, p := range ui.Paths {
+		handlers[p] = ui.Handler()
+	}
+	return handlers, nil
 }
 
 // shutdown stops accepting requests, waits for in-flight ones, closes the

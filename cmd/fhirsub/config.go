@@ -25,6 +25,16 @@ type config struct {
 	ShutdownTimeout time.Duration
 	MongoURI        string
 	MongoDatabase   string
+
+	RestHookAllow   []string
+	RestHookTimeout time.Duration
+	MaxFailures     int
+	RetryBase       time.Duration
+	RetryMax        time.Duration
+	EventRetention  int
+	DeliveryWorkers int
+
+	Auth authSettings
 }
 
 // setting binds one flag to its environment variable and default.
@@ -42,6 +52,20 @@ var settings = []setting{
 	{"shutdown-timeout", "FHIRSUB_SHUTDOWN_TIMEOUT", "10s", "how long graceful shutdown may take"},
 	{"mongodb-uri", "MONGODB_URI", "", "use MongoDB instead of the embedded store (e.g. mongodb://host:27017/?replicaSet=rs0)"},
 	{"mongodb-database", "MONGODB_DATABASE", "fhirsub", "MongoDB database name"},
+	{"resthook-allow", "FHIRSUB_RESTHOOK_ALLOW", "", "comma list of CIDRs or host:port that rest-hooks may reach despite the SSRF guard (e.g. 127.0.0.1/32)"},
+	{"resthook-timeout", "FHIRSUB_RESTHOOK_TIMEOUT", "30s", "default time limit of one rest-hook attempt (backport-timeout overrides)"},
+	{"max-failures", "FHIRSUB_MAX_FAILURES", "5", "consecutive delivery failures before a subscription goes to status error"},
+	{"retry-base", "FHIRSUB_RETRY_BASE", "1s", "first retry delay of a failed delivery (doubles, with jitter)"},
+	{"retry-max", "FHIRSUB_RETRY_MAX", "10m", "longest retry delay"},
+	{"event-retention", "FHIRSUB_EVENT_RETENTION", "1000", "delivered events kept per subscription for $events"},
+	{"delivery-workers", "FHIRSUB_DELIVERY_WORKERS", "16", "concurrent rest-hook deliveries"},
+	{"auth", "FHIRSUB_AUTH", "", "off, hs256 or jwks (default: hs256 with a secret, jwks with a JWKS, else off — off only on loopback)"},
+	{"jwt-secret", "FHIRSUB_JWT_SECRET", "", "HS256 shared secret"},
+	{"jwks", "FHIRSUB_JWKS", "", "JWKS file or URL with the RS256/ES256 keys"},
+	{"jwt-issuer", "FHIRSUB_JWT_ISSUER", "", "required iss claim"},
+	{"jwt-audience", "FHIRSUB_JWT_AUDIENCE", "", "required aud claim"},
+	{"jwt-leeway", "FHIRSUB_JWT_LEEWAY", "30s", "clock skew allowed on exp/nbf/iat"},
+	{"insecure", "FHIRSUB_INSECURE", "false", "allow running without authentication on a non-loopback address"},
 }
 
 // parseConfig reads flags, falling back to the environment, then defaults.
@@ -79,6 +103,31 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if c.ShutdownTimeout, err = time.ParseDuration(*vals["shutdown-timeout"]); err != nil {
 		return nil, fmt.Errorf("shutdown-timeout: %w", err)
 	}
+	c.Auth = authSettings{Mode: *vals["auth"], Secret: *vals["jwt-secret"], JWKS: *vals["jwks"],
+		Issuer: *vals["jwt-issuer"], Audience: *vals["jwt-audience"]}
+	if c.Auth.Leeway, err = time.ParseDuration(*vals["jwt-leeway"]); err != nil || c.Auth.Leeway < 0 {
+		return nil, fmt.Errorf("jwt-leeway: %q is not a duration", *vals["jwt-leeway"])
+	}
+	if c.Auth.Insecure, err = strconv.ParseBool(*vals["insecure"]); err != nil {
+		return nil, fmt.Errorf("insecure: %q is not true or false", *vals["insecure"])
+	}
+	for _, a := range strings.Split(*vals["resthook-allow"], ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.RestHookAllow = append(c.RestHookAllow, a)
+		}
+	}
+	durations := map[string]*time.Duration{"resthook-timeout": &c.RestHookTimeout, "retry-base": &c.RetryBase, "retry-max": &c.RetryMax}
+	for name, dst := range durations {
+		if *dst, err = time.ParseDuration(*vals[name]); err != nil || *dst <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive duration", name, *vals[name])
+		}
+	}
+	ints := map[string]*int{"max-failures": &c.MaxFailures, "event-retention": &c.EventRetention, "delivery-workers": &c.DeliveryWorkers}
+	for name, dst := range ints {
+		if *dst, err = strconv.Atoi(*vals[name]); err != nil || *dst <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive number", name, *vals[name])
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return nil, fmt.Errorf("addr: %w", err)
 	}
@@ -115,6 +164,7 @@ func usage(w io.Writer, fs *flag.FlagSet) {
 
 Usage:
   fhirsub [serve] [flags]   serve the FHIR API (default)
+  fhirsub token [flags]     mint a development JWT (--secret S --scope … [--patient ID])
   fhirsub demo [flags]      generate realistic clinical traffic against a running server
   fhirsub version           print the version
 

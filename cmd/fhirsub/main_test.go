@@ -4,25 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 )
 
 // mustStart runs the whole server on a loopback port with its data in dir.
-func mustStart(tb testing.TB, dir string) *app {
-	tb.Helper()
-	cfg, err := parseConfig([]string{"--addr", "127.0.0.1:0", "--data", dir}, func(string) string { return "" }, io.Discard)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	a, err := start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return a
-}
+func mustStart(tb testing.TB, dir string) *app { return mustStartAt(tb, dir, "127.0.0.1:0") }
 
 func post(tb testing.TB, url, body string) *http.Response {
 	tb.Helper()
