@@ -383,9 +383,9 @@ func dashboardScenario(t *testing.T, startServer starter) {
 		// restarted server's live feed starts after this change, so only
 		// a replay (resume from the client's last seq) can deliver it.
 		// Rest-hook receivers in tests listen on loopback, which the SSRF guard
-	// refuses unless allow-listed.
-	cfg, err := parseConfig([]string{"--addr", addr, "--data", dir, "--resthook-allow", "127.0.0.1/32"},
-		func(string) string { return "" }, io.Discard)
+		// refuses unless allow-listed.
+		cfg, err := parseConfig([]string{"--addr", addr, "--data", dir, "--resthook-allow", "127.0.0.1/32"},
+			func(string) string { return "" }, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
