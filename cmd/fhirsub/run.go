@@ -73,7 +73,9 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	fmt.Fprintf(stdout, "fhirsub %s serving %s (store: %s)\n", buildVersion(), a.baseURL, a.storeName)
-	fmt.Fprintf(stdout, "  try: curl %s/metadata\n", a.baseURL)
+	fmt.Fprintf(stdout, "  dashboard:    %s/\n", a.baseURL)
+	fmt.Fprintf(stdout, "  try:          curl %s/metadata\n", a.baseURL)
+	fmt.Fprintf(stdout, "  demo traffic: go run ./cmd/fhirsub demo --base-url %s   (in another terminal)\n", a.baseURL)
 	select {
 	case <-ctx.Done():
 	case err := <-a.serveErr:
