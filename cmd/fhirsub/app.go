@@ -132,7 +132,7 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 	a.onStop(func(context.Context) error { return rh.Close() })
 	mgr, err := subscriptions.New(subscriptions.Config{
 		Store: a.store, Events: events, Sender: rh, Topics: topics.NewRegistry(),
-		BaseURL: a.baseURL, Logger: log.With("component", "subscriptions"),
+		BaseURL: a.baseURL, Logger: log,
 		MaxFailures: cfg.MaxFailures, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		Timeout: cfg.RestHookTimeout, Retention: cfg.EventRetention, Workers: cfg.DeliveryWorkers,
 	})
@@ -164,7 +164,7 @@ func (a *app) startWebsockets(ctx context.Context, log *slog.Logger) (map[string
 	if err != nil {
 		return nil, err
 	}
-	feed, err = legacyfeed.New(legacyfeed.Config{Store: a.store, Sink: proto, Logger: log.With("component", "legacy-feed")})
+	feed, err = legacyfeed.New(legacyfeed.Config{Store: a.store, Sink: proto, Logger: log})
 	if err != nil {
 		return nil, err
 	}
