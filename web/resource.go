@@ -42,17 +42,27 @@ func ifMatch(c echo.Context) string {
 	return strings.Trim(v, `"`)
 }
 
+// readBodyOf reads the request's resource, which must be of type t when it
+// names its type.
+func (s *Server) readBodyOf(c echo.Context, t string) (map[string]any, error) {
+	body, err := s.readJSON(c)
+	if err != nil {
+		return nil, err
+	}
+	if rt, ok := body["resourceType"].(string); ok && rt != t {
+		return nil, errorf(http.StatusBadRequest, "invalid", "resourceType %q in the body does not match %q in the URL", rt, t)
+	}
+	return body, nil
+}
+
 func (s *Server) create(c echo.Context) error {
 	t, err := s.resourceType(c)
 	if err != nil {
 		return err
 	}
-	body, err := s.readJSON(c)
+	body, err := s.readBodyOf(c, t)
 	if err != nil {
 		return err
-	}
-	if rt, ok := body["resourceType"].(string); ok && rt != t {
-		return errorf(http.StatusBadRequest, "invalid", "resourceType %q in the body does not match %q in the URL", rt, t)
 	}
 	ctx := c.Request().Context()
 	if err := s.authorizeWrite(ctx, t, "", body); err != nil {
@@ -114,12 +124,9 @@ func (s *Server) update(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	body, err := s.readJSON(c)
+	body, err := s.readBodyOf(c, t)
 	if err != nil {
 		return err
-	}
-	if rt, ok := body["resourceType"].(string); ok && rt != t {
-		return errorf(http.StatusBadRequest, "invalid", "resourceType %q in the body does not match %q in the URL", rt, t)
 	}
 	bodyID, _ := body["id"].(string)
 	if bodyID == "" {
