@@ -15,10 +15,14 @@
 //     fhirstore.SearchPage lets the in-memory matcher decide.
 //   - changes: the change feed, _id = seq (int64), state pending,
 //     committed or aborted.
+//   - cursors, events, states: the fhirstore.EventStore (see Events).
 //
-// Indexes, created by Open when missing: resources {type, keys} and
-// {type, lastUpdated}; versions {type, id, vid}, {type, seq} and {seq};
-// changes {state, _id}. The _id indexes serve reads by id and the feed.
+// Indexes, created by Open when missing (creating an existing index is a
+// no-op): resources type_keys {type, keys} and type_lastUpdated {type,
+// lastUpdated: -1}; versions type_id_vid {type, id, vid: -1}, type_seq
+// {type, seq: -1} and seq {seq: -1}; changes state_seq {state, _id};
+// events seq_sub {seq, sub} (unique) and sub_number {sub, number}. The _id
+// indexes serve reads by id, the feed, cursors and states.
 //
 // # Races
 //
@@ -82,6 +86,62 @@
 // an older version than the newest if two nodes publish versions of one
 // resource at the same instant (FerretDB's conditional replace is not
 // atomic), until that resource's next write.
+//
+// # Events
+//
+// The event store keeps three collections:
+//
+//   - cursors: _id the consumer's name, seq the last change it processed.
+//   - events: _id "sub/number", with sub, number, seq (the change), topic,
+//     focus (type, id, vid), interaction and time. The _id decides which
+//     Record gets a number; the unique index seq_sub decides that a change
+//     triggers a subscription once, and serves replays by seq.
+//   - states: _id the subscription id, with eventCount (owned by Record)
+//     and the delivery fields (owned by SaveDelivery).
+//
+// Record(cursor, seq, matches) writes in this order:
+//
+//  1. Read the cursor; at or past seq it is a replay: return the events
+//     whose seq is seq, by subscription id, and write nothing.
+//  2. For each match: insert the event numbered eventCount+1. A duplicate
+//     key means either that the subscription has an event for seq already
+//     (seq_sub: a duplicate match, another cursor, or an earlier attempt
+//     of this Record) — that event is returned — or that the number is
+//     taken (a concurrent Record, or an earlier attempt that died before
+//     step 3), and the next try is one past the subscription's newest
+//     event. Then raise eventCount to the number ($max, upsert).
+//  3. Move the cursor to seq ($max, upsert), last.
+//
+// Why a Record cut short anywhere converges when it runs again: the cursor
+// moves only after every event of seq exists, so a consumer that died
+// re-runs the same seq; each of its events is found again through seq_sub
+// instead of being numbered twice, and its count is raised again (a no-op
+// if it was). eventCount is only ever raised to a number that exists, so
+// every number up to it has been used and numbering starting above it
+// never reuses one, even after Prune (which deletes only events numbered
+// at most min(Delivered-keep, eventCount)); numbers above a lagging count
+// are skipped by the duplicate key. Numbers stay gap-free because a number
+// is tried only when the one below it is used. The cursor and Delivered
+// never move backwards ($max). DropSubscription deletes the events, then
+// the state; if it fails between the two, calling it again completes it.
+//
+// With transactions (replica set) Record and DropSubscription each run in
+// one transaction, where a duplicate key aborts the transaction: Record
+// then looks for the subscription's event for seq before numbering, and a
+// lost race runs the whole transaction again. Within one process, Record,
+// SaveDelivery, Prune and DropSubscription of one subscription (and
+// Records of one cursor) are serialised by the striped locks.
+//
+// On FerretDB the unique _id and the unique index seq_sub hold (both are
+// enforced when the document is inserted), but an update reads the
+// document, applies the operators in Go and writes the whole document
+// back, so $max is not atomic and an update can undo a concurrent update
+// of another field of the same document: between nodes, eventCount can then
+// end below the last number (State under-reports it; numbering stays
+// correct through the duplicate key, unless a Prune ran between the two
+// writes), a stale SaveDelivery can lower Delivered, and Record and
+// SaveDelivery on one subscription can undo each other's fields. In one
+// process the locks prevent all of this; FerretDB is a test server.
 //
 // # Errors
 //

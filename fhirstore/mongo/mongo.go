@@ -24,6 +24,9 @@ const (
 	collResources = "resources"
 	collVersions  = "versions"
 	collChanges   = "changes"
+	collCursors   = "cursors"
+	collEvents    = "events"
+	collStates    = "states"
 )
 
 // Config configures Open. The zero value of every field but URI means its
@@ -61,11 +64,17 @@ type DB struct {
 	resources *mongo.Collection
 	versions  *mongo.Collection
 	changes   *mongo.Collection
-	txn       bool // multi-document transactions are used
+	cursors   *mongo.Collection // EventStore: one document per consumer
+	events    *mongo.Collection // EventStore: one document per event
+	states    *mongo.Collection // EventStore: one document per subscription
+	txn       bool              // multi-document transactions are used
 
 	// noLocalLocks (tests only) turns the in-process write locks off so
 	// that the database decides every race.
 	noLocalLocks bool
+	// recordHook (tests only) is called by Record after each of its
+	// writes; an error returned stops Record there, as a crash would.
+	recordHook func(step string) error
 
 	locks     [64]sync.Mutex // in-process write locks, striped by Type/id
 	notify    *fhirstore.Notifier
@@ -113,6 +122,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		resources: db.Collection(collResources),
 		versions:  db.Collection(collVersions),
 		changes:   db.Collection(collChanges),
+		cursors:   db.Collection(collCursors),
+		events:    db.Collection(collEvents),
+		states:    db.Collection(collStates),
 		notify:    fhirstore.NewNotifier(),
 		quit:      make(chan struct{}),
 	}
@@ -170,19 +182,27 @@ func (d *DB) ensureIndexes(ctx context.Context) error {
 		return doc
 	}
 	idx := []struct {
-		coll *mongo.Collection
-		name string
-		keys bson.D
+		coll   *mongo.Collection
+		name   string
+		keys   bson.D
+		unique bool
 	}{
-		{d.resources, "type_keys", asc("type", "keys")},
-		{d.resources, "type_lastUpdated", asc("type", "-lastUpdated")},
-		{d.versions, "type_id_vid", asc("type", "id", "-vid")},
-		{d.versions, "type_seq", asc("type", "-seq")},
-		{d.versions, "seq", asc("-seq")},
-		{d.changes, "state_seq", asc("state", "_id")},
+		{d.resources, "type_keys", asc("type", "keys"), false},
+		{d.resources, "type_lastUpdated", asc("type", "-lastUpdated"), false},
+		{d.versions, "type_id_vid", asc("type", "id", "-vid"), false},
+		{d.versions, "type_seq", asc("type", "-seq"), false},
+		{d.versions, "seq", asc("-seq"), false},
+		{d.changes, "state_seq", asc("state", "_id"), false},
+		// One event per (change, subscription); also serves replays by seq.
+		{d.events, "seq_sub", asc("seq", "sub"), true},
+		{d.events, "sub_number", asc("sub", "number"), false},
 	}
 	for _, ix := range idx {
-		model := mongo.IndexModel{Keys: ix.keys, Options: options.Index().SetName(ix.name)}
+		o := options.Index().SetName(ix.name)
+		if ix.unique {
+			o.SetUnique(true)
+		}
+		model := mongo.IndexModel{Keys: ix.keys, Options: o}
 		if _, err := ix.coll.Indexes().CreateOne(ctx, model); err != nil {
 			return dbErr("create index "+ix.coll.Name()+"."+ix.name, err)
 		}
@@ -286,7 +306,7 @@ func export(err error) error {
 
 // isSentinel reports whether err is one of the store contract's errors.
 func isSentinel(err error) bool {
-	for _, s := range []error{fhirstore.ErrNotFound, fhirstore.ErrGone, fhirstore.ErrVersionConflict, fhirstore.ErrInvalid, fhirstore.ErrClosed} {
+	for _, s := range []error{fhirstore.ErrNotFound, fhirstore.ErrGone, fhirstore.ErrVersionConflict, fhirstore.ErrInvalid, fhirstore.ErrClosed, fhirstore.ErrNoState} {
 		if errors.Is(err, s) {
 			return true
 		}

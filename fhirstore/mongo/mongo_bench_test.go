@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -177,4 +178,28 @@ func BenchmarkSearchToken(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRecord records one change matching 4 subscriptions (of 64) per
+// op and reports events recorded per second (the workload of
+// fhirstore/sqlite's). On FerretDB every query scans its collection, so
+// the figure falls as events accumulate.
+func BenchmarkRecord(b *testing.B) {
+	db := benchOpen(b)
+	ctx := context.Background()
+	const perChange = 4
+	matches := make([]fhirstore.Match, perChange)
+	b.ReportAllocs()
+	start := time.Now()
+	var seq int64
+	for b.Loop() {
+		seq++
+		for k := range matches {
+			matches[k] = evMatch(fmt.Sprint("sub-", (seq*perChange+int64(k))%64), fmt.Sprint("o", seq))
+		}
+		if _, err := db.Record(ctx, "matcher", seq, evTime, matches); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(seq*perChange)/time.Since(start).Seconds(), "events/s")
 }

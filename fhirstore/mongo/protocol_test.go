@@ -441,7 +441,7 @@ func TestOpenIsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"resources.type_keys", "resources.type_lastUpdated", "versions.type_id_vid",
-		"versions.type_seq", "versions.seq", "changes.state_seq"} {
+		"versions.type_seq", "versions.seq", "changes.state_seq", "events.seq_sub", "events.sub_number"} {
 		if !cur[want] {
 			t.Errorf("index %s missing; have %v", want, cur)
 		}

@@ -269,13 +269,23 @@ func (d *DB) writeLocked(ctx context.Context, entries []*entry) ([]fhirstore.OpR
 // process's writers of one resource, so that only writers in other
 // processes ever race on the database.
 func (d *DB) lock(entries []*entry) func() {
+	keys := make([]string, len(entries))
+	for i, e := range entries {
+		keys[i] = resourceKey(e.typ, e.id)
+	}
+	return d.lockKeys(keys)
+}
+
+// lockKeys takes the striped in-process locks of keys in stripe order and
+// returns the function that releases them.
+func (d *DB) lockKeys(keys []string) func() {
 	if d.noLocalLocks {
 		return func() {}
 	}
-	stripes := make([]int, 0, len(entries))
-	for _, e := range entries {
+	stripes := make([]int, 0, len(keys))
+	for _, k := range keys {
 		h := fnv.New32a()
-		_, _ = h.Write([]byte(resourceKey(e.typ, e.id)))
+		_, _ = h.Write([]byte(k))
 		stripes = append(stripes, int(h.Sum32()%uint32(len(d.locks))))
 	}
 	slices.Sort(stripes)
