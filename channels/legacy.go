@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/fhirsub/fhirsub/conformance/smart"
 )
 
 // LegacyReplayer reads past legacy messages back from the durable change
@@ -28,6 +30,13 @@ type LegacyAccess struct {
 	// Patients lists the patients whose compartments the caller may see
 	// when AllPatients is false (a patient-scoped token).
 	Patients []string
+	// Token, when set, is the access of the caller's token: subscriptions
+	// may name only types it can read, and every message is filtered by it
+	// (the resource type readable and the resource visible: CanSee on the
+	// focus, for a deletion its last version; clinical events by the
+	// resource that fired them). AccessFor builds the whole LegacyAccess
+	// of a token.
+	Token *smart.Access
 }
 
 // LegacyConfig configures the legacy protocol. The zero value of every field
@@ -39,9 +48,22 @@ type LegacyConfig struct {
 	// (resume then answers the error replay_unavailable).
 	Replayer LegacyReplayer
 	// Authorize decides what the upgrade request may see; a *RejectError
-	// refuses it with its status. nil lets everyone see everything (the
-	// loopback-only default of the server).
+	// refuses it with its status. When nil, Verifier decides; when both
+	// are nil everyone sees everything (the server's loopback-only default
+	// without authentication).
 	Authorize func(r *http.Request) (LegacyAccess, error)
+	// Verifier checks bearer tokens (web.Authenticator). With it, every
+	// connection authenticates: with the access_token query parameter (or
+	// an Authorization: Bearer header) on the upgrade, which is refused
+	// with 401 when the token is invalid, or with a first message
+	// {"type":"auth","data":{"token":"…"}} within AuthTimeout, answered
+	// {"type":"authenticated",…}. Any other first message, a refused token
+	// or the deadline passing gives an error message and close 1008. The
+	// connection is closed (1008 "token expired") when the token expires.
+	Verifier Verifier
+	// AuthTimeout is how long a connection may wait before its auth
+	// message (default 5 s).
+	AuthTimeout time.Duration
 	// MaxSubscriptions is the most subscriptions one connection may hold
 	// (default 20).
 	MaxSubscriptions int
@@ -95,6 +117,9 @@ func (c *LegacyConfig) setDefaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.AuthTimeout <= 0 {
+		c.AuthTimeout = 5 * time.Second
 	}
 }
 
@@ -160,10 +185,16 @@ func (l *Legacy) Accept(r *http.Request) (Session, error) {
 	if len(clientID) > 128 || !printable(clientID) {
 		return nil, &RejectError{Status: http.StatusBadRequest, Reason: "client_id must be at most 128 printable ASCII characters"}
 	}
-	access := LegacyAccess{AllPatients: true}
-	if l.cfg.Authorize != nil {
+	access, authed := LegacyAccess{AllPatients: true}, true
+	switch {
+	case l.cfg.Authorize != nil:
 		var err error
 		if access, err = l.cfg.Authorize(r); err != nil {
+			return nil, err
+		}
+	case l.cfg.Verifier != nil:
+		var err error
+		if access, authed, err = l.acceptToken(r); err != nil {
 			return nil, err
 		}
 	}
@@ -172,6 +203,9 @@ func (l *Legacy) Accept(r *http.Request) (Session, error) {
 		clientID: clientID,
 		access:   access,
 		limiter:  rate.NewLimiter(rate.Limit(l.cfg.MessageRate), l.cfg.MessageBurst),
+	}
+	if authed {
+		s.authState.Store(authDone)
 	}
 	s.subs.Store(&subSet{})
 	return s, nil
@@ -205,9 +239,10 @@ func printable(s string) bool {
 
 // clientRecord is what is remembered of a disconnected client_id.
 type clientRecord struct {
-	pos  int64 // every matching event up to pos was written to the socket
-	subs []legacySub
-	at   time.Time
+	pos   int64 // every matching event up to pos was written to the socket
+	subs  []legacySub
+	owner string // LegacyAccess.owner of the connection that left it
+	at    time.Time
 }
 
 // clientMemory remembers disconnected client_ids, bounded in number and

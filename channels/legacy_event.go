@@ -34,6 +34,12 @@ type LegacyUpdate struct {
 	PatientIDs []string
 	// Resource is the resource JSON; nil for a deletion.
 	Resource json.RawMessage
+	// Focus is the resource decoded (for a deletion: its last live
+	// version), read-only once given. Connections with a restricted token
+	// use it to decide whether they may see the change; when nil, Resource
+	// is decoded on demand, and a deletion is judged by PatientIDs alone
+	// (granular scopes then refuse it).
+	Focus map[string]any
 }
 
 // LegacyClinicalEvent describes one built-in topic firing as the legacy
@@ -54,6 +60,9 @@ type LegacyClinicalEvent struct {
 	// the patient the receiving subscription matched (or the first, or
 	// null), so it need not be set.
 	Details map[string]any
+	// Focus is the resource that fired the topic, decoded (as in
+	// LegacyUpdate); when nil the event is judged by PatientIDs alone.
+	Focus map[string]any
 }
 
 // LegacyEvent is one server message of the legacy protocol (an update or a
@@ -71,6 +80,17 @@ type LegacyEvent struct {
 
 	frames []atomic.Pointer[[]byte] // one per patient (one when there is none)
 	encode func(patientID any) ([]byte, error)
+
+	focus map[string]any // the decoded focus, when the producer gave it
+	lazy  focusState     // else the update's resource, decoded on demand
+}
+
+// focusMap returns the event's resource for access decisions, or nil.
+func (ev *LegacyEvent) focusMap() map[string]any {
+	if ev.focus != nil {
+		return ev.focus
+	}
+	return ev.lazy.get()
 }
 
 // NewLegacyUpdate encodes an update message. It fails on an unknown action,
@@ -108,7 +128,15 @@ func NewLegacyUpdate(u LegacyUpdate) (*LegacyEvent, error) {
 		b = append(b, tail...)
 		return b, nil
 	}
-	return newLegacyEvent(u.Seq, u.ResourceType, u.PatientIDs, encode)
+	ev, err := newLegacyEvent(u.Seq, u.ResourceType, u.PatientIDs, encode)
+	if err != nil {
+		return nil, err
+	}
+	ev.focus = u.Focus
+	if u.Action != ActionDeleted {
+		ev.lazy.raw = u.Resource
+	}
+	return ev, nil
 }
 
 // NewLegacyClinicalEvent encodes a clinical_event message. It fails when
@@ -141,7 +169,12 @@ func NewLegacyClinicalEvent(e LegacyClinicalEvent) (*LegacyEvent, error) {
 		}
 		return b, nil
 	}
-	return newLegacyEvent(e.Seq, e.ResourceType, e.PatientIDs, encode)
+	ev, err := newLegacyEvent(e.Seq, e.ResourceType, e.PatientIDs, encode)
+	if err != nil {
+		return nil, err
+	}
+	ev.focus = e.Focus
+	return ev, nil
 }
 
 func newLegacyEvent(seq int64, rt string, patients []string, encode func(any) ([]byte, error)) (*LegacyEvent, error) {

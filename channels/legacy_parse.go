@@ -14,6 +14,7 @@ type legacyRequest struct {
 	sub   legacySub // subscribe
 	id    string    // unsubscribe
 	since int64     // resume
+	token string    // auth
 }
 
 // legacyError is the code and message of an error message.
@@ -46,8 +47,10 @@ func parseLegacyRequest(data []byte, maxPatients int) (legacyRequest, *legacyErr
 		req.id, perr = parseUnsubscribe(msg.Data)
 	case "resume":
 		req.since, perr = parseResume(msg.Data)
+	case "auth":
+		req.token, perr = parseAuth(msg.Data)
 	default:
-		perr = errorf(LegacyErrUnknownType, "unknown message type %q (expected subscribe, unsubscribe, ping or resume)", req.typ)
+		perr = errorf(LegacyErrUnknownType, "unknown message type %q (expected subscribe, unsubscribe, ping, resume or auth)", req.typ)
 	}
 	return req, perr
 }
@@ -119,6 +122,19 @@ func parseUnsubscribe(raw json.RawMessage) (string, *legacyError) {
 		return "", errorf(LegacyErrMissingField, "data.subscription_id is required")
 	}
 	return *d.SubscriptionID, nil
+}
+
+func parseAuth(raw json.RawMessage) (string, *legacyError) {
+	var d struct {
+		Token *string `json:"token"`
+	}
+	if perr := parseData(raw, &d); perr != nil {
+		return "", perr
+	}
+	if d.Token == nil || *d.Token == "" {
+		return "", errorf(LegacyErrMissingField, "data.token is required")
+	}
+	return *d.Token, nil
 }
 
 func parseResume(raw json.RawMessage) (int64, *legacyError) {

@@ -6,8 +6,12 @@ import (
 )
 
 // match reports whether any subscription of s wants ev, and which of the
-// event's patients it matched (the index of the frame to send).
+// event's patients it matched (the index of the frame to send). With a
+// token, the event must also be visible to it.
 func (s *legacySession) match(ev *LegacyEvent, subs []legacySub) (int, bool) {
+	if t := s.access.Token; t != nil && !ev.visibleTo(t) {
+		return 0, false
+	}
 	for i := range subs {
 		sub := &subs[i]
 		if !sub.allTypes && !slices.Contains(sub.types, ev.ResourceType) {
@@ -71,8 +75,8 @@ func (s *legacySession) markLostLocked(seq int64) {
 // replay sends the matching events with seq > since, at most the last
 // ReplayLimit changes, then the live events that arrived meanwhile, and
 // goes back to live delivery. It runs on the reader goroutine and blocks it
-// (with flow control) until done. When explicit, a "resumed" message ends
-// it.
+// (with flow control) until done. When explicit, a "resumed" message
+// follows the replayed events and precedes the live ones.
 func (s *legacySession) replay(ctx context.Context, since int64, explicit bool) {
 	l := s.l
 	l.pubMu.Lock()
@@ -106,6 +110,17 @@ func (s *legacySession) replay(ctx context.Context, since int64, explicit bool) 
 		s.replayPos = max(s.replayPos, head)
 		s.mu.Unlock()
 	}
+	// "resumed" closes the replayed part (seq <= head): everything after it
+	// is live, so a client sees it at one well-defined place.
+	if explicit && err == nil {
+		// paced like the replay: the queue may be full of it
+		if werr := s.conn.SendWait(ctx, controlMessage("resumed", head, map[string]any{"since": since, "replayed": count, "truncated": truncated}), 0); werr != nil {
+			s.mu.Lock()
+			s.replaying = false
+			s.mu.Unlock()
+			return
+		}
+	}
 	// Hand the live events that arrived meanwhile over, then go live. The
 	// last check and the switch happen under the same lock that deliver
 	// takes, so no event falls between.
@@ -125,9 +140,6 @@ func (s *legacySession) replay(ctx context.Context, since int64, explicit bool) 
 			s.mu.Unlock()
 			return
 		}
-	}
-	if explicit && err == nil {
-		s.send(controlMessage("resumed", head, map[string]any{"since": since, "replayed": count, "truncated": truncated}))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -51,6 +52,14 @@ type legacySession struct {
 	// -1 when there is none. Reader goroutine only.
 	resumeFrom int64
 
+	// authState is authPending until a Verifier-checked token is
+	// accepted (authDone) or refused (authFailed); sessions that need no
+	// authentication start authDone. access is written only while
+	// pending, before any subscription exists.
+	authState   atomic.Int32
+	authTimer   *time.Timer
+	expiryTimer *time.Timer
+
 	mu        sync.Mutex
 	replaying bool           // live events go to pending
 	pending   []*LegacyEvent // live events that arrived during a replay
@@ -58,19 +67,38 @@ type legacySession struct {
 	lost      int64          // first seq that could not be queued (0: none)
 }
 
-// Open implements Session: it registers the session and restores a
-// reconnecting client's subscriptions.
+// Open implements Session: an authenticated session starts at once; a
+// pending one waits for its auth message.
 func (s *legacySession) Open(c *Conn) {
 	s.conn = c
 	s.resumeFrom = -1
+	if s.authState.Load() != authDone {
+		s.startAuthTimer()
+		return
+	}
+	s.armExpiry()
+	s.begin()
+}
+
+// begin registers the authenticated session and restores a reconnecting
+// client's subscriptions (only those the new connection may hold, and only
+// for the same token subject and patient).
+func (s *legacySession) begin() {
+	c := s.conn
 	var rec *clientRecord
 	if s.clientID != "" {
 		rec = s.l.clients.take(s.clientID)
+		if rec != nil && rec.owner != s.access.owner() {
+			// another caller's record: leave it alone, and do not
+			// overwrite it when this connection closes
+			s.l.clients.save(s.clientID, rec)
+			s.clientID, rec = "", nil
+		}
 	}
 	if rec != nil {
 		// The new connection may carry another token: keep only what it
 		// may see.
-		rec.subs = slices.DeleteFunc(rec.subs, func(sub legacySub) bool { return !s.allowed(sub) })
+		rec.subs = slices.DeleteFunc(rec.subs, func(sub legacySub) bool { return s.access.check(sub) != "" })
 		if len(rec.subs) > 0 {
 			s.subs.Store(&subSet{list: rec.subs})
 		}
@@ -92,8 +120,9 @@ func (s *legacySession) Open(c *Conn) {
 // Closed implements Session: it remembers the client's position and
 // subscriptions for a reconnect.
 func (s *legacySession) Closed(c *Conn) {
+	s.stopTimers()
 	head := s.l.removeSession(s)
-	if s.clientID == "" {
+	if s.clientID == "" || s.authState.Load() != authDone {
 		return
 	}
 	s.mu.Lock()
@@ -111,7 +140,7 @@ func (s *legacySession) Closed(c *Conn) {
 	if s.resumeFrom >= 0 {
 		pos = min(pos, s.resumeFrom) // never subscribed again: keep the old position
 	}
-	s.l.clients.save(s.clientID, &clientRecord{pos: pos, subs: s.subs.Load().list})
+	s.l.clients.save(s.clientID, &clientRecord{pos: pos, subs: s.subs.Load().list, owner: s.access.owner()})
 }
 
 // Message implements Session.
@@ -120,12 +149,21 @@ func (s *legacySession) Message(ctx context.Context, data []byte) {
 		s.fail(LegacyErrRateLimited, fmt.Sprintf("more than %g messages per second", s.l.cfg.MessageRate))
 		return
 	}
+	switch s.authState.Load() {
+	case authPending:
+		s.authenticate(ctx, data)
+		return
+	case authFailed:
+		return
+	}
 	req, perr := parseLegacyRequest(data, s.l.cfg.MaxPatients)
 	if perr != nil {
 		s.fail(perr.code, perr.message)
 		return
 	}
 	switch req.typ {
+	case "auth":
+		s.fail(LegacyErrInvalidField, "this connection is already authenticated")
 	case "ping":
 		s.send([]byte(`{"type":"pong"}`))
 	case "subscribe":
@@ -137,23 +175,9 @@ func (s *legacySession) Message(ctx context.Context, data []byte) {
 	}
 }
 
-// allowed reports whether the caller may hold sub: every patient it names
-// is within the caller's access.
-func (s *legacySession) allowed(sub legacySub) bool {
-	if s.access.AllPatients {
-		return true
-	}
-	for _, p := range sub.patients {
-		if !slices.Contains(s.access.Patients, p) {
-			return false
-		}
-	}
-	return true
-}
-
 func (s *legacySession) subscribe(ctx context.Context, sub legacySub) {
-	if !s.allowed(sub) {
-		s.fail(LegacyErrForbidden, "patient_ids name a patient outside the caller's access")
+	if why := s.access.check(sub); why != "" {
+		s.fail(LegacyErrForbidden, why)
 		return
 	}
 	old := s.subs.Load().list
@@ -208,8 +232,12 @@ func (s *legacySession) send(b []byte) {
 
 // fail sends an error message; the connection stays open.
 func (s *legacySession) fail(code, message string) {
+	s.send(errorMessage(code, message))
+}
+
+func errorMessage(code, message string) []byte {
 	b, _ := json.Marshal(map[string]any{"type": "error", "data": map[string]string{"code": code, "message": message}})
-	s.send(b)
+	return b
 }
 
 func controlMessage(typ string, seq int64, data map[string]any) []byte {

@@ -359,6 +359,9 @@ func TestLegacyLiveDuringReplay(t *testing.T) {
 			}()
 		}
 		if m.Type == "resumed" {
+			if next != 201 {
+				t.Fatalf("resumed before update %d, want it between the replay and the live events: %s", next, m.raw)
+			}
 			continue
 		}
 		if m.Type != "update" || *m.Seq != next {
