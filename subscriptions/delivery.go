@@ -76,9 +76,13 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 	s, ok := m.Subscription(id)
 	if !ok {
 		m.sched.forget(id)
+		m.queue.lanes.drop(id)
 		return nil
 	}
 	now := m.cfg.Now()
+	if s.Status == StatusOff || s.ChannelType != ChannelRestHook {
+		m.queue.lanes.drop(id)
+	}
 	if s.Status == StatusOff {
 		return nil
 	}
@@ -95,12 +99,12 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 		}
 		return nil
 	}
-	st, err := m.state(ctx, id)
+	ln, err := m.lane(ctx, s)
 	if err != nil {
 		return err
 	}
-	if !st.NextAttempt.IsZero() && now.Before(st.NextAttempt) {
-		m.sched.setNext(id, st.NextAttempt)
+	if next := ln.st.NextAttempt; !next.IsZero() && now.Before(next) {
+		m.sched.setNext(id, next)
 		return nil
 	}
 	m.sched.setNext(id, time.Time{}) // this is the attempt; a failure schedules the next
@@ -111,21 +115,22 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 				return err
 			}
 		} else {
-			return m.handshake(ctx, s, st)
+			return m.handshake(ctx, s, ln)
 		}
 	}
 	batch := 1
 	if !s.Classic() {
 		batch = max(s.MaxCount, 1)
 	}
-	evs, err := m.events.Events(ctx, id, st.Delivered+1, 0, batch)
+	evs, err := m.pending(ctx, id, ln, batch)
 	if err != nil {
+		m.queue.lanes.drop(id)
 		return fmt.Errorf("read events: %w", err)
 	}
 	if len(evs) == 0 {
 		_, comm := m.sched.get(id)
 		if s.Heartbeat > 0 && !s.Classic() && now.Sub(comm) >= s.Heartbeat {
-			return m.heartbeat(ctx, s, st)
+			return m.heartbeat(ctx, s, ln)
 		}
 		return nil
 	}
@@ -144,13 +149,15 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 		return nil // shutting down: not a failure of the receiver
 	}
 	if sendErr != nil {
-		return m.failed(ctx, s, st, sendErr, false)
+		return m.failed(ctx, s, ln, sendErr, false)
 	}
-	st.Delivered = evs[len(evs)-1].Number
-	if err := m.succeeded(ctx, s, st); err != nil {
+	before, last := ln.st.Delivered, evs[len(evs)-1].Number
+	ln.st.Delivered = last
+	if err := m.succeeded(ctx, s, ln); err != nil {
 		return err
 	}
-	if st.Delivered%64 == 0 || len(evs) == batch {
+	ln.delivered(last)
+	if before/pruneEvery != last/pruneEvery {
 		if err := m.events.Prune(ctx, id, m.cfg.Retention); err != nil {
 			m.log.Warn("prune events", "subscription", id, "err", err)
 		}
@@ -170,10 +177,21 @@ func (m *Manager) state(ctx context.Context, id string) (fhirstore.SubscriptionS
 	return st, nil
 }
 
+// eventCount returns the subscription's current event count, which the
+// lane does not keep (the matcher moves it).
+func (m *Manager) eventCount(ctx context.Context, id string) (int64, error) {
+	st, err := m.state(ctx, id)
+	return st.EventCount, err
+}
+
 // handshake sends the handshake of a requested subscription: active on
 // success, error otherwise.
-func (m *Manager) handshake(ctx context.Context, s *Subscription, st fhirstore.SubscriptionState) error {
-	b, err := m.Notification(ctx, s, Notice{Kind: KindHandshake, Status: StatusRequested, Count: st.EventCount})
+func (m *Manager) handshake(ctx context.Context, s *Subscription, ln *lane) error {
+	count, err := m.eventCount(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	b, err := m.Notification(ctx, s, Notice{Kind: KindHandshake, Status: StatusRequested, Count: count})
 	if err != nil {
 		return err
 	}
@@ -182,9 +200,9 @@ func (m *Manager) handshake(ctx context.Context, s *Subscription, st fhirstore.S
 		return nil
 	}
 	if sendErr != nil {
-		return m.failed(ctx, s, st, sendErr, true)
+		return m.failed(ctx, s, ln, sendErr, true)
 	}
-	if err := m.succeeded(ctx, s, st); err != nil {
+	if err := m.succeeded(ctx, s, ln); err != nil {
 		return err
 	}
 	m.queue.push(s.ID) // deliver the events that waited for the handshake
@@ -192,8 +210,12 @@ func (m *Manager) handshake(ctx context.Context, s *Subscription, st fhirstore.S
 }
 
 // heartbeat sends a heartbeat with the current status and count.
-func (m *Manager) heartbeat(ctx context.Context, s *Subscription, st fhirstore.SubscriptionState) error {
-	b, err := m.Notification(ctx, s, Notice{Kind: KindHeartbeat, Status: s.Status, Count: st.EventCount, Error: s.Error})
+func (m *Manager) heartbeat(ctx context.Context, s *Subscription, ln *lane) error {
+	count, err := m.eventCount(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	b, err := m.Notification(ctx, s, Notice{Kind: KindHeartbeat, Status: s.Status, Count: count, Error: s.Error})
 	if err != nil {
 		return err
 	}
@@ -202,19 +224,29 @@ func (m *Manager) heartbeat(ctx context.Context, s *Subscription, st fhirstore.S
 		return nil
 	}
 	if sendErr != nil {
-		return m.failed(ctx, s, st, sendErr, false)
+		return m.failed(ctx, s, ln, sendErr, false)
 	}
-	return m.succeeded(ctx, s, st)
+	return m.succeeded(ctx, s, ln)
+}
+
+// save stores the lane's delivery state; on failure the lane is dropped so
+// that the next delivery starts again from the stored state.
+func (m *Manager) save(ctx context.Context, id string, ln *lane) error {
+	if err := m.events.SaveDelivery(ctx, ln.st); err != nil {
+		m.queue.lanes.drop(id)
+		return fmt.Errorf("save delivery state: %w", err)
+	}
+	return nil
 }
 
 // succeeded records a successful request and re-activates the
 // subscription if it was requested or in error.
-func (m *Manager) succeeded(ctx context.Context, s *Subscription, st fhirstore.SubscriptionState) error {
+func (m *Manager) succeeded(ctx context.Context, s *Subscription, ln *lane) error {
 	now := m.cfg.Now()
-	st.ConsecutiveFailures, st.LastError = 0, ""
-	st.LastAttempt, st.LastSuccess, st.NextAttempt = now, now, time.Time{}
-	if err := m.events.SaveDelivery(ctx, st); err != nil {
-		return fmt.Errorf("save delivery state: %w", err)
+	ln.st.ConsecutiveFailures, ln.st.LastError = 0, ""
+	ln.st.LastAttempt, ln.st.LastSuccess, ln.st.NextAttempt = now, now, time.Time{}
+	if err := m.save(ctx, s.ID, ln); err != nil {
+		return err
 	}
 	m.sched.setNext(s.ID, time.Time{})
 	m.sched.touch(s.ID, now)
@@ -229,8 +261,9 @@ func (m *Manager) succeeded(ctx context.Context, s *Subscription, st fhirstore.S
 // failed records a failed request, schedules the retry with backoff and
 // moves the subscription to error after MaxFailures consecutive failures,
 // at once for a failed handshake or a permanent failure.
-func (m *Manager) failed(ctx context.Context, s *Subscription, st fhirstore.SubscriptionState, cause error, handshake bool) error {
+func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause error, handshake bool) error {
 	now := m.cfg.Now()
+	st := &ln.st
 	st.ConsecutiveFailures++
 	st.LastError = cause.Error()
 	st.LastAttempt = now
@@ -244,8 +277,8 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, st fhirstore.Subs
 		delay = min(de.RetryAfter, m.cfg.RetryMax)
 	}
 	st.NextAttempt = now.Add(delay)
-	if err := m.events.SaveDelivery(ctx, st); err != nil {
-		return fmt.Errorf("save delivery state: %w", err)
+	if err := m.save(ctx, s.ID, ln); err != nil {
+		return err
 	}
 	m.sched.setNext(s.ID, st.NextAttempt)
 	m.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,

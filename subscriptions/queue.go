@@ -21,10 +21,15 @@ type queue struct {
 	busy    map[string]bool
 	again   map[string]bool
 	wake    chan struct{}
+
+	// lanes is the in-memory delivery work of each subscription, used by
+	// the one worker the queue lets work on it.
+	lanes *lanes
 }
 
 func newQueue() *queue {
-	return &queue{queued: map[string]bool{}, busy: map[string]bool{}, again: map[string]bool{}, wake: make(chan struct{}, 1)}
+	return &queue{queued: map[string]bool{}, busy: map[string]bool{}, again: map[string]bool{},
+		wake: make(chan struct{}, 1), lanes: newLanes()}
 }
 
 func (q *queue) push(id string) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -13,8 +14,10 @@ import (
 
 // The event store lives in the same file as the resources (tables cursors,
 // subscription_state and subscription_events, migration 0002) and its
-// writes go through the same writer connection under the same write lock
-// (DB.wmu) as resource writes, so SQLite sees one writer at a time.
+// writes join the group commit of resource writes (see DB.submit): a
+// Record, the SaveDelivery calls of concurrent deliverers and concurrent
+// resource writes share one SQLite transaction, each in its own savepoint,
+// and each caller returns after the commit that made its write durable.
 
 var _ fhirstore.EventStore = (*DB)(nil)
 
@@ -23,7 +26,6 @@ var _ fhirstore.EventStore = (*DB)(nil)
 type eventStmts struct {
 	getCursor  *sql.Stmt
 	putCursor  *sql.Stmt
-	findEvent  *sql.Stmt
 	seqEvents  *sql.Stmt
 	bumpCount  *sql.Stmt
 	insEvent   *sql.Stmt
@@ -31,6 +33,35 @@ type eventStmts struct {
 	pruneEv    *sql.Stmt
 	dropEvents *sql.Stmt
 	dropState  *sql.Stmt
+
+	// read statements, prepared on the reader pool at first use
+	readOnce   sync.Once
+	readErr    error
+	readState  *sql.Stmt
+	readEvents *sql.Stmt
+}
+
+const (
+	stateQuery = `SELECT ` + stateColumns + ` FROM subscription_state WHERE subscription_id = ?`
+	eventQuery = `SELECT ` + eventColumns + ` FROM subscription_events
+		WHERE subscription_id = ? AND number >= ? AND number <= ? ORDER BY number LIMIT ?`
+)
+
+// reads returns the prepared read statements (State, Events): a pool
+// statement is prepared once per reader connection and then reused, which
+// spares the SQL parse of every call.
+func (db *DB) reads() (*eventStmts, error) {
+	s := &db.evStmts
+	s.readOnce.Do(func() {
+		if s.readState, s.readErr = db.reader.PrepareContext(db.ctx, stateQuery); s.readErr != nil {
+			return
+		}
+		s.readEvents, s.readErr = db.reader.PrepareContext(db.ctx, eventQuery)
+	})
+	if s.readErr != nil {
+		return nil, fmt.Errorf("prepare event reads: %w", s.readErr)
+	}
+	return s, nil
 }
 
 const eventColumns = `subscription_id, number, change_seq, topic, type, id, version_id, interaction, time`
@@ -43,8 +74,6 @@ func (s *eventStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&s.getCursor, `SELECT seq FROM cursors WHERE name = ?`},
 		{&s.putCursor, `INSERT INTO cursors (name, seq) VALUES (?, ?)
 			ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq)`},
-		{&s.findEvent, `SELECT ` + eventColumns + ` FROM subscription_events
-			WHERE change_seq = ? AND subscription_id = ?`},
 		{&s.seqEvents, `SELECT ` + eventColumns + ` FROM subscription_events
 			WHERE change_seq = ? ORDER BY subscription_id`},
 		{&s.bumpCount, `INSERT INTO subscription_state (subscription_id, event_count) VALUES (?, 1)
@@ -73,8 +102,8 @@ func (s *eventStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (s *eventStmts) close() {
-	for _, st := range []*sql.Stmt{s.getCursor, s.putCursor, s.findEvent, s.seqEvents, s.bumpCount,
-		s.insEvent, s.saveState, s.pruneEv, s.dropEvents, s.dropState} {
+	for _, st := range []*sql.Stmt{s.getCursor, s.putCursor, s.seqEvents, s.bumpCount,
+		s.insEvent, s.saveState, s.pruneEv, s.dropEvents, s.dropState, s.readState, s.readEvents} {
 		if st != nil {
 			_ = st.Close()
 		}
@@ -106,18 +135,25 @@ func (db *DB) Record(ctx context.Context, cursor string, seq int64, at time.Time
 		return nil, err
 	}
 	ms := at.UnixMilli()
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
 	if db.closed() {
 		return nil, fhirstore.ErrClosed
 	}
-	tx, err := db.writer.BeginTx(ctx, nil)
+	var out []fhirstore.Event
+	err := db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		out, err = db.record(ctx, tx, cursor, seq, ms, matches)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("record events: begin: %w", err)
+		return nil, err
 	}
-	defer func() { _ = tx.Rollback() }() // no-op after Commit
+	return out, nil
+}
+
+// record is Record inside the group-commit transaction tx.
+func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int64, matches []fhirstore.Match) ([]fhirstore.Event, error) {
 	var cur int64
-	err = tx.StmtContext(ctx, db.evStmts.getCursor).QueryRowContext(ctx, cursor).Scan(&cur)
+	err := tx.StmtContext(ctx, db.evStmts.getCursor).QueryRowContext(ctx, cursor).Scan(&cur)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("record events: read cursor %q: %w", cursor, err)
 	}
@@ -132,33 +168,56 @@ func (db *DB) Record(ctx context.Context, cursor string, seq int64, at time.Time
 		}
 		return evs, nil
 	}
+	// Events already recorded for seq (under another cursor), found with
+	// one query rather than one per match; matches listed twice find the
+	// event recorded for their first listing here too.
+	var have map[string]fhirstore.Event
+	if len(matches) > 0 {
+		rows, err := tx.StmtContext(ctx, db.evStmts.seqEvents).QueryContext(ctx, seq)
+		if err != nil {
+			return nil, fmt.Errorf("record events: find events of seq %d: %w", seq, err)
+		}
+		evs, err := scanEvents(rows)
+		if err != nil {
+			return nil, fmt.Errorf("record events: find events of seq %d: %w", seq, err)
+		}
+		have = make(map[string]fhirstore.Event, len(evs)+len(matches))
+		for _, ev := range evs {
+			have[ev.SubscriptionID] = ev
+		}
+	}
 	out := make([]fhirstore.Event, 0, len(matches))
+	bump := tx.StmtContext(ctx, db.evStmts.bumpCount)
+	ins := tx.StmtContext(ctx, db.evStmts.insEvent)
 	for _, m := range matches {
-		ev, err := scanEvent(tx.StmtContext(ctx, db.evStmts.findEvent).QueryRowContext(ctx, seq, m.SubscriptionID))
-		if err == nil {
+		if ev, ok := have[m.SubscriptionID]; ok {
 			out = append(out, ev)
 			continue
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("record events: find event of %s for seq %d: %w", m.SubscriptionID, seq, err)
-		}
 		var number int64
-		if err := tx.StmtContext(ctx, db.evStmts.bumpCount).QueryRowContext(ctx, m.SubscriptionID).Scan(&number); err != nil {
+		if err := bump.QueryRowContext(ctx, m.SubscriptionID).Scan(&number); err != nil {
 			return nil, fmt.Errorf("record events: number event of %s: %w", m.SubscriptionID, err)
 		}
-		if _, err := tx.StmtContext(ctx, db.evStmts.insEvent).ExecContext(ctx, m.SubscriptionID, number, seq,
+		if _, err := ins.ExecContext(ctx, m.SubscriptionID, number, seq,
 			m.Topic, m.Type, m.ID, m.VersionID, string(m.Interaction), ms); err != nil {
 			return nil, fmt.Errorf("record events: insert event %d of %s: %w", number, m.SubscriptionID, err)
 		}
-		out = append(out, fhirstore.Event{Match: m, Number: number, ChangeSeq: seq, Time: time.UnixMilli(ms).UTC()})
+		ev := fhirstore.Event{Match: m, Number: number, ChangeSeq: seq, Time: time.UnixMilli(ms).UTC()}
+		have[m.SubscriptionID] = ev
+		out = append(out, ev)
 	}
 	if _, err := tx.StmtContext(ctx, db.evStmts.putCursor).ExecContext(ctx, cursor, seq); err != nil {
 		return nil, fmt.Errorf("record events: move cursor %q: %w", cursor, err)
 	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("record events: commit: %w", err)
-	}
 	return out, nil
+}
+
+// writeFunc runs fn in the next group-commit transaction, in a savepoint
+// of its own when the batch holds other requests, and returns after the
+// commit: fn's error, or the commit's.
+func (db *DB) writeFunc(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	_, err := db.submit(&request{ctx: ctx, fn: fn, done: make(chan struct{})})
+	return err
 }
 
 // Events returns the events of a subscription numbered from..to (to = 0:
@@ -177,9 +236,11 @@ func (db *DB) Events(ctx context.Context, subscriptionID string, from, to int64,
 	if limit == 0 {
 		lim = -1 // SQLite: no limit
 	}
-	rows, err := db.reader.QueryContext(ctx, `SELECT `+eventColumns+` FROM subscription_events
-		WHERE subscription_id = ? AND number >= ? AND number <= ? ORDER BY number LIMIT ?`,
-		subscriptionID, from, to, lim)
+	rd, err := db.reads()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := rd.readEvents.QueryContext(ctx, subscriptionID, from, to, lim)
 	if err != nil {
 		return nil, fmt.Errorf("read events of %s: %w", subscriptionID, err)
 	}
@@ -199,8 +260,11 @@ func (db *DB) State(ctx context.Context, subscriptionID string) (fhirstore.Subsc
 	if db.closed() {
 		return fhirstore.SubscriptionState{}, fhirstore.ErrClosed
 	}
-	st, err := scanState(db.reader.QueryRowContext(ctx, `SELECT `+stateColumns+`
-		FROM subscription_state WHERE subscription_id = ?`, subscriptionID))
+	rd, err := db.reads()
+	if err != nil {
+		return fhirstore.SubscriptionState{}, err
+	}
+	st, err := scanState(rd.readState.QueryRowContext(ctx, subscriptionID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, fmt.Errorf("%w: %s", fhirstore.ErrNoState, subscriptionID)
 	}
@@ -241,16 +305,17 @@ func (db *DB) SaveDelivery(ctx context.Context, st fhirstore.SubscriptionState) 
 	if err := fhirstore.ValidateDelivery(st); err != nil {
 		return err
 	}
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
 	if db.closed() {
 		return fhirstore.ErrClosed
 	}
-	if _, err := db.evStmts.saveState.ExecContext(ctx, st.SubscriptionID, st.Delivered, st.ConsecutiveFailures,
-		st.LastError, toMillis(st.LastAttempt), toMillis(st.LastSuccess), toMillis(st.NextAttempt)); err != nil {
-		return fmt.Errorf("save delivery state of %s: %w", st.SubscriptionID, err)
-	}
-	return nil
+	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, db.evStmts.saveState).ExecContext(ctx, st.SubscriptionID, st.Delivered,
+			st.ConsecutiveFailures, st.LastError, toMillis(st.LastAttempt), toMillis(st.LastSuccess),
+			toMillis(st.NextAttempt)); err != nil {
+			return fmt.Errorf("save delivery state of %s: %w", st.SubscriptionID, err)
+		}
+		return nil
+	})
 }
 
 // Prune deletes the subscription's delivered events beyond the newest keep
@@ -259,39 +324,31 @@ func (db *DB) Prune(ctx context.Context, subscriptionID string, keep int) error 
 	if keep < 0 {
 		return fmt.Errorf("%w: prune keep %d", fhirstore.ErrInvalid, keep)
 	}
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
 	if db.closed() {
 		return fhirstore.ErrClosed
 	}
-	if _, err := db.evStmts.pruneEv.ExecContext(ctx, subscriptionID, subscriptionID, keep); err != nil {
-		return fmt.Errorf("prune events of %s: %w", subscriptionID, err)
-	}
-	return nil
+	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := tx.StmtContext(ctx, db.evStmts.pruneEv).ExecContext(ctx, subscriptionID, subscriptionID, keep); err != nil {
+			return fmt.Errorf("prune events of %s: %w", subscriptionID, err)
+		}
+		return nil
+	})
 }
 
 // DropSubscription deletes the events and the state of a subscription in
 // one transaction.
 func (db *DB) DropSubscription(ctx context.Context, subscriptionID string) error {
-	db.wmu.Lock()
-	defer db.wmu.Unlock()
 	if db.closed() {
 		return fhirstore.ErrClosed
 	}
-	tx, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("drop subscription %s: begin: %w", subscriptionID, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	for _, st := range []*sql.Stmt{db.evStmts.dropEvents, db.evStmts.dropState} {
-		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, subscriptionID); err != nil {
-			return fmt.Errorf("drop subscription %s: %w", subscriptionID, err)
+	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for _, st := range []*sql.Stmt{db.evStmts.dropEvents, db.evStmts.dropState} {
+			if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, subscriptionID); err != nil {
+				return fmt.Errorf("drop subscription %s: %w", subscriptionID, err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("drop subscription %s: commit: %w", subscriptionID, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 func scanEvent(row scanner) (fhirstore.Event, error) {

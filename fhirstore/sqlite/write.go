@@ -173,11 +173,16 @@ func unwrapOp(err error) error {
 // maxBatch caps the number of requests committed together.
 const maxBatch = 256
 
-// request is one Create/Update/Delete/Transaction call waiting to be
-// committed, possibly together with others (group commit).
+// request is one Create/Update/Delete/Transaction call, or one event
+// store write, waiting to be committed, possibly together with others
+// (group commit).
 type request struct {
 	ctx     context.Context
 	entries []*entry
+	// fn, when set, is run in the batch's transaction instead of applying
+	// entries (the event store's writes, see writeFunc). It must run its
+	// statements under the ctx it is given.
+	fn      func(ctx context.Context, tx *sql.Tx) error
 	results []fhirstore.OpResult
 	err     error
 	done    chan struct{}
@@ -190,7 +195,11 @@ type request struct {
 // One commit then covers the whole batch, which is what makes concurrent
 // creates cheap. Waiters are woken after the commit.
 func (db *DB) write(ctx context.Context, entries []*entry) ([]fhirstore.OpResult, error) {
-	req := &request{ctx: ctx, entries: entries, done: make(chan struct{})}
+	return db.submit(&request{ctx: ctx, entries: entries, done: make(chan struct{})})
+}
+
+// submit queues req for the next group commit and waits for its result.
+func (db *DB) submit(req *request) ([]fhirstore.OpResult, error) {
 	db.qmu.Lock()
 	db.queue = append(db.queue, req)
 	db.qmu.Unlock()
@@ -262,20 +271,7 @@ func (db *DB) commit(batch []*request) {
 				return
 			}
 		}
-		r.results = make([]fhirstore.OpResult, len(r.entries))
-		var reqLast int64
-		for i, e := range r.entries {
-			// Statements run under db.ctx: cancelling one caller's ctx
-			// mid-statement would interrupt SQLite, which rolls back the
-			// whole transaction and with it the other requests.
-			res, seq, err := db.apply(db.ctx, tx, e)
-			if err != nil {
-				r.results, r.err = nil, &fhirstore.OpError{Index: i, Err: err}
-				break
-			}
-			r.results[i] = res
-			reqLast = max(reqLast, seq)
-		}
+		reqLast := db.run(tx, r)
 		switch {
 		case r.err != nil && single:
 			_ = tx.Rollback()
@@ -302,6 +298,30 @@ func (db *DB) commit(batch []*request) {
 		return
 	}
 	last = batchLast
+}
+
+// run performs one request inside tx, setting its results or its error,
+// and returns the seq of the last change it wrote (0 when none).
+func (db *DB) run(tx *sql.Tx, r *request) int64 {
+	// Statements run under db.ctx: cancelling one caller's ctx
+	// mid-statement would interrupt SQLite, which rolls back the
+	// whole transaction and with it the other requests.
+	if r.fn != nil {
+		r.err = r.fn(db.ctx, tx)
+		return 0
+	}
+	r.results = make([]fhirstore.OpResult, len(r.entries))
+	var last int64
+	for i, e := range r.entries {
+		res, seq, err := db.apply(db.ctx, tx, e)
+		if err != nil {
+			r.results, r.err = nil, &fhirstore.OpError{Index: i, Err: err}
+			return 0
+		}
+		r.results[i] = res
+		last = max(last, seq)
+	}
+	return last
 }
 
 // apply performs one entry inside tx and returns its result and the seq of
