@@ -12,6 +12,7 @@ import (
 // every modifierExtension, is rejected: a subscription must never be
 // accepted with a requirement the server would silently ignore.
 var allowedExtensions = map[string][]string{
+	"Subscription":                 {ExtAccess},
 	"Subscription.criteria":        {ExtFilterCriteria},
 	"Subscription.channel":         {ExtHeartbeatPeriod, ExtTimeout, ExtMaxCount, ExtHMACSecret},
 	"Subscription.channel.payload": {ExtPayloadContent},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/topics"
 )
@@ -25,16 +26,59 @@ func (m *Manager) TopicInterceptor() *TopicHook { return &TopicHook{m: m} }
 type SubscriptionHook struct{ m *Manager }
 
 // Validate checks a submitted Subscription and normalises it: a client's
-// "active" becomes "requested" (only the server activates), and the
-// server-owned error element is dropped.
+// "active" becomes "requested" (only the server activates), the
+// server-owned error element is dropped, and ExtAccess is stamped with the
+// access of the caller (smart.FromContext; none counts as Full) on create,
+// or kept from the stored version on update. A caller whose access does not
+// cover the stored one's may not update (403); a client value of ExtAccess
+// other than the stored one is refused (422); criteria on types the
+// caller's access cannot read are refused (403).
 func (h *SubscriptionHook) Validate(ctx context.Context, body map[string]any, current *fhirstore.Resource) error {
+	caller := callerAccess(ctx)
+	owner, stored := caller, ""
+	if current != nil {
+		var err error
+		if owner, stored, err = ownership(caller, current); err != nil {
+			return err
+		}
+	}
+	if err := takeClientAccess(body, stored); err != nil {
+		return err
+	}
 	s, err := h.m.parser(true).parse(body, nil)
 	if err != nil {
 		return err
 	}
+	if err := readable(owner, s); err != nil {
+		return err
+	}
 	body["status"] = string(s.Status)
 	delete(body, "error")
+	if stored == "" {
+		if stored, err = owner.EncodeString(); err != nil {
+			return err
+		}
+	}
+	stampAccess(body, stored)
 	return nil
+}
+
+// readable refuses a subscription that could never notify anything under
+// access a: classic criteria on a type it cannot read, or a topic none of
+// whose resource types it can read.
+func readable(a *smart.Access, s *Subscription) error {
+	if s.Criteria != nil {
+		if !a.CanRead(s.Criteria.Type) {
+			return forbidden("the token's scopes do not allow reading %s, the type of Subscription.criteria", s.Criteria.Type)
+		}
+		return nil
+	}
+	for _, rt := range s.Topic.ResourceTypes() {
+		if a.CanRead(rt) {
+			return nil
+		}
+	}
+	return forbidden("the token's scopes allow reading none of the resource types of topic %s", s.TopicURL)
 }
 
 // Committed registers the committed version with the matcher (it matches

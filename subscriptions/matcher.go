@@ -96,6 +96,7 @@ type loaded struct {
 	prevOK  bool
 	keys    []search.Key
 	keysOK  bool
+	seen    map[string]bool // visible decisions by encoded access
 }
 
 // load reads the change's new version, unless nothing can be interested
@@ -230,7 +231,7 @@ func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 				m.log.Warn("subscription criteria failed", "subscription", e.sub.ID, "err", err)
 				continue
 			}
-			if ok {
+			if ok && ch.visible(e.sub) {
 				add(e, "")
 			}
 		}
@@ -266,7 +267,7 @@ func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 				m.log.Warn("subscription filter failed", "subscription", e.sub.ID, "err", err)
 				continue
 			}
-			if ok {
+			if ok && ch.visible(e.sub) {
 				add(e, e.sub.TopicURL)
 			}
 		}

@@ -27,7 +27,17 @@ func notFound(id string) *Error {
 // Parameters per subscription. ids limits the subscriptions (none: all;
 // an unknown id is a 404 when it is the only one asked for), statuses
 // filters them (OR). self is the request URL for the self link.
+//
+// Only subscriptions the caller's access (smart.FromContext) covers are
+// reported (see CheckAccess): one id asked for that the caller may not see
+// is a 403, others are left out.
 func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self string) (map[string]any, error) {
+	if len(ids) == 1 {
+		if _, err := m.CheckAccess(ctx, ids[0]); err != nil {
+			return nil, err
+		}
+	}
+	caller := callerAccess(ctx)
 	m.mu.RLock()
 	var subs []*Subscription
 	if len(ids) == 0 {
@@ -42,9 +52,7 @@ func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self
 		}
 	}
 	m.mu.RUnlock()
-	if len(ids) == 1 && len(subs) == 0 {
-		return nil, notFound(ids[0])
-	}
+	subs = slices.DeleteFunc(subs, func(s *Subscription) bool { return !caller.Covers(s.Access) })
 	slices.SortFunc(subs, func(a, b *Subscription) int { return strings.Compare(a.ID, b.ID) })
 	entries := []any{}
 	for _, s := range subs {
@@ -77,12 +85,16 @@ func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self
 // EventsBundle answers $events: a query-event history Bundle with the
 // retained events numbered from since to until (inclusive; 0 means no
 // bound), at most 1000. content, when given, may lower the payload level
-// (empty, id-only, full-resource); it never raises it.
+// (empty, id-only, full-resource); it never raises it. The caller's access
+// (smart.FromContext) must cover the subscription's (else 403, see
+// CheckAccess), and events whose focus the caller or the subscription may
+// not see are left out.
 func (m *Manager) EventsBundle(ctx context.Context, id string, since, until int64, content string) (map[string]any, error) {
-	s, ok := m.Subscription(id)
-	if !ok {
-		return nil, notFound(id)
+	s, err := m.CheckAccess(ctx, id)
+	if err != nil {
+		return nil, err
 	}
+	caller := callerAccess(ctx)
 	level := s.Content
 	if content != "" {
 		c := Content(content)
@@ -110,6 +122,17 @@ func (m *Manager) EventsBundle(ctx context.Context, id string, since, until int6
 			return nil, fmt.Errorf("events of Subscription/%s: %w", id, err)
 		}
 	}
+	kept := evs[:0:0]
+	for _, ev := range evs {
+		ok, err := m.eventVisible(ctx, ev, caller, s.Access)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			kept = append(kept, ev)
+		}
+	}
+	evs = kept
 	return m.Notification(ctx, s, Notice{Kind: KindQueryEvent, Status: s.Status, Count: st.EventCount, Events: evs, Content: level})
 }
 

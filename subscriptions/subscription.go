@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/topics"
 )
@@ -116,6 +117,12 @@ type Subscription struct {
 	Secret string
 	// Error is Subscription.error.
 	Error string
+	// Access is the access of the token that created the subscription
+	// (ExtAccess; Full for one stored without it): only changes to
+	// resources it may see are notified.
+	Access *smart.Access
+
+	accessKey string // the encoded Access, to memoise decisions
 }
 
 // Classic reports whether the subscription uses R4 classic criteria.
@@ -190,6 +197,9 @@ func (p *parser) parse(body map[string]any, res *fhirstore.Resource) (*Subscript
 	if res != nil {
 		s.ID, s.VersionID = res.ID, res.VersionID
 	}
+	if err := p.access(s, body); err != nil {
+		return nil, err
+	}
 	if err := p.status(s, body); err != nil {
 		return nil, err
 	}
@@ -219,6 +229,25 @@ func (p *parser) parse(body map[string]any, res *fhirstore.Resource) (*Subscript
 		}
 	}
 	return s, nil
+}
+
+// access reads ExtAccess. A client submission never carries it (the
+// write hook takes it out first); a stored version without it has Full.
+func (p *parser) access(s *Subscription, body map[string]any) error {
+	if _, found := smart.AccessOf(body); found && p.client {
+		return invalid("Subscription.extension", "extension %s is managed by the server: omit it", ExtAccess)
+	}
+	a, raw, err := storedAccess(body)
+	if err != nil {
+		return err
+	}
+	if raw == "" {
+		if raw, err = a.EncodeString(); err != nil {
+			return err
+		}
+	}
+	s.Access, s.accessKey = a, raw
+	return nil
 }
 
 func (p *parser) status(s *Subscription, body map[string]any) error {

@@ -11,18 +11,17 @@ import (
 	"github.com/fhirsub/fhirsub/conformance/smart"
 )
 
-// accessKey is the context key of the request's *smart.Access.
-type accessKey struct{}
-
-// NewContextWithAccess returns ctx carrying the access of the caller.
+// NewContextWithAccess returns ctx carrying the access of the caller; it
+// is smart.NewContext, so that packages which do not import web
+// (subscriptions) read it with smart.FromContext.
 func NewContextWithAccess(ctx context.Context, a *smart.Access) context.Context {
-	return context.WithValue(ctx, accessKey{}, a)
+	return smart.NewContext(ctx, a)
 }
 
 // AccessFrom returns the access the authentication middleware stored in
-// ctx, or nil (no access at all) when there is none.
+// ctx (smart.FromContext), or nil (no access at all) when there is none.
 func AccessFrom(ctx context.Context) *smart.Access {
-	a, _ := ctx.Value(accessKey{}).(*smart.Access)
+	a, _ := smart.FromContext(ctx)
 	return a
 }
 

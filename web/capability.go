@@ -48,6 +48,14 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 			{ResourceType: "Subscription", Name: "status", Definition: backportStatusOpDef},
 			{ResourceType: "Subscription", Name: "events", Definition: backportEventsOpDef},
 		}
+		if s.cfg.WSBinding != nil {
+			c.Operations = append(c.Operations, conformance.Operation{ResourceType: "Subscription",
+				Name: "get-ws-binding-token", Definition: backportWSTokenOpDef})
+		}
+	}
+	if s.cfg.Handlers[r4WebsocketPath] != nil {
+		c.RestExtensions = append(c.RestExtensions, map[string]any{"url": capabilityWebsocket,
+			"valueUri": websocketURL(s.base, r4WebsocketPath)})
 	}
 	cs := conformance.CapabilityStatement(c)
 	if s.cfg.Subscriptions != nil {

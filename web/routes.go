@@ -33,6 +33,7 @@ func (s *Server) routes() {
 		e.GET(path, echo.WrapHandler(h))
 	}
 	s.subscriptionRoutes()
+	s.wsBindingRoutes()
 	e.POST("/", s.bundle)
 	e.GET("/_history", s.historySystem)
 	e.GET("/:type", s.search)

@@ -59,6 +59,9 @@ type Config struct {
 	// Auth verifies bearer tokens; nil turns authentication off (every
 	// request gets smart.Full()). See auth_middleware.go.
 	Auth *Authenticator
+	// WSBinding serves $get-ws-binding-token (see wsbinding.go); nil
+	// leaves it out.
+	WSBinding WSBindingIssuer
 }
 
 // Server is the FHIR REST API as an http.Handler.

@@ -104,7 +104,8 @@ func (a *Access) Permits(res map[string]any, p Permission) bool {
 func (a *Access) CanSee(res map[string]any) bool { return a.Permits(res, Read|Search) }
 
 // InCompartment reports whether res lies in the compartment of the patient
-// in context; always true without one.
+// in context; always true without one. A Subscription lies in the
+// compartment of the patient of the access it carries (AccessExtension).
 func (a *Access) InCompartment(res map[string]any) bool {
 	if a == nil {
 		return false
@@ -112,9 +113,12 @@ func (a *Access) InCompartment(res map[string]any) bool {
 	if a.Patient == "" {
 		return true
 	}
-	if res["resourceType"] == "Patient" {
+	switch res["resourceType"] {
+	case "Patient":
 		id, _ := res["id"].(string)
 		return id == a.Patient
+	case "Subscription":
+		return a.subscriptionInCompartment(res)
 	}
 	return slices.Contains(search.PatientIDs(res), a.Patient)
 }

@@ -21,6 +21,14 @@
 //   - When a patient is in context, every resource, whatever the scope
 //     context, must lie in that patient's compartment: a Patient with that
 //     id, or a resource among whose search.PatientIDs the patient is.
+//   - A Subscription is in no compartment of the CompartmentDefinition:
+//     here it lies in the compartment of the patient of the access it
+//     carries (AccessExtension, stamped by the server with the creator's
+//     access); one without it is treated as the caller's.
+//
+// NewContext and FromContext carry the caller's Access in a
+// context.Context, so that packages which never see the HTTP layer can
+// decide for the caller.
 //
 // The package is pure: no I/O, no clock. Values are immutable once built and
 // safe for concurrent use.

@@ -1,0 +1,287 @@
+package subscriptions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fhirsub/fhirsub/channels"
+	"github.com/fhirsub/fhirsub/conformance/smart"
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// WSBridgeConfig configures a WSBridge. Zero values mean the defaults
+// given.
+type WSBridgeConfig struct {
+	// Tokens issues the tokens of $get-ws-binding-token (required).
+	Tokens *channels.BindingTokens
+	// BackportURL is the websocket-url $get-ws-binding-token returns
+	// (default: the manager's base URL with ws/wss and the path
+	// /ws/subscriptions).
+	BackportURL string
+	// Workers is the number of goroutines that build the Backport Bundles
+	// (default 4).
+	Workers int
+	// MaxPending is the most events waiting to be sent on one binding
+	// (default 1000); beyond it the connection is closed as a slow
+	// consumer (1013) and the client catches up with $events.
+	MaxPending int
+	// ReplayLimit is the most events sent on a bind for the events
+	// recorded while it was being set up (default 1000).
+	ReplayLimit int
+	// HeartbeatTick is how often due heartbeats are looked for (default
+	// the manager's HeartbeatTick).
+	HeartbeatTick time.Duration
+	// Logger receives failures (default: the manager's).
+	Logger *slog.Logger
+}
+
+// WSBridge connects the Manager to the websocket protocols of package
+// channels: it implements channels.R4Binder (ping per recorded event),
+// channels.BackportBinder (handshake, event-notification and heartbeat
+// Bundles) and issues the tokens of $get-ws-binding-token (the web
+// package's WSBindingIssuer). Create it with NewWSBridge; its goroutines
+// (Workers Bundle builders and a heartbeat ticker) stop on Shutdown.
+//
+// Listen callbacks run on the matcher goroutine and never block: R4 pings
+// go straight to the connection's queue, Backport events are appended to
+// the binding's bounded pending list and a worker builds their Bundles.
+type WSBridge struct {
+	m   *Manager
+	cfg WSBridgeConfig
+	log *slog.Logger
+	url string
+
+	mu       sync.Mutex
+	bindings map[*wsBinding]struct{} // live Backport bindings
+
+	qmu   sync.Mutex
+	queue []*wsBinding
+	wake  chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	nextID atomic.Uint64
+}
+
+var (
+	_ channels.R4Binder       = (*WSBridge)(nil)
+	_ channels.BackportBinder = (*WSBridge)(nil)
+)
+
+// NewWSBridge returns a running bridge for m.
+func NewWSBridge(m *Manager, cfg WSBridgeConfig) (*WSBridge, error) {
+	if m == nil {
+		return nil, errors.New("websocket bridge: manager required")
+	}
+	if cfg.Tokens == nil {
+		return nil, errors.New("websocket bridge: binding tokens required")
+	}
+	cfg.Workers = cmpOr(cfg.Workers, 4)
+	cfg.MaxPending = cmpOr(cfg.MaxPending, 1000)
+	cfg.ReplayLimit = cmpOr(cfg.ReplayLimit, 1000)
+	cfg.HeartbeatTick = cmpOr(cfg.HeartbeatTick, m.cfg.HeartbeatTick)
+	if cfg.Logger == nil {
+		cfg.Logger = m.log
+	}
+	url := cfg.BackportURL
+	if url == "" {
+		url = WebsocketURL(m.base, "/ws/subscriptions")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &WSBridge{
+		m: m, cfg: cfg, log: cfg.Logger.With("component", "wsbridge"), url: url,
+		bindings: map[*wsBinding]struct{}{},
+		wake:     make(chan struct{}, 1),
+		ctx:      ctx, cancel: cancel,
+	}
+	b.wg.Add(cfg.Workers + 1)
+	for range cfg.Workers {
+		go func() {
+			defer b.wg.Done()
+			b.workLoop()
+		}()
+	}
+	go func() {
+		defer b.wg.Done()
+		b.heartbeatLoop()
+	}()
+	return b, nil
+}
+
+// WebsocketURL turns an http(s) base URL into the ws(s) URL of path.
+func WebsocketURL(base, path string) string {
+	base = strings.TrimRight(base, "/")
+	switch {
+	case strings.HasPrefix(base, "https://"):
+		base = "wss://" + strings.TrimPrefix(base, "https://")
+	case strings.HasPrefix(base, "http://"):
+		base = "ws://" + strings.TrimPrefix(base, "http://")
+	}
+	return base + path
+}
+
+// Shutdown stops the workers and the heartbeat ticker and waits for them,
+// or until ctx ends. Call it after the hub's Shutdown. Idempotent.
+func (b *WSBridge) Shutdown(ctx context.Context) error {
+	b.cancel()
+	done := make(chan struct{})
+	go func() {
+		b.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// check finds a subscription that acc may bind.
+func (b *WSBridge) check(ctx context.Context, id string, acc *smart.Access) (*Subscription, error) {
+	s, ok := b.m.Subscription(id)
+	if !ok {
+		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrSubscriptionNotFound)
+	}
+	if s.ChannelType != ChannelWebsocket {
+		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrNotWebsocket)
+	}
+	ok, err := b.visible(ctx, acc, s)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrBindForbidden)
+	}
+	return s, nil
+}
+
+// visible reports whether acc may see the subscription: it must be
+// allowed to read Subscriptions, and when its access is restricted (a
+// patient in context, granular scopes) the stored resource must pass
+// smart.Access.CanSee, as for a REST read.
+func (b *WSBridge) visible(ctx context.Context, acc *smart.Access, s *Subscription) (bool, error) {
+	if acc == nil || !acc.CanRead("Subscription") {
+		return false, nil
+	}
+	if !acc.Restricted("Subscription", smart.Read|smart.Search) {
+		return true, nil
+	}
+	res, err := b.m.store.Read(ctx, "Subscription", s.ID)
+	if errors.Is(err, fhirstore.ErrNotFound) || errors.Is(err, fhirstore.ErrGone) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read Subscription/%s: %w", s.ID, err)
+	}
+	body, err := fhirstore.Decode(res.Body)
+	if err != nil {
+		return false, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
+	}
+	return acc.CanSee(body), nil
+}
+
+// BindR4 implements channels.R4Binder.
+func (b *WSBridge) BindR4(ctx context.Context, id string, acc *smart.Access, ping func(int64)) (func(), error) {
+	if _, err := b.check(ctx, id, acc); err != nil {
+		return nil, err
+	}
+	return b.m.Listen(id, func(r Recorded) {
+		for _, ev := range r.Events {
+			ping(ev.Number)
+		}
+	}), nil
+}
+
+// BindingToken answers $get-ws-binding-token: a token for the websocket
+// subscriptions ids (none: every one acc may see) bound to acc. Failures
+// are *Error (404 unknown, 422 not websocket, 403 not visible).
+func (b *WSBridge) BindingToken(ctx context.Context, acc *smart.Access, ids []string) (channels.BindingToken, error) {
+	var out channels.BindingToken
+	if acc == nil {
+		return out, &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "no access"}
+	}
+	var err error
+	if len(ids) == 0 {
+		if ids, err = b.visibleWebsocket(ctx, acc); err != nil {
+			return out, err
+		}
+		if len(ids) == 0 {
+			return out, &Error{Status: http.StatusNotFound, Code: "not-found", Message: "no websocket subscription visible to the caller"}
+		}
+	} else {
+		ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+		for _, id := range ids {
+			if _, err := b.check(ctx, id, acc); err != nil {
+				return out, bindError(id, err)
+			}
+		}
+	}
+	if len(ids) > channels.MaxTokenSubscriptions {
+		return out, &Error{Status: http.StatusBadRequest, Code: "too-costly", Element: "id",
+			Message: fmt.Sprintf("a token binds at most %d subscriptions, %d asked", channels.MaxTokenSubscriptions, len(ids))}
+	}
+	tok, exp, err := b.cfg.Tokens.Issue(acc, ids)
+	if err != nil {
+		return out, err
+	}
+	return channels.BindingToken{Token: tok, Expires: exp, Subscriptions: ids, URL: b.url}, nil
+}
+
+// visibleWebsocket lists, sorted, the websocket subscriptions acc may see.
+func (b *WSBridge) visibleWebsocket(ctx context.Context, acc *smart.Access) ([]string, error) {
+	b.m.mu.RLock()
+	var subs []*Subscription
+	for _, s := range b.m.subs {
+		if s.ChannelType == ChannelWebsocket && s.Status != StatusOff {
+			subs = append(subs, s)
+		}
+	}
+	b.m.mu.RUnlock()
+	var ids []string
+	for _, s := range subs {
+		ok, err := b.visible(ctx, acc, s)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			ids = append(ids, s.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// bindError turns a check failure into the operation's *Error.
+func bindError(id string, err error) error {
+	switch {
+	case errors.Is(err, channels.ErrSubscriptionNotFound):
+		return notFound(id)
+	case errors.Is(err, channels.ErrNotWebsocket):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Element: "id",
+			Message: fmt.Sprintf("Subscription/%s does not use the websocket channel", id)}
+	case errors.Is(err, channels.ErrBindForbidden):
+		return &Error{Status: http.StatusForbidden, Code: "forbidden",
+			Message: fmt.Sprintf("Subscription/%s is not visible to the caller", id)}
+	}
+	return err
+}
+
+// encode marshals a notification Bundle.
+func encodeBundle(bundle map[string]any) ([]byte, error) {
+	data, err := json.Marshal(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("encode notification: %w", err)
+	}
+	return data, nil
+}
