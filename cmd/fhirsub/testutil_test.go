@@ -1,0 +1,630 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the fhirsub executable built once per test run (by the first
+// test that needs it) for the tests that run the server as a child
+// process; TestMain removes it.
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// TestMain removes the binary built for the child-process tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.dir != "" {
+		_ = os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
+}
+
+// fhirsubBinary builds the fhirsub command (the package under test) once
+// and returns the executable's path.
+func fhirsubBinary(tb testing.TB) string {
+	tb.Helper()
+	binary.once.Do(func() {
+		binary.dir, binary.err = os.MkdirTemp("", "fhirsub-bin-")
+		if binary.err != nil {
+			return
+		}
+		binary.path = filepath.Join(binary.dir, "fhirsub")
+		start := time.Now()
+		out, err := exec.Command("go", "build", "-o", binary.path, ".").CombinedOutput()
+		if err != nil {
+			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
+			return
+		}
+		tb.Logf("built %s in %v", binary.path, time.Since(start).Round(time.Millisecond))
+	})
+	if binary.err != nil {
+		if t, ok := tb.(*testing.T); ok && errors.Is(binary.err, exec.ErrNotFound) {
+			skipOrFail(t, "the go command is not on PATH, cannot build the server binary: %v", binary.err)
+		}
+		tb.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// serverProc is the fhirsub binary running as a child process on a fixed
+// address and data directory, so that it can be killed and restarted
+// where it was.
+type serverProc struct {
+	t       testing.TB
+	bin     string
+	addr    string
+	base    string
+	args    []string
+	logPath string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	starts int
+}
+
+// startServerProc builds the binary if needed and starts it on a free
+// loopback port with a fresh data directory; extra flags are appended.
+// Rest-hooks may reach 127.0.0.1. The process is stopped on cleanup.
+func startServerProc(t testing.TB, extra ...string) *serverProc {
+	t.Helper()
+	dir := t.TempDir()
+	p := &serverProc{t: t, bin: fhirsubBinary(t), addr: freeAddr(t), logPath: filepath.Join(dir, "server.log")}
+	p.base = "http://" + p.addr
+	p.args = append([]string{"serve", "--addr", p.addr, "--data", filepath.Join(dir, "data"),
+		"--resthook-allow", "127.0.0.1/32"}, extra...)
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("server log (tail):\n%s", p.logTail(60))
+		}
+	})
+	p.start()
+	return p
+}
+
+// start launches the process and waits until it answers /metadata.
+func (p *serverProc) start() {
+	p.t.Helper()
+	logf, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer logf.Close()
+	p.mu.Lock()
+	p.starts++
+	fmt.Fprintf(logf, "==== start %d\n", p.starts)
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		p.mu.Unlock()
+		p.t.Fatalf("start fhirsub: %v", err)
+	}
+	exited := make(chan struct{})
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
+	go func() { _ = cmd.Wait(); close(exited) }()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/metadata")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			p.t.Fatalf("fhirsub exited during start %d: %v\n%s", p.starts, cmd.ProcessState, p.logTail(30))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("fhirsub did not answer /metadata within 30s (start %d)\n%s", p.starts, p.logTail(30))
+		}
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *serverProc) kill() {
+	p.t.Helper()
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+}
+
+// stop asks for a graceful shutdown (SIGTERM) and kills the process if it
+// takes longer than 15s.
+func (p *serverProc) stop() {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		p.t.Errorf("fhirsub did not stop within 15s of SIGTERM; killing it")
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// logTail returns the last n lines the server wrote.
+func (p *serverProc) logTail(n int) string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// fhirClient talks FHIR JSON to a server; requests may fail (the server
+// may be dead), so errors are returned, not fatal.
+var fhirClient = &http.Client{Timeout: 15 * time.Second}
+
+// fhirDo sends body (nil, or a value encoded as JSON) and decodes the
+// answer, numbers as json.Number.
+func fhirDo(ctx context.Context, method, url string, body any) (int, map[string]any, error) {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	resp, err := fhirClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
+	var out map[string]any
+	if len(raw) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&out); err != nil {
+			return resp.StatusCode, nil, fmt.Errorf("%s %s: answer is not JSON: %w: %.200s", method, url, err, raw)
+		}
+	}
+	return resp.StatusCode, out, nil
+}
+
+// mustFHIR is fhirDo that fails the test unless the status is want.
+func mustFHIR(tb testing.TB, want int, method, url string, body any) map[string]any {
+	tb.Helper()
+	st, out, err := fhirDo(context.Background(), method, url, body)
+	if err != nil {
+		tb.Fatalf("%s %s: %v", method, url, err)
+	}
+	if st != want {
+		tb.Fatalf("%s %s: status %d, want %d: %v", method, url, st, want, out)
+	}
+	return out
+}
+
+// searchAll runs a search and follows the next links, returning the
+// resources of the match entries.
+func searchAll(tb testing.TB, url string) []map[string]any {
+	tb.Helper()
+	var out []map[string]any
+	for page := 0; url != ""; page++ {
+		if page > 100 {
+			tb.Fatalf("search %s: more than 100 pages", url)
+		}
+		b := mustFHIR(tb, http.StatusOK, "GET", url, nil)
+		url = ""
+		for _, l := range asSlice(b["link"]) {
+			lm, _ := l.(map[string]any)
+			if lm["relation"] == "next" {
+				url, _ = lm["url"].(string)
+			}
+		}
+		for _, e := range asSlice(b["entry"]) {
+			em, _ := e.(map[string]any)
+			if sm, _ := em["search"].(map[string]any); sm != nil && sm["mode"] != nil && sm["mode"] != "match" {
+				continue
+			}
+			if r, ok := em["resource"].(map[string]any); ok {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }
+
+// notification is what the receiver understood of one notification Bundle.
+type notification struct {
+	Subscription string   // the id: last path segment of the subscription reference
+	Type         string   // handshake, heartbeat, event-notification, ...
+	Status       string   // the subscription status the Bundle reports
+	Events       []int    // notification-event event-numbers
+	Foci         []string // the focus reference of each event ("" for empty payloads)
+}
+
+// parseNotification reads the status Parameters (first entry) of a
+// notification or $events Bundle.
+func parseNotification(b map[string]any) (notification, error) {
+	var n notification
+	if b["resourceType"] != "Bundle" {
+		return n, fmt.Errorf("resourceType %v, want Bundle", b["resourceType"])
+	}
+	entries := asSlice(b["entry"])
+	if len(entries) == 0 {
+		return n, errors.New("bundle has no entries")
+	}
+	first, _ := entries[0].(map[string]any)
+	params, _ := first["resource"].(map[string]any)
+	if params["resourceType"] != "Parameters" {
+		return n, fmt.Errorf("first entry is %v, not the status Parameters", params["resourceType"])
+	}
+	for _, p := range asSlice(params["parameter"]) {
+		pm, _ := p.(map[string]any)
+		switch pm["name"] {
+		case "subscription":
+			ref, _ := pm["valueReference"].(map[string]any)
+			s, _ := ref["reference"].(string)
+			n.Subscription = s[strings.LastIndex(s, "/")+1:]
+		case "type":
+			n.Type, _ = pm["valueCode"].(string)
+		case "status":
+			n.Status, _ = pm["valueCode"].(string)
+		case "notification-event":
+			num, focus := -1, ""
+			for _, part := range asSlice(pm["part"]) {
+				pp, _ := part.(map[string]any)
+				switch pp["name"] {
+				case "event-number":
+					s, _ := pp["valueString"].(string)
+					v, err := strconv.Atoi(s)
+					if err != nil {
+						return n, fmt.Errorf("event-number %v is not a number string", pp["valueString"])
+					}
+					num = v
+				case "focus":
+					ref, _ := pp["valueReference"].(map[string]any)
+					focus, _ = ref["reference"].(string)
+				}
+			}
+			if num < 1 {
+				return n, errors.New("notification-event without a positive event-number")
+			}
+			n.Events = append(n.Events, num)
+			n.Foci = append(n.Foci, focus)
+		}
+	}
+	if n.Subscription == "" || n.Type == "" {
+		return n, errors.New("status Parameters lack subscription or type")
+	}
+	return n, nil
+}
+
+// subLog is what a hookReceiver saw of one subscription.
+type subLog struct {
+	handshakes int
+	deliveries map[int]int    // event number → times received with a 2xx answer
+	epochs     map[int][]int  // event number → the epoch of each reception
+	focus      map[int]string // event number → focus reference
+	failures   []time.Time    // requests answered with a non-2xx status
+}
+
+// hookReceiver is a real HTTP rest-hook endpoint that records every
+// notification, keyed by subscription id and event number. It answers
+// with a settable status and can be taken down (connection refused) and
+// brought back on the same address.
+type hookReceiver struct {
+	t      testing.TB
+	addr   string
+	status sync.Mutex // guards code
+	code   int
+
+	mu     sync.Mutex
+	srv    *httptest.Server
+	subs   map[string]*subLog
+	bad    []string // requests that were not notification Bundles
+	notify chan struct{}
+	epoch  atomic.Int64 // stamped on each accepted connection
+}
+
+// epochKey is the context key of a connection's epoch.
+type epochKey struct{}
+
+// newHookReceiver starts a receiver on a loopback port; it is closed on
+// cleanup.
+func newHookReceiver(t testing.TB) *hookReceiver {
+	t.Helper()
+	r := &hookReceiver{t: t, code: http.StatusOK, subs: map[string]*subLog{}, notify: make(chan struct{}, 1)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = ln.Addr().String()
+	r.serve(ln)
+	t.Cleanup(r.down)
+	return r
+}
+
+// URL is the endpoint to put in Subscription.channel.endpoint.
+func (r *hookReceiver) URL() string { return "http://" + r.addr + "/hook" }
+
+func (r *hookReceiver) serve(ln net.Listener) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(r.handle))
+	srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, epochKey{}, r.epoch.Load())
+	}
+	_ = srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	r.mu.Lock()
+	r.srv = srv
+	r.mu.Unlock()
+}
+
+// down closes the listener and every connection: deliveries are refused.
+func (r *hookReceiver) down() {
+	r.mu.Lock()
+	srv := r.srv
+	r.srv = nil
+	r.mu.Unlock()
+	if srv != nil {
+		srv.CloseClientConnections()
+		srv.Close()
+	}
+}
+
+// up listens again on the same address.
+func (r *hookReceiver) up() {
+	r.t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 100; i++ {
+		if ln, err = net.Listen("tcp", r.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		r.t.Fatalf("receiver cannot listen on %s again: %v", r.addr, err)
+	}
+	r.serve(ln)
+}
+
+// nextEpoch starts a new epoch: connections accepted from now on are
+// stamped with it. The crash test calls it after each kill, so that the
+// receptions of an event can be attributed to server processes.
+func (r *hookReceiver) nextEpoch() { r.epoch.Add(1) }
+
+// answer sets the status code of the next answers.
+func (r *hookReceiver) answer(code int) {
+	r.status.Lock()
+	r.code = code
+	r.status.Unlock()
+}
+
+func (r *hookReceiver) handle(w http.ResponseWriter, req *http.Request) {
+	raw, err := io.ReadAll(req.Body)
+	r.status.Lock()
+	code := r.code
+	r.status.Unlock()
+	var b map[string]any
+	if err == nil {
+		err = json.Unmarshal(raw, &b)
+	}
+	var n notification
+	if err == nil {
+		n, err = parseNotification(b)
+	}
+	epoch, _ := req.Context().Value(epochKey{}).(int64)
+	r.mu.Lock()
+	if err != nil {
+		r.bad = append(r.bad, fmt.Sprintf("%s %s: %v: %.200s", req.Method, req.URL.Path, err, raw))
+	} else {
+		l := r.subs[n.Subscription]
+		if l == nil {
+			l = &subLog{deliveries: map[int]int{}, epochs: map[int][]int{}, focus: map[int]string{}}
+			r.subs[n.Subscription] = l
+		}
+		switch {
+		case code/100 != 2:
+			l.failures = append(l.failures, time.Now())
+		case n.Type == "handshake":
+			l.handshakes++
+		default:
+			for i, num := range n.Events {
+				l.deliveries[num]++
+				l.epochs[num] = append(l.epochs[num], int(epoch))
+				if prev, ok := l.focus[num]; ok && prev != n.Foci[i] {
+					r.bad = append(r.bad, fmt.Sprintf("Subscription/%s event %d delivered with two foci: %s and %s",
+						n.Subscription, num, prev, n.Foci[i]))
+				}
+				l.focus[num] = n.Foci[i]
+			}
+		}
+	}
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+	w.WriteHeader(code)
+}
+
+// snapshot returns a deep copy of what was received for one subscription.
+func (r *hookReceiver) snapshot(id string) subLog {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := subLog{deliveries: map[int]int{}, epochs: map[int][]int{}, focus: map[int]string{}}
+	l := r.subs[id]
+	if l == nil {
+		return out
+	}
+	out.handshakes = l.handshakes
+	for k, v := range l.deliveries {
+		out.deliveries[k] = v
+	}
+	for k, v := range l.epochs {
+		out.epochs[k] = append([]int(nil), v...)
+	}
+	for k, v := range l.focus {
+		out.focus[k] = v
+	}
+	out.failures = append(out.failures, l.failures...)
+	return out
+}
+
+// malformed returns the requests that were not notification Bundles.
+func (r *hookReceiver) malformed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.bad...)
+}
+
+// waitUntil polls cond (and wakes on every received request) until it
+// holds or the timeout passes; it reports whether cond held.
+func (r *hookReceiver) waitUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.After(timeout)
+	for !cond() {
+		select {
+		case <-r.notify:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			return cond()
+		}
+	}
+	return true
+}
+
+// contiguous reports whether the keys of m are exactly 1..n.
+func contiguous(m map[int]int, n int) bool {
+	if len(m) != n {
+		return false
+	}
+	for i := 1; i <= n; i++ {
+		if m[i] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// topicSubscription is a Backport topic-based rest-hook Subscription.
+func topicSubscription(endpoint, topic, content string, filters ...string) map[string]any {
+	s := map[string]any{
+		"resourceType": "Subscription",
+		"meta":         map[string]any{"profile": []any{"http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription"}},
+		"status":       "requested",
+		"reason":       "reliability test",
+		"criteria":     topic,
+		"channel": map[string]any{
+			"type":     "rest-hook",
+			"endpoint": endpoint,
+			"payload":  "application/fhir+json",
+			"_payload": map[string]any{"extension": []any{map[string]any{
+				"url":       "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content",
+				"valueCode": content,
+			}}},
+		},
+	}
+	var exts []any
+	for _, f := range filters {
+		exts = append(exts, map[string]any{
+			"url":         "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria",
+			"valueString": f,
+		})
+	}
+	if len(exts) > 0 {
+		s["_criteria"] = map[string]any{"extension": exts}
+	}
+	return s
+}
+
+// criticalTopic is the built-in topic the reliability tests subscribe to.
+const criticalTopic = "https://fhirsub.org/SubscriptionTopic/critical-result"
+
+// criticalObservation is an Observation that fires criticalTopic when
+// created: final, interpretation HH, for the patient, with the LOINC code
+// and a tag (identifier) that finds it again after a crash.
+func criticalObservation(patient, loinc, tag string) map[string]any {
+	return map[string]any{
+		"resourceType":      "Observation",
+		"identifier":        []any{map[string]any{"system": "urn:fhirsub:test-write", "value": tag}},
+		"status":            "final",
+		"code":              map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": loinc}}},
+		"subject":           map[string]any{"reference": "Patient/" + patient},
+		"effectiveDateTime": "2025-03-01T10:00:00Z",
+		"valueQuantity":     map[string]any{"value": json.Number("6.9"), "unit": "mmol/L"},
+		"interpretation": []any{map[string]any{"coding": []any{map[string]any{
+			"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "HH"}}}},
+	}
+}
+
+// subscriptionStatus reads Subscription/{id} and returns its status and
+// error element.
+func subscriptionStatus(tb testing.TB, base, id string) (status, errMsg string) {
+	tb.Helper()
+	s := mustFHIR(tb, http.StatusOK, "GET", base+"/Subscription/"+id, nil)
+	status, _ = s["status"].(string)
+	errMsg, _ = s["error"].(string)
+	return status, errMsg
+}
