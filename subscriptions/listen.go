@@ -53,6 +53,7 @@ func (m *Manager) notifyListeners(s *Subscription, evs []fhirstore.Event) {
 		fns = append(fns, l.fn)
 	}
 	m.lmu.Unlock()
+	m.stats.handed(len(fns) * len(evs))
 	for _, fn := range fns {
 		fn(Recorded{Subscription: s, Events: evs})
 	}

@@ -26,15 +26,15 @@ func AccessFrom(ctx context.Context) *smart.Access {
 }
 
 // publicPaths are served without a token.
-var publicPaths = map[string]bool{"/metadata": true, "/healthz": true, "/readyz": true}
+var publicPaths = map[string]bool{"/metadata": true, "/healthz": true, "/readyz": true, "/metrics": true}
 
 // authenticate puts the caller's *smart.Access in the request context:
 // smart.Full() when Config.Auth is nil, else the access of the verified
 // bearer token. It also checks that the scopes allow the interaction on
 // the resource type of the route; resource-level checks (compartment,
 // granular scopes) are the handlers' (auth_enforce.go). /metadata,
-// /healthz, /readyz and Config.Handlers (which authenticate websockets
-// themselves) are public.
+// /healthz, /readyz, /metrics and Config.Handlers (which authenticate
+// websockets themselves) are public.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if publicPaths[c.Path()] || s.cfg.Handlers[c.Path()] != nil {

@@ -62,6 +62,10 @@ type Config struct {
 	// WSBinding serves $get-ws-binding-token (see wsbinding.go); nil
 	// leaves it out.
 	WSBinding WSBindingIssuer
+	// Metrics serves GET /metrics (the Prometheus text exposition that
+	// cmd/fhirsub builds), without authentication like /healthz; nil
+	// leaves the route out.
+	Metrics http.Handler
 }
 
 // Server is the FHIR REST API as an http.Handler.

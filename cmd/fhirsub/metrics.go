@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/fhirsub/fhirsub/channels"
+	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions"
+	"github.com/fhirsub/fhirsub/web"
+)
+
+// Metric names and help texts shared by more than one collector.
+const (
+	metricDeliveries = "fhirsub_deliveries_total"
+	helpDeliveries   = "Notification deliveries by channel and outcome (rest-hook: HTTP requests " +
+		"including handshakes and heartbeats; websocket: events handed to a bound socket)."
+)
+
+// Label values of the deliveries counter.
+const (
+	outcomeSuccess = "success"
+	outcomeFailure = "failure"
+)
+
+// pipelineStats is what the metrics read from the subscription manager.
+type pipelineStats interface {
+	Stats() subscriptions.Stats
+}
+
+// socketCounter is what the metrics read from the websocket hub.
+type socketCounter interface {
+	Len() int
+}
+
+// metrics is the Prometheus registry of one app: its own registry (never
+// the global one), with the Go and process collectors, the counters the
+// decorators below update, and the collector reading the pipeline's
+// state at scrape time.
+type metrics struct {
+	reg    *prometheus.Registry
+	log    *slog.Logger
+	writes *prometheus.CounterVec // interaction, type
+
+	sent    [2]prometheus.Counter  // rest-hook deliveries: success, failure
+	latency [2]prometheus.Observer // rest-hook request duration: success, failure
+}
+
+// newMetrics returns a registry holding the Go and process collectors and
+// the write and rest-hook counters; observe adds the pipeline's gauges.
+func newMetrics(log *slog.Logger) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry(), log: log}
+	m.writes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fhirsub_writes_total",
+		Help: "Resource writes accepted through the REST API (batches and transactions included), by interaction and resource type.",
+	}, []string{"interaction", "type"})
+	deliveries := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: metricDeliveries, Help: helpDeliveries,
+		ConstLabels: prometheus.Labels{"channel": subscriptions.ChannelRestHook},
+	}, []string{"outcome"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "fhirsub_resthook_delivery_duration_seconds",
+		Help:    "Duration of rest-hook requests (connection, request and response), by outcome.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"outcome"})
+	for i, o := range []string{outcomeSuccess, outcomeFailure} {
+		m.sent[i] = deliveries.WithLabelValues(o)
+		m.latency[i] = latency.WithLabelValues(o)
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.writes, deliveries, latency,
+	)
+	return m
+}
+
+// observe registers the collector that reads the pipeline's counters,
+// queue, subscriptions and sockets at every scrape. Call it once.
+func (m *metrics) observe(stats pipelineStats, sockets socketCounter) {
+	m.reg.MustRegister(newPipelineCollector(stats, sockets))
+}
+
+// handler serves the registry in the Prometheus text format (and
+// OpenMetrics when asked); errors of a collector are logged and the rest
+// is still served.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(m.log.With("component", "metrics").Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      m.reg,
+	})
+}
+
+// sender wraps the rest-hook sender so that every request is counted by
+// outcome and timed.
+func (m *metrics) sender(next subscriptions.Sender) subscriptions.Sender {
+	return &timedSender{next: next, sent: m.sent, latency: m.latency}
+}
+
+// store wraps the store the REST API writes through so that successful
+// writes are counted.
+func (m *metrics) store(next web.Store) web.Store {
+	return &countingStore{Store: next, writes: m.writes}
+}
+
+// timedSender is a subscriptions.Sender that records the outcome and the
+// duration of each request of the sender it wraps.
+type timedSender struct {
+	next    subscriptions.Sender
+	sent    [2]prometheus.Counter
+	latency [2]prometheus.Observer
+}
+
+// Send sends req with the wrapped sender; a nil error counts as success.
+func (s *timedSender) Send(ctx context.Context, req channels.Request) (channels.Response, error) {
+	start := time.Now()
+	resp, err := s.next.Send(ctx, req)
+	i := 0
+	if err != nil {
+		i = 1
+	}
+	s.latency[i].Observe(time.Since(start).Seconds())
+	s.sent[i].Inc()
+	return resp, err
+}
+
+// countingStore is a web.Store that counts the successful writes of the
+// store it wraps; reads pass through the embedded Store.
+type countingStore struct {
+	web.Store
+	writes *prometheus.CounterVec
+}
+
+// count records one write of res.
+func (s *countingStore) count(in fhirstore.Interaction, res *fhirstore.Resource) {
+	if res != nil {
+		s.writes.WithLabelValues(string(in), res.Type).Inc()
+	}
+}
+
+// Create creates through the wrapped store and counts a create.
+func (s *countingStore) Create(ctx context.Context, body map[string]any) (*fhirstore.Resource, error) {
+	res, err := s.Store.Create(ctx, body)
+	if err == nil {
+		s.count(fhirstore.InteractionCreate, res)
+	}
+	return res, err
+}
+
+// Update updates through the wrapped store and counts an update, or a
+// create when the update created the resource.
+func (s *countingStore) Update(ctx context.Context, id string, body map[string]any, opt fhirstore.WriteOptions) (*fhirstore.Resource, bool, error) {
+	res, created, err := s.Store.Update(ctx, id, body, opt)
+	if err == nil {
+		s.count(interactionOf(fhirstore.MethodUpdate, created), res)
+	}
+	return res, created, err
+}
+
+// Delete deletes through the wrapped store and counts a delete.
+func (s *countingStore) Delete(ctx context.Context, typ, id string, opt fhirstore.WriteOptions) (*fhirstore.Resource, error) {
+	res, err := s.Store.Delete(ctx, typ, id, opt)
+	if err == nil {
+		s.count(fhirstore.InteractionDelete, res)
+	}
+	return res, err
+}
+
+// Transaction runs ops through the wrapped store and, when it commits,
+// counts each of them.
+func (s *countingStore) Transaction(ctx context.Context, ops []fhirstore.Op) ([]fhirstore.OpResult, error) {
+	results, err := s.Store.Transaction(ctx, ops)
+	if err == nil {
+		for i, r := range results {
+			if i < len(ops) {
+				s.count(interactionOf(ops[i].Method, r.Created), r.Resource)
+			}
+		}
+	}
+	return results, err
+}
+
+// interactionOf is the interaction a write method performed.
+func interactionOf(m fhirstore.Method, created bool) fhirstore.Interaction {
+	switch {
+	case m == fhirstore.MethodCreate || created:
+		return fhirstore.InteractionCreate
+	case m == fhirstore.MethodDelete:
+		return fhirstore.InteractionDelete
+	}
+	return fhirstore.InteractionUpdate
+}
+
+// pipelineCollector reads the subscription pipeline and the websocket hub
+// once per scrape: counters that the subscriptions package keeps, and
+// gauges of its current state.
+type pipelineCollector struct {
+	stats   pipelineStats
+	sockets socketCounter
+
+	changes, events, wsDeliveries *prometheus.Desc
+	subs, pending, busy, conns    *prometheus.Desc
+}
+
+func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineCollector {
+	return &pipelineCollector{
+		stats: stats, sockets: sockets,
+		changes: prometheus.NewDesc("fhirsub_matcher_changes_total",
+			"Changes of the feed the matcher has processed (matched and recorded).", nil, nil),
+		events: prometheus.NewDesc("fhirsub_events_recorded_total",
+			"Subscription events recorded by the matcher, every channel.", nil, nil),
+		// channel a constant and outcome a variable label, exactly as in
+		// the rest-hook counter: the registry merges the two
+		wsDeliveries: prometheus.NewDesc(metricDeliveries, helpDeliveries, []string{"outcome"},
+			prometheus.Labels{"channel": subscriptions.ChannelWebsocket}),
+		subs: prometheus.NewDesc("fhirsub_subscriptions",
+			"Known subscriptions by status.", []string{"status"}, nil),
+		pending: prometheus.NewDesc("fhirsub_delivery_queue_depth",
+			"Rest-hook subscriptions with delivery work waiting for a worker.", nil, nil),
+		busy: prometheus.NewDesc("fhirsub_delivery_in_flight",
+			"Rest-hook subscriptions a delivery worker is on.", nil, nil),
+		conns: prometheus.NewDesc("fhirsub_websocket_connections",
+			"Open websocket connections, every protocol.", nil, nil),
+	}
+}
+
+// Describe sends the descriptors of every metric Collect sends.
+func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.changes, c.events, c.wsDeliveries, c.subs, c.pending, c.busy, c.conns} {
+		ch <- d
+	}
+}
+
+// Collect takes one Stats snapshot and sends its metrics.
+func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats.Stats()
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v int, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+	}
+	counter(c.changes, st.ChangesProcessed)
+	counter(c.events, st.EventsRecorded)
+	counter(c.wsDeliveries, st.EventsToListeners, outcomeSuccess)
+	for _, s := range subscriptions.Statuses() {
+		gauge(c.subs, st.Subscriptions[s], string(s))
+	}
+	gauge(c.pending, st.QueuePending)
+	gauge(c.busy, st.QueueBusy)
+	gauge(c.conns, c.sockets.Len())
+}
