@@ -147,3 +147,15 @@ func ValidateDelivery(st SubscriptionState) error {
 	}
 	return nil
 }
+
+// Lease is one term of the lease of a partition of the rest-hook delivery
+// work, as a backend that several nodes share stores it: Node delivers
+// the subscriptions of Partition until Expires. Terms of one partition are
+// numbered 1, 2, 3, …; the holder of the newest unexpired term is the
+// owner, and a newer term supersedes every older one.
+type Lease struct {
+	Partition int
+	Term      int64
+	Node      string
+	Expires   time.Time
+}

@@ -28,54 +28,17 @@ func (m *Manager) workLoop(ctx context.Context) {
 	}
 }
 
-// scheduleLoop wakes the deliverers for due retries and heartbeats and
-// for subscriptions whose end has passed.
-func (m *Manager) scheduleLoop(ctx context.Context) {
-	t := time.NewTicker(m.cfg.HeartbeatTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := m.cfg.Now()
-		m.mu.RLock()
-		var due []string
-		for id, s := range m.subs {
-			if s.Status == StatusOff {
-				continue
-			}
-			if !s.End.IsZero() && !now.Before(s.End) {
-				due = append(due, id)
-				continue
-			}
-			if s.ChannelType != ChannelRestHook {
-				continue
-			}
-			next, comm := m.sched.get(id)
-			switch {
-			case !next.IsZero() && !now.Before(next):
-				due = append(due, id)
-			case s.Heartbeat > 0 && (s.Status == StatusActive || s.Status == StatusError) && now.Sub(comm) >= s.Heartbeat:
-				due = append(due, id)
-			}
-		}
-		m.mu.RUnlock()
-		for _, id := range due {
-			m.queue.push(id)
-		}
-	}
-}
-
 // deliver does the pending work of one subscription: end, activation,
-// handshake, events, heartbeat. Only one deliver runs per subscription at
-// a time. A returned error is a bookkeeping failure (store); delivery
-// failures are handled here.
+// handshake, events, heartbeat — only on the node that holds the
+// subscription's partition (see Cluster). Only one deliver runs per
+// subscription at a time. A returned error is a bookkeeping failure
+// (store); delivery failures are handled here.
 func (m *Manager) deliver(ctx context.Context, id string) error {
 	s, ok := m.Subscription(id)
-	if !ok {
-		m.sched.forget(id)
+	if !ok || !m.owns(id) { // gone, or another node holds its partition
+		if !ok {
+			m.sched.forget(id)
+		}
 		m.queue.lanes.drop(id)
 		return nil
 	}

@@ -61,11 +61,22 @@
 // Status changes are written to the Subscription resource (a new
 // version); counters and delivery state live in the EventStore.
 //
+// # Several nodes
+//
+// Nodes sharing one store each run the whole matcher (Record is
+// idempotent across nodes: the first to record a change numbers its
+// events, the others get the same events back), so websocket and other
+// listeners on every node see every event. rest-hook delivery is
+// partitioned (Config.Cluster): a subscription's handshakes, events,
+// heartbeats and retries come only from the node holding the lease of its
+// partition, and a node that gains a partition resumes each of its
+// subscriptions from the persisted delivery state.
+//
 // # Concurrency
 //
 // A Manager is safe for concurrent use. Its goroutines (the matcher, the
-// scheduler and Config.Workers delivery workers) are started by Run and
-// stopped and awaited by Shutdown. Lock order: Manager.mu before the
+// scheduler, Config.Workers delivery workers and, with Cluster.Leases,
+// the lease loop) are started by Run and stopped and awaited by Shutdown. Lock order: Manager.mu before the
 // topic registry's lock; the queue, schedule and listener locks are
 // leaves.
 package subscriptions

@@ -91,7 +91,7 @@ func (h *SubscriptionHook) Committed(ctx context.Context, res *fhirstore.Resourc
 func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Resource, in fhirstore.Interaction) error {
 	if in == fhirstore.InteractionDelete || res.Deleted {
 		m.mu.Lock()
-		m.dropLocked(res.ID)
+		m.dropLocked(res.ID, res.VersionID)
 		m.mu.Unlock()
 		if err := m.events.DropSubscription(ctx, res.ID); err != nil {
 			return fmt.Errorf("drop events of Subscription/%s: %w", res.ID, err)

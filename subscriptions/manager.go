@@ -71,6 +71,9 @@ type Config struct {
 	Now func() time.Time
 	// NewID makes Bundle and Parameters ids (default fhirstore.NewID).
 	NewID func() string
+	// Cluster shares rest-hook delivery with the other nodes of the store
+	// (default: this node delivers every subscription).
+	Cluster Cluster
 }
 
 // Manager owns the subscription pipeline: validation of Subscription and
@@ -85,13 +88,19 @@ type Manager struct {
 	log    *slog.Logger
 	base   string
 
-	mu       sync.RWMutex
-	subs     map[string]*Subscription // every known subscription, any status
+	mu   sync.RWMutex
+	subs map[string]*Subscription // every known subscription, any status
+	// deleted is the tombstone version of each deleted subscription, so
+	// that an older version met later in the change feed does not bring
+	// it back (a re-create gets a higher version).
+	deleted  map[string]int64
 	idx      *index
 	topicIDs map[string]string // SubscriptionTopic id → canonical URL
 
 	queue *queue
 	sched *schedule
+	own   *leaseSet // partitions held (Cluster.Leases)
+	stats counters  // running totals of Stats (stats.go)
 
 	lmu       sync.Mutex
 	listeners map[string]map[*listener]struct{}
@@ -100,6 +109,7 @@ type Manager struct {
 	stopOnce sync.Once
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
+	workers  sync.WaitGroup // the delivery workers (also in wg)
 }
 
 // New checks cfg and returns a Manager; it does no I/O.
@@ -111,7 +121,10 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("subscriptions: event store required")
 	case cfg.BaseURL == "":
 		return nil, errors.New("subscriptions: base URL required")
+	case cfg.Cluster.Leases != nil && cfg.Cluster.NodeID == "":
+		return nil, errors.New("subscriptions: node id required with leases")
 	}
+	cfg.Cluster.defaults()
 	if cfg.Topics == nil {
 		cfg.Topics = topics.NewRegistry()
 	}
@@ -145,10 +158,12 @@ func New(cfg Config) (*Manager, error) {
 		log:       cfg.Logger.With("component", "subscriptions"),
 		base:      strings.TrimRight(cfg.BaseURL, "/"),
 		subs:      map[string]*Subscription{},
+		deleted:   map[string]int64{},
 		idx:       newIndex(),
 		topicIDs:  map[string]string{},
 		queue:     newQueue(),
 		sched:     newSchedule(),
+		own:       newLeaseSet(),
 		listeners: map[string]map[*listener]struct{}{},
 	}, nil
 }
@@ -175,12 +190,14 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := m.loadTopics(ctx); err != nil {
 		return err
 	}
-	if err := m.loadSubscriptions(ctx); err != nil {
-		return err
-	}
+	// The cursor is read first: a subscription another node writes
+	// meanwhile is then either loaded or met in the feed.
 	cursor, err := m.events.Cursor(ctx, m.cfg.Cursor)
 	if err != nil {
 		return fmt.Errorf("subscriptions: read matcher cursor: %w", err)
+	}
+	if err := m.loadSubscriptions(ctx); err != nil {
+		return err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
@@ -195,10 +212,19 @@ func (m *Manager) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.scheduleLoop(rctx)
 	}()
+	m.workers.Add(m.cfg.Workers)
 	for range m.cfg.Workers {
 		go func() {
 			defer m.wg.Done()
+			defer m.workers.Done()
 			m.workLoop(rctx)
+		}()
+	}
+	if m.cfg.Cluster.Leases != nil {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.leaseLoop(rctx)
 		}()
 	}
 	m.log.Info("subscriptions started", "subscriptions", len(m.subs), "topics", len(m.topics.All()), "cursor", cursor)
@@ -332,6 +358,12 @@ func (m *Manager) putLocked(s *Subscription, since int64) bool {
 	if old := m.subs[s.ID]; old != nil && versionNumber(old.VersionID) > versionNumber(s.VersionID) {
 		return false
 	}
+	if gone, ok := m.deleted[s.ID]; ok {
+		if versionNumber(s.VersionID) <= gone {
+			return false // a version from before the delete
+		}
+		delete(m.deleted, s.ID)
+	}
 	m.subs[s.ID] = s
 	if s.Status == StatusOff {
 		m.idx.remove(s.ID)
@@ -344,10 +376,14 @@ func (m *Manager) putLocked(s *Subscription, since int64) bool {
 	return true
 }
 
-// dropLocked forgets a deleted subscription; m.mu must be held.
-func (m *Manager) dropLocked(id string) {
+// dropLocked forgets a subscription deleted by the tombstone version
+// version; m.mu must be held.
+func (m *Manager) dropLocked(id, version string) {
 	delete(m.subs, id)
 	m.idx.remove(id)
+	if v := versionNumber(version); v > m.deleted[id] {
+		m.deleted[id] = v
+	}
 }
 
 // Subscription returns the current parsed state of a subscription.

@@ -80,6 +80,7 @@ func (m *Manager) process(ctx context.Context, c fhirstore.Change) error {
 	if err != nil {
 		return err
 	}
+	m.stats.recorded(len(evs))
 	m.dispatch(ctx, evs)
 	return nil
 }
@@ -169,7 +170,7 @@ func (m *Manager) feedSubscription(ctx context.Context, c fhirstore.Change, ch *
 	if c.Interaction == fhirstore.InteractionDelete {
 		m.mu.Lock()
 		known := m.subs[c.ID] != nil
-		m.dropLocked(c.ID)
+		m.dropLocked(c.ID, c.VersionID)
 		m.mu.Unlock()
 		if known {
 			if err := m.events.DropSubscription(ctx, c.ID); err != nil {

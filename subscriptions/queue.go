@@ -95,6 +95,59 @@ func (q *queue) done(id string) {
 	}
 }
 
+// busyWhere reports whether a worker is on a subscription for which
+// pred holds.
+func (q *queue) busyWhere(pred func(id string) bool) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for id := range q.busy {
+		if pred(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// scheduleLoop wakes the deliverers for due retries and heartbeats and
+// for subscriptions whose end has passed.
+func (m *Manager) scheduleLoop(ctx context.Context) {
+	t := time.NewTicker(m.cfg.HeartbeatTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := m.cfg.Now()
+		m.mu.RLock()
+		var due []string
+		for id, s := range m.subs {
+			if s.Status == StatusOff || !m.owns(id) {
+				continue
+			}
+			if !s.End.IsZero() && !now.Before(s.End) {
+				due = append(due, id)
+				continue
+			}
+			if s.ChannelType != ChannelRestHook {
+				continue
+			}
+			next, comm := m.sched.get(id)
+			switch {
+			case !next.IsZero() && !now.Before(next):
+				due = append(due, id)
+			case s.Heartbeat > 0 && (s.Status == StatusActive || s.Status == StatusError) && now.Sub(comm) >= s.Heartbeat:
+				due = append(due, id)
+			}
+		}
+		m.mu.RUnlock()
+		for _, id := range due {
+			m.queue.push(id)
+		}
+	}
+}
+
 // schedule keeps the in-memory timing of every subscription: when its
 // next retry is due and when it last communicated (for heartbeats).
 type schedule struct {

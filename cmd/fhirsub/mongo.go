@@ -7,6 +7,7 @@ import (
 
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/fhirstore/mongo"
+	"github.com/fhirsub/fhirsub/subscriptions"
 )
 
 // openMongo opens the MongoDB backend selected by MONGODB_URI.
@@ -16,4 +17,18 @@ func openMongo(ctx context.Context, cfg *config, log *slog.Logger) (fhirstore.St
 		return nil, "", fmt.Errorf("open store: %w", err)
 	}
 	return db, fmt.Sprintf("mongodb database %q (transactions=%v)", cfg.MongoDatabase, db.Transactions()), nil
+}
+
+var _ subscriptions.Leases = (*mongo.DB)(nil)
+
+// cluster is how this node shares rest-hook delivery: with the other
+// nodes of the store through its leases when the store has them (MongoDB),
+// alone otherwise (the embedded store serves one process).
+func (a *app) cluster(cfg *config) subscriptions.Cluster {
+	leases, ok := a.store.(subscriptions.Leases)
+	if !ok {
+		return subscriptions.Cluster{}
+	}
+	a.log.Info("rest-hook delivery partitioned by leases", "node", cfg.NodeID, "partitions", cfg.Partitions, "lease_ttl", cfg.LeaseTTL)
+	return subscriptions.Cluster{Leases: leases, NodeID: cfg.NodeID, Partitions: cfg.Partitions, LeaseTTL: cfg.LeaseTTL}
 }

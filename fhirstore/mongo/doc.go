@@ -16,6 +16,12 @@
 //   - changes: the change feed, _id = seq (int64), state pending,
 //     committed or aborted.
 //   - cursors, events, states: the fhirstore.EventStore (see Events).
+//   - leases, nodes: the partition leases of rest-hook delivery between
+//     nodes (leases.go): a term of partition k is the document "k/term",
+//     inserted once by its acquirer (the unique _id picks the one
+//     holder), renewed only by its holder (which then checks that no
+//     newer term exists) and deleted by the next term's holder; each node
+//     upserts only its own heartbeat document in nodes.
 //
 // Indexes, created by Open when missing (creating an existing index is a
 // no-op): resources type_keys {type, keys} and type_lastUpdated {type,

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// The checks of TestSeveralNodes.
+
+// checkLegacyAcrossNodes connects a legacy websocket client to node a and
+// waits for the update of a Patient created through node b.
+func checkLegacyAcrossNodes(t *testing.T, a, b string) {
+	t.Helper()
+	url := "ws" + strings.TrimPrefix(a, "http") + "/ws?client_id=multinode"
+	c, resp, err := websocket.DefaultDialer.Dial(url, http.Header{"Origin": {a}})
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", url, err, resp)
+	}
+	defer c.Close()
+	sub := `{"type":"subscribe","data":{"subscription_id":"s","resource_types":["*"],"patient_ids":[]}}`
+	if err := c.WriteMessage(websocket.TextMessage, []byte(sub)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	read := func() map[string]any {
+		_ = c.SetReadDeadline(deadline)
+		_, raw, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("legacy client on %s: read: %v", a, err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatalf("legacy frame %s: %v", raw, err)
+		}
+		return m
+	}
+	if m := read(); m["type"] != "subscribed" {
+		t.Fatalf("legacy client: want subscribed, got %v", m)
+	}
+	p := mustFHIR(t, http.StatusCreated, "POST", b+"/Patient",
+		map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": "Websocket"}}})
+	id, _ := p["id"].(string)
+	wrote := time.Now()
+	for {
+		m := read()
+		data, _ := m["data"].(map[string]any)
+		if m["type"] == "update" && data["resource_type"] == "Patient" && data["resource_id"] == id {
+			if data["action"] != "created" {
+				t.Errorf("legacy update of Patient/%s: action %v, want created", id, data["action"])
+			}
+			t.Logf("legacy client on %s got the write made through %s after %v", a, b, time.Since(wrote).Round(time.Millisecond))
+			return
+		}
+	}
+}
+
+// expectedEvents lists, per subscription, the stored Observations that
+// must notify it (answers lost in the kill are reconciled with the store:
+// a write counts if it was committed), and how many are stored.
+func expectedEvents(t *testing.T, base string, subs []crashSub) (map[string][]string, int) {
+	t.Helper()
+	byPatient := map[string][]string{}
+	stored := searchAll(t, base+"/Observation?_count=1000")
+	for _, obs := range stored {
+		subj, _ := obs["subject"].(map[string]any)
+		ref, _ := subj["reference"].(string)
+		id, _ := obs["id"].(string)
+		p := strings.TrimPrefix(ref, "Patient/")
+		byPatient[p] = append(byPatient[p], id)
+	}
+	out := map[string][]string{}
+	for _, s := range subs {
+		out[s.id] = byPatient[s.patient]
+		slices.Sort(out[s.id])
+	}
+	return out, len(stored)
+}
+
+// drain waits until every subscription has received as many distinct
+// events as it expects.
+func drain(t *testing.T, rcv *hookReceiver, subs []crashSub, want map[string][]string, limit time.Duration) {
+	t.Helper()
+	ok := rcv.waitUntil(limit, func() bool {
+		for _, s := range subs {
+			if len(rcv.snapshot(s.id).deliveries) < len(want[s.id]) {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Errorf("deliveries did not drain within %v", limit)
+	}
+	time.Sleep(300 * time.Millisecond) // anything extra would arrive now
+}
+
+// multiTally is what the receiver got, against what was expected.
+type multiTally struct {
+	delivered, duplicates, lost int
+	duplicated                  map[string][]int // subscription → event numbers received more than once
+}
+
+// tally counts deliveries per subscription and checks that they are
+// exactly 1..N, N the subscription's matching writes, with the right foci.
+func tally(t *testing.T, rcv *hookReceiver, subs []crashSub, want map[string][]string) multiTally {
+	t.Helper()
+	out := multiTally{duplicated: map[string][]int{}}
+	for _, s := range subs {
+		got := rcv.snapshot(s.id)
+		for num, times := range got.deliveries {
+			if num > len(want[s.id]) {
+				t.Errorf("Subscription/%s: event %d delivered, but only %d writes match it", s.id, num, len(want[s.id]))
+				continue
+			}
+			out.delivered++
+			if times > 1 {
+				out.duplicates += times - 1
+				out.duplicated[s.id] = append(out.duplicated[s.id], num)
+			}
+		}
+		for i := 1; i <= len(want[s.id]); i++ {
+			if got.deliveries[i] == 0 {
+				out.lost++
+			}
+		}
+		if !contiguous(got.deliveries, len(want[s.id])) {
+			t.Errorf("Subscription/%s: event numbers %v, want 1..%d", s.id, sortedKeys(got.deliveries), len(want[s.id]))
+		}
+		checkFoci(t, s.id, got.focus, want[s.id])
+	}
+	return out
+}
+
+// watchTakeover measures how long after the kill every subscription of
+// the killed node's partitions receives a new event (from its new owner):
+// it sends that duration, or 0 if some did not within limit.
+func watchTakeover(rcv *hookReceiver, orphans map[string]bool, before map[string]int, killed time.Time, limit time.Duration) <-chan time.Duration {
+	out := make(chan time.Duration, 1)
+	go func() {
+		var last time.Duration
+		seen := map[string]bool{}
+		for time.Since(killed) < limit {
+			for id := range orphans {
+				if !seen[id] && len(rcv.snapshot(id).deliveries) > before[id] {
+					seen[id] = true
+					last = time.Since(killed)
+				}
+			}
+			if len(seen) == len(orphans) {
+				out <- last
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		out <- 0
+	}()
+	return out
+}
+
+// sameExpectation reports whether two expectations list the same events.
+func sameExpectation(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for id, evs := range a {
+		if !slices.Equal(evs, b[id]) {
+			return false
+		}
+	}
+	return true
+}

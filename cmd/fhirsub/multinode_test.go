@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fhirsub/fhirsub/subscriptions"
+)
+
+// multiPlan sizes TestSeveralNodes: FerretDB uses no index, so the
+// volumes stay modest.
+const (
+	multiNodes      = 3
+	multiPatients   = 5
+	multiSubs       = 20
+	multiPhase1     = 30              // writes while every node lives
+	multiAfterKill  = 5 * time.Second // writing goes on this long after the kill
+	multiLeaseTTL   = 2 * time.Second
+	multiPartitions = 16
+	multiDatabase   = "fhirsub_multinode"
+)
+
+// TestSeveralNodes runs three server binaries on one FerretDB (production
+// uses a MongoDB replica set), creates rest-hook subscriptions and writes
+// through all of them, and proves that each event is delivered by one
+// node; then it SIGKILLs a node mid-load and proves that its partitions
+// are taken over without loss. A legacy websocket client on one node sees
+// a write made through another.
+func TestSeveralNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-node test skipped in -short mode")
+	}
+	began := time.Now()
+	uri := startFerretServer(t)
+	rcv := newHookReceiver(t)
+	nodes := make([]*serverProc, multiNodes)
+	for i := range nodes {
+		args := []string{"--mongodb-uri", uri, "--mongodb-database", multiDatabase,
+			"--node-id", fmt.Sprintf("node-%c", 'a'+i), "--lease-ttl", multiLeaseTTL.String(),
+			"--retry-base", "50ms", "--retry-max", "1s", "--log-level", "info"}
+		if i > 0 {
+			// One public base URL, as behind a load balancer: an event
+			// delivered twice by two nodes carries the same references.
+			// (node a's own is http://localhost:<port>).
+			args = append(args, "--base-url", strings.Replace(nodes[0].base, "127.0.0.1", "localhost", 1))
+		}
+		nodes[i] = startServerProc(t, args...)
+	}
+	leases := waitBalanced(t, uri)
+	t.Logf("setup: %d nodes up, partitions balanced %v in %v", len(nodes), holdings(leases), time.Since(began).Round(time.Millisecond))
+
+	checkLegacyAcrossNodes(t, nodes[0].base, nodes[1].base)
+
+	patients := make([]string, multiPatients)
+	for i := range patients {
+		p := mustFHIR(t, http.StatusCreated, "POST", nodes[i%len(nodes)].base+"/Patient",
+			map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": fmt.Sprintf("Node%02d", i)}}})
+		patients[i], _ = p["id"].(string)
+	}
+	subs := make([]crashSub, multiSubs)
+	for i := range subs {
+		s := crashSub{patient: patients[i%len(patients)], content: "id-only"}
+		res := mustFHIR(t, http.StatusCreated, "POST", nodes[i%len(nodes)].base+"/Subscription",
+			topicSubscription(rcv.URL(), criticalTopic, s.content, "Observation?patient=Patient/"+s.patient))
+		s.id, _ = res["id"].(string)
+		subs[i] = s
+	}
+	waitAllActive(t, nodes[2].base, len(subs))
+	t.Logf("%d subscriptions active after %v", len(subs), time.Since(began).Round(time.Millisecond))
+
+	// Phase 1: every node lives; writes go round-robin through all.
+	var seq atomic.Int64
+	write := func(ctx context.Context, base string) {
+		n := seq.Add(1)
+		_, _, _ = fhirDo(ctx, "POST", base+"/Observation",
+			criticalObservation(patients[int(n)%len(patients)], loincSodium, fmt.Sprintf("m%04d", n)))
+	}
+	for i := range multiPhase1 {
+		write(context.Background(), nodes[i%len(nodes)].base)
+	}
+	want, _ := expectedEvents(t, nodes[0].base, subs)
+	drain(t, rcv, subs, want, 30*time.Second)
+	phase1 := tally(t, rcv, subs, want)
+	t.Logf("phase 1 drained after %v", time.Since(began).Round(time.Millisecond))
+	if phase1.duplicates != 0 {
+		t.Errorf("phase 1 (no node died): %d duplicate deliveries, want 0", phase1.duplicates)
+	}
+
+	// Phase 2: writers go on through every live node; the last node is
+	// killed while they write.
+	leases = currentLeases(t, uri)
+	victim := nodes[len(nodes)-1]
+	victimID := fmt.Sprintf("node-%c", 'a'+len(nodes)-1)
+	var alive atomic.Pointer[[]*serverProc]
+	all := append([]*serverProc(nil), nodes...)
+	alive.Store(&all)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; ctx.Err() == nil; i++ {
+				live := *alive.Load()
+				write(ctx, live[i%len(live)].base)
+				time.Sleep(100 * time.Millisecond) // what FerretDB absorbs
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	orphans := map[string]bool{} // subscriptions of the victim's partitions
+	for _, s := range subs {
+		if leases[subscriptions.Partition(s.id, multiPartitions)] == victimID {
+			orphans[s.id] = true
+		}
+	}
+	survivors := append([]*serverProc(nil), nodes[:len(nodes)-1]...)
+	alive.Store(&survivors)
+	killed := time.Now()
+	victim.kill()
+	before := map[string]int{} // after the kill: from now on only a new owner delivers
+	for id := range orphans {
+		before[id] = len(rcv.snapshot(id).deliveries)
+	}
+	takeover := watchTakeover(rcv, orphans, before, killed, multiAfterKill+5*time.Second)
+	time.Sleep(multiAfterKill)
+	cancel()
+	wg.Wait()
+
+	// A write cut by the kill between its steps is settled by a reader
+	// after the store's commit timeout (5 s): reconcile with the store
+	// until the expectation no longer moves.
+	time.Sleep(time.Until(killed.Add(6 * time.Second)))
+	want, written := expectedEvents(t, nodes[0].base, subs)
+	for range 3 {
+		drain(t, rcv, subs, want, 30*time.Second)
+		again, n := expectedEvents(t, nodes[0].base, subs)
+		if sameExpectation(want, again) {
+			break
+		}
+		want, written = again, n
+	}
+	final := tally(t, rcv, subs, want)
+	t.Logf("phase 2 drained after %v", time.Since(began).Round(time.Millisecond))
+	took := <-takeover
+	for id, nums := range final.duplicated {
+		if !orphans[id] {
+			t.Errorf("Subscription/%s (partition %d, not the killed node's) has duplicate deliveries of events %v",
+				id, subscriptions.Partition(id, multiPartitions), nums)
+		}
+	}
+	if bad := rcv.malformed(); len(bad) > 0 {
+		t.Errorf("%d malformed or inconsistent notifications, first: %s", len(bad), bad[0])
+	}
+	expected := 0
+	for _, w := range want {
+		expected += len(w)
+	}
+	line := fmt.Sprintf("multinode: nodes=%d, subscriptions=%d, changes written=%d, events expected=%d, delivered=%d,"+
+		" duplicates=%d, lost=%d, takeover=%.1fs (phase 1 duplicates=%d, killed node held %d partitions and %d subscriptions, write attempts=%d, total=%v)",
+		len(nodes), len(subs), written, expected, final.delivered, final.duplicates, final.lost, took.Seconds(),
+		phase1.duplicates, countHeld(leases, victimID), len(orphans), seq.Load(), time.Since(began).Round(time.Millisecond))
+	t.Log(line)
+	fmt.Println(line)
+	if final.lost > 0 || final.delivered != expected {
+		t.Errorf("events lost: %d of %d (delivered %d)", final.lost, expected, final.delivered)
+	}
+	if took <= 0 {
+		t.Errorf("the killed node's subscriptions were not taken over")
+	}
+}
+
+// startFerretServer builds and runs fhirstore/mongo/testdata/ferretserver
+// (FerretDB v1, SQLite handler, in memory when /dev/shm exists) on
+// 127.0.0.1 and returns its URI. It stops when its stdin closes, at cleanup.
+func startFerretServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ferretserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../fhirstore/mongo/testdata/ferretserver").CombinedOutput(); err != nil {
+		t.Fatalf("build ferretserver: %v\n%s", err, out)
+	}
+	parent := ""
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		parent = "/dev/shm"
+	}
+	data, err := os.MkdirTemp(parent, "fhirsub-multinode-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, data)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+		_ = os.RemoveAll(data)
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read ferretserver URI: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// currentLeases reads the leases collection: the node holding the newest
+// unexpired term of each partition.
+func currentLeases(t *testing.T, uri string) map[int]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cl.Disconnect(ctx) }()
+	cur, err := cl.Database(multiDatabase).Collection("leases").Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []struct {
+		Partition int64  `bson:"partition"`
+		Term      int64  `bson:"term"`
+		Node      string `bson:"node"`
+		Expires   int64  `bson:"expires"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(docs, func(i, j int) bool { return docs[i].Term < docs[j].Term })
+	out := map[int]string{}
+	now := time.Now().UnixMilli()
+	for _, d := range docs {
+		delete(out, int(d.Partition))
+		if d.Expires > now {
+			out[int(d.Partition)] = d.Node
+		}
+	}
+	return out
+}
+
+// waitBalanced waits until every partition is held and each node holds
+// its fair share at most, twice in a row a lease tick apart.
+func waitBalanced(t *testing.T, uri string) map[int]string {
+	t.Helper()
+	share := (multiPartitions + multiNodes - 1) / multiNodes
+	deadline := time.Now().Add(20 * time.Second)
+	stable := 0
+	for {
+		l := currentLeases(t, uri)
+		ok := len(l) == multiPartitions && len(holdings(l)) == multiNodes
+		for _, n := range holdings(l) {
+			ok = ok && n <= share
+		}
+		if stable = map[bool]int{true: stable + 1, false: 0}[ok]; stable >= 2 {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions not balanced over %d nodes within 20s: %v", multiNodes, holdings(l))
+		}
+		time.Sleep(multiLeaseTTL / 4)
+	}
+}
+
+func holdings(l map[int]string) map[string]int {
+	out := map[string]int{}
+	for _, n := range l {
+		out[n]++
+	}
+	return out
+}
+
+func countHeld(l map[int]string, node string) int { return holdings(l)[node] }
