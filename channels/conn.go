@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -339,6 +340,10 @@ func (c *Conn) readLoop() {
 		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongTimeout))
 		if mt != websocket.TextMessage {
 			c.Close(websocket.CloseUnsupportedData, "binary frames are not supported")
+			continue
+		}
+		if !utf8.Valid(data) { // RFC 6455 §8.1: fail the connection
+			c.Close(websocket.CloseInvalidFramePayloadData, "text frame is not valid UTF-8")
 			continue
 		}
 		c.sess.Message(c.ctx, data)

@@ -31,6 +31,42 @@ func ValidateEndpoint(endpoint string) error {
 	return err
 }
 
+// ValidateEndpoint is the package-level ValidateEndpoint plus the address
+// checks that need no DNS: an endpoint whose host is an address literal
+// the guard refuses (127.0.0.1, [::1], 10.0.0.1, 169.254.169.254, …) or
+// the name localhost is refused at subscription-create time, unless an
+// Allow pattern admits it, instead of being accepted and failing on every
+// delivery. Other host names are checked after resolution, when sent. The
+// error wraps ErrInvalidEndpoint or ErrBlockedAddress.
+func (rh *RestHook) ValidateEndpoint(endpoint string) error {
+	u, err := parseEndpoint(endpoint)
+	if err != nil {
+		return err
+	}
+	host := u.Hostname()
+	port := uint16(80)
+	if u.Scheme == "https" {
+		port = 443
+	}
+	if p := u.Port(); p != "" {
+		n, _ := strconv.ParseUint(p, 10, 16) // parseEndpoint checked it
+		port = uint16(n)
+	}
+	if rh.allowedName(host, port) {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return rh.check(ip, port)
+	}
+	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		// RFC 6761: localhost names are loopback, whatever DNS says.
+		if err := rh.check(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port); err != nil {
+			return fmt.Errorf("%w: %s is loopback", ErrBlockedAddress, host)
+		}
+	}
+	return nil
+}
+
 func parseEndpoint(endpoint string) (*url.URL, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil {

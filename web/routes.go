@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -9,6 +10,7 @@ import (
 // routes declares every route of the REST API in one place:
 //
 //	GET    /healthz, /readyz                 liveness, readiness (store reachable)
+//	GET    /metrics                          Prometheus metrics (when Config.Metrics is set)
 //	GET    /metadata                         CapabilityStatement
 //	POST   /                                 batch or transaction Bundle
 //	GET    /_history                         system history
@@ -29,8 +31,22 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metadata", s.metadata)
+	if s.cfg.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(s.cfg.Metrics))
+	}
 	for path, h := range s.cfg.Handlers {
 		e.GET(path, echo.WrapHandler(h))
+	}
+	// The fixed GET paths answer other methods with 405, not as the
+	// unknown resource type of POST /{type}.
+	getOnly := []string{"/healthz", "/readyz", "/metadata"}
+	for path := range s.cfg.Handlers {
+		if path != "/" && !strings.Contains(path, "*") {
+			getOnly = append(getOnly, path)
+		}
+	}
+	for _, path := range getOnly {
+		e.Match([]string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}, path, methodNotAllowed)
 	}
 	s.subscriptionRoutes()
 	s.wsBindingRoutes()
@@ -57,4 +73,9 @@ func (s *Server) readyz(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func methodNotAllowed(c echo.Context) error {
+	c.Response().Header().Set("Allow", http.MethodGet)
+	return echo.ErrMethodNotAllowed
 }

@@ -134,6 +134,22 @@ func (s *Server) subscriptionStatus(c echo.Context) error {
 		}
 		ids = []string{id}
 	}
+	for i, id := range ids {
+		id = strings.TrimPrefix(id, "Subscription/")
+		if !idPattern.MatchString(id) {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid", Expression: []string{"id"},
+				Message: "invalid subscription id " + quoteShort(id)}
+		}
+		ids[i] = id
+	}
+	for _, st := range params["status"] {
+		switch st {
+		case "requested", "active", "error", "off":
+		default:
+			return &Error{Status: http.StatusBadRequest, Code: "invalid", Expression: []string{"status"},
+				Message: "status " + quoteShort(st) + " is not requested, active, error or off"}
+		}
+	}
 	self := s.base + c.Request().URL.RequestURI()
 	b, err := s.cfg.Subscriptions.StatusBundle(c.Request().Context(), ids, params["status"], self)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 // goroutine it starts and shutdown waits for all of them.
 type app struct {
 	log       *slog.Logger
+	metrics   *metrics // the Prometheus registry behind /metrics (metrics.go)
 	store     fhirstore.Store
 	storeName string
 	hub       *channels.Hub
@@ -42,7 +43,7 @@ func (a *app) onStop(f func(context.Context) error) { a.stops = append(a.stops, 
 // start opens the store, starts the pipeline, binds the listener and serves
 // in the background. The caller must call shutdown.
 func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err error) {
-	a = &app{log: log, serveErr: make(chan error, 1)}
+	a = &app{log: log, serveErr: make(chan error, 1), metrics: newMetrics(log)}
 	defer func() {
 		if err != nil {
 			_ = a.shutdown(context.Background())
@@ -78,12 +79,13 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 	if err != nil {
 		return a, err
 	}
-	handlers, err := a.startWebsockets(ctx, log)
+	handlers, bridge, err := a.startWebsockets(ctx, cfg, mgr, auth, log)
 	if err != nil {
 		return a, err
 	}
+	a.metrics.observe(mgr, a.hub)
 	srv, err := web.New(web.Config{
-		Store:           a.store,
+		Store:           a.metrics.store(a.store),
 		BaseURL:         a.baseURL,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		Logger:          log,
@@ -96,6 +98,8 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		},
 		ExtraTypes:    []string{"SubscriptionTopic"},
 		Subscriptions: mgr,
+		WSBinding:     bridge,
+		Metrics:       a.metrics.handler(),
 	})
 	if err != nil {
 		return a, err
@@ -131,10 +135,15 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 	}
 	a.onStop(func(context.Context) error { return rh.Close() })
 	mgr, err := subscriptions.New(subscriptions.Config{
-		Store: a.store, Events: events, Sender: rh, Topics: topics.NewRegistry(),
+		Store: a.store, Events: events, Sender: a.metrics.sender(rh), Topics: topics.NewRegistry(),
 		BaseURL: a.baseURL, Logger: log,
 		MaxFailures: cfg.MaxFailures, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		Timeout: cfg.RestHookTimeout, Retention: cfg.EventRetention, Workers: cfg.DeliveryWorkers,
+		Cluster: a.cluster(cfg),
+
+		// An endpoint at a loopback, private or link-local address literal
+		// is refused at create, not on every delivery.
+		ValidateEndpoint: rh.ValidateEndpoint,
 	})
 	if err != nil {
 		return nil, err
@@ -146,27 +155,40 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 	return mgr, nil
 }
 
-// startWebsockets starts the websocket hub and the legacy channel's feed
-// and returns the handlers to mount.
-func (a *app) startWebsockets(ctx context.Context, log *slog.Logger) (map[string]http.Handler, error) {
+// startWebsockets starts the websocket hub, the legacy channel's feed and
+// the bridge of the two FHIR websocket protocols, and returns the handlers
+// to mount and the bridge (which issues $get-ws-binding-token tokens):
+//
+//	/ws                the legacy JSON channel (DESIGN.md §5)
+//	/websocket         R4 classic bind / bound / ping
+//	/ws/subscriptions  Backport bind-with-token
+//
+// With authentication on, every protocol checks the caller: a bearer token
+// on /ws and /websocket, a binding token on /ws/subscriptions.
+func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptions.Manager, auth *web.Authenticator, log *slog.Logger) (map[string]http.Handler, *subscriptions.WSBridge, error) {
+	var verifier channels.Verifier
+	if auth != nil { // a nil *Authenticator in the interface would not be nil
+		verifier = auth
+	}
 	hub, err := channels.New(channels.Config{Logger: log.With("component", "websocket")})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a.hub = hub
 	var feed *legacyfeed.Feed
 	proto, err := channels.NewLegacy(channels.LegacyConfig{
-		Logger: log.With("component", "legacy"),
+		Logger:   log.With("component", "legacy"),
+		Verifier: verifier,
 		Replayer: channels.LegacyReplayFunc(func(ctx context.Context, after, upTo int64) ([]*channels.LegacyEvent, error) {
 			return feed.Replay(ctx, after, upTo)
 		}),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	feed, err = legacyfeed.New(legacyfeed.Config{Store: a.store, Sink: proto, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a.feed, a.feedErr = feed, make(chan error, 1)
 	go func() { a.feedErr <- feed.Run(context.WithoutCancel(ctx)) }()
@@ -177,18 +199,42 @@ func (a *app) startWebsockets(ctx context.Context, log *slog.Logger) (map[string
 		}
 		return err
 	})
-	// The hub stops before the feed: sockets get 1001 and replays end first.
+
+	tokens, err := channels.NewBindingTokens(channels.BindingTokensConfig{Secret: []byte(cfg.WSBindingSecret), TTL: cfg.WSBindingTTL})
+	if err != nil {
+		return nil, nil, fmt.Errorf("ws-binding: %w", err)
+	}
+	bridge, err := subscriptions.NewWSBridge(mgr, subscriptions.WSBridgeConfig{Tokens: tokens, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	a.onStop(bridge.Shutdown)
+	r4, err := channels.NewR4(channels.R4Config{Binder: bridge, Auth: verifier, Logger: log.With("component", "r4-websocket")})
+	if err != nil {
+		return nil, nil, err
+	}
+	backport, err := channels.NewBackport(channels.BackportConfig{Binder: bridge, Tokens: tokens, Logger: log.With("component", "backport-websocket")})
+	if err != nil {
+		return nil, nil, err
+	}
+
+	// The hub stops before the bridge and the feed: sockets get 1001 and
+	// replays end first.
 	a.onStop(hub.Shutdown)
 	select {
 	case <-feed.Ready():
 	case <-time.After(10 * time.Second):
-		return nil, errors.New("legacy feed did not become ready within 10s")
+		return nil, nil, errors.New("legacy feed did not become ready within 10s")
 	}
-	handlers := map[string]http.Handler{"/ws": hub.Handler(proto)}
+	handlers := map[string]http.Handler{
+		"/ws":               hub.Handler(proto),
+		"/websocket":        hub.Handler(r4),
+		"/ws/subscriptions": hub.Handler(backport),
+	}
 	for _, p := range ui.Paths {
 		handlers[p] = ui.Handler()
 	}
-	return handlers, nil
+	return handlers, bridge, nil
 }
 
 // shutdown stops accepting requests, waits for in-flight ones, closes the

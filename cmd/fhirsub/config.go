@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ type config struct {
 	ShutdownTimeout time.Duration
 	MongoURI        string
 	MongoDatabase   string
+	NodeID          string
+	Partitions      int
+	LeaseTTL        time.Duration
 
 	RestHookAllow   []string
 	RestHookTimeout time.Duration
@@ -33,6 +37,9 @@ type config struct {
 	RetryMax        time.Duration
 	EventRetention  int
 	DeliveryWorkers int
+
+	WSBindingSecret string
+	WSBindingTTL    time.Duration
 
 	Auth authSettings
 }
@@ -52,6 +59,9 @@ var settings = []setting{
 	{"shutdown-timeout", "FHIRSUB_SHUTDOWN_TIMEOUT", "10s", "how long graceful shutdown may take"},
 	{"mongodb-uri", "MONGODB_URI", "", "use MongoDB instead of the embedded store (e.g. mongodb://host:27017/?replicaSet=rs0)"},
 	{"mongodb-database", "MONGODB_DATABASE", "fhirsub", "MongoDB database name"},
+	{"node-id", "FHIRSUB_NODE_ID", "", "unique name of this node among the nodes sharing one MongoDB (default hostname-pid)"},
+	{"partitions", "FHIRSUB_PARTITIONS", "16", "partitions of the rest-hook delivery work shared by the nodes of one MongoDB (the same on every node)"},
+	{"lease-ttl", "FHIRSUB_LEASE_TTL", "10s", "lifetime of a node's partition lease: a dead node's rest-hook work is taken over after about this long"},
 	{"resthook-allow", "FHIRSUB_RESTHOOK_ALLOW", "", "comma list of CIDRs or host:port that rest-hooks may reach despite the SSRF guard (e.g. 127.0.0.1/32)"},
 	{"resthook-timeout", "FHIRSUB_RESTHOOK_TIMEOUT", "30s", "default time limit of one rest-hook attempt (backport-timeout overrides)"},
 	{"max-failures", "FHIRSUB_MAX_FAILURES", "5", "consecutive delivery failures before a subscription goes to status error"},
@@ -59,6 +69,8 @@ var settings = []setting{
 	{"retry-max", "FHIRSUB_RETRY_MAX", "10m", "longest retry delay"},
 	{"event-retention", "FHIRSUB_EVENT_RETENTION", "1000", "delivered events kept per subscription for $events"},
 	{"delivery-workers", "FHIRSUB_DELIVERY_WORKERS", "16", "concurrent rest-hook deliveries"},
+	{"ws-binding-secret", "FHIRSUB_WS_BINDING_SECRET", "", "HS256 key (>= 32 bytes) of the $get-ws-binding-token tokens; default a random key per process (set it when several nodes share one URL)"},
+	{"ws-binding-ttl", "FHIRSUB_WS_BINDING_TTL", "5m", "how long a $get-ws-binding-token token may be used to bind (at most 1h)"},
 	{"auth", "FHIRSUB_AUTH", "", "off, hs256 or jwks (default: hs256 with a secret, jwks with a JWKS, else off — off only on loopback)"},
 	{"jwt-secret", "FHIRSUB_JWT_SECRET", "", "HS256 shared secret"},
 	{"jwks", "FHIRSUB_JWKS", "", "JWKS file or URL with the RS256/ES256 keys"},
@@ -95,6 +107,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		LogFormat:     *vals["log-format"],
 		MongoURI:      *vals["mongodb-uri"],
 		MongoDatabase: *vals["mongodb-database"],
+		NodeID:        *vals["node-id"],
+	}
+	if c.NodeID == "" {
+		c.NodeID = defaultNodeID()
 	}
 	var err error
 	if c.MaxBodyBytes, err = strconv.ParseInt(*vals["max-body"], 10, 64); err != nil || c.MaxBodyBytes <= 0 {
@@ -116,13 +132,19 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 			c.RestHookAllow = append(c.RestHookAllow, a)
 		}
 	}
-	durations := map[string]*time.Duration{"resthook-timeout": &c.RestHookTimeout, "retry-base": &c.RetryBase, "retry-max": &c.RetryMax}
+	c.WSBindingSecret = *vals["ws-binding-secret"]
+	if c.WSBindingSecret != "" && len(c.WSBindingSecret) < 32 {
+		return nil, errors.New("ws-binding-secret: must be at least 32 bytes")
+	}
+	durations := map[string]*time.Duration{"resthook-timeout": &c.RestHookTimeout, "retry-base": &c.RetryBase, "retry-max": &c.RetryMax, "lease-ttl": &c.LeaseTTL,
+		"ws-binding-ttl": &c.WSBindingTTL}
 	for name, dst := range durations {
 		if *dst, err = time.ParseDuration(*vals[name]); err != nil || *dst <= 0 {
 			return nil, fmt.Errorf("%s: %q is not a positive duration", name, *vals[name])
 		}
 	}
-	ints := map[string]*int{"max-failures": &c.MaxFailures, "event-retention": &c.EventRetention, "delivery-workers": &c.DeliveryWorkers}
+	ints := map[string]*int{"max-failures": &c.MaxFailures, "event-retention": &c.EventRetention, "delivery-workers": &c.DeliveryWorkers,
+		"partitions": &c.Partitions}
 	for name, dst := range ints {
 		if *dst, err = strconv.Atoi(*vals[name]); err != nil || *dst <= 0 {
 			return nil, fmt.Errorf("%s: %q is not a positive number", name, *vals[name])
@@ -135,6 +157,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, errors.New("log-format: must be text or json")
 	}
 	return c, nil
+}
+
+// defaultNodeID names this process among the nodes of one MongoDB:
+// hostname-pid.
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "fhirsub"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // baseURLFor derives the public base URL from the bound address.

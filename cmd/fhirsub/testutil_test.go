@@ -214,6 +214,11 @@ var fhirClient = &http.Client{Timeout: 15 * time.Second}
 // fhirDo sends body (nil, or a value encoded as JSON) and decodes the
 // answer, numbers as json.Number.
 func fhirDo(ctx context.Context, method, url string, body any) (int, map[string]any, error) {
+	return fhirDoWith(ctx, method, url, body, nil)
+}
+
+// fhirDoWith is fhirDo with extra request headers.
+func fhirDoWith(ctx context.Context, method, url string, body any, hdr http.Header) (int, map[string]any, error) {
 	var rd io.Reader
 	if body != nil {
 		raw, err := json.Marshal(body)
@@ -225,6 +230,9 @@ func fhirDo(ctx context.Context, method, url string, body any) (int, map[string]
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return 0, nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/fhir+json")
