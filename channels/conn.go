@@ -207,6 +207,34 @@ func (c *Conn) start() {
 	go c.readLoop()
 }
 
+// WaitEmpty waits until the writer has taken every queued frame. It
+// returns ErrShutdown when the connection closes and ctx.Err() when ctx is
+// done first. A replay calls it before going live, so that live frames,
+// which never wait, do not find the queue full of the replay's.
+func (c *Conn) WaitEmpty(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		if c.closing {
+			c.mu.Unlock()
+			return ErrShutdown
+		}
+		if len(c.queue) == 0 {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.space == nil {
+			c.space = make(chan struct{})
+		}
+		space := c.space
+		c.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // take hands the queued frames to the writer.
 func (c *Conn) take() (batch []frame, closing bool) {
 	c.mu.Lock()

@@ -129,6 +129,20 @@ func (s *legacySession) replay(ctx context.Context, since int64, explicit bool) 
 		pending := s.pending
 		s.pending = nil
 		if len(pending) == 0 {
+			s.mu.Unlock()
+			// Let the writer take the replay's frames first: live
+			// frames never wait, and must not find the queue full.
+			if werr := s.conn.WaitEmpty(ctx); werr != nil {
+				s.mu.Lock()
+				s.replaying = false
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Lock()
+			if len(s.pending) > 0 {
+				s.mu.Unlock()
+				continue
+			}
 			s.replaying = false
 			s.mu.Unlock()
 			break
