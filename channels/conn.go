@@ -117,16 +117,26 @@ func (c *Conn) Send(data []byte, seq int64) bool {
 // control for replays. It returns ErrShutdown when the connection closes
 // and ctx.Err() when ctx is done first.
 func (c *Conn) SendWait(ctx context.Context, data []byte, seq int64) error {
+	if err := c.awaitLocked(ctx, func() bool { return c.roomLocked(len(data)) }); err != nil {
+		return err
+	}
+	c.pushLocked(data, seq)
+	c.mu.Unlock()
+	c.signal()
+	return nil
+}
+
+// awaitLocked waits until ready (called with c.mu held) holds, woken each
+// time the writer takes the queue, and returns with c.mu held. On an error
+// (ErrShutdown when the connection closes, ctx.Err()) c.mu is not held.
+func (c *Conn) awaitLocked(ctx context.Context, ready func() bool) error {
 	for {
 		c.mu.Lock()
 		if c.closing {
 			c.mu.Unlock()
 			return ErrShutdown
 		}
-		if c.roomLocked(len(data)) {
-			c.pushLocked(data, seq)
-			c.mu.Unlock()
-			c.signal()
+		if ready() {
 			return nil
 		}
 		if c.space == nil {
@@ -212,27 +222,11 @@ func (c *Conn) start() {
 // done first. A replay calls it before going live, so that live frames,
 // which never wait, do not find the queue full of the replay's.
 func (c *Conn) WaitEmpty(ctx context.Context) error {
-	for {
-		c.mu.Lock()
-		if c.closing {
-			c.mu.Unlock()
-			return ErrShutdown
-		}
-		if len(c.queue) == 0 {
-			c.mu.Unlock()
-			return nil
-		}
-		if c.space == nil {
-			c.space = make(chan struct{})
-		}
-		space := c.space
-		c.mu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := c.awaitLocked(ctx, func() bool { return len(c.queue) == 0 }); err != nil {
+		return err
 	}
+	c.mu.Unlock()
+	return nil
 }
 
 // take hands the queued frames to the writer.
