@@ -24,19 +24,22 @@ testdeps:
 ## test: every test with the race detector, short fuzz runs of the parsers,
 ## then the figures some tests measure (agreement rates, counts)
 test: testdeps
+	@rm -f cmd/fhirsub/testdata/artifacts/figures.txt
 	$(GO) test -race -count=1 $(PKGS)
 	$(MAKE) fuzz-short
 	$(MAKE) test-report
 
-## test-report: re-run the tests that measure something and print their figures
+## test-report: the figures of the reliability tests just run, then re-run
+## the tests that measure agreement and print their figures
 test-report:
+	@cat cmd/fhirsub/testdata/artifacts/figures.txt 2>/dev/null || true
 	@$(GO) test -count=1 -v -run '^TestDifferential$$' ./conformance/fhirpath | grep -E 'fhirpath differential|^(ok|FAIL)' || true
 	@$(GO) test -count=1 -v -run 'Contract/SearchProperty|Contract$$' ./fhirstore/... | grep -E 'storetest:|property|^(ok|FAIL)' || true
 
-## fuzz-short: a few seconds of each parser fuzz target (part of make test)
+## fuzz-short: a few seconds of every fuzz target (part of make test)
+FUZZSHORT ?= 3s
 fuzz-short:
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=10s ./conformance/fhirpath
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=10s ./conformance/search
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSHORT)
 
 ## fuzz: run every fuzz target for FUZZTIME each
 fuzz:

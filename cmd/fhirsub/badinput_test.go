@@ -210,7 +210,9 @@ func TestBadInputCatalogue(t *testing.T) {
 	if t.Failed() {
 		health = "FAILURES"
 	}
-	t.Logf("bad-input: cases=%d, passed=%d, %s, stored resources intact=%d/%d", len(cases), passed, health, intact, len(seeds))
+	line := fmt.Sprintf("bad-input: cases=%d, passed=%d, %s, stored resources intact=%d/%d", len(cases), passed, health, intact, len(seeds))
+	t.Log(line)
+	reportFigure(line)
 }
 
 // seedBadInput stores a Patient, two Observations (one updated to version

@@ -265,7 +265,7 @@ func TestCrashSafety(t *testing.T) {
 		committed, expected, delivered, duplicates, lost, kills, len(subs), len(writes), acked, lostAnswer,
 		notCommitted, answers, drainTook.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), seed)
 	t.Log(line)
-	fmt.Println(line)
+	reportFigure(line)
 	if lost > 0 || delivered != expected {
 		t.Errorf("events lost: %d of %d", lost, expected)
 	}

@@ -177,7 +177,7 @@ func TestSeveralNodes(t *testing.T) {
 		len(nodes), len(subs), written, expected, final.delivered, final.duplicates, final.lost, took.Seconds(),
 		phase1.duplicates, countHeld(leases, victimID), len(orphans), seq.Load(), time.Since(began).Round(time.Millisecond))
 	t.Log(line)
-	fmt.Println(line)
+	reportFigure(line)
 	if final.lost > 0 || final.delivered != expected {
 		t.Errorf("events lost: %d of %d (delivered %d)", final.lost, expected, final.delivered)
 	}

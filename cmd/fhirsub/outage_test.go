@@ -132,7 +132,7 @@ func TestReceiverOutage(t *testing.T) {
 		down1.Round(time.Millisecond), recovered1.Round(time.Millisecond),
 		down2.Round(time.Millisecond), recovered2.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	t.Log(line)
-	fmt.Println(line)
+	reportFigure(line)
 }
 
 // waitStatus polls Subscription/{id} until its status is want and returns

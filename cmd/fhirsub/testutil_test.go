@@ -636,3 +636,19 @@ func subscriptionStatus(tb testing.TB, base, id string) (status, errMsg string) 
 	errMsg, _ = s["error"].(string)
 	return status, errMsg
 }
+
+// figuresFile collects the one-line figures of the reliability tests, for
+// make test-report (go test hides a passing test's output).
+const figuresFile = "testdata/artifacts/figures.txt"
+
+// reportFigure prints line and appends it to figuresFile.
+func reportFigure(line string) {
+	fmt.Println(line)
+	f, err := os.OpenFile(figuresFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "figures:", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintln(f, line)
+}
