@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
 // benchManager files n subscriptions that cannot match the benchmark
 // change (half topic-based with a patient filter, half classic on a
-// subject) plus two that do, one of each flavour.
+// subject) plus two that do, one of each flavour. Each carries full
+// access, so the visibility check passes without reading anything.
 func benchManager(tb testing.TB, n int) *Manager {
 	tb.Helper()
 	reg := topics.NewRegistry()
@@ -26,7 +28,8 @@ func benchManager(tb testing.TB, n int) *Manager {
 	}
 	tp, _ := reg.Get("https://fhirsub.org/SubscriptionTopic/result-available")
 	add := func(i int, patient string) {
-		s := &Subscription{ID: fmt.Sprintf("s%06d", i), VersionID: "1", Status: StatusActive, ChannelType: ChannelRestHook}
+		s := &Subscription{ID: fmt.Sprintf("s%06d", i), VersionID: "1", Status: StatusActive, ChannelType: ChannelRestHook,
+			Access: smart.Full()} // as stamped for a server without authentication
 		if i%2 == 0 {
 			f, err := tp.ParseFilter("Observation?patient=Patient/" + patient)
 			if err != nil {
