@@ -241,9 +241,14 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 			m.cancel()
 		}
 	})
+	return waitGroup(ctx, &m.wg)
+}
+
+// waitGroup waits for wg, or returns ctx.Err() if ctx ends first.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 	done := make(chan struct{})
 	go func() {
-		m.wg.Wait()
+		wg.Wait()
 		close(done)
 	}()
 	select {

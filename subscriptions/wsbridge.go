@@ -134,17 +134,7 @@ func WebsocketURL(base, path string) string {
 // or until ctx ends. Call it after the hub's Shutdown. Idempotent.
 func (b *WSBridge) Shutdown(ctx context.Context) error {
 	b.cancel()
-	done := make(chan struct{})
-	go func() {
-		b.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitGroup(ctx, &b.wg)
 }
 
 // check finds a subscription that acc may bind.
