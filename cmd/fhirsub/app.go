@@ -50,6 +50,12 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 			a = nil
 		}
 	}()
+	// Authentication first: a bad auth setting must not leave a migrated
+	// store behind.
+	auth, err := cfg.Auth.authenticator(ctx, cfg.Addr, log)
+	if err != nil {
+		return a, err
+	}
 	a.store, a.storeName, err = openStore(ctx, cfg, log)
 	if err != nil {
 		return a, err
@@ -71,10 +77,6 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		a.baseURL = baseURLFor(ln.Addr())
 	}
 
-	auth, err := cfg.Auth.authenticator(ctx, cfg.Addr, log)
-	if err != nil {
-		return a, err
-	}
 	mgr, err := a.startSubscriptions(ctx, cfg, log)
 	if err != nil {
 		return a, err

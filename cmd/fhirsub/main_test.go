@@ -54,8 +54,8 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Fatalf("--help exit %d", code)
 	}
 	for _, want := range []string{"FHIRSUB_ADDR", "FHIRSUB_DATA", "FHIRSUB_BASE_URL", "MONGODB_URI", "version"} {
-		if !strings.Contains(errb.String(), want) {
-			t.Errorf("--help does not mention %s", want)
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help (on stdout) does not mention %s", want)
 		}
 	}
 	out.Reset()

@@ -31,7 +31,9 @@ func buildVersion() string {
 // run is the whole program; main only supplies the process environment.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cmd := "serve"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		cmd, args = "version", args[1:]
+	} else if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
 	var err error
@@ -45,9 +47,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		fmt.Fprintln(stdout, "fhirsub", buildVersion())
 	case "help":
-		_, err = parseConfig([]string{"-h"}, getenv, stderr)
+		_, err = parseConfig([]string{"-h"}, getenv, stdout)
 	default:
 		err = fmt.Errorf("unknown command %q (try fhirsub --help)", cmd)
+	}
+	if errors.Is(err, errVersion) {
+		fmt.Fprintln(stdout, "fhirsub", buildVersion())
+		return 0
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -60,7 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func serveCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseConfig(args, getenv, stderr)
+	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}

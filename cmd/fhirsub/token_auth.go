@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -30,24 +31,11 @@ type authSettings struct {
 // authentication is off. Off is refused unless addr is a loopback address
 // or Insecure is set.
 func (s authSettings) authenticator(ctx context.Context, addr string, log *slog.Logger) (*web.Authenticator, error) {
-	mode := strings.ToLower(strings.TrimSpace(s.Mode))
-	if mode == "" {
-		switch {
-		case s.Secret != "" && s.JWKS != "":
-			return nil, fmt.Errorf("auth: both a JWT secret and a JWKS are set; choose with --auth hs256 or --auth jwks")
-		case s.Secret != "":
-			mode = web.AuthHS256
-		case s.JWKS != "":
-			mode = web.AuthJWKS
-		default:
-			mode = "off"
-		}
+	if err := s.check(addr); err != nil {
+		return nil, err
 	}
+	mode, _ := s.mode()
 	if mode == "off" {
-		if !s.Insecure && !isLoopback(addr) {
-			return nil, fmt.Errorf("auth: authentication is off but %s is not a loopback address; "+
-				"set --auth hs256 --jwt-secret … or --auth jwks --jwks …, or pass --insecure", addr)
-		}
 		if !isLoopback(addr) {
 			log.Warn("authentication is OFF on a non-loopback address (--insecure)", "addr", addr)
 		}
@@ -61,6 +49,62 @@ func (s authSettings) authenticator(ctx context.Context, addr string, log *slog.
 		cfg.JWKS = s.JWKS
 	}
 	return web.NewAuthenticator(ctx, cfg)
+}
+
+// mode resolves the authentication mode: the one named, else hs256 with a
+// secret, jwks with a JWKS, off with neither.
+func (s authSettings) mode() (string, error) {
+	mode := strings.ToLower(strings.TrimSpace(s.Mode))
+	if mode != "" {
+		return mode, nil
+	}
+	switch {
+	case s.Secret != "" && s.JWKS != "":
+		return "", fmt.Errorf("auth: both a JWT secret and a JWKS are set; choose with --auth hs256 or --auth jwks")
+	case s.Secret != "":
+		return web.AuthHS256, nil
+	case s.JWKS != "":
+		return web.AuthJWKS, nil
+	}
+	return "off", nil
+}
+
+// check validates the settings without opening anything (a JWKS URL is
+// fetched only by authenticator), in this order: the mode, off only on a
+// loopback address or with --insecure, the secret or JWKS the mode needs,
+// the leeway.
+func (s authSettings) check(addr string) error {
+	mode, err := s.mode()
+	if err != nil {
+		return err
+	}
+	switch mode {
+	case "off":
+		if !s.Insecure && !isLoopback(addr) {
+			return fmt.Errorf("auth: authentication is off but %s is not a loopback address; "+
+				"set --auth hs256 --jwt-secret … or --auth jwks --jwks …, or pass --insecure", addr)
+		}
+	case web.AuthHS256:
+		if len(s.Secret) < 32 {
+			return fmt.Errorf("--jwt-secret (FHIRSUB_JWT_SECRET): hs256 needs a secret of at least 32 bytes, got %d", len(s.Secret))
+		}
+		if s.JWKS != "" {
+			return errors.New("--jwks (FHIRSUB_JWKS): hs256 takes a secret, not a JWKS")
+		}
+	case web.AuthJWKS:
+		if s.JWKS == "" {
+			return errors.New("--jwks (FHIRSUB_JWKS): jwks needs a JWKS file or URL")
+		}
+		if s.Secret != "" {
+			return errors.New("--jwt-secret (FHIRSUB_JWT_SECRET): jwks takes no shared secret")
+		}
+	default:
+		return settingError("auth", "FHIRSUB_AUTH", s.Mode, "is not off, hs256 or jwks")
+	}
+	if s.Leeway > 5*time.Minute {
+		return settingError("jwt-leeway", "FHIRSUB_JWT_LEEWAY", s.Leeway.String(), "is longer than 5m")
+	}
+	return nil
 }
 
 // isLoopback reports whether a listen address binds to loopback only
