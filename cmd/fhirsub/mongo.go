@@ -16,7 +16,7 @@ func openMongo(ctx context.Context, cfg *config, log *slog.Logger) (fhirstore.St
 	if err != nil {
 		return nil, "", fmt.Errorf("open store: %w", err)
 	}
-	return db, fmt.Sprintf("mongodb database %q (transactions=%v)", cfg.MongoDatabase, db.Transactions()), nil
+	return db, fmt.Sprintf("mongodb database %q", cfg.MongoDatabase), nil
 }
 
 var _ subscriptions.Leases = (*mongo.DB)(nil)

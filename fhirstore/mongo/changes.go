@@ -86,8 +86,7 @@ func (d *DB) lastSeq(ctx context.Context) (int64, error) {
 	}
 	// A pending seq below top must not be jumped: look for the lowest.
 	// New reservations are above top, so none can appear below it
-	// between the two reads. (With transactions nothing is pending,
-	// except seqs left by a time without them.)
+	// between the two reads.
 	for {
 		var p changeDoc
 		opts := options.FindOne().SetSort(bson.D{{Key: "_id", Value: 1}})

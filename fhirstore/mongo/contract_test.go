@@ -12,9 +12,6 @@ import (
 // writers is decided by the database's unique _id, as between nodes.
 func runContract(t *testing.T, b backend, cfg Config, localLocks bool) {
 	name := b.name
-	if cfg.DisableTransactions {
-		name += ",transactions=off"
-	}
 	if !localLocks {
 		name += ",local-locks=off"
 	}
@@ -41,18 +38,12 @@ func TestContractMongoDB(t *testing.T) {
 	b := mongoBackend(t)
 	t.Run("default", func(t *testing.T) { runContract(t, b, Config{}, true) })
 	t.Run("no-local-locks", func(t *testing.T) { runContract(t, b, Config{}, false) })
-	t.Run("no-transactions", func(t *testing.T) {
-		runContract(t, b, Config{DisableTransactions: true}, false)
-	})
 }
 
 // runEvents runs the storetest EventStore suite on b; skipRaces, when not
 // empty, is why its concurrent-Record subtest cannot hold there.
 func runEvents(t *testing.T, b backend, cfg Config, localLocks bool, skipRaces string) {
 	name := b.name
-	if cfg.DisableTransactions {
-		name += ",transactions=off"
-	}
 	if !localLocks {
 		name += ",local-locks=off"
 	}
@@ -85,7 +76,4 @@ func TestEventsContractMongoDB(t *testing.T) {
 	b := mongoBackend(t)
 	t.Run("default", func(t *testing.T) { runEvents(t, b, Config{}, true, "") })
 	t.Run("no-local-locks", func(t *testing.T) { runEvents(t, b, Config{}, false, "") })
-	t.Run("no-transactions", func(t *testing.T) {
-		runEvents(t, b, Config{DisableTransactions: true}, false, "")
-	})
 }

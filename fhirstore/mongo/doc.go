@@ -40,16 +40,15 @@
 // striped mutexes, and seq reservations by one mutex, so that only writers
 // in different processes ever collide on the database.
 //
-// # Writes with transactions (replica set or sharded cluster)
+// # Writes: one protocol on every deployment
 //
-// Open asks the server (hello): with a setName or behind mongos, each write
-// — and each Store.Transaction, whole — runs in one multi-document
-// transaction: read the current state, insert the change committed with
-// seq = highest seq + 1, insert the version, replace the resource. Two
-// transactions that pick the same seq or vid conflict and one runs again,
-// so seqs are gap-free and committed in seq order.
-//
-// # Writes without transactions (standalone, FerretDB)
+// The package uses no multi-document transactions, on a standalone server,
+// a replica set, a sharded cluster or FerretDB alike: the protocol below
+// is the only one, and the FerretDB tests (protocol_test.go, the storetest
+// contract with the in-process locks off, cmd/fhirsub's several-nodes
+// test) run it. A transaction path that no test on these machines could
+// run (no replica set can be started here; FerretDB has no transactions)
+// was removed rather than shipped untested.
 //
 // One write is four steps:
 //
@@ -84,7 +83,7 @@
 // The reserved time is the writer's clock: node clocks should agree to well
 // within the timeout (a fast clock only makes a slow writer start again).
 //
-// What no transaction means beyond that: a Store.Transaction checks every
+// What having no transaction means beyond that: a Store.Transaction checks every
 // entry's preconditions before writing anything (so a failing entry writes
 // nothing), but a database failure between two entries leaves the earlier
 // ones applied; Read and Search may show a version a few milliseconds
@@ -131,10 +130,7 @@
 // never move backwards ($max). DropSubscription deletes the events, then
 // the state; if it fails between the two, calling it again completes it.
 //
-// With transactions (replica set) Record and DropSubscription each run in
-// one transaction, where a duplicate key aborts the transaction: Record
-// then looks for the subscription's event for seq before numbering, and a
-// lost race runs the whole transaction again. Within one process, Record,
+// Within one process, Record,
 // SaveDelivery, Prune and DropSubscription of one subscription (and
 // Records of one cursor) are serialised by the striped locks.
 //

@@ -8,9 +8,8 @@ import (
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
-// Change states. Without transactions a change is inserted pending (its
-// seq reserved) and later set committed or aborted; with transactions it is
-// inserted committed.
+// Change states. A change is inserted pending (its seq reserved) and later
+// set committed or aborted.
 const (
 	statePending   = "pending"
 	stateCommitted = "committed"

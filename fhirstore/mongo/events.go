@@ -89,9 +89,8 @@ func (d *DB) cursorSeq(ctx context.Context, name string) (int64, error) {
 	return c.Seq, nil
 }
 
-// Record appends one event per match and then moves the cursor to seq: in
-// one transaction when the server has them, otherwise in an order that a
-// retry after a crash completes (doc.go). A cursor already at or past seq
+// Record appends one event per match and then moves the cursor to seq, in
+// an order that a retry after a crash completes (doc.go). A cursor already at or past seq
 // makes it a replay: nothing is written and the events recorded for seq
 // are returned, ordered by subscription id. A subscription already holding
 // an event for seq gets that event back, not a second one.
@@ -109,48 +108,15 @@ func (d *DB) Record(ctx context.Context, cursor string, seq int64, at time.Time,
 	if d.closed() {
 		return nil, fhirstore.ErrClosed
 	}
-	var (
-		evs []fhirstore.Event
-		err error
-	)
-	if d.txn {
-		evs, err = d.recordTxn(ctx, cursor, seq, at, matches)
-	} else {
-		evs, err = d.record(ctx, false, cursor, seq, at, matches)
-	}
+	evs, err := d.record(ctx, cursor, seq, at, matches)
 	if err != nil {
 		return nil, export(fmt.Errorf("record events of seq %d: %w", seq, err))
 	}
 	return evs, nil
 }
 
-// recordTxn runs record in one multi-document transaction, again when a
-// unique key says a concurrent Record came first.
-func (d *DB) recordTxn(ctx context.Context, cursor string, seq int64, at time.Time, matches []fhirstore.Match) ([]fhirstore.Event, error) {
-	sess, err := d.client.StartSession()
-	if err != nil {
-		return nil, fmt.Errorf("start session: %w", err)
-	}
-	defer sess.EndSession(context.WithoutCancel(ctx))
-	for range maxAttempts {
-		var out []fhirstore.Event
-		_, err := sess.WithTransaction(ctx, func(sc context.Context) (any, error) {
-			var err error
-			out, err = d.record(sc, true, cursor, seq, at, matches)
-			return nil, err
-		})
-		if errors.Is(err, errRetry) {
-			continue
-		}
-		return out, err
-	}
-	return nil, fmt.Errorf("transaction: gave up after %d lost races", maxAttempts)
-}
-
-// record is Record's body. inTxn: it runs inside a transaction, where a
-// duplicate key aborts the transaction, so it returns errRetry instead of
-// handling the race itself.
-func (d *DB) record(ctx context.Context, inTxn bool, cursor string, seq int64, at time.Time, matches []fhirstore.Match) ([]fhirstore.Event, error) {
+// record is Record's body.
+func (d *DB) record(ctx context.Context, cursor string, seq int64, at time.Time, matches []fhirstore.Match) ([]fhirstore.Event, error) {
 	cur, err := d.cursorSeq(ctx, cursor)
 	if err != nil {
 		return nil, err
@@ -160,13 +126,13 @@ func (d *DB) record(ctx context.Context, inTxn bool, cursor string, seq int64, a
 	}
 	out := make([]fhirstore.Event, 0, len(matches))
 	for _, m := range matches {
-		ev, err := d.recordOne(ctx, inTxn, seq, at, m)
+		ev, err := d.recordOne(ctx, seq, at, m)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, ev)
 	}
-	if err := d.moveCursor(ctx, inTxn, cursor, seq); err != nil {
+	if err := d.moveCursor(ctx, cursor, seq); err != nil {
 		return nil, err
 	}
 	return out, d.hook("cursor")
@@ -178,15 +144,8 @@ func (d *DB) record(ctx context.Context, inTxn bool, cursor string, seq int64, a
 // first free number lies above it; a number already taken (a concurrent
 // Record, or one that died before raising the count) gives a duplicate
 // key, and the next try jumps past the subscription's newest event.
-func (d *DB) recordOne(ctx context.Context, inTxn bool, seq int64, at time.Time, m fhirstore.Match) (fhirstore.Event, error) {
+func (d *DB) recordOne(ctx context.Context, seq int64, at time.Time, m fhirstore.Match) (fhirstore.Event, error) {
 	sub := m.SubscriptionID
-	if inTxn {
-		// A duplicate key would abort the transaction: look first. Outside
-		// one, the insert's duplicate key on seq_sub says the same.
-		if ev, ok, err := d.existingEvent(ctx, inTxn, seq, sub); err != nil || ok {
-			return ev, err
-		}
-	}
 	st, _, err := d.readState(ctx, sub)
 	if err != nil {
 		return fhirstore.Event{}, err
@@ -199,7 +158,7 @@ func (d *DB) recordOne(ctx context.Context, inTxn bool, seq int64, at time.Time,
 			if err := d.hook("event"); err != nil {
 				return fhirstore.Event{}, err
 			}
-			if err := d.raiseCount(ctx, inTxn, sub, doc.Number); err != nil {
+			if err := d.raiseCount(ctx, sub, doc.Number); err != nil {
 				return fhirstore.Event{}, err
 			}
 			return doc.event(), d.hook("count")
@@ -207,12 +166,9 @@ func (d *DB) recordOne(ctx context.Context, inTxn bool, seq int64, at time.Time,
 		if !isDup(err) {
 			return fhirstore.Event{}, fmt.Errorf("insert event %s: %w", doc.Key, err)
 		}
-		if inTxn {
-			return fhirstore.Event{}, errRetry
-		}
 		// Either the number is taken, or the subscription has an event
 		// for seq already (seq_sub).
-		if ev, ok, err := d.existingEvent(ctx, inTxn, seq, sub); err != nil || ok {
+		if ev, ok, err := d.existingEvent(ctx, seq, sub); err != nil || ok {
 			return ev, err
 		}
 		top, err := d.topNumber(ctx, sub)
@@ -227,12 +183,12 @@ func (d *DB) recordOne(ctx context.Context, inTxn bool, seq int64, at time.Time,
 // existingEvent returns the subscription's event for seq if it has one:
 // a duplicate match, another cursor's event, or a retry after a crash. The
 // count is raised to cover it (a no-op unless a Record died before that).
-func (d *DB) existingEvent(ctx context.Context, inTxn bool, seq int64, sub string) (fhirstore.Event, bool, error) {
+func (d *DB) existingEvent(ctx context.Context, seq int64, sub string) (fhirstore.Event, bool, error) {
 	ev, ok, err := d.findEvent(ctx, seq, sub)
 	if err != nil || !ok {
 		return ev, ok, err
 	}
-	return ev, true, d.raiseCount(ctx, inTxn, sub, ev.Number)
+	return ev, true, d.raiseCount(ctx, sub, ev.Number)
 }
 
 // hook calls the test hook, if any, after a write of Record.
@@ -298,7 +254,7 @@ func (d *DB) topNumber(ctx context.Context, sub string) (int64, error) {
 // creating its state if needed. It is only called once event number
 // exists, which is what lets numbering start above the count and Prune
 // delete up to it.
-func (d *DB) raiseCount(ctx context.Context, inTxn bool, sub string, number int64) error {
+func (d *DB) raiseCount(ctx context.Context, sub string, number int64) error {
 	update := bson.D{
 		{Key: "$max", Value: bson.D{{Key: "eventCount", Value: number}}},
 		{Key: "$setOnInsert", Value: bson.D{
@@ -306,20 +262,19 @@ func (d *DB) raiseCount(ctx context.Context, inTxn bool, sub string, number int6
 			{Key: "lastAttempt", Value: int64(0)}, {Key: "lastSuccess", Value: int64(0)}, {Key: "nextAttempt", Value: int64(0)},
 		}},
 	}
-	return d.upsert(ctx, inTxn, d.states, sub, update, "raise event count of "+sub)
+	return d.upsert(ctx, d.states, sub, update, "raise event count of "+sub)
 }
 
 // moveCursor moves the cursor to seq unless it is already further.
-func (d *DB) moveCursor(ctx context.Context, inTxn bool, name string, seq int64) error {
+func (d *DB) moveCursor(ctx context.Context, name string, seq int64) error {
 	update := bson.D{{Key: "$max", Value: bson.D{{Key: "seq", Value: seq}}}}
-	return d.upsert(ctx, inTxn, d.cursors, name, update, "move cursor "+name)
+	return d.upsert(ctx, d.cursors, name, update, "move cursor "+name)
 }
 
 // upsert applies update to the document id of coll, creating it if
 // needed. Two first upserts of one id can race: the loser's insert gets a
-// duplicate key and, outside a transaction, it applies the update to the
-// winner's document.
-func (d *DB) upsert(ctx context.Context, inTxn bool, coll *mongo.Collection, id string, update bson.D, what string) error {
+// duplicate key and applies the update to the winner's document.
+func (d *DB) upsert(ctx context.Context, coll *mongo.Collection, id string, update bson.D, what string) error {
 	filter := bson.D{{Key: "_id", Value: id}}
 	for range 2 {
 		_, err := coll.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
@@ -328,9 +283,6 @@ func (d *DB) upsert(ctx context.Context, inTxn bool, coll *mongo.Collection, id 
 		}
 		if !isDup(err) {
 			return fmt.Errorf("%s: %w", what, err)
-		}
-		if inTxn {
-			return errRetry
 		}
 	}
 	return fmt.Errorf("%s: duplicate key twice", what)

@@ -39,8 +39,7 @@ func wantEvents(t *testing.T, what string, evs []fhirstore.Event, want ...string
 }
 
 // eventBackends are the servers the event protocol tests run on: the
-// embedded FerretDB always, a real MongoDB (with and without
-// transactions) when MONGODB_TEST_URI is set.
+// embedded FerretDB always, a real MongoDB when MONGODB_TEST_URI is set.
 // atomic tells the test whether the server applies $max atomically
 // (MongoDB does, FerretDB does not).
 func eventBackends(t *testing.T, fn func(t *testing.T, open func(t *testing.T) *DB, atomic bool)) {
@@ -52,8 +51,7 @@ func eventBackends(t *testing.T, fn func(t *testing.T, open func(t *testing.T) *
 	}
 	cases := []server{{"ferretdb", ferretBackend(), Config{}, false}}
 	if b, ok := envMongo(); ok {
-		cases = append(cases, server{"mongodb", b, Config{}, true},
-			server{"mongodb-no-transactions", b, Config{DisableTransactions: true}, true})
+		cases = append(cases, server{"mongodb", b, Config{}, true})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -172,7 +170,7 @@ func crashThenRetry(t *testing.T, db *DB, steps []string, stop int, interloper b
 	if !slices.Equal(calls, steps[:stop+1]) {
 		t.Fatalf("Record's writes = %v, want %v", calls, steps[:stop+1])
 	}
-	cursorMoved := steps[stop] == "cursor" && !db.Transactions()
+	cursorMoved := steps[stop] == "cursor"
 	wantCursor := int64(1)
 	if cursorMoved {
 		wantCursor = 2
@@ -183,9 +181,7 @@ func crashThenRetry(t *testing.T, db *DB, steps []string, stop int, interloper b
 	_ = db.Close()
 
 	re := secondNode(t, db, db.cfg)
-	// Without transactions the first write (a's event for seq 2) stays;
-	// with them the crash rolled everything back.
-	kept := !db.Transactions()
+	// Nothing rolls back: the first write (a's event for seq 2) stays.
 	wantA, retryA := []string{"a#1@1", "a#2@2"}, "a#2@2"
 	if interloper {
 		// Another consumer records seq 9 for a before the retry: when a's
@@ -195,13 +191,8 @@ func crashThenRetry(t *testing.T, db *DB, steps []string, stop int, interloper b
 		if err != nil {
 			t.Fatal(err)
 		}
-		if kept {
-			wantEvents(t, "interloper", evs, "a#3@9")
-			wantA = append(wantA, "a#3@9")
-		} else {
-			wantEvents(t, "interloper", evs, "a#2@9")
-			wantA, retryA = []string{"a#1@1", "a#2@9", "a#3@2"}, "a#3@2"
-		}
+		wantEvents(t, "interloper", evs, "a#3@9")
+		wantA = append(wantA, "a#3@9")
 	}
 	got, err := re.Record(ctx, "matcher", 2, evTime, matches)
 	if err != nil {

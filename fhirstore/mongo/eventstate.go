@@ -123,7 +123,7 @@ func (d *DB) SaveDelivery(ctx context.Context, st fhirstore.SubscriptionState) e
 		}},
 		{Key: "$setOnInsert", Value: bson.D{{Key: "eventCount", Value: int64(0)}}},
 	}
-	return export(d.upsert(ctx, false, d.states, st.SubscriptionID, update, "save delivery state of "+st.SubscriptionID))
+	return export(d.upsert(ctx, d.states, st.SubscriptionID, update, "save delivery state of "+st.SubscriptionID))
 }
 
 // Prune deletes the subscription's delivered events beyond the newest keep
@@ -157,9 +157,8 @@ func (d *DB) Prune(ctx context.Context, subscriptionID string, keep int) error {
 }
 
 // DropSubscription deletes the events and then the state of a
-// subscription: in one transaction when the server has them; otherwise a
-// failure between the two leaves the state, and calling it again
-// finishes the job.
+// subscription; a failure between the two leaves the state, and calling it
+// again finishes the job.
 func (d *DB) DropSubscription(ctx context.Context, subscriptionID string) error {
 	unlock := d.lockKeys([]string{subLockKey(subscriptionID)})
 	defer unlock()
@@ -175,26 +174,8 @@ func (d *DB) DropSubscription(ctx context.Context, subscriptionID string) error 
 		}
 		return nil
 	}
-	var err error
-	if d.txn {
-		err = d.inTxn(ctx, drop)
-	} else {
-		err = drop(ctx)
-	}
-	if err != nil {
+	if err := drop(ctx); err != nil {
 		return export(fmt.Errorf("drop subscription %s: %w", subscriptionID, err))
 	}
 	return nil
-}
-
-// inTxn runs fn in one multi-document transaction (retried by the driver
-// on transient errors).
-func (d *DB) inTxn(ctx context.Context, fn func(context.Context) error) error {
-	sess, err := d.client.StartSession()
-	if err != nil {
-		return fmt.Errorf("start session: %w", err)
-	}
-	defer sess.EndSession(context.WithoutCancel(ctx))
-	_, err = sess.WithTransaction(ctx, func(sc context.Context) (any, error) { return nil, fn(sc) })
-	return err
 }

@@ -51,7 +51,7 @@ func (d *DB) Heartbeat(ctx context.Context, node string, ttl time.Duration) (int
 	}
 	now := time.Now()
 	update := bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: now.Add(ttl).UnixMilli()}}}}
-	if err := d.upsert(ctx, false, d.nodes(), node, update, "heartbeat of node "+node); err != nil {
+	if err := d.upsert(ctx, d.nodes(), node, update, "heartbeat of node "+node); err != nil {
 		return 0, export(err)
 	}
 	stale := bson.D{{Key: "expires", Value: bson.D{{Key: "$lt", Value: now.Add(-10 * ttl).UnixMilli()}}}}

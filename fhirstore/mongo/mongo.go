@@ -43,16 +43,12 @@ type Config struct {
 	// processes (default 250 ms).
 	PollInterval time.Duration
 	// CommitTimeout is how long a reserved but unconfirmed change may stay
-	// pending before a reader settles it (default 5 s). Only used without
-	// transactions; see the package documentation.
+	// pending before a reader settles it (default 5 s); see the package
+	// documentation.
 	CommitTimeout time.Duration
 	// ConnectTimeout bounds the connection check, server detection and
 	// index creation of Open (default 20 s).
 	ConnectTimeout time.Duration
-	// DisableTransactions forces the protocol without multi-document
-	// transactions even on a replica set (for tests and for deployments
-	// whose transactions are too slow).
-	DisableTransactions bool
 }
 
 // DB is a fhirstore.Store on one MongoDB database. Create it with Open and
@@ -67,7 +63,6 @@ type DB struct {
 	cursors   *mongo.Collection // EventStore: one document per consumer
 	events    *mongo.Collection // EventStore: one document per event
 	states    *mongo.Collection // EventStore: one document per subscription
-	txn       bool              // multi-document transactions are used
 
 	// noLocalLocks (tests only) turns the in-process write locks off so
 	// that the database decides every race.
@@ -88,9 +83,9 @@ type DB struct {
 
 var _ fhirstore.Store = (*DB)(nil)
 
-// Open connects to cfg.URI, detects whether the server supports
-// multi-document transactions (a replica set or a sharded cluster) and
-// creates the collections' indexes if they are missing.
+// Open connects to cfg.URI and creates the collections' indexes if they are
+// missing. Every deployment (standalone, replica set, sharded cluster,
+// FerretDB) gets the same write protocol: no multi-document transactions.
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.URI == "" {
 		return nil, errors.New("open mongo store: URI required")
@@ -134,35 +129,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		_ = client.Disconnect(context.Background())
 		return nil, fmt.Errorf("open mongo store %s: %w", cfg.Database, err)
 	}
-	d.log.Info("mongo store opened", "transactions", d.txn)
+	d.log.Info("mongo store opened", "commit_timeout", cfg.CommitTimeout)
 	return d, nil
-}
-
-// helloReply holds the fields of the hello command that tell whether the
-// server can run multi-document transactions.
-type helloReply struct {
-	SetName string `bson:"setName"`
-	Msg     string `bson:"msg"`
 }
 
 func (d *DB) setUp(ctx context.Context) error {
 	if err := d.client.Ping(ctx, nil); err != nil {
 		return dbErr("ping", err)
-	}
-	var hello helloReply
-	admin := d.client.Database("admin")
-	if err := admin.RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
-		// Servers older than 4.4 only know the legacy name.
-		if err := admin.RunCommand(ctx, bson.D{{Key: "isMaster", Value: 1}}).Decode(&hello); err != nil {
-			return dbErr("hello", err)
-		}
-	}
-	replicated := hello.SetName != "" || hello.Msg == "isdbgrid"
-	d.txn = replicated && !d.cfg.DisableTransactions
-	if !replicated {
-		d.log.Warn("mongo server is not a replica set: writing without transactions; "+
-			"a write that dies midway is settled by readers after the commit timeout",
-			"commit_timeout", d.cfg.CommitTimeout)
 	}
 	return d.ensureIndexes(ctx)
 }
@@ -209,9 +182,6 @@ func (d *DB) ensureIndexes(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Transactions reports whether writes use multi-document transactions.
-func (d *DB) Transactions() bool { return d.txn }
 
 // Ping reports whether the server answers.
 func (d *DB) Ping(ctx context.Context) error {

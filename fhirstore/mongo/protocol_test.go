@@ -16,7 +16,7 @@ import (
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
-// These tests check the write protocol without transactions (doc.go) on
+// These tests check the write protocol (doc.go; MongoDB's only one) on
 // the embedded FerretDB: several nodes on one database, and writers that
 // die between their steps.
 
@@ -63,9 +63,6 @@ func TestTwoNodesOneFeed(t *testing.T) {
 	ctx := testCtx(t)
 	a := openFerret(t, Config{})
 	b := secondNode(t, a, Config{})
-	if a.Transactions() {
-		t.Fatalf("FerretDB reported transactions")
-	}
 	shared, err := a.Create(ctx, patientBody(t, "Shared"))
 	if err != nil {
 		t.Fatal(err)

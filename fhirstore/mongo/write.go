@@ -15,10 +15,6 @@ import (
 // maxAttempts bounds the retries of a write that keeps losing races.
 const maxAttempts = 50
 
-// errRetry marks a lost race inside a transaction: the whole transaction
-// is run again.
-var errRetry = errors.New("lost a race, retry")
-
 // extractKeys computes the index keys of a body (a variable for tests).
 var extractKeys = search.Keys
 
@@ -208,9 +204,10 @@ func (d *DB) writeOne(ctx context.Context, op fhirstore.Op) (fhirstore.OpResult,
 	return res[0], nil
 }
 
-// Transaction applies ops in one multi-document transaction when the
-// server supports them. Without transactions every entry's preconditions
-// are checked before anything is written, under this process's write
+// Transaction applies ops in order, without a multi-document transaction
+// (one protocol on every MongoDB deployment; see the package
+// documentation). Every entry's preconditions are checked before anything
+// is written, under this process's write
 // locks; a database failure between two entries can then leave the
 // earlier entries applied (see the package documentation). A create with a
 // given id that already exists gives fhirstore.ErrVersionConflict.
@@ -242,9 +239,6 @@ func (d *DB) writeLocked(ctx context.Context, entries []*entry) ([]fhirstore.OpR
 	if d.closed() {
 		return nil, fhirstore.ErrClosed
 	}
-	if d.txn {
-		return d.writeTxn(ctx, entries)
-	}
 	if len(entries) > 1 {
 		if err := d.precheck(ctx, entries); err != nil {
 			return nil, err
@@ -255,7 +249,7 @@ func (d *DB) writeLocked(ctx context.Context, entries []*entry) ([]fhirstore.OpR
 		res, err := d.applyDirect(ctx, e)
 		if err != nil {
 			if i > 0 {
-				err = fmt.Errorf("%w (entries 0 to %d were applied: the server has no transactions)", err, i-1)
+				err = fmt.Errorf("%w (entries 0 to %d were applied: MongoDB writes are not transactional here)", err, i-1)
 			}
 			return nil, &fhirstore.OpError{Index: i, Err: err}
 		}
