@@ -81,9 +81,8 @@ func TestBackportRefusals(t *testing.T) {
 	bt := mustTokens(t, channels.BindingTokensConfig{Secret: tokenSecret, TTL: time.Minute, Now: clk.Now})
 	forger := mustTokens(t, channels.BindingTokensConfig{})
 	url := newBackport(t, subs, bt, 0)
-	expired := issue(t, bt, smart.Full(), "a")
 	clk.Add(-2 * time.Minute) // issued two minutes ago, for one minute
-	expired, _, _ = bt.Issue(smart.Full(), []string{"a"})
+	expired := issue(t, bt, smart.Full(), "a")
 	clk.Add(2 * time.Minute)
 	patient := &smart.Access{Subject: "p", Patient: "p1", Scopes: smart.MustParseScopes("patient/*.rs")}
 	for name, tc := range map[string]struct{ msg, reason string }{

@@ -241,6 +241,7 @@ func (rh *RestHook) Send(ctx context.Context, r Request) (Response, error) {
 		}
 		return Response{}, &DeliveryError{Err: err}
 	}
+	defer resp.Body.Close()
 	snippet := rh.drain(resp.Body)
 	st := resp.StatusCode
 	if st >= 200 && st < 300 {
@@ -362,10 +363,9 @@ func validToken(s string) bool {
 // the error.
 const snippetBytes = 200
 
-// drain reads the body up to MaxResponseBytes, closes it and returns the
-// printable start of it.
-func (rh *RestHook) drain(body io.ReadCloser) string {
-	defer body.Close()
+// drain reads the body up to MaxResponseBytes (so that the connection can
+// be reused) and returns the printable start of it.
+func (rh *RestHook) drain(body io.Reader) string {
 	var head [snippetBytes]byte
 	n, _ := io.ReadFull(io.LimitReader(body, min(rh.cfg.MaxResponseBytes, snippetBytes)), head[:])
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, rh.cfg.MaxResponseBytes-int64(n)))

@@ -186,9 +186,9 @@ func TestSubscriptionAccessFiltersNotifications(t *testing.T) {
 	e.mustDo(200, "DELETE", "/Encounter/"+aID, nil)
 
 	rcv.waitN("unrestricted events", 5, func(r received) bool { return r.Path == "/full" && kindOf(t, r) == "event-notification" })
-	got := rcv.waitN("alice's events", 2, func(r received) bool { return r.Path == "/a" && kindOf(t, r) == "event-notification" })
+	rcv.waitN("alice's events", 2, func(r received) bool { return r.Path == "/a" && kindOf(t, r) == "event-notification" })
 	time.Sleep(300 * time.Millisecond)
-	got = rcv.matching(func(r received) bool { return r.Path == "/a" && kindOf(t, r) == "event-notification" })
+	got := rcv.matching(func(r received) bool { return r.Path == "/a" && kindOf(t, r) == "event-notification" })
 	if len(got) != 2 {
 		t.Errorf("alice's subscription got %d events, want 2 (create and delete of her encounter)", len(got))
 	}

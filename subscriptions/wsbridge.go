@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fhirsub/fhirsub/channels"
@@ -70,7 +69,6 @@ type WSBridge struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	nextID atomic.Uint64
 }
 
 var (
@@ -141,9 +139,11 @@ func (b *WSBridge) Shutdown(ctx context.Context) error {
 func (b *WSBridge) check(ctx context.Context, id string, acc *smart.Access) (*Subscription, error) {
 	s, ok := b.m.Subscription(id)
 	if !ok {
+		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
 		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrSubscriptionNotFound)
 	}
 	if s.ChannelType != ChannelWebsocket {
+		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
 		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrNotWebsocket)
 	}
 	ok, err := b.visible(ctx, acc, s)
@@ -151,6 +151,7 @@ func (b *WSBridge) check(ctx context.Context, id string, acc *smart.Access) (*Su
 		return nil, err
 	}
 	if !ok {
+		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
 		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrBindForbidden)
 	}
 	return s, nil

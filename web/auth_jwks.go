@@ -88,7 +88,7 @@ func (s *keySource) fetch(ctx context.Context) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read jwks: %w", err)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read only: closing cannot lose data
 		return readLimited(f, s.src)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.src, nil)

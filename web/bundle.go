@@ -127,6 +127,7 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 			return entryIn{}, err
 		}
 		if err := s.validate(ctx, e.Resource, current); err != nil {
+			//lint:ignore ST1005 the message starts with a FHIRPath location, whose type is capitalised
 			return entryIn{}, fmt.Errorf("Bundle.entry[%d].resource: %w", i, err)
 		}
 	}

@@ -101,9 +101,8 @@ func repeatFrames(f wsFrame, n int) []wsFrame {
 }
 
 var (
-	legacyProbe   = &wsProbe{send: `{"type":"ping"}`, want: `"pong"`}
-	r4Probe       = &wsProbe{send: "hello", want: "error unexpected client message"}
-	backportProbe = &wsProbe{send: `{"type":"ping"}`, want: `"pong"`}
+	legacyProbe = &wsProbe{send: `{"type":"ping"}`, want: `"pong"`}
+	r4Probe     = &wsProbe{send: "hello", want: "error unexpected client message"}
 )
 
 // seededResource is a resource stored before the table, as it was read
