@@ -26,10 +26,19 @@ import (
 // "System.X" against "System.X"; a backbone element ("Observation.component"
 // here) is "FHIR.BackboneElement" there.
 //
-// resolve(): no server is reachable, so the oracle script replaces
-// fhirpath.js's resolve() with the stub semantics this engine has without
-// Env.Resolve: a "Type/id" or ".../Type/id" reference yields
-// {"resourceType": Type, "id": id}; "#id" the contained resource.
+// resolve(): each engine uses its own. The oracle script serves the corpus
+// over HTTP on loopback as fhirpath.js's fhirServerUrl, also answering for
+// the absolute bases the corpus's references name (serverAliases; no other
+// request leaves the machine); this engine gets an Env.Resolve over the
+// same resources. So a reference to a corpus resource resolves to that
+// resource in both, and what each engine does with any other reference is
+// its own behaviour (this one yields a stub, fhirpath.js nothing), compared
+// like everything else.
+//
+// Figures: a job agrees on a non-empty result, agrees on an empty one,
+// fails in both engines (not counted as agreement: two errors prove
+// nothing about values), or disagrees. They are printed before the test
+// decides.
 
 const oracleDir = "testdata/oracle"
 
@@ -51,6 +60,12 @@ var acceptedExceptions = map[string]string{
 	"1.0 ~ 1.06": "fhirpath.js loses the precision of 1.0",
 }
 
+// Thresholds of the differential's figures, in percent of all jobs.
+const (
+	minNonEmptyAgreement = 50.0 // jobs whose result is non-empty in both engines and the same
+	maxBothFail          = 2.0  // jobs where both engines fail
+)
+
 type oracleJob struct {
 	Expression string         `json:"expression"`
 	Resource   map[string]any `json:"resource"`
@@ -63,8 +78,21 @@ type oracleResult struct {
 	Error  string   `json:"error"`
 }
 
-// runOracle evaluates all jobs in one node process.
-func runOracle(t *testing.T, jobs []oracleJob) []oracleResult {
+// serverAliases are the absolute base URLs the corpus's references use;
+// both engines' resolve() find the corpus under them too.
+var serverAliases = []string{"http://fhir.example.org/base", "https://fhir.example.org/r4"}
+
+// oracleRun is the oracle's answer: one result per job, and how many
+// requests its server answered (found: with a resource).
+type oracleRun struct {
+	Results []oracleResult `json:"results"`
+	Served  int            `json:"served"`
+	Found   int            `json:"found"`
+}
+
+// runOracle evaluates all jobs in one node process; server holds the
+// resources resolve() can fetch, by "Type/id".
+func runOracle(t *testing.T, server map[string]map[string]any, jobs []oracleJob) oracleRun {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err == nil {
@@ -77,7 +105,7 @@ func runOracle(t *testing.T, jobs []oracleJob) []oracleResult {
 		}
 		t.Skip(msg)
 	}
-	in, err := json.Marshal(jobs)
+	in, err := json.Marshal(map[string]any{"server": server, "aliases": serverAliases, "jobs": jobs})
 	if err != nil {
 		t.Fatalf("encode jobs: %v", err)
 	}
@@ -92,14 +120,14 @@ func runOracle(t *testing.T, jobs []oracleJob) []oracleResult {
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	dec.UseNumber()
-	var res []oracleResult
-	if err := dec.Decode(&res); err != nil {
+	var run oracleRun
+	if err := dec.Decode(&run); err != nil {
 		t.Fatalf("decode oracle output: %v", err)
 	}
-	if len(res) != len(jobs) {
-		t.Fatalf("oracle returned %d results for %d jobs", len(res), len(jobs))
+	if len(run.Results) != len(jobs) {
+		t.Fatalf("oracle returned %d results for %d jobs", len(run.Results), len(jobs))
 	}
-	return res
+	return run
 }
 
 func loadCorpus(t testing.TB) []map[string]any {
@@ -394,11 +422,29 @@ func TestDifferential(t *testing.T) {
 	extraJobs := len(jobs) - searchJobs
 	jobs = append(jobs, triggerCases(corpus)...)
 
-	want := runOracle(t, jobs)
-	agree, nonEmpty, bothFail, untyped, searchAgree := 0, 0, 0, 0, 0
-	var failures, accepted []string
+	server := map[string]map[string]any{}
+	for _, res := range corpus {
+		server[fmt.Sprintf("%v/%v", res["resourceType"], res["id"])] = res
+	}
+	resolve := func(ref string) (map[string]any, bool) {
+		for _, a := range serverAliases {
+			ref = strings.TrimPrefix(ref, a+"/")
+		}
+		if i := strings.Index(ref, "/_history/"); i > 0 {
+			ref = ref[:i]
+		}
+		r, ok := server[ref]
+		return r, ok
+	}
+	run := runOracle(t, server, jobs)
+	want := run.Results
+	var (
+		agreeValue, agreeEmpty, bothFail, untyped, searchAgree, searchValue int
+		resolveJobs, resolveValue                                           int
+		failures, accepted                                                  []string
+	)
 	for i, job := range jobs {
-		env := &Env{}
+		env := &Env{Resolve: resolve}
 		if job.Vars != nil {
 			env.Vars = map[string]any{}
 			for k, v := range job.Vars {
@@ -410,9 +456,6 @@ func TestDifferential(t *testing.T) {
 		if err == nil {
 			got, err = e.Evaluate(job.Resource, env)
 		}
-		if len(got) > 0 {
-			nonEmpty++
-		}
 		for _, v := range got {
 			if v.Type == "" {
 				untyped++
@@ -421,12 +464,27 @@ func TestDifferential(t *testing.T) {
 		if err != nil && want[i].Error != "" {
 			bothFail++
 			t.Logf("both fail: %s on %v: %v / %s", job.Expression, job.Resource["id"], err, want[i].Error)
+			continue
+		}
+		usesResolve := strings.Contains(job.Expression, "resolve()")
+		if usesResolve {
+			resolveJobs++
 		}
 		d := diff(got, err, want[i])
 		if d == "" {
-			agree++
+			if len(got) > 0 {
+				agreeValue++
+				if usesResolve {
+					resolveValue++
+				}
+			} else {
+				agreeEmpty++
+			}
 			if i < searchJobs {
 				searchAgree++
+				if len(got) > 0 {
+					searchValue++
+				}
 			}
 			continue
 		}
@@ -444,14 +502,37 @@ func TestDifferential(t *testing.T) {
 	for _, a := range accepted {
 		t.Logf("accepted exception: %s", a)
 	}
-	msg := fmt.Sprintf("fhirpath differential: %d/%d expressions agree (%.1f%%) over %d resources of %d types "+
-		"(%d search-parameter jobs, %d extra, %d trigger; %d with a non-empty result; %d accepted exceptions)",
-		agree, len(jobs), 100*float64(agree)/float64(len(jobs)), len(corpus), len(types),
-		searchJobs, extraJobs, len(jobs)-searchJobs-extraJobs, nonEmpty, len(accepted))
-	t.Log(msg)
-	fmt.Println(msg)
-	fmt.Printf("fhirpath differential: search parameters alone: %d/%d agree; %d jobs fail in both engines; %d result items of unknown type\n",
-		searchAgree, searchJobs, bothFail, untyped)
+	n := len(jobs)
+	pct := func(k, of int) float64 { return 100 * float64(k) / float64(max(of, 1)) }
+	lines := []string{
+		fmt.Sprintf("fhirpath differential: %d jobs over %d resources of %d types (%d search-parameter, %d extra, %d trigger)",
+			n, len(corpus), len(types), searchJobs, extraJobs, n-searchJobs-extraJobs),
+		fmt.Sprintf("fhirpath differential: agree on a non-empty result %d/%d (%.1f%%); agree on an empty result %d (%.1f%%); "+
+			"fail in both engines %d (%.1f%%, not agreement); disagree %d (%d accepted exceptions)",
+			agreeValue, n, pct(agreeValue, n), agreeEmpty, pct(agreeEmpty, n), bothFail, pct(bothFail, n),
+			len(failures)+len(accepted), len(accepted)),
+		fmt.Sprintf("fhirpath differential: search parameters alone: %d/%d agree, %d of them on a non-empty result (%.1f%%); %d result items of unknown type",
+			searchAgree, searchJobs, searchValue, pct(searchValue, searchJobs), untyped),
+		fmt.Sprintf("fhirpath differential: resolve() (each engine its own): %d jobs, %d agree on a non-empty result; "+
+			"fhirpath.js fetched %d times from the corpus server, %d found", resolveJobs, resolveValue, run.Served, run.Found),
+	}
+	for _, l := range lines {
+		t.Log(l)
+		fmt.Println(l)
+	}
+	// Decide after printing. Every disagreement not accepted has already
+	// failed the test above; an agreement made mostly of empty results or
+	// of errors on both sides would prove little, so those shares are
+	// bounded too.
+	if pct(agreeValue, n) < minNonEmptyAgreement {
+		t.Errorf("only %.1f%% of the jobs agree on a non-empty result, want at least %.0f%%", pct(agreeValue, n), minNonEmptyAgreement)
+	}
+	if run.Found == 0 {
+		t.Error("fhirpath.js's resolve() loaded nothing from the corpus server: resolve() was not compared")
+	}
+	if pct(bothFail, n) > maxBothFail {
+		t.Errorf("%.1f%% of the jobs fail in both engines, want at most %.0f%%", pct(bothFail, n), maxBothFail)
+	}
 	if len(types) < 30 {
 		t.Errorf("corpus has %d resource types, want at least 30", len(types))
 	}

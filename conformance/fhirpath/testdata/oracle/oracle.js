@@ -1,69 +1,75 @@
 // oracle.js evaluates FHIRPath jobs with fhirpath.js (the reference engine
-// for the Go differential test). Input on stdin: a JSON array of
-// {"expression": string, "resource": object, "vars": object?}. Output on
-// stdout: a JSON array, one entry per job, {"result": [...], "types": [...]}
-// or {"error": string}.
+// for the Go differential test). Input on stdin: a JSON object
+// {"server": {"Type/id": resource, ...}, "aliases": [base URL, ...],
+// "jobs": [{"expression": string,
+// "resource": object, "vars": object?}, ...]}. Output on stdout: a JSON
+// object {"results": [...], "served": n, "found": m}: one result per job,
+// {"result": [...], "types": [...]} or {"error": string}, and how many
+// requests the local server answered, and with a resource.
 //
-// resolve() is replaced by the stub semantics of the Go engine (no server is
-// reachable in tests): a Reference whose reference is "Type/id" or an
-// absolute URL ending in ".../Type/id[/_history/v]" resolves to
-// {"resourceType": Type, "id": id}; "#id" resolves to the contained
-// resource of the root resource.
+// resolve() is fhirpath.js's own: the script serves the "server" resources
+// over HTTP on 127.0.0.1 and passes that base as fhirServerUrl, so a
+// relative "Type/id" reference is fetched from it, "#id" is found among the
+// contained resources by fhirpath.js itself, and anything else follows
+// fhirpath.js's rules. The "aliases" are the absolute bases the corpus's
+// references name: their requests go to the same local server. No request
+// leaves this machine: fetches of any other origin are refused (the
+// reference then resolves to nothing, as it would offline).
 'use strict';
+const http = require('http');
 const fhirpath = require('fhirpath');
 const r4 = require('fhirpath/fhir-context/r4');
-const { ResourceNode } = require(require('path').join(__dirname, 'node_modules/fhirpath/src/types.js'));
 
-const refPattern = /(?:^|\/)([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+const counts = { served: 0, found: 0 };
 
-function stubFor(ctx, item, root) {
-  const data = item && item.data !== undefined ? item.data : item;
-  if (!data || typeof data !== 'object' || typeof data.reference !== 'string') {
-    return null;
-  }
-  const ref = data.reference;
-  if (ref.startsWith('#')) {
-    const found = (root.contained || []).find((c) => c && c.id === ref.slice(1));
-    return found ? ResourceNode.makeResNode(ctx, found, null, null, null, null) : null;
-  }
-  const m = refPattern.exec(ref);
-  if (!m || !(m[1] in r4.type2Parent)) {
-    return null;
-  }
-  return ResourceNode.makeResNode(ctx, { resourceType: m[1], id: m[2] }, null, null, null, null);
+function serve(resources) {
+  const server = http.createServer((req, res) => {
+    counts.served++;
+    const key = decodeURIComponent(req.url.replace(/^\/+/, '').split('?')[0]).replace(/\/_history\/[^/]+$/, '');
+    const body = resources[key];
+    if (!body) {
+      res.writeHead(404, { 'Content-Type': 'application/fhir+json' });
+      res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] }));
+      return;
+    }
+    counts.found++;
+    res.writeHead(200, { 'Content-Type': 'application/fhir+json' });
+    res.end(JSON.stringify(body));
+  });
+  return new Promise((ok) => server.listen(0, '127.0.0.1', () => ok(server)));
 }
 
-function main(input) {
-  const jobs = JSON.parse(input);
-  const out = jobs.map((job) => {
+async function main(input) {
+  const { server: resources, aliases, jobs } = JSON.parse(input);
+  const server = await serve(resources || {});
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = (url, opts) => {
+    let u = String(url);
+    for (const a of aliases || []) {
+      if (u.startsWith(a + '/')) u = base + u.slice(a.length);
+    }
+    return u.startsWith(base + '/') ? realFetch(u, opts) : Promise.reject(new Error(`offline: ${url}`));
+  };
+  const out = [];
+  for (const job of jobs) {
     try {
-      const table = {
-        resolve: {
-          fn: function (coll) {
-            const res = [];
-            for (const item of coll || []) {
-              const n = stubFor(this, item, job.resource);
-              if (n) res.push(n);
-            }
-            return res;
-          },
-          arity: { 0: [] },
-        },
-      };
-      const raw = fhirpath.evaluate(job.resource, job.expression, job.vars || {}, r4, {
+      const raw = await fhirpath.evaluate(job.resource, job.expression, job.vars || {}, r4, {
         resolveInternalTypes: false,
         preciseMath: true,
-        userInvocationTable: table,
+        async: 'always',
+        fhirServerUrl: base,
       });
-      return { result: fhirpath.resolveInternalTypes(raw), types: fhirpath.types(raw) };
+      out.push({ result: fhirpath.resolveInternalTypes(raw), types: fhirpath.types(raw) });
     } catch (e) {
-      return { error: String(e && e.message ? e.message : e) };
+      out.push({ error: String(e && e.message ? e.message : e) });
     }
-  });
-  process.stdout.write(JSON.stringify(out));
+  }
+  server.close();
+  process.stdout.write(JSON.stringify({ results: out, served: counts.served, found: counts.found }));
 }
 
 let buf = '';
 process.stdin.setEncoding('utf8');
 process.stdin.on('data', (d) => { buf += d; });
-process.stdin.on('end', () => main(buf));
+process.stdin.on('end', () => main(buf).catch((e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); }));
