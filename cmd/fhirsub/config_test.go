@@ -85,7 +85,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"auth mode", []string{"--auth", "basic"}, nil, `--auth (FHIRSUB_AUTH): "basic" is not off, hs256 or jwks`},
 		{"short secret", nil, map[string]string{"FHIRSUB_JWT_SECRET": "tiny"}, `--jwt-secret (FHIRSUB_JWT_SECRET): hs256 needs a secret of at least 32 bytes, got 4`},
 		{"jwks without file", []string{"--auth", "jwks"}, nil, `--jwks (FHIRSUB_JWKS): jwks needs a JWKS file or URL`},
-		{"off on all interfaces", []string{"--addr", ":8080"}, nil, `auth: authentication is off but :8080 is not a loopback address; set --auth hs256 --jwt-secret … or --auth jwks --jwks …, or pass --insecure`},
+		{"off on all interfaces", []string{"--addr", ":8080"}, nil, `--addr (FHIRSUB_ADDR): authentication is off but :8080 is not a loopback address; set --auth hs256 --jwt-secret … or --auth jwks --jwks …, or pass --insecure (FHIRSUB_INSECURE=true)`},
+		{"secret and jwks", []string{"--jwt-secret", strings.Repeat("s", 32)}, map[string]string{"FHIRSUB_JWKS": "keys.json"}, `--jwt-secret (FHIRSUB_JWT_SECRET) and --jwks (FHIRSUB_JWKS) are both set; choose with --auth (FHIRSUB_AUTH) hs256 or jwks`},
+		{"leeway", []string{"--jwt-leeway", "6m"}, nil, `--jwt-leeway (FHIRSUB_JWT_LEEWAY): "6m0s" is longer than 5m`},
+		{"auth after log format", []string{"--addr", ":8080", "--log-format", "xml"}, nil, `--log-format (FHIRSUB_LOG_FORMAT): "xml" is not text or json`},
 		{"unknown flag", []string{"--frobnicate"}, nil, `flag provided but not defined: -frobnicate (see fhirsub --help)`},
 		{"argument", []string{"extra"}, nil, `unexpected argument "extra" (see fhirsub --help)`},
 	}

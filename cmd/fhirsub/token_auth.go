@@ -60,7 +60,7 @@ func (s authSettings) mode() (string, error) {
 	}
 	switch {
 	case s.Secret != "" && s.JWKS != "":
-		return "", fmt.Errorf("auth: both a JWT secret and a JWKS are set; choose with --auth hs256 or --auth jwks")
+		return "", errors.New("--jwt-secret (FHIRSUB_JWT_SECRET) and --jwks (FHIRSUB_JWKS) are both set; choose with --auth (FHIRSUB_AUTH) hs256 or jwks")
 	case s.Secret != "":
 		return web.AuthHS256, nil
 	case s.JWKS != "":
@@ -81,8 +81,8 @@ func (s authSettings) check(addr string) error {
 	switch mode {
 	case "off":
 		if !s.Insecure && !isLoopback(addr) {
-			return fmt.Errorf("auth: authentication is off but %s is not a loopback address; "+
-				"set --auth hs256 --jwt-secret … or --auth jwks --jwks …, or pass --insecure", addr)
+			return fmt.Errorf("--addr (FHIRSUB_ADDR): authentication is off but %s is not a loopback address; "+
+				"set --auth hs256 --jwt-secret … or --auth jwks --jwks …, or pass --insecure (FHIRSUB_INSECURE=true)", addr)
 		}
 	case web.AuthHS256:
 		if len(s.Secret) < 32 {
