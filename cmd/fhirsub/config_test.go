@@ -71,6 +71,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative max-body", []string{"--max-body", "-3"}, nil, `--max-body (FHIRSUB_MAX_BODY_BYTES): "-3" is less than 1`},
 		{"duration", []string{"--retry-max", "10"}, nil, `--retry-max (FHIRSUB_RETRY_MAX): "10" is not a duration (e.g. 30s, 5m, 1h)`},
 		{"duration env", nil, map[string]string{"FHIRSUB_LEASE_TTL": "-1s"}, `--lease-ttl (FHIRSUB_LEASE_TTL): "-1s" must be positive`},
+		{"negative duration", []string{"--shutdown-timeout=-1s"}, nil, `--shutdown-timeout (FHIRSUB_SHUTDOWN_TIMEOUT): "-1s" must not be negative`},
 		{"bool env", nil, map[string]string{"FHIRSUB_INSECURE": "maybe"}, `--insecure (FHIRSUB_INSECURE): "maybe" is not true or false`},
 		{"bool flag", []string{"--insecure=maybe"}, nil, `--insecure (FHIRSUB_INSECURE): "maybe" is not true or false`},
 		{"first bad flag wins", []string{"--retry-max", "x", "--delivery-workers", "y"}, nil, `--retry-max (FHIRSUB_RETRY_MAX): "x" is not a duration (e.g. 30s, 5m, 1h)`},

@@ -99,10 +99,13 @@ func (s *settingSet) Duration(dst *time.Duration, name, env string, def, minimum
 		if err != nil {
 			return errors.New("is not a duration (e.g. 30s, 5m, 1h)")
 		}
-		if d < minimum {
-			if minimum <= 1 {
-				return errors.New("must be positive")
-			}
+		switch {
+		case d >= minimum:
+		case minimum == 0:
+			return errors.New("must not be negative")
+		case minimum == 1:
+			return errors.New("must be positive")
+		default:
 			return fmt.Errorf("is shorter than %v", minimum)
 		}
 		*dst = d
