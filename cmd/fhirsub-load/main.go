@@ -1,0 +1,243 @@
+// Command fhirsub-load is the external load client of fhirsub: it drives
+// a running server over loopback HTTP and websockets, the way its users
+// do, and prints one line of figures per scenario, each computed from
+// what the client was told (201s received, notifications received) and
+// from /proc/<pid> of the server (CPU, resident memory).
+//
+//	fhirsub-load [flags] SCENARIO...   run against -url (server pid -pid)
+//	fhirsub-load compare [flags]       start the built binary (and a baseline
+//	                                   built from a git ref) and compare them
+//
+// Scenarios: create-open, create-rate, e2e, fanout, subs, or all. Every
+// run is bounded in count and time and stops by itself. `make bench-e2e`
+// runs compare; see PROFILE.md for where a create's CPU goes.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// scenario is one kind of load with its figures.
+type scenario struct {
+	name string
+	run  func(context.Context, target, options) (*result, error)
+}
+
+var scenarios = []scenario{
+	{"create-open", createOpen},
+	{"create-rate", createRate},
+	{"e2e", e2e},
+	{"fanout", fanout},
+	{"subs", subs},
+}
+
+// pick returns the named scenarios ("all" for every one).
+func pick(names []string) ([]scenario, error) {
+	if len(names) == 0 {
+		return nil, errors.New("name at least one scenario (create-open, create-rate, e2e, fanout, subs or all)")
+	}
+	var out []scenario
+	for _, n := range names {
+		for _, part := range strings.Split(n, ",") {
+			if part == "all" {
+				out = append(out, scenarios...)
+				continue
+			}
+			found := false
+			for _, s := range scenarios {
+				if s.name == part {
+					out, found = append(out, s), true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("unknown scenario %q", part)
+			}
+		}
+	}
+	return out, nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fhirsub-load:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program; main only supplies the process environment.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "compare" {
+		return compareCmd(ctx, args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("fhirsub-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the running server (loopback only)")
+	pid := fs.Int("pid", 0, "process id of the server, for its CPU and memory (0: not measured)")
+	o := registerOptions(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: fhirsub-load [flags] SCENARIO...   (create-open create-rate e2e fanout subs all)")
+		fmt.Fprintln(stderr, "       fhirsub-load compare [flags]       (go run ./cmd/fhirsub-load compare -h)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := o.finish(fs, stderr); err != nil {
+		return err
+	}
+	if err := checkLoopback(*base); err != nil {
+		return err
+	}
+	list, err := pick(fs.Args())
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	var errs []error
+	for _, s := range list {
+		r, err := s.run(ctx, target{Base: strings.TrimRight(*base, "/"), PID: *pid}, *o)
+		if r != nil {
+			fmt.Fprintln(stdout, r)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+			fmt.Fprintf(stderr, "%s: %v\n", s.name, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkLoopback refuses a server that is not on this machine's loopback:
+// the load client is a measuring instrument, not a load generator for
+// other hosts.
+func checkLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("-url %q: want http://127.0.0.1:PORT", raw)
+	}
+	h := u.Hostname()
+	if ip := net.ParseIP(h); (ip == nil || !ip.IsLoopback()) && h != "localhost" {
+		return fmt.Errorf("-url %q: the load client only talks to a loopback address", raw)
+	}
+	return nil
+}
+
+// options are the sizes and durations of the scenarios.
+type options struct {
+	Duration    time.Duration // create-open, create-rate, e2e: how long writes are sent
+	Concurrency int           // clients of create-open and of every setup
+	Workers     int           // most POSTs in flight in an open loop
+	Rate        float64       // create-rate, e2e: writes per second
+	Patients    int           // create-*: patients the writes are spread over
+	Subscribers int           // e2e: Subscriptions in all
+	Matching    int           // e2e: matching subscribers per channel
+	LegacyPaths []string      // e2e: legacy channel paths (a 404 is noted, not an error)
+	Drain       time.Duration // how long notifications may still arrive after the last write
+
+	FanoutSubs  int           // fanout: Subscriptions in all
+	FanoutMatch int           // fanout: Subscriptions each write matches
+	FanoutRate  float64       // fanout: the write rate to test (0: search)
+	FanoutStart float64       // fanout search: first rate
+	FanoutMax   float64       // fanout search: highest rate tried
+	FanoutStep  time.Duration // fanout: writes per step
+	LagBound    time.Duration // fanout: p99 lag a step may have and keep pace
+
+	SubsCount   int    // subs: Subscriptions to create
+	SubsChannel string // subs: rest-hook or websocket
+
+	Quick   bool          // the ~30 s sizes, for flags not given
+	Timeout time.Duration // bound of the whole run
+	Log     io.Writer     // progress lines
+
+	legacy string // the -legacy flag
+}
+
+func registerOptions(fs *flag.FlagSet) *options {
+	o := &options{}
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "create-open, create-rate, e2e: how long writes are sent")
+	fs.IntVar(&o.Concurrency, "concurrency", 8, "create-open clients (and clients of every setup)")
+	fs.IntVar(&o.Workers, "workers", 128, "most POSTs in flight at a steady rate")
+	fs.Float64Var(&o.Rate, "rate", 500, "create-rate, e2e: writes per second")
+	fs.IntVar(&o.Patients, "patients", 1000, "create-*: patients the writes are spread over")
+	fs.IntVar(&o.Subscribers, "subscribers", 1000, "e2e: Subscriptions in all (2×matching of them match)")
+	fs.IntVar(&o.Matching, "matching", 1, "e2e: matching subscribers per channel")
+	fs.StringVar(&o.legacy, "legacy", "/ws,/api/ws", "e2e: legacy channel paths, comma separated (one answered 404 is noted and skipped)")
+	fs.DurationVar(&o.Drain, "drain", 10*time.Second, "how long notifications may still arrive after the last write")
+	fs.IntVar(&o.FanoutSubs, "fanout-subs", 10000, "fanout: Subscriptions in all")
+	fs.IntVar(&o.FanoutMatch, "fanout-match", 10, "fanout: Subscriptions each write matches")
+	fs.Float64Var(&o.FanoutRate, "fanout-rate", 0, "fanout: write rate to test (0: search for the highest that keeps pace)")
+	fs.Float64Var(&o.FanoutStart, "fanout-start", 100, "fanout search: first rate, doubled while deliveries keep pace")
+	fs.Float64Var(&o.FanoutMax, "fanout-max", 3200, "fanout search: highest rate tried")
+	fs.DurationVar(&o.FanoutStep, "fanout-step", 4*time.Second, "fanout: how long each rate is sent")
+	fs.DurationVar(&o.LagBound, "lag-bound", time.Second, "fanout: the p99 lag within which deliveries keep pace")
+	fs.IntVar(&o.SubsCount, "subs-count", 100000, "subs: Subscriptions to create")
+	fs.StringVar(&o.SubsChannel, "subs-channel", "rest-hook", "subs: channel of the Subscriptions (rest-hook or websocket)")
+	fs.BoolVar(&o.Quick, "quick", false, "small sizes and short durations (~15 s per server) for the flags not given")
+	fs.DurationVar(&o.Timeout, "timeout", 15*time.Minute, "bound of the whole run")
+	return o
+}
+
+// finish applies -quick to the flags not given, splits the lists and
+// checks the values.
+func (o *options) finish(fs *flag.FlagSet, log io.Writer) error {
+	o.Log = log
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.Quick {
+		quick := map[string]string{"duration": "2s", "rate": "200", "subscribers": "200", "drain": "5s",
+			"fanout-subs": "1000", "fanout-rate": "100", "fanout-step": "2s", "subs-count": "2000"}
+		for name, v := range quick {
+			if !set[name] {
+				if err := fs.Set(name, v); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	o.LegacyPaths = nil
+	for _, p := range strings.Split(o.legacy, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if !strings.HasPrefix(p, "/") {
+				return fmt.Errorf("-legacy: %q is not a path", p)
+			}
+			o.LegacyPaths = append(o.LegacyPaths, p)
+		}
+	}
+	switch {
+	case o.Duration <= 0 || o.FanoutStep <= 0 || o.Drain <= 0 || o.Timeout <= 0 || o.LagBound <= 0:
+		return errors.New("durations must be positive")
+	case o.Rate <= 0 || o.FanoutStart <= 0 || o.FanoutMax < o.FanoutStart || o.FanoutRate < 0:
+		return errors.New("rates must be positive (and -fanout-max at least -fanout-start)")
+	case o.Concurrency < 1 || o.Workers < 1 || o.Patients < 1 || o.Subscribers < 0 || o.Matching < 1 ||
+		o.FanoutSubs < 1 || o.FanoutMatch < 1 || o.SubsCount < 1:
+		return errors.New("counts must be positive")
+	case o.SubsChannel != "rest-hook" && o.SubsChannel != "websocket":
+		return fmt.Errorf("-subs-channel %q: want rest-hook or websocket", o.SubsChannel)
+	}
+	return nil
+}
+
+// progress prints a progress line.
+func (o options) progress(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format, args...)
+	}
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// target is the server under load: its base URL and, when known, its
+// process id (for CPU and memory from /proc).
+type target struct {
+	Base string
+	PID  int
+}
+
+// patientOf spreads writes over the given number of patients.
+func patientOf(run string, i, patients int) string {
+	return fmt.Sprintf("%s-p%d", run, i%max(1, patients))
+}
+
+// runID makes the resource keys of one run unique, so that runs against
+// the same server do not see each other's notifications.
+func runID() string { return fmt.Sprintf("load%x", time.Now().UnixNano()&0xffffffffff) }
+
+// createOpen: Observations POSTed back to back by o.Concurrency clients
+// for o.Duration: creates per second and server CPU per create.
+func createOpen(ctx context.Context, t target, o options) (*result, error) {
+	r := &result{Scenario: "create-open"}
+	c := newClient(t.Base, o.Concurrency)
+	defer c.close()
+	run := runID()
+	body := func(i int) []byte { return observation(patientOf(run, i, o.Patients), i) }
+	cpu := startCPU(t.PID)
+	ws, elapsed := closedLoop(ctx, c, "Observation", o.Concurrency, o.Duration, body)
+	acked, failed, firstErr := tally(ws)
+	r.add("creates/s", float64(acked)/elapsed.Seconds(), "", +1)
+	cpu.addPer(r, "cpu/create", acked)
+	l := postLatency(ws)
+	r.add("post.p50", ms(l.P50), "ms", -1)
+	r.add("post.p99", ms(l.P99), "ms", -1)
+	r.add("n", float64(acked), "", 0)
+	r.add("errors", float64(failed), "", 0)
+	if firstErr != nil {
+		r.note("first error: %v", firstErr)
+	}
+	if acked == 0 {
+		return r, fmt.Errorf("create-open: no write acknowledged: %v", firstErr)
+	}
+	return r, nil
+}
+
+// createRate: Observations POSTed at a steady o.Rate per second for
+// o.Duration (open loop): POST latency from the intended send time, and
+// server CPU per create at that rate.
+func createRate(ctx context.Context, t target, o options) (*result, error) {
+	r := &result{Scenario: "create-rate"}
+	c := newClient(t.Base, o.Workers)
+	defer c.close()
+	run := runID()
+	body := func(i int) []byte { return observation(patientOf(run, i, o.Patients), i) }
+	cpu := startCPU(t.PID)
+	ws := openLoop(ctx, c, "Observation", o.Rate, o.Duration, o.Workers, body)
+	acked, failed, firstErr := tally(ws)
+	r.add("rate", o.Rate, "/s", 0)
+	r.addLatency("post", postLatency(ws))
+	cpu.addPer(r, "cpu/create", acked)
+	r.add("n", float64(acked), "", 0)
+	r.add("errors", float64(failed), "", 0)
+	if firstErr != nil {
+		r.note("first error: %v", firstErr)
+	}
+	if acked == 0 {
+		return r, fmt.Errorf("create-rate: no write acknowledged: %v", firstErr)
+	}
+	return r, nil
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// fanout: o.FanoutSubs rest-hook Subscriptions spread over patients so
+// that every write matches o.FanoutMatch of them, all delivered to the
+// load client's receiver. With o.FanoutRate > 0 that write rate is tested;
+// otherwise the rate is searched: doubled from o.FanoutStart while
+// deliveries keep pace, then bisected once between the last rate that
+// kept pace and the first that did not.
+//
+// A step keeps pace when every notification of its acknowledged writes
+// arrived within o.Drain after the last write and the p99 lag (POST sent
+// → notification received) stayed within o.LagBound.
+func fanout(ctx context.Context, t target, o options) (*result, error) {
+	r := &result{Scenario: "fanout"}
+	c := newClient(t.Base, max(o.Workers, o.Concurrency))
+	defer c.close()
+	rcv, err := startReceiver()
+	if err != nil {
+		return r, err
+	}
+	defer rcv.close()
+	run := runID()
+	m := max(1, o.FanoutMatch)
+	patients := max(1, o.FanoutSubs/m)
+	if _, err := createMany(ctx, c, "Subscription", patients*m, o.Concurrency, func(i int) []byte {
+		return topicSubscription(rcv.url, patientOf(run, i, patients))
+	}); err != nil {
+		return r, err
+	}
+	n := patients * m
+	if got := rcv.waitHandshakes(ctx, n, o.Drain+time.Duration(n)*time.Millisecond); got < n {
+		return r, fmt.Errorf("fanout: %d of %d rest-hook handshakes arrived", got, n)
+	}
+	r.add("subs", float64(n), "", 0)
+	r.add("match/write", float64(m), "", 0)
+
+	var best, failed *fanStep
+	try := func(rate float64) (*fanStep, error) {
+		s, err := fanoutStep(ctx, t, o, c, rcv, run, patients, m, rate)
+		if err != nil {
+			return nil, err
+		}
+		if s.ok {
+			best = s
+		} else if failed == nil || rate < failed.rate {
+			failed = s
+		}
+		return s, nil
+	}
+	if o.FanoutRate > 0 {
+		if _, err := try(o.FanoutRate); err != nil {
+			return r, err
+		}
+	} else {
+		for rate := o.FanoutStart; rate <= o.FanoutMax; rate *= 2 {
+			s, err := try(rate)
+			if err != nil {
+				return r, err
+			}
+			if !s.ok {
+				break
+			}
+		}
+		if best != nil && failed != nil {
+			if _, err := try((best.rate + failed.rate) / 2); err != nil {
+				return r, err
+			}
+		}
+	}
+	if best == nil {
+		r.add("kept-pace.writes/s", 0, "", +1)
+		r.note("no rate tested kept pace")
+	} else {
+		r.add("kept-pace.writes/s", best.rate, "", +1)
+		r.add("deliveries/s", best.deliveries, "", +1)
+		r.addLatency("lag", best.lag)
+		r.add("cpu/delivery", best.cpuPerDelivery, "µs", -1)
+		r.add("lost", float64(best.lost), "", 0)
+	}
+	if failed != nil {
+		r.add("behind.writes/s", failed.rate, "", 0)
+		r.add("behind.deliveries/s", failed.deliveries, "", +1)
+		r.add("behind.lag.p99", ms(failed.lag.P99), "ms", -1)
+	}
+	return r, nil
+}
+
+// fanStep is one write rate tried by fanout.
+type fanStep struct {
+	rate           float64
+	ok             bool
+	deliveries     float64 // notifications per second, first write → last arrival
+	lag            latencies
+	lost           int
+	cpuPerDelivery float64 // µs of server CPU (writes included) per notification
+}
+
+func fanoutStep(ctx context.Context, t target, o options, c *client, rcv *receiver, run string, patients, m int, rate float64) (*fanStep, error) {
+	tr := newTracker("fanout", m)
+	rcv.track(tr)
+	cpu := startCPU(t.PID)
+	ws := openLoop(ctx, c, "Observation", rate, o.FanoutStep, o.Workers, func(i int) []byte {
+		return observation(patientOf(run, i, patients), i)
+	})
+	_, failed, firstErr := tally(ws)
+	if failed > 0 {
+		return nil, fmt.Errorf("fanout at %.0f/s: %d writes failed: %v", rate, failed, firstErr)
+	}
+	complete := tr.waitComplete(ctx, ws, o.Drain)
+	cpu.stop()
+	oc := tr.outcome(ws)
+	s := &fanStep{rate: rate, lag: oc.FromSend, lost: oc.Lost}
+	if n := oc.Expected - oc.Lost; n > 0 && !oc.Last.IsZero() {
+		s.deliveries = float64(n) / oc.Last.Sub(ws[0].Intended).Seconds()
+		s.cpuPerDelivery = float64(cpu.Used) / float64(n) / float64(time.Microsecond)
+	}
+	s.ok = complete && oc.Lost == 0 && oc.FromSend.P99 <= o.LagBound
+	if !complete {
+		// let the backlog drain (bounded) so the next step, if any, starts clean
+		tr.waitComplete(ctx, ws, 3*o.Drain)
+	}
+	o.progress("fanout step %.0f writes/s: kept pace %v, %.0f deliveries/s, lag p50 %.1f ms p99 %.1f ms, lost %d\n",
+		rate, s.ok, s.deliveries, ms(s.lag.P50), ms(s.lag.P99), s.lost)
+	return s, nil
+}
