@@ -14,9 +14,9 @@ type tracker struct {
 	name string
 	want int
 
-	mu       sync.Mutex
-	got      map[string][]time.Time
-	wake     chan struct{}
+	mu   sync.Mutex
+	got  map[string][]time.Time
+	wake chan struct{}
 }
 
 func newTracker(name string, want int) *tracker {

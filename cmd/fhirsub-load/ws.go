@@ -55,7 +55,9 @@ type dialError struct {
 	Err    error
 }
 
-func (e *dialError) Error() string { return fmt.Sprintf("dial %s: HTTP %d: %v", e.URL, e.Status, e.Err) }
+func (e *dialError) Error() string {
+	return fmt.Sprintf("dial %s: HTTP %d: %v", e.URL, e.Status, e.Err)
+}
 
 // readUntil reads frames until accept says one is the awaited answer.
 func readUntil(c *websocket.Conn, timeout time.Duration, accept func([]byte) (bool, error)) error {
