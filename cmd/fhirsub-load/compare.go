@@ -216,6 +216,10 @@ func goBuild(ctx context.Context, dir, out string, log io.Writer) error {
 // leaves the repository and its worktree list untouched; it returns the
 // commit built.
 func buildRef(ctx context.Context, ref, out string, log io.Writer) (string, error) {
+	top, err := exec.CommandContext(ctx, "git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		return "", fmt.Errorf("git: not in a checkout: %w", err)
+	}
 	revOut, err := exec.CommandContext(ctx, "git", "rev-parse", "--verify", "--end-of-options", ref+"^{commit}").Output()
 	if err != nil {
 		return "", fmt.Errorf("git ref %q: %w", ref, err)
@@ -226,7 +230,9 @@ func buildRef(ctx context.Context, ref, out string, log io.Writer) (string, erro
 		return "", err
 	}
 	defer os.RemoveAll(src)
+	// from the top: in a subdirectory git archive takes only that subtree
 	archive := exec.CommandContext(ctx, "git", "archive", "--format=tar", sha)
+	archive.Dir = strings.TrimSpace(string(top))
 	untar := exec.CommandContext(ctx, "tar", "-x", "-C", src)
 	var aerr, terr bytes.Buffer
 	archive.Stderr, untar.Stderr = &aerr, &terr

@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "compare" {
 		return compareCmd(ctx, args[1:], stdout, stderr)
 	}
-	fs := flag.NewFlagSet("fhirsub-load", flag.ContinueOnError)
+	fs := newFlagSet()
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the running server (loopback only)")
 	pid := fs.Int("pid", 0, "process id of the server, for its CPU and memory (0: not measured)")
@@ -125,6 +125,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.Join(errs...)
 }
 
+func newFlagSet() *flag.FlagSet { return flag.NewFlagSet("fhirsub-load", flag.ContinueOnError) }
+
 // checkLoopback refuses a server that is not on this machine's loopback:
 // the load client is a measuring instrument, not a load generator for
 // other hosts.
@@ -143,6 +145,7 @@ func checkLoopback(raw string) error {
 // options are the sizes and durations of the scenarios.
 type options struct {
 	Duration    time.Duration // create-open, create-rate, e2e: how long writes are sent
+	Warmup      time.Duration // create-open, create-rate: writes before the measurement
 	Concurrency int           // clients of create-open and of every setup
 	Workers     int           // most POSTs in flight in an open loop
 	Rate        float64       // create-rate, e2e: writes per second
@@ -173,6 +176,7 @@ type options struct {
 func registerOptions(fs *flag.FlagSet) *options {
 	o := &options{}
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "create-open, create-rate, e2e: how long writes are sent")
+	fs.DurationVar(&o.Warmup, "warmup", time.Second, "create-open, create-rate: writes before the measurement starts")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "create-open clients (and clients of every setup)")
 	fs.IntVar(&o.Workers, "workers", 128, "most POSTs in flight at a steady rate")
 	fs.Float64Var(&o.Rate, "rate", 500, "create-rate, e2e: writes per second")
@@ -202,7 +206,7 @@ func (o *options) finish(fs *flag.FlagSet, log io.Writer) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.Quick {
-		quick := map[string]string{"duration": "2s", "rate": "200", "subscribers": "200", "drain": "5s",
+		quick := map[string]string{"duration": "2s", "warmup": "500ms", "rate": "200", "subscribers": "200", "drain": "5s",
 			"fanout-subs": "1000", "fanout-rate": "100", "fanout-step": "2s", "subs-count": "2000"}
 		for name, v := range quick {
 			if !set[name] {
@@ -222,7 +226,7 @@ func (o *options) finish(fs *flag.FlagSet, log io.Writer) error {
 		}
 	}
 	switch {
-	case o.Duration <= 0 || o.FanoutStep <= 0 || o.Drain <= 0 || o.Timeout <= 0 || o.LagBound <= 0:
+	case o.Duration <= 0 || o.Warmup < 0 || o.FanoutStep <= 0 || o.Drain <= 0 || o.Timeout <= 0 || o.LagBound <= 0:
 		return errors.New("durations must be positive")
 	case o.Rate <= 0 || o.FanoutStart <= 0 || o.FanoutMax < o.FanoutStart || o.FanoutRate < 0:
 		return errors.New("rates must be positive (and -fanout-max at least -fanout-start)")

@@ -137,5 +137,5 @@ func (m *cpuMeter) addPer(r *result, name string, units int) {
 	if units > 0 {
 		r.add(name, float64(m.Used)/float64(units)/float64(time.Microsecond), "µs", -1)
 	}
-	r.add("cores", m.Used.Seconds()/m.Spent.Seconds(), "", -1)
+	r.add("cores", m.Used.Seconds()/m.Spent.Seconds(), "", 0)
 }

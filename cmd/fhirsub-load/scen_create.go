@@ -30,6 +30,9 @@ func createOpen(ctx context.Context, t target, o options) (*result, error) {
 	defer c.close()
 	run := runID()
 	body := func(i int) []byte { return observation(patientOf(run, i, o.Patients), i) }
+	if err := warmUp(ctx, c, o, body); err != nil {
+		return r, err
+	}
 	cpu := startCPU(t.PID)
 	ws, elapsed := closedLoop(ctx, c, "Observation", o.Concurrency, o.Duration, body)
 	acked, failed, firstErr := tally(ws)
@@ -58,6 +61,9 @@ func createRate(ctx context.Context, t target, o options) (*result, error) {
 	defer c.close()
 	run := runID()
 	body := func(i int) []byte { return observation(patientOf(run, i, o.Patients), i) }
+	if err := warmUp(ctx, c, o, body); err != nil {
+		return r, err
+	}
 	cpu := startCPU(t.PID)
 	ws := openLoop(ctx, c, "Observation", o.Rate, o.Duration, o.Workers, body)
 	acked, failed, firstErr := tally(ws)
@@ -73,4 +79,18 @@ func createRate(ctx context.Context, t target, o options) (*result, error) {
 		return r, fmt.Errorf("create-rate: no write acknowledged: %v", firstErr)
 	}
 	return r, nil
+}
+
+// warmUp writes for o.Warmup before a measurement, so that the
+// connections, the server's caches and the store's first pages are not
+// part of it.
+func warmUp(ctx context.Context, c *client, o options, body func(i int) []byte) error {
+	if o.Warmup <= 0 {
+		return nil
+	}
+	ws, _ := closedLoop(ctx, c, "Observation", o.Concurrency, o.Warmup, func(i int) []byte { return body(1<<30 + i) })
+	if acked, _, err := tally(ws); acked == 0 {
+		return fmt.Errorf("warm-up: no write acknowledged: %v", err)
+	}
+	return nil
 }
