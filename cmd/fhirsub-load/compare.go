@@ -147,16 +147,9 @@ func printTable(w io.Writer, list []scenario, bins []contender, results map[stri
 		fmt.Fprintln(tw, "scenario\tfigure\tcurrent\t")
 	}
 	for _, s := range list {
-		cur := results["current"][s.name]
-		base := results["base"][s.name]
-		if cur == nil {
-			cur = base
-		}
-		if cur == nil {
-			continue
-		}
-		for _, f := range cur.Figures {
-			c, cok := results["current"][s.name].getOK(f.Name)
+		cur, base := results["current"][s.name], results["base"][s.name]
+		for _, f := range figureNames(cur, base) {
+			c, cok := cur.getOK(f.Name)
 			if !withBase {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t\n", s.name, f.Name, cell(c, f.Unit, cok))
 				continue
@@ -171,6 +164,25 @@ func printTable(w io.Writer, list []scenario, bins []contender, results map[stri
 		}
 	}
 	_ = tw.Flush()
+}
+
+// figureNames lists the figures of both results, those of a first in
+// its order, then those only b has.
+func figureNames(a, b *result) []figure {
+	var out []figure
+	seen := map[string]bool{}
+	for _, r := range []*result{a, b} {
+		if r == nil {
+			continue
+		}
+		for _, f := range r.Figures {
+			if !seen[f.Name] {
+				seen[f.Name] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
 }
 
 // getOK is get on a result that may be nil.

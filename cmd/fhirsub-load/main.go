@@ -207,7 +207,7 @@ func (o *options) finish(fs *flag.FlagSet, log io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.Quick {
 		quick := map[string]string{"duration": "2s", "warmup": "500ms", "rate": "200", "subscribers": "200", "drain": "5s",
-			"fanout-subs": "1000", "fanout-rate": "100", "fanout-step": "2s", "subs-count": "2000"}
+			"fanout-subs": "500", "fanout-rate": "100", "fanout-step": "2s", "subs-count": "1000"}
 		for name, v := range quick {
 			if !set[name] {
 				if err := fs.Set(name, v); err != nil {

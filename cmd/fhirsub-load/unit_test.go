@@ -136,7 +136,7 @@ func TestFlagsAndScenarioNames(t *testing.T) {
 	if err := o.finish(fs, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if o.Rate != 77 || o.Duration != 2*time.Second || o.SubsCount != 2000 || len(o.LegacyPaths) != 2 {
+	if o.Rate != 77 || o.Duration != 2*time.Second || o.SubsCount != 1000 || len(o.LegacyPaths) != 2 {
 		t.Errorf("-quick -rate 77: %+v", o)
 	}
 }
