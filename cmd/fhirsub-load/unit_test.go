@@ -140,3 +140,26 @@ func TestFlagsAndScenarioNames(t *testing.T) {
 		t.Errorf("-quick -rate 77: %+v", o)
 	}
 }
+
+func TestMedianResult(t *testing.T) {
+	mk := func(v float64, extra bool) *result {
+		r := &result{Scenario: "x"}
+		r.add("a", v, "ms", -1)
+		if extra {
+			r.add("b", v*2, "", +1)
+			r.note("only here")
+		}
+		return r
+	}
+	m := medianResult([]*result{mk(3, false), mk(1, true), mk(2, true)})
+	t.Logf("%s", m)
+	if a, _ := m.get("a"); a != 2 {
+		t.Errorf("median of a over 3, 1, 2: %v, want 2", a)
+	}
+	if b, ok := m.get("b"); !ok || b != 2 { // values 2 and 4: the lower middle
+		t.Errorf("median of b over 2, 4: %v %v, want 2", b, ok)
+	}
+	if len(m.Notes) != 1 {
+		t.Errorf("notes %q, want the one note once", m.Notes)
+	}
+}
