@@ -1,16 +1,3 @@
-// Command fhirsub-load is the external load client of fhirsub: it drives
-// a running server over loopback HTTP and websockets, the way its users
-// do, and prints one line of figures per scenario, each computed from
-// what the client was told (201s received, notifications received) and
-// from /proc/<pid> of the server (CPU, resident memory).
-//
-//	fhirsub-load [flags] SCENARIO...   run against -url (server pid -pid)
-//	fhirsub-load compare [flags]       start the built binary (and a baseline
-//	                                   built from a git ref) and compare them
-//
-// Scenarios: create-open, create-rate, e2e, fanout, subs, or all. Every
-// run is bounded in count and time and stops by itself. `make bench-e2e`
-// runs compare; see PROFILE.md for where a create's CPU goes.
 package main
 
 import (
