@@ -246,17 +246,6 @@ func (h *rawHook) of(id string) [][]byte {
 	return append([][]byte(nil), h.bodies[id]...)
 }
 
-// all returns every body received, joined.
-func (h *rawHook) all() []byte {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out [][]byte
-	for _, bs := range h.bodies {
-		out = append(out, bs...)
-	}
-	return bytes.Join(out, []byte("\n"))
-}
-
 // waitFor waits until a body for the subscription contains want.
 func (h *rawHook) waitFor(id, want string, timeout time.Duration) error {
 	deadline := time.After(timeout)
