@@ -91,8 +91,8 @@ func TestNotificationAttacks(t *testing.T) {
 	}
 	// The detector works: a reader allowed to see B receives the marker
 	// through the same notifications.
-	if !bytes.Contains(f.hookBodies(f.hookP), []byte(f.marker)) {
-		t.Errorf("control: the practitioner's full-resource rest-hook never carried B's marker, so the leak check proves nothing")
+	if err := f.hook.waitFor(f.hookP, f.marker, 30*time.Second); err != nil {
+		t.Errorf("control: the practitioner's full-resource rest-hook never carried B's marker, so the leak check proves nothing: %v", err)
 	}
 }
 
@@ -550,7 +550,7 @@ func forgeSubscription(tok, from, to string) string {
 }
 
 // TestSocketsCloseWhenTheirBearerExpires binds an R4 and a Backport socket
-// with a bearer that expires a few seconds later: both close with 1008
+// with a bearer that expires ten seconds later: both close with 1008
 // token-expired, and the binding token expires no later than the bearer.
 func TestSocketsCloseWhenTheirBearerExpires(t *testing.T) {
 	secret := strings.Repeat("notify-expiry-secret-0123456789", 2)
@@ -571,7 +571,9 @@ func TestSocketsCloseWhenTheirBearerExpires(t *testing.T) {
 		"criteria": "Observation?code=http://loinc.org|2823-3", "channel": map[string]any{"type": "websocket"}})["id"].(string)
 	topicID := long.must(t, 201, "POST", "/Subscription", wsTopicSubscription(criticalTopic, "id-only"))["id"].(string)
 
-	const ttl = 4 * time.Second
+	// Long enough for the set-up below on a loaded machine: the sockets
+	// must be bound and live before the bearer expires.
+	const ttl = 10 * time.Second
 	short, exp := mint(ttl)
 	r4, _, err := dialSocket(t, wsBase+"/websocket?access_token="+url.QueryEscape(short.token))
 	if err != nil {
