@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
 	"slices"
@@ -41,6 +42,12 @@ type notifyFixture struct {
 	// A's subscriptions, by topic name: rest-hook and websocket.
 	hookA, wsA map[string]string
 	r4A        string // A's classic websocket subscription
+	// B's writes that fire A's topics (type/id).
+	bWrites []string
+	// A's subscriptions that name B in their criteria: "" when the server
+	// refused to create them (createdB records the answer).
+	namesB   map[string]string
+	createdB map[string][]byte
 	// Other owners' subscriptions.
 	wsB, r4B, wsP, r4P, hookP string
 	// A's writes (the later marker events), by topic name.
@@ -168,6 +175,32 @@ func setupNotifyFixture(t *testing.T) *notifyFixture {
 		return who.must(t, 201, "POST", "/Subscription", s)["id"].(string)
 	}
 	f.wsB, f.wsP = wsSub(f.b), wsSub(f.pract)
+	// A names B in a topic filter and in classic criteria: refused, or
+	// created and never matched by B's writes.
+	f.namesB, f.createdB = map[string]string{}, map[string][]byte{}
+	for name, body := range map[string]map[string]any{
+		"topic filter patient=Patient/pat-b": topicSubscription(f.hook.url, topicURL("result-available"), "full-resource",
+			"DiagnosticReport?patient=Patient/pat-b"),
+		"classic criteria subject=Patient/pat-b": {"resourceType": "Subscription", "status": "requested", "reason": "names B",
+			"criteria": "Observation?subject=Patient/pat-b", "channel": map[string]any{"type": "websocket"}},
+	} {
+		code, raw, err := f.a.call("POST", "/Subscription", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.createdB[name] = raw
+		t.Logf("A creates a subscription with a %s: %d", name, code)
+		if code == 201 {
+			var m map[string]any
+			_ = json.Unmarshal(raw, &m)
+			f.namesB[name], _ = m["id"].(string)
+			if name == "topic filter patient=Patient/pat-b" {
+				if err := f.hook.waitFor(f.namesB[name], `"handshake"`, 30*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
 	f.hookP = f.pract.must(t, 201, "POST", "/Subscription", topicSubscription(f.hook.url, topicURL("result-available"), "full-resource"))["id"].(string)
 	for _, id := range append(mapValues(f.hookA), f.hookP) {
 		if err := f.hook.waitFor(id, `"handshake"`, 30*time.Second); err != nil {
@@ -209,7 +242,8 @@ func (f *notifyFixture) writeB(t *testing.T) {
 		{"resourceType": "Communication", "status": "completed", "subject": ref("Patient/pat-b"),
 			"recipient": []any{ref("Patient/pat-b")}, "payload": []any{map[string]any{"contentString": mk}}},
 	} {
-		f.admin.must(t, 201, "POST", "/"+res["resourceType"].(string), res)
+		typ := res["resourceType"].(string)
+		f.bWrites = append(f.bWrites, typ+"/"+f.admin.must(t, 201, "POST", "/"+typ, res)["id"].(string))
 	}
 }
 
@@ -363,6 +397,24 @@ func (f *notifyFixture) eventsCases() []attackCase {
 			out = append(out, attackCase{"$events by A on its own " + kind.name + " " + tp + " subscription", raw, err})
 		}
 	}
+	// Subscriptions of A naming B: refused at creation, or (after the
+	// stream cases' later events, so B's writes have been matched) with no
+	// event and nothing of B delivered.
+	for _, name := range slices.Sorted(maps.Keys(f.createdB)) {
+		id, got := f.namesB[name], f.createdB[name]
+		var err error
+		if id != "" {
+			var raw []byte
+			raw, err = f.a.expectStatus("GET", "/Subscription/"+id+"/$events", nil, 200)
+			got = append(append(got, raw...), f.hookBodies(id)...)
+			for _, w := range f.bWrites {
+				if err == nil && bytes.Contains(got, []byte("/"+w+`"`)) {
+					err = fmt.Errorf("Subscription/%s notified B's %s", id, w)
+				}
+			}
+		}
+		out = append(out, attackCase{"A's subscription with a " + name, got, err})
+	}
 	refused := []struct {
 		who  attacker
 		id   string
@@ -464,8 +516,14 @@ func (f *notifyFixture) bindingTokenCases() []attackCase {
 		switch {
 		case code != 200:
 			err = fmt.Errorf("status %d, want 200 with A's own websocket subscriptions", code)
-		case len(subs) != len(f.wsA)+1 || slices.ContainsFunc(subs, func(s string) bool { return !slices.Contains(append(mapValues(f.wsA), f.r4A), s) }):
-			err = fmt.Errorf("the token names %v, want exactly A's %v and %s", subs, mapValues(f.wsA), f.r4A)
+		default:
+			own := append(mapValues(f.wsA), f.r4A)
+			if id := f.namesB["classic criteria subject=Patient/pat-b"]; id != "" {
+				own = append(own, id)
+			}
+			if len(subs) != len(own) || slices.ContainsFunc(subs, func(s string) bool { return !slices.Contains(own, s) }) {
+				err = fmt.Errorf("the token names %v, want exactly A's websocket subscriptions %v", subs, own)
+			}
 		}
 	}
 	out = append(out, attackCase{"$get-ws-binding-token by A without ids: only A's own", raw, err})
