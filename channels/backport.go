@@ -181,7 +181,7 @@ func (s *backportSession) bind(ctx context.Context, token string) {
 	}
 	// Armed before binding: a bearer that expired meanwhile closes the
 	// connection before any notification is queued.
-	s.conn.ExpireAt(claims.BearerExpires)
+	s.conn.ExpireAt(claims.BearerExpires, nil)
 	for _, id := range ids {
 		cancel, err := s.p.cfg.Binder.BindBackport(ctx, id, claims.Access, s.conn)
 		if err != nil {

@@ -169,10 +169,11 @@ func (c *Conn) Close(code int, reason string) {
 // websocket must not outlive the token that authorized it. Every protocol
 // calls it with the expiry of each token it accepts; the earliest time
 // wins, so a connection holding bindings made with several tokens closes
-// when the first of them expires. A zero t (a token without expiry, or
-// authentication off) does nothing; a past t closes now. The timer stops
-// when the connection ends.
-func (c *Conn) ExpireAt(t time.Time) {
+// when the first of them expires. onExpire, when not nil, runs just before
+// the close (for a session to record its departure). A zero t (a token
+// without expiry, or authentication off) does nothing; a past t closes
+// now. The timer stops when the connection ends.
+func (c *Conn) ExpireAt(t time.Time, onExpire func()) {
 	if t.IsZero() {
 		return
 	}
@@ -186,6 +187,9 @@ func (c *Conn) ExpireAt(t time.Time) {
 	}
 	c.expireAt = t
 	c.expiry = time.AfterFunc(max(time.Until(t), 0), func() {
+		if onExpire != nil {
+			onExpire()
+		}
 		c.Close(ClosePolicyViolation, ReasonTokenExpired)
 	})
 }

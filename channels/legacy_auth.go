@@ -123,7 +123,7 @@ func (s *legacySession) startAuthTimer() {
 // opened it.
 func (s *legacySession) armExpiry() {
 	if t := s.access.Token; t != nil {
-		s.conn.ExpireAt(expiryOf(t))
+		s.conn.ExpireAt(expiryOf(t), nil)
 	}
 }
 

@@ -171,7 +171,7 @@ type r4Session struct {
 func (s *r4Session) Open(c *Conn) {
 	s.conn = c
 	if acc := s.access.Load(); acc != nil {
-		c.ExpireAt(expiryOf(acc))
+		c.ExpireAt(expiryOf(acc), nil)
 		return
 	}
 	s.timerMu.Lock()
@@ -234,7 +234,7 @@ func (s *r4Session) auth(ctx context.Context, token string) {
 	}
 	s.access.Store(acc)
 	s.stopTimer()
-	s.conn.ExpireAt(expiryOf(acc))
+	s.conn.ExpireAt(expiryOf(acc), nil)
 }
 
 func (s *r4Session) bind(ctx context.Context, id string) {
