@@ -76,6 +76,10 @@ type BackportConfig struct {
 // {"type":"ping"} is answered with {"type":"pong"}. One connection may
 // bind several tokens, up to MaxBindings subscriptions.
 //
+// The connection closes with 1008 "token-expired" when the bearer token
+// that obtained a binding token it bound with expires (the binding token
+// carries that expiry, BindingClaims.BearerExpires).
+//
 // A forged, malformed or expired token closes the connection with 1008
 // "invalid-or-expired-token"; an unknown subscription with
 // "subscription-not-found" (also "subscription-not-websocket",
@@ -175,6 +179,9 @@ func (s *backportSession) bind(ctx context.Context, token string) {
 		s.sendError("too-many-bindings", fmt.Sprintf("a connection may bind at most %d subscriptions", s.p.cfg.MaxBindings))
 		return
 	}
+	// Armed before binding: a bearer that expired meanwhile closes the
+	// connection before any notification is queued.
+	s.conn.ExpireAt(claims.BearerExpires, nil)
 	for _, id := range ids {
 		cancel, err := s.p.cfg.Binder.BindBackport(ctx, id, claims.Access, s.conn)
 		if err != nil {

@@ -47,6 +47,10 @@ type BindingClaims struct {
 	Access *smart.Access
 	// Expires is the token's exp.
 	Expires time.Time
+	// BearerExpires is the exp of the bearer token the binding token was
+	// issued to (zero when it had none, e.g. authentication off): a
+	// connection bound with the token closes then.
+	BearerExpires time.Time
 }
 
 // BindingTokensConfig configures BindingTokens. Zero values mean defaults.
@@ -76,9 +80,10 @@ type BindingTokens struct {
 // bindingJWT is the claim set of a binding token.
 type bindingJWT struct {
 	jwt.RegisteredClaims
-	Use           string          `json:"token_use"`
-	Subscriptions []string        `json:"subscriptions"`
-	Access        json.RawMessage `json:"access"`
+	Use           string           `json:"token_use"`
+	Subscriptions []string         `json:"subscriptions"`
+	Access        json.RawMessage  `json:"access"`
+	BearerExp     *jwt.NumericDate `json:"bearer_exp,omitempty"`
 }
 
 // NewBindingTokens checks cfg and returns the issuer/verifier.
@@ -122,7 +127,10 @@ func NewBindingTokens(cfg BindingTokensConfig) (*BindingTokens, error) {
 func (t *BindingTokens) TTL() time.Duration { return t.ttl }
 
 // Issue signs a token for the subscription ids (1 to MaxTokenSubscriptions)
-// on behalf of acc, and returns it with its expiry.
+// on behalf of acc, and returns it with its expiry: the TTL, but never
+// later than the exp of acc's bearer token (a binding token does not
+// outlive the token that obtained it), which the token also carries
+// (BindingClaims.BearerExpires).
 func (t *BindingTokens) Issue(acc *smart.Access, ids []string) (string, time.Time, error) {
 	if len(ids) == 0 || len(ids) > MaxTokenSubscriptions {
 		return "", time.Time{}, fmt.Errorf("binding token: %d subscriptions (want 1 to %d)", len(ids), MaxTokenSubscriptions)
@@ -137,6 +145,13 @@ func (t *BindingTokens) Issue(acc *smart.Access, ids []string) (string, time.Tim
 	}
 	now := t.now().Truncate(time.Second)
 	exp := now.Add(t.ttl)
+	var bearerExp *jwt.NumericDate
+	if be := expiryOf(acc); !be.IsZero() {
+		bearerExp = jwt.NewNumericDate(be)
+		if be.Before(exp) {
+			exp = be
+		}
+	}
 	c := bindingJWT{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    bindingIssuer,
@@ -150,6 +165,7 @@ func (t *BindingTokens) Issue(acc *smart.Access, ids []string) (string, time.Tim
 		Use:           "ws-binding",
 		Subscriptions: ids,
 		Access:        enc,
+		BearerExp:     bearerExp,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(t.secret)
 	if err != nil {
@@ -191,6 +207,9 @@ func (t *BindingTokens) verify(p *jwt.Parser, raw string) (*BindingClaims, error
 	out := &BindingClaims{Subscriptions: c.Subscriptions, Access: acc}
 	if c.ExpiresAt != nil {
 		out.Expires = c.ExpiresAt.Time
+	}
+	if c.BearerExp != nil {
+		out.BearerExpires = c.BearerExp.Time
 	}
 	return out, nil
 }

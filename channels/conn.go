@@ -48,6 +48,9 @@ type Conn struct {
 	stop       chan struct{} // closed when the reader ends
 	writerDone chan struct{}
 	written    atomic.Int64 // highest seq written to the socket
+
+	expiry   *time.Timer // closes the connection when its token expires; guarded by mu
+	expireAt time.Time   // when expiry fires; guarded by mu
 }
 
 func newConn(h *Hub, ws *websocket.Conn, sess Session) *Conn {
@@ -160,6 +163,35 @@ func (c *Conn) Close(code int, reason string) {
 	c.closeLocked(code, reason, false)
 	c.mu.Unlock()
 	c.signal()
+}
+
+// ExpireAt closes the connection with 1008 "token-expired" at t: a
+// websocket must not outlive the token that authorized it. Every protocol
+// calls it with the expiry of each token it accepts; the earliest time
+// wins, so a connection holding bindings made with several tokens closes
+// when the first of them expires. onExpire, when not nil, runs just before
+// the close (for a session to record its departure). A zero t (a token
+// without expiry, or authentication off) does nothing; a past t closes
+// now. The timer stops when the connection ends.
+func (c *Conn) ExpireAt(t time.Time, onExpire func()) {
+	if t.IsZero() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing || (!c.expireAt.IsZero() && !t.Before(c.expireAt)) {
+		return
+	}
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expireAt = t
+	c.expiry = time.AfterFunc(max(time.Until(t), 0), func() {
+		if onExpire != nil {
+			onExpire()
+		}
+		c.Close(ClosePolicyViolation, ReasonTokenExpired)
+	})
 }
 
 func (c *Conn) roomLocked(n int) bool {
@@ -378,6 +410,9 @@ func (c *Conn) finish() {
 	c.cancel()
 	c.mu.Lock()
 	c.closeLocked(CloseNormal, "", true)
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	c.mu.Unlock()
 	close(c.stop)
 	_ = c.ws.Close() // unblocks a writer stuck on a stalled peer

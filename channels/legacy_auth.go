@@ -118,30 +118,20 @@ func (s *legacySession) startAuthTimer() {
 	})
 }
 
-// armExpiry closes the connection (1008 "token expired") when the token's
-// exp passes: a websocket must not outlive the token that opened it.
+// armExpiry closes the connection (1008 "token-expired") when the token's
+// exp passes (Conn.ExpireAt): a websocket must not outlive the token that
+// opened it.
 func (s *legacySession) armExpiry() {
-	t := s.access.Token
-	if t == nil {
-		return
+	if t := s.access.Token; t != nil {
+		s.conn.ExpireAt(expiryOf(t), nil)
 	}
-	exp := expiryOf(t)
-	if exp.IsZero() {
-		return
-	}
-	conn := s.conn
-	s.expiryTimer = time.AfterFunc(max(time.Until(exp), 0), func() {
-		conn.Close(ClosePolicyViolation, ReasonTokenExpired)
-	})
 }
 
-// stopTimers stops the authentication and expiry timers.
+// stopTimers stops the authentication timer (the connection stops its
+// expiry timer itself).
 func (s *legacySession) stopTimers() {
 	if s.authTimer != nil {
 		s.authTimer.Stop()
-	}
-	if s.expiryTimer != nil {
-		s.expiryTimer.Stop()
 	}
 }
 

@@ -56,9 +56,8 @@ type legacySession struct {
 	// accepted (authDone) or refused (authFailed); sessions that need no
 	// authentication start authDone. access is written only while
 	// pending, before any subscription exists.
-	authState   atomic.Int32
-	authTimer   *time.Timer
-	expiryTimer *time.Timer
+	authState atomic.Int32
+	authTimer *time.Timer
 
 	mu        sync.Mutex
 	replaying bool           // live events go to pending

@@ -98,6 +98,8 @@ type R4Config struct {
 //
 // With authentication on, the bearer token comes as the access_token query
 // parameter or in a first message {"type":"auth","data":{"token":"…"}}.
+// The connection closes with 1008 "token-expired" when a token it
+// authenticated with expires (Conn.ExpireAt).
 // A bind that fails (unknown or malformed id, a channel other than
 // websocket, a subscription the caller may not see, no authentication) is
 // answered with a text frame "error <message>" and close 1008 with a
@@ -168,7 +170,8 @@ type r4Session struct {
 // Open implements Session.
 func (s *r4Session) Open(c *Conn) {
 	s.conn = c
-	if s.access.Load() != nil {
+	if acc := s.access.Load(); acc != nil {
+		c.ExpireAt(expiryOf(acc), nil)
 		return
 	}
 	s.timerMu.Lock()
@@ -231,6 +234,7 @@ func (s *r4Session) auth(ctx context.Context, token string) {
 	}
 	s.access.Store(acc)
 	s.stopTimer()
+	s.conn.ExpireAt(expiryOf(acc), nil)
 }
 
 func (s *r4Session) bind(ctx context.Context, id string) {

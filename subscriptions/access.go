@@ -113,18 +113,27 @@ func stampAccess(body map[string]any, raw string) {
 	body["extension"] = append(exts, map[string]any{"url": ExtAccess, "valueString": raw})
 }
 
+// readsEvents is the one decision of who may read a subscription's
+// events and status ($events, $status) and so bind it to a websocket (R4
+// bind, $get-ws-binding-token): acc may read Subscriptions and covers the
+// access the subscription was created with (smart.Access.Covers: the same
+// patient or none, every reading scope of the creator), so that it sees at
+// least everything the subscription's notifications may carry.
+func readsEvents(acc *smart.Access, s *Subscription) bool {
+	return acc.Allows("Subscription", smart.Read) && acc.Covers(s.Access)
+}
+
 // CheckAccess decides whether the caller in ctx (smart.FromContext; none
-// counts as Full) may see the subscription: it returns a 404 *Error when
-// the subscription is unknown and a 403 *Error when the caller's access
-// does not cover the access the subscription was created with (another
-// patient, narrower scopes). Websocket bindings call it with the binding
-// token's access in ctx.
+// counts as Full) may read the subscription's events and status
+// (readsEvents): it returns a 404 *Error when the subscription is unknown
+// and a 403 *Error when the caller's access does not cover the access the
+// subscription was created with (another patient, narrower scopes).
 func (m *Manager) CheckAccess(ctx context.Context, id string) (*Subscription, error) {
 	s, ok := m.Subscription(id)
 	if !ok {
 		return nil, notFound(id)
 	}
-	if !callerAccess(ctx).Covers(s.Access) {
+	if !readsEvents(callerAccess(ctx), s) {
 		return nil, forbidden("Subscription/%s was created by %s: this token may not see it", id, describeOwner(s.Access))
 	}
 	return s, nil
@@ -167,6 +176,21 @@ func (ch *loaded) visible(s *Subscription) bool {
 	}
 	ch.seen[s.accessKey] = v
 	return v
+}
+
+// shows is the access decision for every resource a notification carries
+// (the focus of a full-resource event, each included or additional-context
+// resource): every access given must see it (smart.Access.CanSee, the
+// Permits decision REST read and search apply to each resource they
+// return: scopes, granular filters, the patient's compartment). A nil
+// access sees nothing.
+func shows(res map[string]any, accs []*smart.Access) bool {
+	for _, a := range accs {
+		if !a.CanSee(res) {
+			return false
+		}
+	}
+	return len(accs) > 0
 }
 
 // eventVisible decides whether an event's focus may be shown to every

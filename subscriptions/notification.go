@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
@@ -41,6 +42,10 @@ type Notice struct {
 	Content Content
 	// Error, when set with status error, is reported as an error parameter.
 	Error string
+	// Readers are accesses, beside the subscription's own, that every
+	// resource the Bundle carries must be visible to (the caller of
+	// $events, the token a websocket was bound with).
+	Readers []*smart.Access
 }
 
 // Notification builds a history notification Bundle for the subscription
@@ -49,10 +54,15 @@ type Notice struct {
 // none for empty, fullUrl + request + response for id-only, and the
 // resource as of the event's version plus the topic's notificationShape
 // includes for full-resource.
+//
+// Every resource carried passes shows for the subscription's access and
+// n.Readers: an event whose focus does not is left out entirely, and so is
+// an include (neither is reduced to a reference).
 func (m *Manager) Notification(ctx context.Context, s *Subscription, n Notice) (map[string]any, error) {
 	if n.Content == "" {
 		n.Content = s.Content
 	}
+	viewers := append([]*smart.Access{s.Access}, n.Readers...)
 	params, statusID := m.statusParameters(s, n)
 	entries := []any{map[string]any{
 		"fullUrl":  "urn:uuid:" + statusID,
@@ -68,15 +78,18 @@ func (m *Manager) Notification(ctx context.Context, s *Subscription, n Notice) (
 			map[string]any{"name": "timestamp", "valueInstant": fhirstore.FormatInstant(ev.Time)},
 		}
 		if n.Content != ContentEmpty {
-			ref := m.base + "/" + ev.Type + "/" + ev.ID
-			part = append(part, map[string]any{"name": "focus", "valueReference": map[string]any{"reference": ref}})
 			entry, body, err := m.eventEntry(ctx, ev, n.Content)
 			if err != nil {
 				return nil, err
 			}
+			if body != nil && !shows(body, viewers) {
+				continue
+			}
+			ref := m.base + "/" + ev.Type + "/" + ev.ID
+			part = append(part, map[string]any{"name": "focus", "valueReference": map[string]any{"reference": ref}})
 			entries = append(entries, entry)
 			if n.Content == ContentFullResource && body != nil {
-				extra, refs, err := m.includes(ctx, s, body, seen)
+				extra, refs, err := m.includes(ctx, s, body, seen, viewers)
 				if err != nil {
 					return nil, err
 				}
@@ -166,9 +179,10 @@ func (m *Manager) eventEntry(ctx context.Context, ev fhirstore.Event, content Co
 
 // includes resolves the topic's notificationShape includes of a focus
 // ("Encounter:patient", "Encounter:subject:Patient") into entries with the
-// current version of each referenced resource, skipping those already in
-// the Bundle.
-func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[string]any, seen map[string]bool) ([]any, []string, error) {
+// current version of each referenced resource that every viewer may see
+// (shows), skipping those already in the Bundle. One that a viewer may not
+// see is left out, also from the additional-context references.
+func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[string]any, seen map[string]bool, viewers []*smart.Access) ([]any, []string, error) {
 	if s.Topic == nil {
 		return nil, nil, nil
 	}
@@ -219,7 +233,7 @@ func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[strin
 			continue // a dangling reference is not an error of the notification
 		}
 		body, err := fhirstore.Decode(res.Body)
-		if err != nil {
+		if err != nil || !shows(body, viewers) {
 			continue
 		}
 		seen[w] = true

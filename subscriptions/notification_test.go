@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/topics"
 )
@@ -94,7 +95,8 @@ func goldenManager(t *testing.T) (*Manager, *fakeStore) {
 func goldenSub(m *Manager, content Content) *Subscription {
 	tp, _ := m.topics.Get("https://fhirsub.org/SubscriptionTopic/result-available")
 	return &Subscription{ID: "s1", VersionID: "2", Status: StatusActive, Topic: tp, TopicURL: tp.URL,
-		ChannelType: ChannelRestHook, Endpoint: "https://hooks.example.org/x", Payload: "application/fhir+json", Content: content}
+		ChannelType: ChannelRestHook, Endpoint: "https://hooks.example.org/x", Payload: "application/fhir+json", Content: content,
+		Access: smart.Full()}
 }
 
 func ev(n int64, v string, in fhirstore.Interaction) fhirstore.Event {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
@@ -52,7 +53,7 @@ func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self
 		}
 	}
 	m.mu.RUnlock()
-	subs = slices.DeleteFunc(subs, func(s *Subscription) bool { return !caller.Covers(s.Access) })
+	subs = slices.DeleteFunc(subs, func(s *Subscription) bool { return !readsEvents(caller, s) })
 	slices.SortFunc(subs, func(a, b *Subscription) int { return strings.Compare(a.ID, b.ID) })
 	entries := []any{}
 	for _, s := range subs {
@@ -88,7 +89,8 @@ func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self
 // (empty, id-only, full-resource); it never raises it. The caller's access
 // (smart.FromContext) must cover the subscription's (else 403, see
 // CheckAccess), and events whose focus the caller or the subscription may
-// not see are left out.
+// not see are left out, as are included resources either may not see
+// (Notice.Readers).
 func (m *Manager) EventsBundle(ctx context.Context, id string, since, until int64, content string) (map[string]any, error) {
 	s, err := m.CheckAccess(ctx, id)
 	if err != nil {
@@ -133,7 +135,8 @@ func (m *Manager) EventsBundle(ctx context.Context, id string, since, until int6
 		}
 	}
 	evs = kept
-	return m.Notification(ctx, s, Notice{Kind: KindQueryEvent, Status: s.Status, Count: st.EventCount, Events: evs, Content: level})
+	return m.Notification(ctx, s, Notice{Kind: KindQueryEvent, Status: s.Status, Count: st.EventCount, Events: evs, Content: level,
+		Readers: []*smart.Access{caller}})
 }
 
 // TopicCanonicals returns the canonical URLs of the topics subscriptions

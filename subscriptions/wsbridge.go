@@ -14,7 +14,6 @@ import (
 
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/smart"
-	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
 // WSBridgeConfig configures a WSBridge. Zero values mean the defaults
@@ -135,8 +134,9 @@ func (b *WSBridge) Shutdown(ctx context.Context) error {
 	return waitGroup(ctx, &b.wg)
 }
 
-// check finds a subscription that acc may bind.
-func (b *WSBridge) check(ctx context.Context, id string, acc *smart.Access) (*Subscription, error) {
+// check finds a subscription that acc may bind: one whose events it may
+// read (readsEvents, the decision of $events).
+func (b *WSBridge) check(id string, acc *smart.Access) (*Subscription, error) {
 	s, ok := b.m.Subscription(id)
 	if !ok {
 		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
@@ -146,45 +146,16 @@ func (b *WSBridge) check(ctx context.Context, id string, acc *smart.Access) (*Su
 		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
 		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrNotWebsocket)
 	}
-	ok, err := b.visible(ctx, acc, s)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
+	if acc == nil || !readsEvents(acc, s) {
 		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
 		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrBindForbidden)
 	}
 	return s, nil
 }
 
-// visible reports whether acc may see the subscription: it must be
-// allowed to read Subscriptions, and when its access is restricted (a
-// patient in context, granular scopes) the stored resource must pass
-// smart.Access.CanSee, as for a REST read.
-func (b *WSBridge) visible(ctx context.Context, acc *smart.Access, s *Subscription) (bool, error) {
-	if acc == nil || !acc.CanRead("Subscription") {
-		return false, nil
-	}
-	if !acc.Restricted("Subscription", smart.Read|smart.Search) {
-		return true, nil
-	}
-	res, err := b.m.store.Read(ctx, "Subscription", s.ID)
-	if errors.Is(err, fhirstore.ErrNotFound) || errors.Is(err, fhirstore.ErrGone) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read Subscription/%s: %w", s.ID, err)
-	}
-	body, err := fhirstore.Decode(res.Body)
-	if err != nil {
-		return false, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
-	}
-	return acc.CanSee(body), nil
-}
-
 // BindR4 implements channels.R4Binder.
 func (b *WSBridge) BindR4(ctx context.Context, id string, acc *smart.Access, ping func(int64)) (func(), error) {
-	if _, err := b.check(ctx, id, acc); err != nil {
+	if _, err := b.check(id, acc); err != nil {
 		return nil, err
 	}
 	return b.m.Listen(id, func(r Recorded) {
@@ -195,8 +166,9 @@ func (b *WSBridge) BindR4(ctx context.Context, id string, acc *smart.Access, pin
 }
 
 // BindingToken answers $get-ws-binding-token: a token for the websocket
-// subscriptions ids (none: every one acc may see) bound to acc. Failures
-// are *Error (404 unknown, 422 not websocket, 403 not visible).
+// subscriptions ids (none: every one whose events acc may read) bound to
+// acc. Failures are *Error (404 unknown, 422 not websocket, 403 when acc
+// may not read the subscription's events, as $events).
 func (b *WSBridge) BindingToken(ctx context.Context, acc *smart.Access, ids []string) (channels.BindingToken, error) {
 	var out channels.BindingToken
 	if acc == nil {
@@ -204,16 +176,13 @@ func (b *WSBridge) BindingToken(ctx context.Context, acc *smart.Access, ids []st
 	}
 	var err error
 	if len(ids) == 0 {
-		if ids, err = b.visibleWebsocket(ctx, acc); err != nil {
-			return out, err
-		}
-		if len(ids) == 0 {
+		if ids = b.bindable(acc); len(ids) == 0 {
 			return out, &Error{Status: http.StatusNotFound, Code: "not-found", Message: "no websocket subscription visible to the caller"}
 		}
 	} else {
 		ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 		for _, id := range ids {
-			if _, err := b.check(ctx, id, acc); err != nil {
+			if _, err := b.check(id, acc); err != nil {
 				return out, bindError(id, err)
 			}
 		}
@@ -229,28 +198,19 @@ func (b *WSBridge) BindingToken(ctx context.Context, acc *smart.Access, ids []st
 	return channels.BindingToken{Token: tok, Expires: exp, Subscriptions: ids, URL: b.url}, nil
 }
 
-// visibleWebsocket lists, sorted, the websocket subscriptions acc may see.
-func (b *WSBridge) visibleWebsocket(ctx context.Context, acc *smart.Access) ([]string, error) {
+// bindable lists, sorted, the websocket subscriptions (not off) whose
+// events acc may read.
+func (b *WSBridge) bindable(acc *smart.Access) []string {
 	b.m.mu.RLock()
-	var subs []*Subscription
-	for _, s := range b.m.subs {
-		if s.ChannelType == ChannelWebsocket && s.Status != StatusOff {
-			subs = append(subs, s)
-		}
-	}
-	b.m.mu.RUnlock()
 	var ids []string
-	for _, s := range subs {
-		ok, err := b.visible(ctx, acc, s)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
+	for _, s := range b.m.subs {
+		if s.ChannelType == ChannelWebsocket && s.Status != StatusOff && readsEvents(acc, s) {
 			ids = append(ids, s.ID)
 		}
 	}
+	b.m.mu.RUnlock()
 	slices.Sort(ids)
-	return ids, nil
+	return ids
 }
 
 // bindError turns a check failure into the operation's *Error.

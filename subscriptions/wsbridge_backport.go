@@ -19,6 +19,7 @@ type wsBinding struct {
 	b    *WSBridge
 	id   string
 	sink channels.Sink
+	acc  *smart.Access // the binding token's: every Bundle is limited to it too
 
 	mu       sync.Mutex
 	sub      *Subscription     // latest known version
@@ -38,7 +39,7 @@ type wsBinding struct {
 // that none recorded after the bind is lost (duplicates are dropped by
 // number).
 func (b *WSBridge) BindBackport(ctx context.Context, id string, acc *smart.Access, sink channels.Sink) (func(), error) {
-	s, err := b.check(ctx, id, acc)
+	s, err := b.check(id, acc)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +47,7 @@ func (b *WSBridge) BindBackport(ctx context.Context, id string, acc *smart.Acces
 	if err != nil {
 		return nil, err
 	}
-	bd := &wsBinding{b: b, id: id, sink: sink, sub: s, lastSent: st.EventCount, lastComm: time.Now()}
+	bd := &wsBinding{b: b, id: id, sink: sink, acc: acc, sub: s, lastSent: st.EventCount, lastComm: time.Now()}
 	stop := b.m.Listen(id, bd.onRecorded)
 	cancel := func() {
 		stop()
@@ -235,6 +236,7 @@ func (bd *wsBinding) work(ctx context.Context) {
 
 // send builds and queues one Bundle; false when the binding is over.
 func (bd *wsBinding) send(ctx context.Context, s *Subscription, n Notice) bool {
+	n.Readers = append(n.Readers, bd.acc)
 	bundle, err := bd.b.m.Notification(ctx, s, n)
 	if err != nil {
 		bd.fail(err)
