@@ -61,7 +61,7 @@ func (rh *RestHook) ValidateEndpoint(endpoint string) error {
 	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		// RFC 6761: localhost names are loopback, whatever DNS says.
 		if err := rh.check(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port); err != nil {
-			return fmt.Errorf("%w: %s is loopback", ErrBlockedAddress, host)
+			return fmt.Errorf("%w: %s is loopback; %s", ErrBlockedAddress, host, allowHint(net.JoinHostPort(host, strconv.Itoa(int(port)))))
 		}
 	}
 	return nil
@@ -253,7 +253,15 @@ func (rh *RestHook) check(ip netip.Addr, port uint16) error {
 	if reason == "" || rh.allowedAddr(ip, port) {
 		return nil
 	}
-	return fmt.Errorf("%w: %s is %s", ErrBlockedAddress, netip.AddrPortFrom(ip, port), reason)
+	return fmt.Errorf("%w: %s is %s; %s", ErrBlockedAddress, netip.AddrPortFrom(ip, port), reason,
+		allowHint(netip.PrefixFrom(ip, ip.BitLen()).String()))
+}
+
+// allowHint tells the operator how to admit a refused destination: the
+// server's allow-list setting (flag and environment variable of
+// `fhirsub serve`) and the pattern to add.
+func allowHint(pattern string) string {
+	return fmt.Sprintf("to allow it, add %s to --resthook-allow (env FHIRSUB_RESTHOOK_ALLOW) on the server", pattern)
 }
 
 // dialContext is the transport's dialer. An allow-listed host name is

@@ -1,7 +1,9 @@
 package channels
 
 import (
+	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +71,32 @@ func TestAllowRules(t *testing.T) {
 	}
 	if !rh.allowedName("hooks.internal", 443) || !rh.allowedName("HOOKS.internal.", 443) || rh.allowedName("hooks.internal", 80) {
 		t.Error("name rule hooks.internal:443 misapplied")
+	}
+}
+
+// TestRefusalNamesTheSetting: the operator reading a refusal learns which
+// setting admits the destination, and the pattern to put there.
+func TestRefusalNamesTheSetting(t *testing.T) {
+	rh, err := NewRestHook(RestHookConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for endpoint, pattern := range map[string]string{
+		"http://127.0.0.1:9/hook":  "127.0.0.1/32",
+		"http://[::1]:9/hook":      "::1/128",
+		"http://localhost:9/hook":  "localhost:9",
+		"https://10.0.0.1/hook":    "10.0.0.1/32",
+		"http://169.254.169.254/x": "169.254.169.254/32",
+	} {
+		err := rh.ValidateEndpoint(endpoint)
+		t.Logf("%s: %v", endpoint, err)
+		if !errors.Is(err, ErrBlockedAddress) {
+			t.Fatalf("%s: %v, want ErrBlockedAddress", endpoint, err)
+		}
+		for _, want := range []string{"--resthook-allow", "FHIRSUB_RESTHOOK_ALLOW", "add " + pattern + " "} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: refusal %q does not say %q", endpoint, err, want)
+			}
+		}
 	}
 }
