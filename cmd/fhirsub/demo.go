@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -23,7 +24,13 @@ type demoConfig struct {
 	Patients int
 	Duration time.Duration
 	Seed     int64
+	// Token is the bearer token sent with every request ("" = none).
+	Token string
 }
+
+// demoScope is what the demo's minted token may do: read and write every
+// resource type (it creates, updates and reads back clinical resources).
+const demoScope = "user/*.cruds"
 
 func parseDemoConfig(args []string, getenv func(string) string, stderr io.Writer) (*demoConfig, error) {
 	fs := flag.NewFlagSet("fhirsub demo", flag.ContinueOnError)
@@ -38,6 +45,8 @@ func parseDemoConfig(args []string, getenv func(string) string, stderr io.Writer
 	fs.IntVar(&c.Patients, "patients", 20, "number of patients to create first")
 	fs.DurationVar(&c.Duration, "duration", 0, "how long to run (0 = until interrupted)")
 	fs.Int64Var(&c.Seed, "seed", 0, "random seed (0 = from the clock)")
+	fs.StringVar(&c.Token, "token", getenv("FHIRSUB_DEMO_TOKEN"), "bearer token for a server with authentication on, scope "+demoScope+" (env FHIRSUB_DEMO_TOKEN)")
+	secret := fs.String("jwt-secret", getenv("FHIRSUB_JWT_SECRET"), "the server's HS256 secret: the demo mints its own token when --token is not given (env FHIRSUB_JWT_SECRET)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: fhirsub demo [flags]
 
@@ -71,6 +80,15 @@ Flags:
 	}
 	if c.Seed == 0 {
 		c.Seed = time.Now().UnixNano()
+	}
+	if c.Token == "" && *secret != "" {
+		// Long enough for a demo left running all day; issuer and audience
+		// as the server requires them (the same variables as serve).
+		c.Token, err = mintToken(mintOptions{Secret: []byte(*secret), Scope: demoScope, Subject: "fhirsub-demo",
+			TTL: 24 * time.Hour, Issuer: getenv("FHIRSUB_JWT_ISSUER"), Audience: getenv("FHIRSUB_JWT_AUDIENCE"), Now: time.Now()})
+		if err != nil {
+			return nil, fmt.Errorf("jwt-secret: %w", err)
+		}
 	}
 	return c, nil
 }
@@ -148,6 +166,7 @@ func (s *demoStats) line() string {
 // demoClient writes resources to the server.
 type demoClient struct {
 	base   string
+	token  string
 	http   *http.Client
 	stats  *demoStats
 	stderr io.Writer
@@ -175,6 +194,9 @@ func (c *demoClient) write(ctx context.Context, res map[string]any) (string, err
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/fhir+json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -187,6 +209,10 @@ func (c *demoClient) write(ctx context.Context, res map[string]any) (string, err
 	rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 		err := fmt.Errorf("%s %s: HTTP %d: %s", method, typ, resp.StatusCode, outcomeText(rb))
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			err = fmt.Errorf("%w (the server has authentication on: pass --token or FHIRSUB_DEMO_TOKEN with scope %s, "+
+				"or --jwt-secret / FHIRSUB_JWT_SECRET to mint one)", err, demoScope)
+		}
 		c.failed(err)
 		return "", err
 	}
@@ -246,14 +272,15 @@ func runDemo(ctx context.Context, cfg *demoConfig, stdout, stderr io.Writer) (*d
 		defer cancel()
 	}
 	stats := &demoStats{created: map[string]int{}, updated: map[string]int{}, started: time.Now()}
-	c := &demoClient{base: cfg.BaseURL, http: &http.Client{Timeout: 15 * time.Second}, stats: stats, stderr: stderr}
+	c := &demoClient{base: cfg.BaseURL, token: cfg.Token, http: &http.Client{Timeout: 15 * time.Second}, stats: stats, stderr: stderr}
 	g := newTraffic(cfg.Seed)
 
+	p := newProgress(stdout)
 	fmt.Fprintf(stdout, "fhirsub demo: %s, %d patients, %.4g resources/s, seed %d\n", cfg.BaseURL, cfg.Patients, cfg.Rate, cfg.Seed)
 	for i := 0; i < cfg.Patients; i++ {
 		id, err := c.write(ctx, g.patient())
 		if stop.Err() != nil {
-			fmt.Fprintf(stdout, "\r%s\n", stats.line())
+			p.final(stats.line())
 			return stats, nil
 		}
 		if err != nil {
@@ -265,7 +292,7 @@ func runDemo(ctx context.Context, cfg *demoConfig, stdout, stderr io.Writer) (*d
 		g.addPatient(id)
 	}
 
-	progress := time.NewTicker(500 * time.Millisecond)
+	progress := time.NewTicker(p.every)
 	defer progress.Stop()
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	tick := time.NewTicker(interval)
@@ -273,10 +300,10 @@ func runDemo(ctx context.Context, cfg *demoConfig, stdout, stderr io.Writer) (*d
 	for {
 		select {
 		case <-stop.Done():
-			fmt.Fprintf(stdout, "\r%s\n", stats.line())
+			p.final(stats.line())
 			return stats, nil
 		case <-progress.C:
-			fmt.Fprintf(stdout, "\r%s", stats.line())
+			p.update(stats.line())
 		case <-tick.C:
 			if stop.Err() != nil {
 				continue // the select reports the stop
@@ -288,4 +315,49 @@ func runDemo(ctx context.Context, cfg *demoConfig, stdout, stderr io.Writer) (*d
 			}
 		}
 	}
+}
+
+// progress prints the demo's progress line: rewritten in place (\r) twice a
+// second on a terminal; elsewhere (a pipe, a file, a CI log) a plain line
+// every few seconds, so the output reads as lines.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	every time.Duration
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w, tty: isTerminal(w), every: 5 * time.Second}
+	if p.tty {
+		p.every = 500 * time.Millisecond
+	}
+	return p
+}
+
+func (p *progress) update(line string) {
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%s", line)
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+// final prints the last line, ending the line rewritten in place.
+func (p *progress) final(line string) {
+	if p.tty {
+		fmt.Fprintf(p.w, "\r%s\n", line)
+		return
+	}
+	fmt.Fprintln(p.w, line)
+}
+
+// isTerminal reports whether w is a character device (a terminal), not a
+// pipe or a file.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

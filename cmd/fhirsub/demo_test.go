@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -67,9 +68,10 @@ func TestDemoWritesValidClinicalTraffic(t *testing.T) {
 	if stats.created["Patient"] != 4 {
 		t.Errorf("patients = %d, want 4", stats.created["Patient"])
 	}
+	// stdout is not a terminal: plain lines, no carriage returns.
 	line := out.String()
-	if !strings.Contains(line, "\r") || !strings.Contains(line, "Observation ") || !strings.Contains(line, "errors 0") {
-		t.Errorf("progress output: %q", line)
+	if strings.Contains(line, "\r") || !strings.HasSuffix(line, "\n") || !strings.Contains(line, "Observation ") || !strings.Contains(line, "errors 0") {
+		t.Errorf("progress output (not a terminal): %q", line)
 	}
 
 	// The server holds what the demo reported.
@@ -172,4 +174,71 @@ func TestDemoTrafficIsDeterministic(t *testing.T) {
 	if strings.Join(a, "\n") != strings.Join(b, "\n") {
 		t.Fatal("same seed, different traffic")
 	}
+}
+
+// TestDemoWithAuthenticationOn: against a server with HS256 authentication
+// the demo without a token stops at once and says how to give one; with
+// --token, FHIRSUB_DEMO_TOKEN or the server's secret it writes its traffic.
+func TestDemoWithAuthenticationOn(t *testing.T) {
+	secret := strings.Repeat("demo-secret-0123456789abcdef", 2)
+	cfg, err := parseConfig([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--jwt-secret", secret},
+		func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := start(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.shutdown(context.Background())
+	noEnv := func(string) string { return "" }
+	args := func(extra ...string) []string {
+		return append([]string{"--base-url", a.baseURL, "--patients", "2", "--rate", "200", "--duration", "300ms", "--seed", "3"}, extra...)
+	}
+
+	err = demoCmd(context.Background(), args(), noEnv, io.Discard, io.Discard)
+	t.Logf("without a token: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "--token") || !strings.Contains(err.Error(), "--jwt-secret") {
+		t.Fatalf("demo without a token: %v, want a 401 naming --token and --jwt-secret", err)
+	}
+
+	tok, err := mintToken(mintOptions{Secret: []byte(secret), Scope: demoScope, Subject: "t", TTL: time.Hour, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, run := range map[string]func(out io.Writer) error{
+		"--token": func(out io.Writer) error { return demoCmd(context.Background(), args("--token", tok), noEnv, out, io.Discard) },
+		"FHIRSUB_DEMO_TOKEN": func(out io.Writer) error {
+			return demoCmd(context.Background(), args(), func(k string) string {
+				if k == "FHIRSUB_DEMO_TOKEN" {
+					return tok
+				}
+				return ""
+			}, out, io.Discard)
+		},
+		"--jwt-secret": func(out io.Writer) error { return demoCmd(context.Background(), args("--jwt-secret", secret), noEnv, out, io.Discard) },
+		"FHIRSUB_JWT_SECRET": func(out io.Writer) error {
+			return demoCmd(context.Background(), args(), func(k string) string {
+				if k == "FHIRSUB_JWT_SECRET" {
+					return secret
+				}
+				return ""
+			}, out, io.Discard)
+		},
+	} {
+		var out bytes.Buffer
+		err := run(&out)
+		t.Logf("%s: %v; last line %q", name, err, lastLine(out.String()))
+		if err != nil || !strings.Contains(out.String(), "Patient ") || !strings.Contains(out.String(), "errors 0") {
+			t.Errorf("demo with %s: %v\n%s", name, err, out.String())
+		}
+	}
+	if _, err := parseDemoConfig([]string{"--jwt-secret", "short"}, noEnv, io.Discard); err == nil || !strings.Contains(err.Error(), "32 bytes") {
+		t.Errorf("a short --jwt-secret: %v", err)
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
 }
