@@ -31,6 +31,7 @@ type app struct {
 	feedErr   chan error
 	http      *http.Server
 	baseURL   string
+	authOn    bool // a bearer token is required (the start-up banner says how to get one)
 	serveErr  chan error
 
 	// stops run in reverse order on shutdown (and on a failed start).
@@ -56,6 +57,7 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 	if err != nil {
 		return a, err
 	}
+	a.authOn = auth != nil
 	a.store, a.storeName, err = openStore(ctx, cfg, log)
 	if err != nil {
 		return a, err
@@ -233,8 +235,12 @@ func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptio
 		"/websocket":        hub.Handler(r4),
 		"/ws/subscriptions": hub.Handler(backport),
 	}
+	dash, err := dashboardOptions(cfg, auth != nil, log)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, p := range ui.Paths {
-		handlers[p] = ui.Handler()
+		handlers[p] = ui.Handler(dash)
 	}
 	return handlers, bridge, nil
 }

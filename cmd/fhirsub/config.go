@@ -40,7 +40,8 @@ type config struct {
 	WSBindingSecret string
 	WSBindingTTL    time.Duration
 
-	Auth authSettings
+	Auth     authSettings
+	DevLogin bool // devlogin.go
 }
 
 // register declares every setting of serve, one line each: destination,
@@ -75,6 +76,7 @@ func (c *config) register(s *settingSet) {
 	s.String(&c.Auth.Audience, "jwt-audience", "FHIRSUB_JWT_AUDIENCE", "", "required aud claim")
 	s.Duration(&c.Auth.Leeway, "jwt-leeway", "FHIRSUB_JWT_LEEWAY", 30*time.Second, 0, "clock skew allowed on exp/nbf/iat (at most 5m)")
 	s.Bool(&c.Auth.Insecure, "insecure", "FHIRSUB_INSECURE", false, "allow running without authentication on a non-loopback address")
+	s.Bool(&c.DevLogin, "dev-login", "FHIRSUB_DEV_LOGIN", false, "offer the dashboard a one-click development login minting 1h tokens from --jwt-secret (loopback only; never with --jwks)")
 }
 
 // validate checks what no single setting can check alone, in this fixed

@@ -207,7 +207,9 @@ func TestDemoWithAuthenticationOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, run := range map[string]func(out io.Writer) error{
-		"--token": func(out io.Writer) error { return demoCmd(context.Background(), args("--token", tok), noEnv, out, io.Discard) },
+		"--token": func(out io.Writer) error {
+			return demoCmd(context.Background(), args("--token", tok), noEnv, out, io.Discard)
+		},
 		"FHIRSUB_DEMO_TOKEN": func(out io.Writer) error {
 			return demoCmd(context.Background(), args(), func(k string) string {
 				if k == "FHIRSUB_DEMO_TOKEN" {
@@ -216,7 +218,9 @@ func TestDemoWithAuthenticationOn(t *testing.T) {
 				return ""
 			}, out, io.Discard)
 		},
-		"--jwt-secret": func(out io.Writer) error { return demoCmd(context.Background(), args("--jwt-secret", secret), noEnv, out, io.Discard) },
+		"--jwt-secret": func(out io.Writer) error {
+			return demoCmd(context.Background(), args("--jwt-secret", secret), noEnv, out, io.Discard)
+		},
 		"FHIRSUB_JWT_SECRET": func(out io.Writer) error {
 			return demoCmd(context.Background(), args(), func(k string) string {
 				if k == "FHIRSUB_JWT_SECRET" {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/fhirstore/sqlite"
@@ -78,10 +80,7 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "fhirsub %s serving %s (store: %s)\n", buildVersion(), a.baseURL, a.storeName)
-	fmt.Fprintf(stdout, "  dashboard:    %s/\n", a.baseURL)
-	fmt.Fprintf(stdout, "  try:          curl %s/metadata\n", a.baseURL)
-	fmt.Fprintf(stdout, "  demo traffic: go run ./cmd/fhirsub demo --base-url %s   (in another terminal)\n", a.baseURL)
+	banner(stdout, cfg, a)
 	select {
 	case <-ctx.Done():
 	case err := <-a.serveErr:
@@ -92,6 +91,41 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	defer cancel()
 	log.Info("shutting down")
 	return a.shutdown(sctx)
+}
+
+// banner tells the operator where the server is and what to try next; with
+// authentication on, how the dashboard signs in and how to feed the demo a
+// token. It never prints a secret.
+func banner(w io.Writer, cfg *config, a *app) {
+	self := selfCommand()
+	fmt.Fprintf(w, "fhirsub %s serving %s (store: %s)\n", buildVersion(), a.baseURL, a.storeName)
+	fmt.Fprintf(w, "  dashboard:    %s/\n", a.baseURL)
+	fmt.Fprintf(w, "  try:          curl %s/metadata\n", a.baseURL)
+	if !a.authOn {
+		fmt.Fprintf(w, "  demo traffic: %s demo --base-url %s   (in another terminal)\n", self, a.baseURL)
+		return
+	}
+	if cfg.Auth.Secret == "" { // JWKS: tokens come from the identity provider
+		fmt.Fprintf(w, "  sign in:      authentication is on (JWKS): paste a bearer token from your identity provider into the dashboard\n")
+		fmt.Fprintf(w, "  demo traffic: %s demo --base-url %s --token \"$TOKEN\"   (in another terminal; a token with scope %s)\n", self, a.baseURL, demoScope)
+		return
+	}
+	login := "paste a token (" + self + " token --secret \"$FHIRSUB_JWT_SECRET\" --scope '" + devLoginScope + "')"
+	if cfg.DevLogin {
+		login = "click \"Development login\" (--dev-login), or " + login
+	}
+	fmt.Fprintf(w, "  sign in:      authentication is on (HS256): in the dashboard, %s\n", login)
+	fmt.Fprintf(w, "  demo traffic: %s demo --base-url %s --jwt-secret \"$FHIRSUB_JWT_SECRET\"   (in another terminal, with the server's secret in FHIRSUB_JWT_SECRET)\n", self, a.baseURL)
+}
+
+// selfCommand is how the operator runs this program again: the binary's
+// path, or "go run ./cmd/fhirsub" under go run (whose binary is temporary).
+func selfCommand() string {
+	exe := os.Args[0]
+	if filepath.Base(exe) != "fhirsub" || strings.Contains(exe, "go-build") {
+		return "go run ./cmd/fhirsub"
+	}
+	return exe
 }
 
 func openStore(ctx context.Context, cfg *config, log *slog.Logger) (fhirstore.Store, string, error) {

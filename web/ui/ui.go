@@ -32,6 +32,7 @@ type asset struct {
 type handler struct {
 	files map[string]asset
 	start time.Time
+	opts  Options
 }
 
 var contentTypes = map[string]string{
@@ -43,14 +44,17 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 }
 
-// Handler returns the handler serving the dashboard, its assets and the
-// client library. It panics only if the embedded files are unreadable,
-// which the package tests rule out.
-func Handler() http.Handler {
+// Handler returns the handler serving the dashboard, its assets, the
+// client library and the dashboard's two endpoints: GET /ui/auth (what
+// sign-in the dashboard needs) and GET /ui/dev-login (see Options). It
+// panics only if the embedded files are unreadable, which the package tests
+// rule out.
+func Handler(o Options) http.Handler {
 	h, err := newHandler(static, client.FS)
 	if err != nil {
 		panic(fmt.Sprintf("ui: %v", err))
 	}
+	h.opts = o
 	return h
 }
 
@@ -103,6 +107,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	switch r.URL.Path {
+	case "/ui/auth":
+		h.authInfo(w)
+		return
+	case "/ui/dev-login":
+		h.devLogin(w, r)
 		return
 	}
 	a, ok := h.files[r.URL.Path]

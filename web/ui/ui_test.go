@@ -21,7 +21,7 @@ func get(t *testing.T, h http.Handler, path string, hdr map[string]string) *http
 }
 
 func TestServesDashboardAssetsAndClient(t *testing.T) {
-	h := Handler()
+	h := Handler(Options{})
 	cases := []struct{ path, ctype, contains string }{
 		{"/", "text/html; charset=utf-8", `<script type="module" src="/ui/app.js">`},
 		{"/ui/index.html", "text/html; charset=utf-8", "Live feed"},
@@ -54,7 +54,7 @@ func TestServesDashboardAssetsAndClient(t *testing.T) {
 }
 
 func TestETagRevalidation(t *testing.T) {
-	h := Handler()
+	h := Handler(Options{})
 	w := get(t, h, "/ui/app.js", nil)
 	etag := w.Header().Get("ETag")
 	if etag == "" || w.Header().Get("Cache-Control") != "no-cache" {
@@ -69,7 +69,7 @@ func TestETagRevalidation(t *testing.T) {
 }
 
 func TestUnknownPathsAndMethods(t *testing.T) {
-	h := Handler()
+	h := Handler(Options{})
 	for _, p := range []string{"/ui/", "/ui/nope.js", "/client/node_modules/react/index.js", "/client/test/fakes.js", "/ui/../ui.go", "/x"} {
 		if w := get(t, h, p, nil); w.Code != http.StatusNotFound {
 			t.Errorf("GET %s: %d, want 404", p, w.Code)
