@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -122,7 +123,17 @@ func (b *browser) waitFor(t *testing.T, what, expr string, timeout time.Duration
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout))); err != nil {
+	var err error
+	for {
+		// A page that reloads (sign-in, sign-out) ends a poll; poll again
+		// on the new document until the deadline.
+		_, err = chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+		if err == nil || ctx.Err() != nil || !(strings.Contains(err.Error(), "navigated or closed") || strings.Contains(err.Error(), "Cannot find context")) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		dctx, dcancel := context.WithTimeout(b.ctx, 5*time.Second)
 		defer dcancel()
 		dump, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.querySelector('main').innerText.slice(0, 1500)`))
@@ -167,12 +178,13 @@ func (b *browser) screenshot(t *testing.T, name string) string {
 	return p
 }
 
-// mustStartAt runs the whole server on addr with its data in dir.
-func mustStartAt(tb testing.TB, dir, addr string) *app {
+// mustStartAt runs the whole server on addr with its data in dir; extra
+// are more serve flags.
+func mustStartAt(tb testing.TB, dir, addr string, extra ...string) *app {
 	tb.Helper()
 	// Rest-hook receivers in tests listen on loopback, which the SSRF guard
 	// refuses unless allow-listed.
-	cfg, err := parseConfig([]string{"--addr", addr, "--data", dir, "--resthook-allow", "127.0.0.1/32"},
+	cfg, err := parseConfig(append([]string{"--addr", addr, "--data", dir, "--resthook-allow", "127.0.0.1/32"}, extra...),
 		func(string) string { return "" }, io.Discard)
 	if err != nil {
 		tb.Fatal(err)
@@ -195,21 +207,30 @@ func mustStartAt(tb testing.TB, dir, addr string) *app {
 // create POSTs a resource and returns its id.
 func create(t *testing.T, base, body string) string {
 	t.Helper()
+	return createAs(t, base, "", body)
+}
+
+// createAs POSTs a resource with a bearer token ("" = none) and returns
+// its id.
+func createAs(t *testing.T, base, token, body string) string {
+	t.Helper()
 	var res map[string]any
 	if err := json.Unmarshal([]byte(body), &res); err != nil {
 		t.Fatalf("bad test resource: %v", err)
 	}
-	resp := post(t, base+"/"+res["resourceType"].(string), body)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create %s: %d %s", res["resourceType"], resp.StatusCode, b)
+	hdr := http.Header{}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
 	}
-	var out struct{ ID string }
-	if err := json.Unmarshal(b, &out); err != nil || out.ID == "" {
-		t.Fatalf("create: no id in %s", b)
+	code, out, err := fhirDoWith(context.Background(), http.MethodPost, base+"/"+res["resourceType"].(string), res, hdr)
+	if err != nil || code != http.StatusCreated {
+		t.Fatalf("create %s: %d %v %v", res["resourceType"], code, out, err)
 	}
-	return out.ID
+	id, _ := out["id"].(string)
+	if id == "" {
+		t.Fatalf("create: no id in %v", out)
+	}
+	return id
 }
 
 func criticalPotassium(patient string) string {
@@ -264,22 +285,44 @@ type served struct {
 // starter runs the server over the data in dir, listening on addr.
 type starter func(t *testing.T, dir, addr string) served
 
-// startApp runs the real fhirsub server (start from run.go).
-func startApp(t *testing.T, dir, addr string) served {
-	a := mustStartAt(t, dir, addr)
-	return served{baseURL: a.baseURL, stop: func() error { return a.shutdown(context.Background()) }}
+// browserSecret is the HS256 secret of the authentication-on run.
+const browserSecret = "browser-test-secret-0123456789abcdef"
+
+// startApp returns a starter of the real fhirsub server (start from
+// app.go) with extra serve flags.
+func startApp(extra ...string) starter {
+	return func(t *testing.T, dir, addr string) served {
+		a := mustStartAt(t, dir, addr, extra...)
+		return served{baseURL: a.baseURL, stop: func() error { return a.shutdown(context.Background()) }}
+	}
 }
 
+// TestDashboardInBrowser drives the dashboard in headless Chromium twice:
+// with authentication off, and on (HS256, development login and a pasted
+// token).
 func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
 	}
-	dashboardScenario(t, startApp)
+	t.Run("auth off", func(t *testing.T) { dashboardScenario(t, startApp(), "") })
+	t.Run("auth on", func(t *testing.T) {
+		tok, err := mintToken(mintOptions{Secret: []byte(browserSecret), Scope: "user/*.cruds", Subject: "browser-test", TTL: time.Hour, Now: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dashboardScenario(t, startApp("--jwt-secret", browserSecret, "--dev-login=true"), tok)
+	})
 }
 
+// noRawRefs matches what a clinician should never have to read: a raw
+// reference with a generated id.
+var noRawRefs = regexp.MustCompile(`\b(ServiceRequest|Observation|Task|Patient|DiagnosticReport|MedicationRequest|Communication)/[A-Za-z0-9-]{8,}`)
+
 // dashboardScenario drives the dashboard in Chromium against the server
-// that startServer runs.
-func dashboardScenario(t *testing.T, startServer starter) {
+// that startServer runs. With token != "", the server requires
+// authentication: the page must sign in first (development login), and the
+// test's own REST calls and the demo send token.
+func dashboardScenario(t *testing.T, startServer starter, token string) {
 	br := newBrowser(t)
 	dir := t.TempDir()
 	a := startServer(t, dir, "127.0.0.1:0")
@@ -292,25 +335,55 @@ func dashboardScenario(t *testing.T, startServer starter) {
 	u, _ := url.Parse(a.baseURL)
 	addr := net.JoinHostPort("127.0.0.1", u.Port())
 
+	// The wiring is checked always: a dashboard or a channel that is not
+	// mounted is a failure, not a skip.
 	dash, ws := wired(t, a.baseURL)
 	if !dash {
-		skipOrFail(t, "the dashboard is not mounted by cmd/fhirsub start(): mount ui.Handler() on ui.Paths through web.Config.Handlers")
+		t.Fatal("the dashboard is not mounted by cmd/fhirsub start(): mount ui.Handler on ui.Paths through web.Config.Handlers")
 	}
 	if !ws {
-		skipOrFail(t, "the legacy websocket channel /ws is not wired in cmd/fhirsub start()")
+		t.Fatal("the legacy websocket channel /ws is not wired in cmd/fhirsub start()")
+	}
+	if !subscriptionsWired(t, a.baseURL) {
+		t.Fatal("the server does not offer Subscription $status (subscriptions not wired in cmd/fhirsub start())")
 	}
 
+	// A critical result stored before the page opens, and one acknowledged
+	// before it opens: the page lists the first and not the second.
+	patient := createAs(t, a.baseURL, token, `{"resourceType":"Patient","name":[{"given":["Ada"],"family":"Critical"}],"gender":"female","birthDate":"1950-02-03"}`)
+	earlier := createAs(t, a.baseURL, token, criticalPotassium(patient))
+	ackedEarlier := createAs(t, a.baseURL, token, criticalPotassium(patient))
+	createAs(t, a.baseURL, token, ackTaskJSON(ackedEarlier, patient))
+
 	br.run(t, 20*time.Second, chromedp.Navigate(a.baseURL+"/"))
+	if token != "" {
+		br.waitFor(t, "the sign-in form", `!document.querySelector('#signin').hidden && !document.querySelector('#signin-dev').hidden`, 15*time.Second)
+		if st := evalJS[string](t, br, `document.querySelector('#conn').dataset.state`); st == "live" {
+			t.Fatalf("connection %q before signing in", st)
+		}
+		br.screenshot(t, "signin")
+		br.run(t, 10*time.Second, chromedp.Click(chromedp.CSS(`#signin-dev`)))
+		br.waitFor(t, "the dashboard after the development login", `document.querySelector('#signin').hidden && !document.querySelector('#sign-out').hidden`, 15*time.Second)
+	}
 	br.waitFor(t, "the live connection", `document.querySelector('#conn').dataset.state === 'live'`, 15*time.Second)
 
-	patient := create(t, a.baseURL, `{"resourceType":"Patient","name":[{"given":["Ada"],"family":"Critical"}],"gender":"female","birthDate":"1950-02-03"}`)
+	t.Run("critical results stored before opening are loaded", func(t *testing.T) {
+		br.waitFor(t, "the earlier critical result", fmt.Sprintf(`!!document.querySelector('#crit-list [data-id="Observation/%s"]')`, earlier), 10*time.Second)
+		acked := evalJS[bool](t, br, fmt.Sprintf(`!!document.querySelector('#crit-list [data-id="Observation/%s"]')`, ackedEarlier))
+		status := evalJS[string](t, br, `document.querySelector('#crit-status').innerText`)
+		t.Logf("critical panel status: %q", status)
+		if acked {
+			t.Error("a result acknowledged on the server before the page opened is listed")
+		}
+	})
 
+	var live string
 	t.Run("critical result reaches feed, panel and badge", func(t *testing.T) {
-		obsID := create(t, a.baseURL, criticalPotassium(patient))
-		sel := fmt.Sprintf(`[data-id="Observation/%s"]`, obsID)
+		live = createAs(t, a.baseURL, token, criticalPotassium(patient))
+		sel := fmt.Sprintf(`[data-id="Observation/%s"]`, live)
 		br.waitFor(t, "the feed row", fmt.Sprintf(`!!document.querySelector('#feed-rows %s')`, sel), 10*time.Second)
 		br.waitFor(t, "the critical panel entry", fmt.Sprintf(`!!document.querySelector('#crit-list %s')`, sel), 5*time.Second)
-		br.waitFor(t, "the unread badge", `(() => { const b = document.querySelector('#badge'); return !b.hidden && Number(b.textContent) >= 1 })()`, 5*time.Second)
+		br.waitFor(t, "the badge", `(() => { const b = document.querySelector('#badge'); return !b.hidden && b.textContent === document.querySelector('#crit-count').textContent })()`, 5*time.Second)
 		text := evalJS[string](t, br, fmt.Sprintf(`document.querySelector('#crit-list %s').innerText`, sel))
 		for _, want := range []string{"Potassium", "6.9 mmol/L", "HH", "Ada Critical"} {
 			if !strings.Contains(text, want) {
@@ -318,28 +391,52 @@ func dashboardScenario(t *testing.T, startServer starter) {
 			}
 		}
 		row := evalJS[string](t, br, fmt.Sprintf(`document.querySelector('#feed-rows %s').innerText`, sel))
-		if !strings.Contains(row, "Observation") || !strings.Contains(strings.ToLower(row), "created") {
-			t.Errorf("feed row %q", row)
+		if !strings.Contains(row, "Observation") || !strings.Contains(strings.ToLower(row), "created") || !strings.Contains(row, "Ada Critical") {
+			t.Errorf("feed row %q (want the type, the action and the patient's name)", row)
 		}
 	})
 
-	t.Run("live traffic, filters and screenshot", func(t *testing.T) {
-		var out io.Writer = io.Discard
-		cfg := &demoConfig{BaseURL: a.baseURL, Rate: 150, Patients: 8, Duration: 2 * time.Second, Seed: 11}
-		stats, err := runDemo(context.Background(), cfg, out, io.Discard)
+	t.Run("acknowledgement is stored on the server and seen live", func(t *testing.T) {
+		// This dashboard acknowledges: a Task focused on the Observation.
+		br.run(t, 5*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#crit-list [data-id="Observation/%s"] button`, live))))
+		br.waitFor(t, "the entry to leave the panel", fmt.Sprintf(`!document.querySelector('#crit-list [data-id="Observation/%s"]')`, live), 10*time.Second)
+		hdr := http.Header{}
+		if token != "" {
+			hdr.Set("Authorization", "Bearer "+token)
+		}
+		code, b, err := fhirDoWith(context.Background(), http.MethodGet, a.baseURL+"/Task?focus=Observation/"+live+"&code="+url.QueryEscape("https://fhirsub.org/CodeSystem/dashboard-task|acknowledge-critical-result"), nil, hdr)
+		if err != nil || code != 200 {
+			t.Fatalf("search the acknowledgement: %d %v", code, err)
+		}
+		n := len(asSlice(b["entry"]))
+		t.Logf("acknowledgement Tasks on the server for Observation/%s: %d", live, n)
+		if n != 1 {
+			t.Errorf("%d acknowledgement Tasks on the server, want 1", n)
+		}
+		// A colleague acknowledges another result elsewhere: it leaves this
+		// dashboard live, through the websocket feed.
+		createAs(t, a.baseURL, token, ackTaskJSON(earlier, patient))
+		br.waitFor(t, "the colleague's acknowledgement", fmt.Sprintf(`!document.querySelector('#crit-list [data-id="Observation/%s"]')`, earlier), 10*time.Second)
+		br.waitFor(t, "the badge to count what is left", `document.querySelector('#badge').hidden && document.querySelector('#crit-count').hidden`, 5*time.Second)
+	})
+
+	t.Run("live traffic, filters, names and the bell", func(t *testing.T) {
+		before := evalJS[int](t, br, `window.fhirsub.feed.events.length`)
+		cfg := &demoConfig{BaseURL: a.baseURL, Rate: 150, Patients: 8, Duration: 2 * time.Second, Seed: 11, Token: token}
+		stats, err := runDemo(context.Background(), cfg, io.Discard, io.Discard)
 		if err != nil || stats.errors != 0 {
 			t.Fatalf("demo traffic: %v, %d errors", err, stats.errors)
 		}
-		total := 0
+		total := before
 		for _, n := range stats.created {
 			total += n
 		}
 		for _, n := range stats.updated {
 			total += n
 		}
-		total += 2 // the patient and the critical Observation
 		br.waitFor(t, "every demo event in the feed", fmt.Sprintf(`window.fhirsub.feed.events.length >= %d`, total), 15*time.Second)
 		n := evalJS[int](t, br, `window.fhirsub.feed.events.length`)
+		t.Logf("feed: %d events, server wrote %d", n, total)
 		if n != total {
 			t.Errorf("feed has %d events, server wrote %d (duplicates or losses)", n, total)
 		}
@@ -349,15 +446,38 @@ func dashboardScenario(t *testing.T, startServer starter) {
 		}
 		br.waitFor(t, "orders on the board", `document.querySelectorAll('#order-board .order-card').length > 0`, 5*time.Second)
 
+		// The bell counts the unacknowledged critical results, not events.
+		badge := evalJS[string](t, br, `document.querySelector('#badge').hidden ? '0' : document.querySelector('#badge').textContent`)
+		crit := evalJS[int](t, br, `window.fhirsub.critical.size`)
+		t.Logf("bell %s, unacknowledged critical results %d, feed events %d", badge, crit, n)
+		if badge != fmt.Sprint(crit) || crit == 0 {
+			t.Errorf("bell shows %s, want the %d unacknowledged critical results (demo traffic has some)", badge, crit)
+		}
+
+		// Names, not codes or raw references, in the notification center
+		// (references resolve once; wait for the names to arrive).
+		br.run(t, 5*time.Second, chromedp.Click(chromedp.CSS(`#bell`)))
+		br.waitFor(t, "resolved names in the notifications", `(() => { const t = document.querySelector('#notif-list').innerText; return t.length > 0 && !/\b(ServiceRequest|Observation|Task|Patient|DiagnosticReport|MedicationRequest|Communication)\/[A-Za-z0-9-]{8,}/.test(t) })()`, 10*time.Second)
+		drawer := evalJS[string](t, br, `document.querySelector('#notif-list').innerText`)
+		br.screenshot(t, "notifications"+authSuffix(token != ""))
+		if m := noRawRefs.FindString(drawer); m != "" {
+			t.Errorf("notification center shows the raw reference %s", m)
+		}
+		if regexp.MustCompile(`(^|\n)\d{5,}( |$)`).MatchString(drawer) {
+			t.Errorf("notification center shows a bare code:\n%.600s", drawer)
+		}
+		br.run(t, 5*time.Second, chromedp.Click(chromedp.CSS(`#bell`)))
+
 		// Filter by resource type.
 		br.run(t, 5*time.Second, chromedp.SetValue(chromedp.CSS(`#f-type`), "Observation"),
 			js(`document.querySelector('#f-type').dispatchEvent(new Event('change'))`))
 		br.waitFor(t, "the type filter", `[...document.querySelectorAll('#feed-rows .c-type')].every(e => e.textContent === 'Observation')`, 5*time.Second)
 		br.run(t, 5*time.Second, js(`(() => { const s = document.querySelector('#f-type'); s.selectedIndex = 0; s.dispatchEvent(new Event('change')) })()`))
-		br.screenshot(t, "dashboard")
+	})
 
-		// 12,000 more events: the feed keeps at most 10,000 (+ slack) and the
-		// DOM only the visible window.
+	t.Run("12,000 events keep a bounded feed", func(t *testing.T) {
+		// 12,000 more events: the feed keeps at most 10,000 (+ slack) and
+		// the DOM only the visible window.
 		ms := evalJS[float64](t, br, `(() => {
 			const f = window.fhirsub.feed, t0 = performance.now();
 			for (let i = 0; i < 12000; i++) f.add({action: 'created', resourceType: 'Observation', resourceId: 'bulk' + i, patientId: 'p' + (i % 50), resource: {resourceType: 'Observation', code: {text: 'Heart rate'}, valueQuantity: {value: 70, unit: '/min'}}, seq: null, timestamp: new Date().toISOString()});
@@ -382,10 +502,7 @@ func dashboardScenario(t *testing.T, startServer starter) {
 		// Write while the server is down, straight into its store: the
 		// restarted server's live feed starts after this change, so only
 		// a replay (resume from the client's last seq) can deliver it.
-		// Rest-hook receivers in tests listen on loopback, which the SSRF guard
-		// refuses unless allow-listed.
-		cfg, err := parseConfig([]string{"--addr", addr, "--data", dir, "--resthook-allow", "127.0.0.1/32"},
-			func(string) string { return "" }, io.Discard)
+		cfg, err := parseConfig([]string{"--addr", addr, "--data", dir}, func(string) string { return "" }, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -406,24 +523,23 @@ func dashboardScenario(t *testing.T, startServer starter) {
 		}
 		a = startServer(t, dir, addr)
 		stopped = false
-		live := create(t, a.baseURL, criticalPotassium(patient))
+		again := createAs(t, a.baseURL, token, criticalPotassium(patient))
 
 		br.waitFor(t, "the reconnection", `document.querySelector('#conn').dataset.state === 'live'`, 20*time.Second)
-		for _, id := range []string{missed.ID, live} {
+		for _, id := range []string{missed.ID, again} {
 			br.waitFor(t, "Observation/"+id+" in the feed",
 				fmt.Sprintf(`window.fhirsub.feed.events.some(e => e.resourceId === %q)`, id), 10*time.Second)
 		}
-		time.Sleep(300 * time.Millisecond) // let any duplicate arrive
-		dup := evalJS[int](t, br, fmt.Sprintf(`window.fhirsub.feed.events.filter(e => e.resourceId === %q || e.resourceId === %q).length`, missed.ID, live))
+		// A later marker proves that any duplicate would have arrived.
+		marker := createAs(t, a.baseURL, token, `{"resourceType":"Patient","name":[{"family":"Marker"}]}`)
+		br.waitFor(t, "the marker", fmt.Sprintf(`window.fhirsub.feed.events.some(e => e.resourceId === %q)`, marker), 10*time.Second)
+		dup := evalJS[int](t, br, fmt.Sprintf(`window.fhirsub.feed.events.filter(e => e.resourceId === %q || e.resourceId === %q).length`, missed.ID, again))
 		if dup != 2 {
 			t.Errorf("after replay the feed holds %d events for the missed and the live Observation, want 2 (no duplicates)", dup)
 		}
 	})
 
 	t.Run("subscription manager creates an active subscription", func(t *testing.T) {
-		if !subscriptionsWired(t, a.baseURL) {
-			skipOrFail(t, "waits for the subscriptions package: Subscription create with rest-hook handshake, $status, $events and GET /SubscriptionTopic wired in cmd")
-		}
 		hooks := make(chan string, 16)
 		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
@@ -461,10 +577,102 @@ func dashboardScenario(t *testing.T, startServer starter) {
 		case <-time.After(5 * time.Second):
 			t.Error("the receiver got no handshake")
 		}
-		br.screenshot(t, "subscriptions")
+		br.screenshot(t, "subscriptions"+authSuffix(token != ""))
+		br.run(t, 10*time.Second, js(`location.hash = ''`))
 	})
+
+	t.Run("layout holds at 1280, 1600 and 1920 px", func(t *testing.T) {
+		layoutChecks(t, br, token != "")
+	})
+
+	if token != "" {
+		t.Run("sign out, then sign in with a pasted token", func(t *testing.T) {
+			br.run(t, 10*time.Second, chromedp.Click(chromedp.CSS(`#sign-out`)))
+			br.waitFor(t, "the sign-in form", `!!document.querySelector('#signin') && !document.querySelector('#signin').hidden`, 15*time.Second)
+			br.run(t, 10*time.Second, chromedp.SendKeys(chromedp.CSS(`#signin-token`), "not-a-token"), chromedp.Click(chromedp.CSS(`#signin-submit`)))
+			br.waitFor(t, "the refusal", `/not a JWT/.test(document.querySelector('#signin-msg').innerText)`, 5*time.Second)
+			br.run(t, 10*time.Second, js(`document.querySelector('#signin-token').value = ''`),
+				chromedp.SendKeys(chromedp.CSS(`#signin-token`), token), chromedp.Click(chromedp.CSS(`#signin-submit`)))
+			br.waitFor(t, "the live connection with the pasted token", `document.querySelector('#signin').hidden && document.querySelector('#conn').dataset.state === 'live'`, 15*time.Second)
+			br.waitFor(t, "the signed-in subject", `document.querySelector('#who').textContent === 'browser-test'`, 5*time.Second)
+		})
+	}
 
 	if errs := br.pageErrors(); len(errs) > 0 {
 		t.Errorf("the page reported errors: %v", errs)
+	}
+}
+
+func authSuffix(on bool) string {
+	if on {
+		return "-auth"
+	}
+	return ""
+}
+
+// ackTaskJSON is an acknowledgement as the dashboard stores it (acks.js):
+// a completed Task focused on the Observation.
+func ackTaskJSON(obs, patient string) string {
+	return fmt.Sprintf(`{"resourceType":"Task","status":"completed","intent":"order",
+		"code":{"coding":[{"system":"https://fhirsub.org/CodeSystem/dashboard-task","code":"acknowledge-critical-result"}],"text":"Critical result acknowledged"},
+		"focus":{"reference":"Observation/%s"},"for":{"reference":"Patient/%s"},"owner":{"display":"a colleague"}}`, obs, patient)
+}
+
+// layoutChecks loads the live view and the subscriptions view (with a
+// filter row) at three desktop widths, saves screenshots, and checks that
+// nothing overflows horizontally and the subscriptions table's ID column
+// is in view.
+func layoutChecks(t *testing.T, br *browser, auth bool) {
+	defer br.run(t, 10*time.Second, chromedp.EmulateReset(), js(`location.hash = ''`))
+	for _, w := range []int64{1280, 1600, 1920} {
+		br.run(t, 10*time.Second, chromedp.EmulateViewport(w, 900), js(`location.hash = ''`))
+		br.waitFor(t, "the live view", `!document.querySelector('#view-live').hidden`, 5*time.Second)
+		overflow(t, br, fmt.Sprintf("live view at %d px", w))
+		br.screenshot(t, fmt.Sprintf("dashboard-%d%s", w, authSuffix(auth)))
+
+		br.run(t, 10*time.Second, js(`location.hash = 'subscriptions'`))
+		br.waitFor(t, "the subscriptions view with topics", `!document.querySelector('#view-subscriptions').hidden && document.querySelectorAll('#sub-topic option').length > 0`, 10*time.Second)
+		br.run(t, 5*time.Second,
+			chromedp.SetValue(chromedp.CSS(`#sub-topic`), "https://fhirsub.org/SubscriptionTopic/critical-result"),
+			js(`document.querySelector('#sub-topic').dispatchEvent(new Event('change'))`),
+			chromedp.Click(chromedp.CSS(`#sub-add-filter`)))
+		// A subscription with a long endpoint, so the table has a row.
+		br.waitFor(t, "the subscriptions table", `document.querySelectorAll('#subs-body tr').length > 0`, 10*time.Second)
+		overflow(t, br, fmt.Sprintf("subscriptions view at %d px", w))
+		idCol := evalJS[string](t, br, `(() => {
+			const th = document.querySelector('.table thead th');
+			const wrap = document.querySelector('.table-wrap').getBoundingClientRect();
+			const r = th.getBoundingClientRect();
+			const ok = th.textContent === 'ID' && r.width > 0 && r.left >= 0 && r.left >= wrap.left - 1 && r.right <= Math.min(wrap.right, innerWidth) + 1;
+			return ok ? '' : 'ID column at ' + Math.round(r.left) + '..' + Math.round(r.right) + ', table area ' + Math.round(wrap.left) + '..' + Math.round(wrap.right) + ', viewport ' + innerWidth;
+		})()`)
+		if idCol != "" {
+			t.Errorf("at %d px the subscriptions table's ID column is not visible: %s", w, idCol)
+		}
+		br.screenshot(t, fmt.Sprintf("subscriptions-%d%s", w, authSuffix(auth)))
+	}
+}
+
+// overflow fails the test when the page scrolls horizontally or an element
+// sticks out of the viewport on the right.
+func overflow(t *testing.T, br *browser, what string) {
+	t.Helper()
+	res := evalJS[string](t, br, `(() => {
+		const out = [];
+		if (document.documentElement.scrollWidth > innerWidth) out.push('document ' + document.documentElement.scrollWidth + ' > ' + innerWidth);
+		for (const sel of ['main', '.table-wrap']) {
+			const e = document.querySelector(sel);
+			if (e && e.offsetParent !== null && (e.scrollWidth > e.clientWidth || e.scrollLeft > 0)) out.push(sel + ' scrolls horizontally: ' + e.scrollWidth + ' > ' + e.clientWidth);
+		}
+		for (const e of document.querySelectorAll('body *')) {
+			if (e.offsetParent === null) continue;
+			const r = e.getBoundingClientRect();
+			if (r.width > 0 && r.right > innerWidth + 1) { out.push((e.id ? '#' + e.id : e.tagName.toLowerCase() + '.' + e.className) + ' right ' + Math.round(r.right)); if (out.length > 5) break; }
+		}
+		return out.join('; ');
+	})()`)
+	t.Logf("%s: scrollWidth ok=%v", what, res == "")
+	if res != "" {
+		t.Errorf("%s overflows horizontally: %s", what, res)
 	}
 }

@@ -1,5 +1,13 @@
 // FHIR helpers for the dashboard: REST calls and human-readable summaries.
 import { outcomeMessage } from '/client/index.js';
+import { token } from './auth.js';
+
+// onUnauthorized is called when the server answers 401 (no token, an
+// expired or a rejected one).
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(f) {
+  onUnauthorized = f;
+}
 
 /**
  * api performs a FHIR REST call relative to the server root and never
@@ -8,6 +16,8 @@ import { outcomeMessage } from '/client/index.js';
  */
 export async function api(method, path, body) {
   const init = { method, headers: { Accept: 'application/fhir+json' } };
+  const t = token();
+  if (t) init.headers.Authorization = `Bearer ${t}`;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/fhir+json';
     init.body = JSON.stringify(body);
@@ -25,6 +35,7 @@ export async function api(method, path, body) {
   } catch {
     // not JSON (e.g. a proxy error page)
   }
+  if (resp.status === 401) onUnauthorized(outcomeMessage(json) ?? 'authentication required');
   const message = resp.ok ? null : outcomeMessage(json) ?? `HTTP ${resp.status} ${resp.statusText}`.trim();
   return { ok: resp.ok, status: resp.status, body: json, message };
 }
@@ -151,6 +162,14 @@ export function time(ts) {
   const d = ts ? new Date(ts) : new Date();
   if (Number.isNaN(d.getTime())) return '';
   return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+}
+
+/** when formats an instant: the clock time today, else the date and time. */
+export function when(ts) {
+  const d = ts ? new Date(ts) : new Date();
+  if (Number.isNaN(d.getTime())) return '';
+  if (d.toDateString() === new Date().toDateString()) return time(ts);
+  return d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false });
 }
 
 /** el creates an element with attributes and children. */

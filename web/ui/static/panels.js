@@ -1,49 +1,90 @@
 // Side panels of the live view: critical results, the order status board
 // and the notification center.
-import { codeText, valueText, interpretation, interpretationText, refRange, time, el } from './fhir.js';
+import { codeText, valueText, interpretation, interpretationText, refRange, time, when, el } from './fhir.js';
 
-/** CriticalPanel lists critical Observations until acknowledged. */
+/**
+ * CriticalPanel lists the critical Observations no one has acknowledged.
+ * Acknowledgements live on the server (acks.js): acknowledge() stores one
+ * through onAcknowledge, and acknowledged() applies one seen on the live
+ * feed or at load, from this dashboard or another.
+ */
 export class CriticalPanel {
-  constructor({ list, count, empty, patientLabel, onAcknowledge }) {
+  constructor({ list, count, empty, status, patientLabel, onAcknowledge, onChange }) {
     this.list = list;
     this.count = count;
     this.empty = empty;
+    this.status = status;
     this.patientLabel = patientLabel;
     this.onAcknowledge = onAcknowledge;
-    this.items = new Map(); // "Observation/id" → item
-    this.acked = new Set(JSON.parse(sessionStorage.getItem('fhirsub.acked') ?? '[]'));
+    this.onChange = onChange ?? (() => {});
+    this.items = new Map(); // "Observation/id" → item, oldest first
+    this.acked = new Set(); // acknowledged on the server
   }
 
   /** add records a critical Observation (or refreshes it). */
   add(obs, patientId, ts) {
     const key = `Observation/${obs.id}`;
     if (this.acked.has(key)) return;
+    const old = this.items.get(key);
     this.items.set(key, {
       key,
+      obs,
       test: codeText(obs.code) || 'Observation',
       value: valueText(obs),
       interp: interpretation(obs),
       range: refRange(obs),
       patientId,
       time: obs.effectiveDateTime ?? obs.issued ?? ts,
+      error: old?.error ?? null,
     });
     this.render();
+  }
+
+  /** has tells whether key is listed (critical and not acknowledged). */
+  has(key) {
+    return this.items.has(key);
+  }
+
+  get size() {
+    return this.items.size;
   }
 
   remove(key) {
     if (this.items.delete(key)) this.render();
   }
 
-  acknowledge(key) {
+  /** acknowledged applies an acknowledgement stored on the server. */
+  acknowledged(key) {
     this.acked.add(key);
-    sessionStorage.setItem('fhirsub.acked', JSON.stringify([...this.acked].slice(-500)));
-    this.items.delete(key);
-    this.onAcknowledge?.(key);
+    if (this.acked.size > 20000) this.acked.delete(this.acked.values().next().value);
+    if (this.items.delete(key)) this.render();
+    else this.onChange();
+  }
+
+  /** acknowledge stores the acknowledgement of key on the server. */
+  async acknowledge(key) {
+    const it = this.items.get(key);
+    if (!it || it.pending) return;
+    it.pending = true;
+    it.error = null;
     this.render();
+    const res = await this.onAcknowledge(it);
+    it.pending = false;
+    if (res.ok) this.acknowledged(key);
+    else {
+      it.error = `Not acknowledged: ${res.message}`;
+      this.render();
+    }
+  }
+
+  /** setStatus shows where the list comes from (or why it could not load). */
+  setStatus(text, error = false) {
+    this.status.textContent = text;
+    this.status.classList.toggle('err', error);
   }
 
   render() {
-    const items = [...this.items.values()].reverse().slice(0, 100);
+    const items = [...this.items.values()].sort((a, b) => String(b.time).localeCompare(String(a.time))).slice(0, 100);
     this.count.textContent = String(this.items.size);
     this.count.hidden = this.items.size === 0;
     this.empty.hidden = this.items.size > 0;
@@ -64,12 +105,21 @@ export class CriticalPanel {
             { class: 'crit-meta' },
             el('span', { text: this.patientLabel(it.patientId) ?? 'unknown patient' }),
             el('span', { text: it.range ? `ref ${it.range}` : '' }),
-            el('time', { datetime: it.time, text: time(it.time) }),
+            el('time', { datetime: it.time, text: when(it.time) }),
           ),
-          el('button', { class: 'btn btn-small', type: 'button', onclick: () => this.acknowledge(it.key), 'aria-label': `Acknowledge ${it.test} for ${this.patientLabel(it.patientId) ?? 'patient'}`, text: 'Acknowledge' }),
+          el('button', {
+            class: 'btn btn-small',
+            type: 'button',
+            disabled: it.pending,
+            onclick: () => this.acknowledge(it.key),
+            'aria-label': `Acknowledge ${it.test} for ${this.patientLabel(it.patientId) ?? 'patient'}`,
+            text: it.pending ? 'Saving…' : 'Acknowledge',
+          }),
+          it.error ? el('div', { class: 'crit-error', role: 'alert', text: it.error }) : null,
         ),
       ),
     );
+    this.onChange();
   }
 }
 
@@ -163,47 +213,35 @@ const TITLES = {
   communication: 'Message',
 };
 
-/** Notifications is the notification center with its unread badge. */
+/**
+ * Notifications is the notification center. Its badge counts what needs a
+ * clinician: the critical results not yet acknowledged (unacknowledged()),
+ * not every event. Other clinical events are listed for information.
+ */
 export class Notifications {
-  constructor({ button, badge, drawer, list, markRead, patientLabel }) {
+  constructor({ button, badge, drawer, list, summary, patientLabel, unacknowledged, isOpen }) {
     this.button = button;
     this.badge = badge;
     this.drawer = drawer;
     this.list = list;
+    this.summary = summary;
     this.patientLabel = patientLabel;
+    this.unacknowledged = unacknowledged;
+    this.isOpen = isOpen; // key → still unacknowledged?
     this.items = []; // newest last
     this.keys = new Set();
-    this.unread = 0;
     button.addEventListener('click', () => this.toggle());
-    markRead.addEventListener('click', () => this.markAllRead());
     document.addEventListener('keydown', (ev) => {
       if (ev.key === 'Escape' && !drawer.hidden) this.toggle(false);
     });
   }
 
-  /** add records a notification once per key. */
+  /** add records a notification once per key; detail is a string or a function (drawn when shown). */
   add({ key, kind, detail, patientId, time: ts }) {
     if (this.keys.has(key)) return;
     this.keys.add(key);
-    this.items.push({ key, kind, detail, patientId, time: ts ?? new Date().toISOString(), read: false });
+    this.items.push({ key, kind, detail, patientId, time: ts ?? new Date().toISOString() });
     if (this.items.length > 500) this.keys.delete(this.items.shift().key);
-    this.unread++;
-    this.render();
-  }
-
-  /** read marks the notification with this key read. */
-  read(key) {
-    const it = this.items.find((x) => x.key === key);
-    if (it && !it.read) {
-      it.read = true;
-      this.unread--;
-      this.render();
-    }
-  }
-
-  markAllRead() {
-    for (const it of this.items) it.read = true;
-    this.unread = 0;
     this.render();
   }
 
@@ -214,23 +252,27 @@ export class Notifications {
   }
 
   render() {
-    this.badge.textContent = this.unread > 99 ? '99+' : String(this.unread);
-    this.badge.hidden = this.unread === 0;
-    this.button.setAttribute('aria-label', `Notifications, ${this.unread} unread`);
+    const n = this.unacknowledged();
+    this.badge.textContent = n > 99 ? '99+' : String(n);
+    this.badge.hidden = n === 0;
+    this.button.setAttribute('aria-label', `Notifications, ${n} unacknowledged critical result${n === 1 ? '' : 's'}`);
     if (this.drawer.hidden) return;
+    this.summary.textContent = n ? `${n} critical result${n === 1 ? '' : 's'} to acknowledge (Critical results panel)` : 'No critical result to acknowledge.';
     const items = this.items.slice(-100).reverse();
     this.list.replaceChildren(
       ...(items.length
-        ? items.map((it) =>
-            el(
+        ? items.map((it) => {
+            const open = it.kind === 'critical_result' && this.isOpen(it.key);
+            const acked = it.kind === 'critical_result' && !open;
+            return el(
               'li',
-              { class: `notif notif-${it.kind}${it.read ? '' : ' unread'}` },
-              el('div', { class: 'notif-title' }, el('strong', { text: TITLES[it.kind] ?? it.kind }), el('time', { datetime: it.time, text: time(it.time) })),
-              el('div', { class: 'notif-detail', text: it.detail }),
+              { class: `notif notif-${it.kind}${open ? ' unread' : ''}`, 'data-key': it.key },
+              el('div', { class: 'notif-title' }, el('strong', { text: `${TITLES[it.kind] ?? it.kind}${acked ? ' · acknowledged' : ''}` }), el('time', { datetime: it.time, text: time(it.time) })),
+              el('div', { class: 'notif-detail', text: typeof it.detail === 'function' ? it.detail() : it.detail }),
               el('div', { class: 'muted', text: this.patientLabel(it.patientId) ?? '' }),
-            ),
-          )
-        : [el('li', { class: 'empty', text: 'No notifications yet.' })]),
+            );
+          })
+        : [el('li', { class: 'empty', text: 'No clinical events yet.' })]),
     );
   }
 }

@@ -178,7 +178,7 @@ export class SubscriptionManager {
           el('td', {}, el('code', { text: s.id })),
           el('td', {}, statusBadge(st.status ?? s.status)),
           el('td', { class: 'wrap', text: s.criteria ?? '' }),
-          el('td', { text: [s.channel?.type, s.channel?.endpoint].filter(Boolean).join(' → ') }),
+          el('td', { class: 'wrap', text: [s.channel?.type, s.channel?.endpoint].filter(Boolean).join(' → ') }),
           el('td', { class: 'num', title: statuses[i].ok ? '' : statuses[i].message, text: count ?? '—' }),
           el('td', { class: 'wrap err', text: err || '' }),
           el('td', {}, el('button', { class: 'btn btn-small', type: 'button', text: 'Details', onclick: () => this.showDetail(s.id), 'aria-label': `Details of Subscription ${s.id}` })),
