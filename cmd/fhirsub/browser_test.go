@@ -204,12 +204,6 @@ func mustStartAt(tb testing.TB, dir, addr string, extra ...string) *app {
 	return a
 }
 
-// create POSTs a resource and returns its id.
-func create(t *testing.T, base, body string) string {
-	t.Helper()
-	return createAs(t, base, "", body)
-}
-
 // createAs POSTs a resource with a bearer token ("" = none) and returns
 // its id.
 func createAs(t *testing.T, base, token, body string) string {

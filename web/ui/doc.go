@@ -9,5 +9,11 @@
 //	/ui/*       dashboard assets (app.js, app.css, …)
 //	/client/*   the @fhirsub/client module files (index.js, client.js, …)
 //
+// Under /ui/ it also answers two JSON endpoints (session.go): /ui/auth tells
+// the page whether it must sign in, and /ui/dev-login mints a development
+// token when Options.DevLogin is set (off unless the operator enables it).
+// The page keeps its token in sessionStorage and sends it with every REST
+// call (Authorization) and websocket (access_token).
+//
 // The handler is immutable after creation and safe for concurrent use.
 package ui

@@ -1,12 +1,15 @@
 package ui
 
 import (
-	"github.com/fhirsub/fhirsub/web/client"
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/fhirsub/fhirsub/web/client"
 )
 
 func get(t *testing.T, h http.Handler, path string, hdr map[string]string) *httptest.ResponseRecorder {
@@ -109,5 +112,33 @@ func TestModuleImportsResolve(t *testing.T) {
 				t.Errorf("%s imports %q (%s), which is not served", p, spec, target)
 			}
 		}
+	}
+}
+
+// TestAuthInfoAndDevLogin: /ui/auth says what sign-in the dashboard needs;
+// /ui/dev-login answers 404 unless enabled, and 403 without the header a
+// foreign page cannot send; its answers are never cached.
+func TestAuthInfoAndDevLogin(t *testing.T) {
+	off := Handler(Options{})
+	if w := get(t, off, "/ui/auth", nil); w.Code != 200 || !strings.Contains(w.Body.String(), `"required":false`) || !strings.Contains(w.Body.String(), `"devLogin":false`) {
+		t.Errorf("/ui/auth (off): %d %s", w.Code, w.Body)
+	}
+	if w := get(t, off, "/ui/dev-login", map[string]string{DevLoginHeader: "1"}); w.Code != http.StatusNotFound {
+		t.Errorf("/ui/dev-login (off): %d, want 404", w.Code)
+	}
+	minted := 0
+	on := Handler(Options{AuthRequired: true, DevLogin: func(context.Context) (DevToken, error) {
+		minted++
+		return DevToken{Token: "tok", Scope: "user/*.cruds", Expires: time.Now().Add(time.Hour)}, nil
+	}})
+	if w := get(t, on, "/ui/auth", nil); !strings.Contains(w.Body.String(), `"required":true`) || !strings.Contains(w.Body.String(), `"devLogin":true`) {
+		t.Errorf("/ui/auth (on): %s", w.Body)
+	}
+	if w := get(t, on, "/ui/dev-login", nil); w.Code != http.StatusForbidden || minted != 0 {
+		t.Errorf("/ui/dev-login without the header: %d (minted %d), want 403 and nothing minted", w.Code, minted)
+	}
+	w := get(t, on, "/ui/dev-login", map[string]string{DevLoginHeader: "1"})
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"access_token":"tok"`) || w.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("/ui/dev-login: %d %s (Cache-Control %q)", w.Code, w.Body, w.Header().Get("Cache-Control"))
 	}
 }

@@ -22,6 +22,8 @@ else start(tok, info);
 function showSignIn(info) {
   $('main').hidden = true;
   $('signin').hidden = false;
+  document.querySelector('.tabs').hidden = true;
+  $('bell').hidden = true;
   setConn('signed-out', 'Signed out');
   const msg = $('signin-msg');
   const say = (text, kind = 'error') => msg.replaceChildren(Object.assign(document.createElement('div'), { className: `alert alert-${kind}`, textContent: text }));
@@ -158,10 +160,17 @@ function start(tok, info) {
   }
   ['Observation', 'ServiceRequest', 'MedicationRequest', 'DiagnosticReport', 'Task', 'Communication', 'Patient'].forEach(noteType);
 
+  // The patient of each resource seen: a clinical event about a Task
+  // (outside the R4 Patient compartment) names none.
+  const refPatient = new Map();
   client.on('update', (update) => {
     // Resources outside the R4 Patient compartment (Task) name their
     // patient in the resource only.
     const u = update.patientId || !update.resource ? update : { ...update, patientId: patientRef(update.resource) };
+    if (u.patientId) {
+      refPatient.set(`${u.resourceType}/${u.resourceId}`, u.patientId);
+      if (refPatient.size > 5000) refPatient.delete(refPatient.keys().next().value);
+    }
     if (u.resource) labels.remember(u.resource);
     noteType(u.resourceType);
     feed.add(u);
@@ -181,7 +190,7 @@ function start(tok, info) {
       const value = d.value !== undefined ? `${d.value}${d.unit ? ' ' + d.unit : ''}` : '';
       return [labels.ref(ref) ?? d.display ?? d.resource_type, value, d.status].filter(Boolean).join(' · ') || eventTitle(ev.eventType);
     };
-    notifications.add({ key: `${ev.eventType}:${ref}:${ev.seq ?? Math.random()}`, kind: ev.eventType, detail, patientId: d.patient_id, time: ev.timestamp });
+    notifications.add({ key: `${ev.eventType}:${ref}:${ev.seq ?? Math.random()}`, kind: ev.eventType, detail, patientId: d.patient_id ?? refPatient.get(ref), time: ev.timestamp });
   });
 
   client.subscribe({ resourceTypes: ['*'], patientIds: [] });
