@@ -392,7 +392,8 @@ func dashboardScenario(t *testing.T, startServer starter, token string) {
 
 	t.Run("acknowledgement is stored on the server and seen live", func(t *testing.T) {
 		// This dashboard acknowledges: a Task focused on the Observation.
-		br.run(t, 5*time.Second, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#crit-list [data-id="Observation/%s"] button`, live))))
+		// The panel redraws as names resolve: find and click in one step.
+		br.waitFor(t, "the Acknowledge button", fmt.Sprintf(`(() => { const b = document.querySelector('#crit-list [data-id="Observation/%s"] button'); if (!b) return false; b.click(); return true })()`, live), 5*time.Second)
 		br.waitFor(t, "the entry to leave the panel", fmt.Sprintf(`!document.querySelector('#crit-list [data-id="Observation/%s"]')`, live), 10*time.Second)
 		hdr := http.Header{}
 		if token != "" {
@@ -416,8 +417,21 @@ func dashboardScenario(t *testing.T, startServer starter, token string) {
 
 	t.Run("live traffic, filters, names and the bell", func(t *testing.T) {
 		before := evalJS[int](t, br, `window.fhirsub.feed.events.length`)
+		overflow(t, br, "live view before the demo")
 		cfg := &demoConfig{BaseURL: a.baseURL, Rate: 150, Patients: 8, Duration: 2 * time.Second, Seed: 11, Token: token}
-		stats, err := runDemo(context.Background(), cfg, io.Discard, io.Discard)
+		type result struct {
+			stats *demoStats
+			err   error
+		}
+		done := make(chan result, 1)
+		go func() {
+			stats, err := runDemo(context.Background(), cfg, io.Discard, io.Discard)
+			done <- result{stats, err}
+		}()
+		br.waitFor(t, "demo traffic on the page", fmt.Sprintf(`window.fhirsub.feed.events.length >= %d`, before+5), 15*time.Second)
+		overflow(t, br, "live view during the demo")
+		r := <-done
+		stats, err := r.stats, r.err
 		if err != nil || stats.errors != 0 {
 			t.Fatalf("demo traffic: %v, %d errors", err, stats.errors)
 		}
