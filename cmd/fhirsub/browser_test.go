@@ -304,7 +304,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dashboardScenario(t, startApp("--jwt-secret", browserSecret, "--dev-login=true"), tok)
+		dashboardScenario(t, startApp("--jwt-secret", browserSecret, "--dev-login"), tok)
 	})
 }
 

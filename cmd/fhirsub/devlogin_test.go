@@ -53,12 +53,12 @@ func TestDevLoginIsRefusedWhereItWouldOpenTheServer(t *testing.T) {
 		args []string
 		want string // "" = accepted
 	}{
-		{[]string{"--jwt-secret", dashSecret, "--dev-login=true"}, ""},
-		{[]string{"--dev-login=true"}, "needs HS256"},
-		{[]string{"--jwks", "keys.json", "--dev-login=true"}, "refused with --auth jwks"},
-		{[]string{"--auth", "jwks", "--jwks", "keys.json", "--jwt-secret", dashSecret, "--dev-login=true"}, "refused with --auth jwks"},
-		{[]string{"--addr", "0.0.0.0:8080", "--jwt-secret", dashSecret, "--dev-login=true"}, "not a loopback address"},
-		{[]string{"--addr", "0.0.0.0:8080", "--jwt-secret", dashSecret, "--dev-login=true", "--insecure=true"}, ""},
+		{[]string{"--jwt-secret", dashSecret, "--dev-login"}, ""},
+		{[]string{"--dev-login"}, "needs HS256"},
+		{[]string{"--jwks", "keys.json", "--dev-login"}, "refused with --auth jwks"},
+		{[]string{"--auth", "jwks", "--jwks", "keys.json", "--dev-login"}, "refused with --auth jwks"},
+		{[]string{"--addr", "0.0.0.0:8080", "--jwt-secret", dashSecret, "--dev-login"}, "not a loopback address"},
+		{[]string{"--addr", "0.0.0.0:8080", "--jwt-secret", dashSecret, "--dev-login", "--insecure=true"}, ""},
 	} {
 		cfg, err := parseConfig(tc.args, func(string) string { return "" }, io.Discard)
 		if err != nil {
@@ -83,7 +83,7 @@ func TestDevLoginIsRefusedWhereItWouldOpenTheServer(t *testing.T) {
 // it needs; /ui/dev-login mints a one-hour token the REST API accepts, only
 // with the dashboard's header, and only when enabled.
 func TestDevLoginThroughTheServer(t *testing.T) {
-	on := startWith(t, "--jwt-secret", dashSecret, "--dev-login=true")
+	on := startWith(t, "--jwt-secret", dashSecret, "--dev-login")
 	code, b := getWith(t, on.baseURL+"/ui/auth", nil)
 	if code != 200 || !bytes.Contains(b, []byte(`"required":true`)) || !bytes.Contains(b, []byte(`"devLogin":true`)) {
 		t.Fatalf("GET /ui/auth: %d %s", code, b)
@@ -133,7 +133,7 @@ func TestBannerSaysHowToSignIn(t *testing.T) {
 	}{
 		{nil, []string{"demo --base-url http://localhost:"}},
 		{[]string{"--jwt-secret", dashSecret}, []string{"--jwt-secret \"$FHIRSUB_JWT_SECRET\"", "token --secret"}},
-		{[]string{"--jwt-secret", dashSecret, "--dev-login=true"}, []string{"Development login", "--jwt-secret \"$FHIRSUB_JWT_SECRET\""}},
+		{[]string{"--jwt-secret", dashSecret, "--dev-login"}, []string{"Development login", "--jwt-secret \"$FHIRSUB_JWT_SECRET\""}},
 		{[]string{"--jwks", "keys.json"}, []string{"--token \"$TOKEN\"", "identity provider"}},
 	} {
 		cfg, err := parseConfig(tc.args, func(string) string { return "" }, io.Discard)
