@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 
 	"github.com/fhirsub/fhirsub/conformance/smart"
@@ -20,6 +21,20 @@ type LegacyReplayer interface {
 	// Replay returns the events of the changes with after < seq <= upTo,
 	// in seq order (several events may share a seq).
 	Replay(ctx context.Context, after, upTo int64) ([]*LegacyEvent, error)
+}
+
+// LegacyPositions persists, per caller and subscription_id, the change seq
+// up to which a subscription's messages were written to its socket, so
+// that the same subscription_id subscribed again on a later connection
+// (even after a restart) is first replayed what it missed. The
+// subscriptions/legacy package implements it on the store.
+type LegacyPositions interface {
+	// Position returns the saved seq, or 0 when there is none. owner
+	// identifies the caller (empty without authentication).
+	Position(ctx context.Context, owner, subscriptionID string) (int64, error)
+	// SavePosition saves seq for the subscription unless a higher one is
+	// saved already.
+	SavePosition(ctx context.Context, owner, subscriptionID string, seq int64) error
 }
 
 // LegacyAccess is what one caller of the legacy channel may see.
@@ -47,6 +62,12 @@ type LegacyConfig struct {
 	// Replayer serves resume and reconnect replays; nil disables them
 	// (resume then answers the error replay_unavailable).
 	Replayer LegacyReplayer
+	// Positions keeps the positions of original-dialect subscriptions
+	// across connections and restarts; nil disables that replay.
+	Positions LegacyPositions
+	// Heartbeat is how often the original dialect sends its JSON ping
+	// message (default 30 s).
+	Heartbeat time.Duration
 	// Authorize decides what the upgrade request may see; a *RejectError
 	// refuses it with its status. When nil, Verifier decides; when both
 	// are nil everyone sees everything (the server's loopback-only default
@@ -121,6 +142,9 @@ func (c *LegacyConfig) setDefaults() {
 	if c.AuthTimeout <= 0 {
 		c.AuthTimeout = 5 * time.Second
 	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 30 * time.Second
+	}
 }
 
 // Legacy is the legacy MedGenEMR JSON protocol (see the package
@@ -178,34 +202,50 @@ func (l *Legacy) Publish(seq int64, events []*LegacyEvent) {
 	}
 }
 
-// Accept implements Protocol: it authorizes the request and reads its
-// client_id.
+// Accept implements Protocol for the extended dialect: it authorizes the
+// request and reads its client_id query parameter. Original returns the
+// original dialect.
 func (l *Legacy) Accept(r *http.Request) (Session, error) {
-	clientID := r.URL.Query().Get("client_id")
+	return l.accept(r, DialectExtended, "")
+}
+
+func (l *Legacy) accept(r *http.Request, d LegacyDialect, mount string) (Session, error) {
+	clientID, reconnected := r.URL.Query().Get("client_id"), false
+	if d == DialectOriginal {
+		id, ok := clientIDFromPath(r.URL.Path, mount)
+		if !ok {
+			return nil, &RejectError{Status: http.StatusNotFound, Reason: "not found"}
+		}
+		clientID, reconnected = id, id != ""
+	}
 	if len(clientID) > 128 || !printable(clientID) {
 		return nil, &RejectError{Status: http.StatusBadRequest, Reason: "client_id must be at most 128 printable ASCII characters"}
 	}
-	access, authed := LegacyAccess{AllPatients: true}, true
+	s := &legacySession{
+		l:           l,
+		d:           &dialects[d],
+		dialect:     d,
+		clientID:    clientID,
+		reconnected: reconnected,
+		access:      LegacyAccess{AllPatients: true},
+		limiter:     rate.NewLimiter(rate.Limit(l.cfg.MessageRate), l.cfg.MessageBurst),
+	}
+	state := authDone
 	switch {
 	case l.cfg.Authorize != nil:
 		var err error
-		if access, err = l.cfg.Authorize(r); err != nil {
+		if s.access, err = l.cfg.Authorize(r); err != nil {
 			return nil, err
 		}
 	case l.cfg.Verifier != nil:
 		var err error
-		if access, authed, err = l.acceptToken(r); err != nil {
+		if s.access, state, err = l.acceptToken(r, s.d); err != nil {
 			return nil, err
 		}
 	}
-	s := &legacySession{
-		l:        l,
-		clientID: clientID,
-		access:   access,
-		limiter:  rate.NewLimiter(rate.Limit(l.cfg.MessageRate), l.cfg.MessageBurst),
-	}
-	if authed {
-		s.authState.Store(authDone)
+	s.authState.Store(state)
+	if d == DialectOriginal && s.clientID == "" {
+		s.clientID = uuid.NewString()
 	}
 	s.subs.Store(&subSet{})
 	return s, nil
@@ -300,3 +340,4 @@ type LegacyReplayFunc func(ctx context.Context, after, upTo int64) ([]*LegacyEve
 func (f LegacyReplayFunc) Replay(ctx context.Context, after, upTo int64) ([]*LegacyEvent, error) {
 	return f(ctx, after, upTo)
 }
+

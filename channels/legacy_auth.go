@@ -47,12 +47,15 @@ func AccessFor(a *smart.Access) LegacyAccess {
 	return la
 }
 
-// bearerOf returns the token of the request: the access_token query
-// parameter (browsers cannot set headers on a websocket) or an
-// Authorization: Bearer header.
+// bearerOf returns the token of the request: the access_token or token
+// query parameter (browsers cannot set headers on a websocket; the
+// original MedGenEMR client sends ?token=) or an Authorization: Bearer
+// header.
 func bearerOf(r *http.Request) (string, bool) {
-	if r.URL.Query().Has("access_token") {
-		return r.URL.Query().Get("access_token"), true
+	for _, name := range []string{"access_token", "token"} {
+		if r.URL.Query().Has(name) {
+			return r.URL.Query().Get(name), true
+		}
 	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, _ := strings.Cut(h, " ")
@@ -65,18 +68,24 @@ func bearerOf(r *http.Request) (string, bool) {
 }
 
 // acceptToken authenticates an upgrade request with Verifier: a token in
-// the request must be valid (else 401); without one the session starts
-// pending and must send an auth message within AuthTimeout.
-func (l *Legacy) acceptToken(r *http.Request) (LegacyAccess, bool, error) {
+// the request must be valid, else the upgrade is refused with 401 (or, in
+// the original dialect, whose browsers cannot read an HTTP status, the
+// session starts failed and is closed with 4001 once open); without one
+// the session starts pending and must send an auth message within
+// AuthTimeout.
+func (l *Legacy) acceptToken(r *http.Request, d *dialect) (LegacyAccess, int32, error) {
 	raw, found := bearerOf(r)
 	if !found {
-		return LegacyAccess{}, false, nil
+		return LegacyAccess{}, authPending, nil
 	}
 	acc, err := l.cfg.Verifier.Verify(r.Context(), raw)
 	if err != nil {
-		return LegacyAccess{}, false, &RejectError{Status: http.StatusUnauthorized, Reason: "invalid bearer token: " + tokenReason(err)}
+		if d.closeUnauthorized != 0 {
+			return LegacyAccess{}, authFailed, nil
+		}
+		return LegacyAccess{}, authFailed, &RejectError{Status: http.StatusUnauthorized, Reason: "invalid bearer token: " + tokenReason(err)}
 	}
-	return AccessFor(acc), true, nil
+	return AccessFor(acc), authDone, nil
 }
 
 // tokenReason is a short, safe description of a Verify error.
@@ -113,7 +122,7 @@ func expiryOf(a *smart.Access) time.Time {
 func (s *legacySession) startAuthTimer() {
 	s.authTimer = time.AfterFunc(s.l.cfg.AuthTimeout, func() {
 		if s.authState.CompareAndSwap(authPending, authFailed) {
-			s.failAndClose(LegacyErrUnauthenticated, fmt.Sprintf("no auth message within %v", s.l.cfg.AuthTimeout), ReasonAuthTimeout)
+			s.refuse(LegacyErrUnauthenticated, fmt.Sprintf("no auth message within %v", s.l.cfg.AuthTimeout), ReasonAuthTimeout)
 		}
 	})
 }
@@ -127,12 +136,18 @@ func (s *legacySession) armExpiry() {
 	}
 }
 
-// stopTimers stops the authentication timer (the connection stops its
-// expiry timer itself).
+// stopTimers stops the authentication and heartbeat timers (the
+// connection stops its expiry timer itself).
 func (s *legacySession) stopTimers() {
 	if s.authTimer != nil {
 		s.authTimer.Stop()
 	}
+	s.mu.Lock()
+	if s.heartbeat != nil {
+		s.heartbeat.Stop()
+		s.heartbeat = nil
+	}
+	s.mu.Unlock()
 }
 
 // authenticate handles the messages of a pending session: the first one
@@ -150,7 +165,9 @@ func (s *legacySession) authenticate(ctx context.Context, data []byte) {
 		} else if s.authState.CompareAndSwap(authPending, authDone) {
 			s.authTimer.Stop()
 			s.access = AccessFor(acc)
-			s.send(controlMessage("authenticated", s.l.Head(), map[string]any{"patient": nullable(acc.Patient)}))
+			if s.d.seq {
+				s.send(controlMessage("authenticated", s.l.Head(), map[string]any{"patient": nullable(acc.Patient)}))
+			}
 			s.armExpiry()
 			s.begin()
 			return
@@ -164,8 +181,19 @@ func (s *legacySession) authenticate(ctx context.Context, data []byte) {
 		if perr.code == LegacyErrInvalidToken {
 			reason = ReasonInvalidToken
 		}
-		s.failAndClose(perr.code, perr.message, reason)
+		s.refuse(perr.code, perr.message, reason)
 	}
+}
+
+// refuse ends a session whose authentication failed: in the original
+// dialect with close 4001 "Unauthorized", else with an error message and
+// close 1008 reason.
+func (s *legacySession) refuse(code, message, reason string) {
+	if s.d.closeUnauthorized != 0 {
+		s.conn.Close(s.d.closeUnauthorized, s.d.unauthorizedText)
+		return
+	}
+	s.failAndClose(code, message, reason)
 }
 
 // failAndClose sends an error message and, once it is written (or after a

@@ -43,7 +43,7 @@ type LegacyUpdate struct {
 }
 
 // LegacyClinicalEvent describes one built-in topic firing as the legacy
-// protocol's "clinical_event" message.
+// protocol's clinical event message.
 type LegacyClinicalEvent struct {
 	// Seq is the sequence number of the change that fired the topic.
 	Seq int64
@@ -51,6 +51,9 @@ type LegacyClinicalEvent struct {
 	Time time.Time
 	// EventType is the topic's short code (critical_result, new_order…).
 	EventType string
+	// ResourceID is the id of the resource that fired the topic (the
+	// original dialect's resource_id).
+	ResourceID string
 	// ResourceType is the type of the resource that fired the topic: the
 	// subscription filter on resource types applies to it.
 	ResourceType string
@@ -78,8 +81,8 @@ type LegacyEvent struct {
 	// PatientIDs are the patients the event concerns.
 	PatientIDs []string
 
-	frames []atomic.Pointer[[]byte] // one per patient (one when there is none)
-	encode func(patientID any) ([]byte, error)
+	frames [len(dialects)][]atomic.Pointer[[]byte] // per dialect, one per patient (one when there is none)
+	encode func(d LegacyDialect, patientID any) ([]byte, error)
 
 	focus map[string]any // the decoded focus, when the producer gave it
 	lazy  focusState     // else the update's resource, decoded on demand
@@ -111,21 +114,39 @@ func NewLegacyUpdate(u LegacyUpdate) (*LegacyEvent, error) {
 		}
 		resource = u.Resource
 	}
-	head := `{"type":"update","seq":` + strconv.FormatInt(u.Seq, 10) +
-		`,"data":{"action":"` + u.Action + `","resource_type":` + quote(u.ResourceType) +
-		`,"resource_id":` + quote(u.ResourceID) + `,"patient_id":`
-	tail := `},"timestamp":"` + timestamp(u.Time) + `"}`
-	encode := func(patientID any) ([]byte, error) {
+	ts := timestamp(u.Time)
+	// The extended dialect tags the message with its seq; the original
+	// one has no seq, says "message_id":null, and names no patient on a
+	// deletion (its hooks read the resource of any message with one).
+	encode := func(d LegacyDialect, patientID any) ([]byte, error) {
 		p := "null"
-		if s, ok := patientID.(string); ok {
+		if s, ok := patientID.(string); ok && (d == DialectExtended || u.Action != ActionDeleted) {
 			p = quote(s)
 		}
-		b := make([]byte, 0, len(head)+len(p)+len(`,"resource":`)+len(resource)+len(tail))
-		b = append(b, head...)
+		b := make([]byte, 0, 160+len(p)+len(resource))
+		b = append(b, `{"type":"update",`...)
+		if d == DialectExtended {
+			b = append(b, `"seq":`...)
+			b = strconv.AppendInt(b, u.Seq, 10)
+			b = append(b, ',')
+		}
+		b = append(b, `"data":{"action":"`...)
+		b = append(b, u.Action...)
+		b = append(b, `","resource_type":`...)
+		b = append(b, quote(u.ResourceType)...)
+		b = append(b, `,"resource_id":`...)
+		b = append(b, quote(u.ResourceID)...)
+		b = append(b, `,"patient_id":`...)
 		b = append(b, p...)
 		b = append(b, `,"resource":`...)
 		b = append(b, resource...)
-		b = append(b, tail...)
+		b = append(b, `},"timestamp":"`...)
+		b = append(b, ts...)
+		b = append(b, '"')
+		if d == DialectOriginal {
+			b = append(b, `,"message_id":null`...)
+		}
+		b = append(b, '}')
 		return b, nil
 	}
 	ev, err := newLegacyEvent(u.Seq, u.ResourceType, u.PatientIDs, encode)
@@ -139,8 +160,10 @@ func NewLegacyUpdate(u LegacyUpdate) (*LegacyEvent, error) {
 	return ev, nil
 }
 
-// NewLegacyClinicalEvent encodes a clinical_event message. It fails when
-// the details cannot be encoded as JSON.
+// NewLegacyClinicalEvent encodes a clinical event: a "clinical_event"
+// message in the extended dialect, an "update" message with the action
+// "clinical_event" in the original one. It fails when the details cannot
+// be encoded as JSON.
 func NewLegacyClinicalEvent(e LegacyClinicalEvent) (*LegacyEvent, error) {
 	if e.EventType == "" {
 		return nil, errors.New("legacy clinical event: event type is required")
@@ -149,21 +172,40 @@ func NewLegacyClinicalEvent(e LegacyClinicalEvent) (*LegacyEvent, error) {
 		EventType string         `json:"event_type"`
 		Details   map[string]any `json:"details"`
 	}
-	type message struct {
+	type extended struct {
 		Type      string `json:"type"`
 		Seq       int64  `json:"seq"`
 		Data      data   `json:"data"`
 		Timestamp string `json:"timestamp"`
 	}
+	type update struct {
+		Action       string `json:"action"`
+		ResourceType string `json:"resource_type"`
+		ResourceID   string `json:"resource_id"`
+		PatientID    any    `json:"patient_id"`
+		Resource     data   `json:"resource"`
+	}
+	type original struct {
+		Type      string `json:"type"`
+		Data      update `json:"data"`
+		Timestamp string `json:"timestamp"`
+		MessageID *int   `json:"message_id"`
+	}
 	ts := timestamp(e.Time)
-	encode := func(patientID any) ([]byte, error) {
+	encode := func(d LegacyDialect, patientID any) ([]byte, error) {
 		details := maps.Clone(e.Details)
 		if details == nil {
 			details = map[string]any{}
 		}
 		details["patient_id"] = patientID
-		b, err := json.Marshal(message{Type: "clinical_event", Seq: e.Seq,
-			Data: data{EventType: e.EventType, Details: details}, Timestamp: ts})
+		var msg any = extended{Type: "clinical_event", Seq: e.Seq,
+			Data: data{EventType: e.EventType, Details: details}, Timestamp: ts}
+		if d == DialectOriginal {
+			msg = original{Type: "update", Timestamp: ts, Data: update{Action: "clinical_event",
+				ResourceType: e.ResourceType, ResourceID: e.ResourceID, PatientID: patientID,
+				Resource: data{EventType: e.EventType, Details: details}}}
+		}
+		b, err := json.Marshal(msg)
 		if err != nil {
 			return nil, fmt.Errorf("legacy clinical event %s: %w", e.EventType, err)
 		}
@@ -177,38 +219,46 @@ func NewLegacyClinicalEvent(e LegacyClinicalEvent) (*LegacyEvent, error) {
 	return ev, nil
 }
 
-func newLegacyEvent(seq int64, rt string, patients []string, encode func(any) ([]byte, error)) (*LegacyEvent, error) {
+func newLegacyEvent(seq int64, rt string, patients []string, encode func(LegacyDialect, any) ([]byte, error)) (*LegacyEvent, error) {
 	ev := &LegacyEvent{Seq: seq, ResourceType: rt, PatientIDs: patients, encode: encode}
-	ev.frames = make([]atomic.Pointer[[]byte], max(1, len(patients)))
+	n := max(1, len(patients))
+	all := make([]atomic.Pointer[[]byte], n*len(dialects))
+	for d := range ev.frames {
+		ev.frames[d] = all[d*n : (d+1)*n]
+	}
 	// The first frame is encoded now, so that an encoding error surfaces
-	// here; the others can only differ by the patient id.
-	if _, err := ev.frame(0); err != nil {
+	// here; the others can only differ by the patient id and the envelope.
+	if _, err := ev.frame(DialectExtended, 0); err != nil {
 		return nil, err
 	}
 	return ev, nil
 }
 
-// Frame returns the encoded message whose patient_id is PatientIDs[i]
-// (null when there are none).
-func (ev *LegacyEvent) Frame(i int) []byte {
-	b, _ := ev.frame(i) // only the first encoding can fail, and it was checked
+// Frame returns the encoded extended-dialect message whose patient_id is
+// PatientIDs[i] (null when there are none).
+func (ev *LegacyEvent) Frame(i int) []byte { return ev.DialectFrame(DialectExtended, i) }
+
+// DialectFrame returns the encoded message of dialect d whose patient_id
+// is PatientIDs[i] (null when there are none).
+func (ev *LegacyEvent) DialectFrame(d LegacyDialect, i int) []byte {
+	b, _ := ev.frame(d, i) // only the first encoding can fail, and it was checked
 	return b
 }
 
-func (ev *LegacyEvent) frame(i int) ([]byte, error) {
-	if p := ev.frames[i].Load(); p != nil {
+func (ev *LegacyEvent) frame(d LegacyDialect, i int) ([]byte, error) {
+	if p := ev.frames[d][i].Load(); p != nil {
 		return *p, nil
 	}
 	var patient any
 	if i < len(ev.PatientIDs) {
 		patient = ev.PatientIDs[i]
 	}
-	b, err := ev.encode(patient)
+	b, err := ev.encode(d, patient)
 	if err != nil {
 		return nil, err
 	}
 	// Two goroutines may encode the same frame; both results are equal.
-	ev.frames[i].Store(&b)
+	ev.frames[d][i].Store(&b)
 	return b, nil
 }
 

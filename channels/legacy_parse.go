@@ -10,7 +10,7 @@ import (
 
 // legacyRequest is one parsed client message.
 type legacyRequest struct {
-	typ   string    // ping, subscribe, unsubscribe or resume
+	typ   string    // ping, pong, subscribe, unsubscribe, resume or auth
 	sub   legacySub // subscribe
 	id    string    // unsubscribe
 	since int64     // resume
@@ -28,8 +28,9 @@ func errorf(code, format string, args ...any) *legacyError {
 // of the connection's state (limits and access are the session's).
 func parseLegacyRequest(data []byte, maxPatients int) (legacyRequest, *legacyError) {
 	var msg struct {
-		Type *string         `json:"type"`
-		Data json.RawMessage `json:"data"`
+		Type  *string         `json:"type"`
+		Data  json.RawMessage `json:"data"`
+		Token *string         `json:"token"` // the original dialect's authenticate
 	}
 	if err := json.Unmarshal(data, &msg); err != nil {
 		return legacyRequest{}, errorf(LegacyErrInvalidJSON, "message is not a JSON object: %v", err)
@@ -40,15 +41,22 @@ func parseLegacyRequest(data []byte, maxPatients int) (legacyRequest, *legacyErr
 	req := legacyRequest{typ: *msg.Type}
 	var perr *legacyError
 	switch req.typ {
-	case "ping":
+	case "ping", "pong":
 	case "subscribe":
 		req.sub, perr = parseSubscribe(msg.Data, maxPatients)
 	case "unsubscribe":
 		req.id, perr = parseUnsubscribe(msg.Data)
 	case "resume":
 		req.since, perr = parseResume(msg.Data)
-	case "auth":
-		req.token, perr = parseAuth(msg.Data)
+	case "auth", "authenticate":
+		// {"type":"auth","data":{"token":…}} or, as the original client
+		// sends it, {"type":"authenticate","token":…}
+		req.typ = "auth"
+		if msg.Token != nil && *msg.Token != "" {
+			req.token = *msg.Token
+		} else {
+			req.token, perr = parseAuth(msg.Data)
+		}
 	default:
 		perr = errorf(LegacyErrUnknownType, "unknown message type %q (expected subscribe, unsubscribe, ping, resume or auth)", req.typ)
 	}
@@ -81,10 +89,15 @@ func parseSubscribe(raw json.RawMessage, maxPatients int) (legacySub, *legacyErr
 	if len(sub.id) > 128 {
 		return legacySub{}, errorf(LegacyErrInvalidField, "data.subscription_id is longer than 128 characters")
 	}
+	// Missing, empty or ["*"]: every type. The lists are echoed as sent in
+	// the original dialect's ack.
+	sub.echoTypes, sub.echoPatients = []string{}, []string{}
 	if d.ResourceTypes == nil || len(*d.ResourceTypes) == 0 {
-		return legacySub{}, errorf(LegacyErrMissingField, `data.resource_types is required (["*"] for all types)`)
+		sub.allTypes = true
+	} else {
+		sub.echoTypes = *d.ResourceTypes
 	}
-	for _, t := range *d.ResourceTypes {
+	for _, t := range sub.echoTypes {
 		switch {
 		case t == "*":
 			sub.allTypes = true
@@ -98,6 +111,12 @@ func parseSubscribe(raw json.RawMessage, maxPatients int) (legacySub, *legacyErr
 	}
 	if len(d.PatientIDs) > maxPatients {
 		return legacySub{}, errorf(LegacyErrInvalidField, "data.patient_ids lists more than %d patients", maxPatients)
+	}
+	if d.PatientIDs != nil {
+		sub.echoPatients = d.PatientIDs
+	}
+	if slices.Contains(d.PatientIDs, "*") {
+		return sub, nil // every patient the caller may see
 	}
 	for _, p := range d.PatientIDs {
 		p = strings.TrimPrefix(p, "Patient/")

@@ -9,28 +9,41 @@ import (
 // event's patients it matched (the index of the frame to send). With a
 // token, the event must also be visible to it.
 func (s *legacySession) match(ev *LegacyEvent, subs []legacySub) (int, bool) {
-	if t := s.access.Token; t != nil && !ev.visibleTo(t) {
+	if !s.visible(ev) {
 		return 0, false
 	}
 	for i := range subs {
-		sub := &subs[i]
-		if !sub.allTypes && !slices.Contains(sub.types, ev.ResourceType) {
-			continue
+		if j, ok := s.matchSub(ev, &subs[i]); ok {
+			return j, true
 		}
-		switch {
-		case sub.patients != nil:
-			for j, p := range ev.PatientIDs {
-				if slices.Contains(sub.patients, p) {
-					return j, true
-				}
+	}
+	return 0, false
+}
+
+// visible reports whether the caller's token may see ev.
+func (s *legacySession) visible(ev *LegacyEvent) bool {
+	t := s.access.Token
+	return t == nil || ev.visibleTo(t)
+}
+
+// matchSub is match for one subscription, without the visibility check.
+func (s *legacySession) matchSub(ev *LegacyEvent, sub *legacySub) (int, bool) {
+	if !sub.allTypes && !slices.Contains(sub.types, ev.ResourceType) {
+		return 0, false
+	}
+	switch {
+	case sub.patients != nil:
+		for j, p := range ev.PatientIDs {
+			if slices.Contains(sub.patients, p) {
+				return j, true
 			}
-		case s.access.AllPatients:
-			return 0, true
-		default:
-			for j, p := range ev.PatientIDs {
-				if slices.Contains(s.access.Patients, p) {
-					return j, true
-				}
+		}
+	case s.access.AllPatients:
+		return 0, true
+	default:
+		for j, p := range ev.PatientIDs {
+			if slices.Contains(s.access.Patients, p) {
+				return j, true
 			}
 		}
 	}
@@ -57,7 +70,7 @@ func (s *legacySession) deliver(events []*LegacyEvent) {
 	}
 	s.mu.Unlock()
 	for _, ev := range events {
-		if i, ok := s.match(ev, subs); ok && !s.conn.Send(ev.Frame(i), ev.Seq) {
+		if i, ok := s.match(ev, subs); ok && !s.conn.Send(ev.DialectFrame(s.dialect, i), ev.Seq) {
 			s.mu.Lock()
 			s.markLostLocked(ev.Seq)
 			s.mu.Unlock()
@@ -72,20 +85,25 @@ func (s *legacySession) markLostLocked(seq int64) {
 	}
 }
 
-// replay sends the matching events with seq > since, at most the last
-// ReplayLimit changes, then the live events that arrived meanwhile, and
-// goes back to live delivery. It runs on the reader goroutine and blocks it
-// (with flow control) until done. When explicit, a "resumed" message
-// follows the replayed events and precedes the live ones.
-func (s *legacySession) replay(ctx context.Context, since int64, explicit bool) {
-	l := s.l
-	l.pubMu.Lock()
-	head := l.head.Load()
+// startReplayLocked switches the session to replaying: live events are
+// held until runReplay has sent the replayed ones. Called under pubMu, with
+// head read under it.
+func (s *legacySession) startReplayLocked(since, head int64) {
 	s.mu.Lock()
 	s.replaying, s.pending, s.replayPos = true, nil, min(since, head)
 	s.mu.Unlock()
-	l.pubMu.Unlock()
+}
 
+// runReplay sends the matching events with since < seq <= head, at most
+// the last ReplayLimit changes, then the live events that arrived
+// meanwhile, and goes back to live delivery. It runs on the reader
+// goroutine and blocks it (with flow control) until done. When explicit, a
+// "resumed" message follows the replayed events and precedes the live
+// ones. With only, it replays the events of that one subscription that no
+// other subscription of the connection already delivered (a re-subscribed
+// subscription_id); else those of every subscription.
+func (s *legacySession) runReplay(ctx context.Context, since, head int64, explicit bool, only *legacySub) {
+	l := s.l
 	from, truncated := since, false
 	if head-from > int64(l.cfg.ReplayLimit) {
 		from, truncated = head-int64(l.cfg.ReplayLimit), true
@@ -96,7 +114,7 @@ func (s *legacySession) replay(ctx context.Context, since int64, explicit bool) 
 		var events []*LegacyEvent
 		events, err = l.cfg.Replayer.Replay(ctx, from, head)
 		if err == nil {
-			count, err = s.sendAll(ctx, events, from)
+			count, err = s.sendAll(ctx, events, from, only)
 		} else {
 			l.log.Warn("legacy replay failed", "conn", s.conn.ID(), "after", from, "error", err)
 			s.fail(LegacyErrReplayFailed, "the change feed could not be read; fetch the resources instead")
@@ -148,7 +166,7 @@ func (s *legacySession) replay(ctx context.Context, since int64, explicit bool) 
 			break
 		}
 		s.mu.Unlock()
-		if _, perr := s.sendAll(ctx, pending, head); perr != nil {
+		if _, perr := s.sendAll(ctx, pending, head, nil); perr != nil {
 			s.mu.Lock()
 			s.replaying = false
 			s.mu.Unlock()
@@ -157,16 +175,29 @@ func (s *legacySession) replay(ctx context.Context, since int64, explicit bool) 
 	}
 }
 
-// sendAll queues the matching events with seq > after, waiting for room.
-func (s *legacySession) sendAll(ctx context.Context, events []*LegacyEvent, after int64) (int, error) {
+// sendAll queues the matching events with seq > after, waiting for room:
+// with only, those of that subscription that no other subscription
+// delivered live (see runReplay).
+func (s *legacySession) sendAll(ctx context.Context, events []*LegacyEvent, after int64, only *legacySub) (int, error) {
 	subs := s.subs.Load().list
+	var others []legacySub
+	if only != nil {
+		others = slices.DeleteFunc(slices.Clone(subs), func(o legacySub) bool { return o.id == only.id })
+	}
 	n := 0
 	for _, ev := range events {
 		if ev.Seq <= after {
 			continue
 		}
-		if i, ok := s.match(ev, subs); ok {
-			if err := s.conn.SendWait(ctx, ev.Frame(i), ev.Seq); err != nil {
+		var i int
+		var ok bool
+		if only == nil {
+			i, ok = s.match(ev, subs)
+		} else {
+			i, ok = s.matchReplayOf(ev, only, others)
+		}
+		if ok {
+			if err := s.conn.SendWait(ctx, ev.DialectFrame(s.dialect, i), ev.Seq); err != nil {
 				s.mu.Lock()
 				s.markLostLocked(ev.Seq)
 				s.mu.Unlock()
@@ -179,4 +210,24 @@ func (s *legacySession) sendAll(ctx context.Context, events []*LegacyEvent, afte
 		s.mu.Unlock()
 	}
 	return n, nil
+}
+
+// matchReplayOf matches ev against sub alone, unless another subscription
+// of the connection, live at ev's seq, has already delivered it.
+func (s *legacySession) matchReplayOf(ev *LegacyEvent, sub *legacySub, others []legacySub) (int, bool) {
+	if !s.visible(ev) {
+		return 0, false
+	}
+	i, ok := s.matchSub(ev, sub)
+	if !ok {
+		return 0, false
+	}
+	for k := range others {
+		if others[k].from < ev.Seq {
+			if _, dup := s.matchSub(ev, &others[k]); dup {
+				return 0, false
+			}
+		}
+	}
+	return i, true
 }

@@ -32,6 +32,21 @@ type legacySub struct {
 	allTypes bool
 	types    []string
 	patients []string // nil: every patient the caller may see
+
+	// echoTypes and echoPatients are the lists as the client sent them
+	// (never nil), echoed by the original dialect's ack.
+	echoTypes, echoPatients []string
+	// from is the seq after which every matching message goes (or went)
+	// to this connection: the head when it was subscribed, or the
+	// position its replay started from.
+	from int64
+}
+
+// same reports whether a and b filter alike (a re-subscribe that changes
+// nothing).
+func (a *legacySub) same(b *legacySub) bool {
+	return a.id == b.id && a.allTypes == b.allTypes && slices.Equal(a.types, b.types) &&
+		(a.patients == nil) == (b.patients == nil) && slices.Equal(a.patients, b.patients)
 }
 
 // subSet is a connection's subscriptions, replaced as a whole (copy on
@@ -40,12 +55,15 @@ type subSet struct{ list []legacySub }
 
 // legacySession is the per-connection state of the legacy protocol.
 type legacySession struct {
-	l        *Legacy
-	conn     *Conn
-	clientID string
-	access   LegacyAccess
-	limiter  *rate.Limiter
-	subs     atomic.Pointer[subSet]
+	l           *Legacy
+	d           *dialect // &dialects[dialect]
+	dialect     LegacyDialect
+	conn        *Conn
+	clientID    string
+	reconnected bool // original dialect: opened on /api/ws/{client_id}
+	access      LegacyAccess
+	limiter     *rate.Limiter
+	subs        atomic.Pointer[subSet]
 
 	// resumeFrom is the remembered position of a reconnecting client whose
 	// subscriptions were forgotten: its first subscribe replays from it.
@@ -64,14 +82,20 @@ type legacySession struct {
 	pending   []*LegacyEvent // live events that arrived during a replay
 	replayPos int64          // during a replay: the last seq handed to the socket
 	lost      int64          // first seq that could not be queued (0: none)
+	heartbeat *time.Timer    // original dialect's JSON ping; nil once stopped
 }
 
 // Open implements Session: an authenticated session starts at once; a
-// pending one waits for its auth message.
+// pending one waits for its auth message; one whose URL token was refused
+// (original dialect) is closed 4001.
 func (s *legacySession) Open(c *Conn) {
 	s.conn = c
 	s.resumeFrom = -1
-	if s.authState.Load() != authDone {
+	switch s.authState.Load() {
+	case authFailed:
+		s.refuse(LegacyErrInvalidToken, "token rejected", ReasonInvalidToken)
+		return
+	case authPending:
 		s.startAuthTimer()
 		return
 	}
@@ -79,18 +103,28 @@ func (s *legacySession) Open(c *Conn) {
 	s.begin()
 }
 
-// begin registers the authenticated session and restores a reconnecting
-// client's subscriptions (only those the new connection may hold, and only
-// for the same token subject and patient).
+// begin starts the authenticated session: the welcome message (original
+// dialect), the heartbeat, and the registration for live messages. It
+// restores a reconnecting client_id's subscriptions (extended dialect;
+// only those the new connection may hold, and only for the same token
+// subject and patient).
 func (s *legacySession) begin() {
-	c := s.conn
+	c, l := s.conn, s.l
+	if s.d.welcome {
+		var claims map[string]any
+		if s.access.Token != nil {
+			claims = s.access.Token.Claims
+		}
+		s.send(welcomeMessage(s.clientID, claims, s.reconnected))
+	}
+	s.startHeartbeat()
 	var rec *clientRecord
-	if s.clientID != "" {
-		rec = s.l.clients.take(s.clientID)
+	if s.d.restoreClientID && s.clientID != "" {
+		rec = l.clients.take(s.clientID)
 		if rec != nil && rec.owner != s.access.owner() {
 			// another caller's record: leave it alone, and do not
 			// overwrite it when this connection closes
-			s.l.clients.save(s.clientID, rec)
+			l.clients.save(s.clientID, rec)
 			s.clientID, rec = "", nil
 		}
 	}
@@ -98,30 +132,62 @@ func (s *legacySession) begin() {
 		// The new connection may carry another token: keep only what it
 		// may see.
 		rec.subs = slices.DeleteFunc(rec.subs, func(sub legacySub) bool { return s.access.check(sub) != "" })
-		if len(rec.subs) > 0 {
-			s.subs.Store(&subSet{list: rec.subs})
+	}
+	// The acks of restored subscriptions, the switch to replaying and the
+	// registration happen under pubMu: no live message can precede them.
+	l.pubMu.Lock()
+	head := l.head.Load()
+	restore := rec != nil && len(rec.subs) > 0
+	if restore {
+		for i := range rec.subs {
+			rec.subs[i].from = rec.pos
+			s.send(s.d.subscribedAck(rec.subs[i], head, true))
 		}
+		s.subs.Store(&subSet{list: rec.subs})
+		s.startReplayLocked(rec.pos, head)
 	}
-	s.l.addSession(s)
-	if rec == nil {
-		return
-	}
-	if len(rec.subs) == 0 {
+	l.addSession(s)
+	l.pubMu.Unlock()
+	switch {
+	case restore:
+		s.runReplay(c.Context(), rec.pos, head, false, nil)
+	case rec != nil:
 		s.resumeFrom = rec.pos
+	}
+}
+
+// startHeartbeat arms the original dialect's JSON ping.
+func (s *legacySession) startHeartbeat() {
+	if !s.d.heartbeat {
 		return
 	}
-	for _, sub := range rec.subs {
-		s.send(controlMessage("subscribed", s.l.Head(), map[string]any{"subscription_id": sub.id, "restored": true}))
-	}
-	s.replay(c.Context(), rec.pos, false)
+	every, conn := s.l.cfg.Heartbeat, s.conn
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.heartbeat = time.AfterFunc(every, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.heartbeat == nil {
+			return // stopped
+		}
+		conn.Send(originalMessage("ping", nil, true), 0)
+		s.heartbeat.Reset(every)
+	})
 }
 
 // Closed implements Session: it remembers the client's position and
-// subscriptions for a reconnect.
+// subscriptions for a reconnect (in memory for a client_id, durably per
+// subscription_id in the original dialect).
 func (s *legacySession) Closed(c *Conn) {
 	s.stopTimers()
 	head := s.l.removeSession(s)
-	if s.clientID == "" || s.authState.Load() != authDone {
+	if s.authState.Load() != authDone {
+		return
+	}
+	keepClient := s.d.restoreClientID && s.clientID != ""
+	positions := s.l.cfg.Positions
+	keepSubs := s.d.persistPositions && positions != nil
+	if !keepClient && !keepSubs {
 		return
 	}
 	s.mu.Lock()
@@ -139,32 +205,69 @@ func (s *legacySession) Closed(c *Conn) {
 	if s.resumeFrom >= 0 {
 		pos = min(pos, s.resumeFrom) // never subscribed again: keep the old position
 	}
-	s.l.clients.save(s.clientID, &clientRecord{pos: pos, subs: s.subs.Load().list, owner: s.access.owner()})
+	subs := s.subs.Load().list
+	if keepClient {
+		s.l.clients.save(s.clientID, &clientRecord{pos: pos, subs: subs, owner: s.access.owner()})
+	}
+	if keepSubs && pos > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, sub := range subs {
+			if err := positions.SavePosition(ctx, s.access.owner(), sub.id, pos); err != nil {
+				s.l.log.Warn("legacy: cannot save a subscription's position", "subscription_id", sub.id, "seq", pos, "error", err)
+			}
+		}
+	}
 }
 
 // Message implements Session.
 func (s *legacySession) Message(ctx context.Context, data []byte) {
-	if !s.limiter.Allow() {
-		s.fail(LegacyErrRateLimited, fmt.Sprintf("more than %g messages per second", s.l.cfg.MessageRate))
-		return
-	}
 	switch s.authState.Load() {
 	case authPending:
-		s.authenticate(ctx, data)
+		if s.allow(ctx) {
+			s.authenticate(ctx, data)
+		}
 		return
 	case authFailed:
 		return
 	}
 	req, perr := parseLegacyRequest(data, s.l.cfg.MaxPatients)
 	if perr != nil {
-		s.fail(perr.code, perr.message)
+		if perr.code == LegacyErrUnknownType && s.d.ignoreUnknown {
+			return
+		}
+		if s.allow(ctx) {
+			s.fail(perr.code, perr.message)
+		}
+		return
+	}
+	switch req.typ {
+	case "pong":
+		return // the answer to a heartbeat: nothing to do
+	case "subscribe":
+		// Re-subscribing what is held (the original client's hooks do it
+		// on every render) is acknowledged and free.
+		if held := s.held(req.sub.id); held != nil && held.same(&req.sub) {
+			s.send(s.d.subscribedAck(*held, s.l.Head(), false))
+			return
+		}
+	case "auth", "resume":
+		if !s.d.seq {
+			return // the original dialect has no resume, and sends its token again
+		}
+	}
+	if !s.allow(ctx) {
 		return
 	}
 	switch req.typ {
 	case "auth":
 		s.fail(LegacyErrInvalidField, "this connection is already authenticated")
 	case "ping":
-		s.send([]byte(`{"type":"pong"}`))
+		if s.d.seq {
+			s.send([]byte(`{"type":"pong"}`))
+		} else {
+			s.send(originalMessage("pong", nil, true))
+		}
 	case "subscribe":
 		s.subscribe(ctx, req.sub)
 	case "unsubscribe":
@@ -172,6 +275,30 @@ func (s *legacySession) Message(ctx context.Context, data []byte) {
 	case "resume":
 		s.resume(ctx, req.since)
 	}
+}
+
+// allow applies the message rate: over it, the extended dialect answers
+// rate_limited (and the message is ignored); the original dialect, whose
+// client cannot handle that, waits (the reader pauses, so a flooding client
+// is slowed down). False when the message must be dropped.
+func (s *legacySession) allow(ctx context.Context) bool {
+	if s.d.paced {
+		return s.limiter.Wait(ctx) == nil
+	}
+	if s.limiter.Allow() {
+		return true
+	}
+	s.fail(LegacyErrRateLimited, fmt.Sprintf("more than %g messages per second", s.l.cfg.MessageRate))
+	return false
+}
+
+// held returns the subscription held under id, or nil.
+func (s *legacySession) held(id string) *legacySub {
+	list := s.subs.Load().list
+	if i := slices.IndexFunc(list, func(o legacySub) bool { return o.id == id }); i >= 0 {
+		return &list[i]
+	}
+	return nil
 }
 
 func (s *legacySession) subscribe(ctx context.Context, sub legacySub) {
@@ -185,6 +312,33 @@ func (s *legacySession) subscribe(ctx context.Context, sub legacySub) {
 		s.fail(LegacyErrTooManySubscriptions, fmt.Sprintf("a connection may hold at most %d subscriptions", s.l.cfg.MaxSubscriptions))
 		return
 	}
+	// Original dialect: a subscription_id new on this connection that the
+	// caller held before resumes from its saved position.
+	saved := int64(-1)
+	if i < 0 && s.d.persistPositions && s.l.cfg.Positions != nil {
+		p, err := s.l.cfg.Positions.Position(ctx, s.access.owner(), sub.id)
+		switch {
+		case err != nil:
+			s.l.log.Warn("legacy: cannot read a subscription's position", "subscription_id", sub.id, "error", err)
+		case p > 0:
+			saved = p
+		}
+	}
+	l := s.l
+	// The ack, the new set and the switch to replaying happen under pubMu,
+	// so that no live message precedes the ack and none is missed.
+	l.pubMu.Lock()
+	head := l.head.Load()
+	sub.from = head
+	from, only := int64(-1), (*legacySub)(nil)
+	switch {
+	case s.resumeFrom >= 0: // extended: a reconnecting client_id's first subscribe
+		from, sub.from = s.resumeFrom, s.resumeFrom
+		s.resumeFrom = -1
+	case saved >= 0 && saved < head:
+		from, sub.from = saved, saved
+		only = &sub
+	}
 	next := slices.Clone(old)
 	if i >= 0 {
 		next[i] = sub
@@ -192,23 +346,30 @@ func (s *legacySession) subscribe(ctx context.Context, sub legacySub) {
 		next = append(next, sub)
 	}
 	s.subs.Store(&subSet{list: next})
-	s.send(controlMessage("subscribed", s.l.Head(), map[string]any{"subscription_id": sub.id}))
-	if s.resumeFrom >= 0 {
-		from := s.resumeFrom
-		s.resumeFrom = -1
-		s.replay(ctx, from, false)
+	s.send(s.d.subscribedAck(sub, head, false))
+	if from >= 0 {
+		s.startReplayLocked(from, head)
+	}
+	l.pubMu.Unlock()
+	if from >= 0 {
+		s.runReplay(ctx, from, head, false, only)
 	}
 }
 
 func (s *legacySession) unsubscribe(id string) {
+	l := s.l
+	l.pubMu.Lock() // no message of id after the ack
+	defer l.pubMu.Unlock()
 	old := s.subs.Load().list
 	i := slices.IndexFunc(old, func(o legacySub) bool { return o.id == id })
-	if i < 0 {
+	if i < 0 && s.d.seq {
 		s.fail(LegacyErrNotSubscribed, fmt.Sprintf("no subscription %q on this connection", id))
 		return
 	}
-	s.subs.Store(&subSet{list: slices.Delete(slices.Clone(old), i, i+1)})
-	s.send(controlMessage("unsubscribed", s.l.Head(), map[string]any{"subscription_id": id}))
+	if i >= 0 {
+		s.subs.Store(&subSet{list: slices.Delete(slices.Clone(old), i, i+1)})
+	}
+	s.send(s.d.unsubscribedAck(id, l.head.Load()))
 }
 
 func (s *legacySession) resume(ctx context.Context, since int64) {
@@ -221,7 +382,12 @@ func (s *legacySession) resume(ctx context.Context, since int64) {
 		return
 	}
 	s.resumeFrom = -1
-	s.replay(ctx, since, true)
+	l := s.l
+	l.pubMu.Lock()
+	head := l.head.Load()
+	s.startReplayLocked(since, head)
+	l.pubMu.Unlock()
+	s.runReplay(ctx, since, head, true, nil)
 }
 
 // send queues a control or error frame.

@@ -147,8 +147,6 @@ func TestLegacyErrors(t *testing.T) {
 		{"subscribe without data", `{"type":"subscribe"}`, channels.LegacyErrMissingField},
 		{"subscribe data not an object", `{"type":"subscribe","data":"x"}`, channels.LegacyErrInvalidField},
 		{"no subscription_id", `{"type":"subscribe","data":{"resource_types":["*"]}}`, channels.LegacyErrMissingField},
-		{"no resource_types", `{"type":"subscribe","data":{"subscription_id":"s"}}`, channels.LegacyErrMissingField},
-		{"empty resource_types", `{"type":"subscribe","data":{"subscription_id":"s","resource_types":[]}}`, channels.LegacyErrMissingField},
 		{"bad resource type", `{"type":"subscribe","data":{"subscription_id":"s","resource_types":["observation"]}}`, channels.LegacyErrInvalidField},
 		{"resource_types wrong JSON type", `{"type":"subscribe","data":{"subscription_id":"s","resource_types":"Observation"}}`, channels.LegacyErrInvalidField},
 		{"bad patient id", `{"type":"subscribe","data":{"subscription_id":"s","resource_types":["*"],"patient_ids":["a b"]}}`, channels.LegacyErrInvalidField},

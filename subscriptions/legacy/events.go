@@ -88,7 +88,7 @@ func (f *Feed) Events(ctx context.Context, c fhirstore.Change) ([]*channels.Lega
 			continue
 		}
 		ev, err := channels.NewLegacyClinicalEvent(channels.LegacyClinicalEvent{
-			Seq: c.Seq, Time: c.Time, EventType: t.EventType, ResourceType: c.Type, PatientIDs: patients,
+			Seq: c.Seq, Time: c.Time, EventType: t.EventType, ResourceType: c.Type, ResourceID: c.ID, PatientIDs: patients,
 			Details: details(t, c, action, focus),
 		})
 		if err != nil {
