@@ -163,12 +163,15 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 // the bridge of the two FHIR websocket protocols, and returns the handlers
 // to mount and the bridge (which issues $get-ws-binding-token tokens):
 //
-//	/ws                the legacy JSON channel (DESIGN.md §5)
+//	/ws                the legacy JSON channel, extended dialect (DESIGN.md §5)
+//	/api/ws            the legacy JSON channel, original MedGenEMR dialect
+//	/api/ws/{client_id}  (the same, reconnecting under a known client id)
 //	/websocket         R4 classic bind / bound / ping
 //	/ws/subscriptions  Backport bind-with-token
 //
 // With authentication on, every protocol checks the caller: a bearer token
-// on /ws and /websocket, a binding token on /ws/subscriptions.
+// on /ws, /api/ws and /websocket (access_token or token query parameter,
+// or a first message), a binding token on /ws/subscriptions.
 func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptions.Manager, auth *web.Authenticator, log *slog.Logger) (map[string]http.Handler, *subscriptions.WSBridge, error) {
 	var verifier channels.Verifier
 	if auth != nil { // a nil *Authenticator in the interface would not be nil
@@ -180,9 +183,15 @@ func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptio
 	}
 	a.hub = hub
 	var feed *legacyfeed.Feed
+	var positions channels.LegacyPositions
+	if events, ok := a.store.(fhirstore.EventStore); ok {
+		positions = legacyfeed.NewPositions(events)
+	}
 	proto, err := channels.NewLegacy(channels.LegacyConfig{
-		Logger:   log.With("component", "legacy"),
-		Verifier: verifier,
+		Logger:    log.With("component", "legacy"),
+		Verifier:  verifier,
+		Positions: positions,
+		Heartbeat: cfg.LegacyHeartbeat,
 		Replayer: channels.LegacyReplayFunc(func(ctx context.Context, after, upTo int64) ([]*channels.LegacyEvent, error) {
 			return feed.Replay(ctx, after, upTo)
 		}),
@@ -230,8 +239,11 @@ func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptio
 	case <-time.After(10 * time.Second):
 		return nil, nil, errors.New("legacy feed did not become ready within 10s")
 	}
+	original := hub.Handler(proto.Original("/api/ws"))
 	handlers := map[string]http.Handler{
 		"/ws":               hub.Handler(proto),
+		"/api/ws":           original,
+		"/api/ws/*":         original,
 		"/websocket":        hub.Handler(r4),
 		"/ws/subscriptions": hub.Handler(backport),
 	}

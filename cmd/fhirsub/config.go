@@ -39,6 +39,7 @@ type config struct {
 
 	WSBindingSecret string
 	WSBindingTTL    time.Duration
+	LegacyHeartbeat time.Duration
 
 	Auth     authSettings
 	DevLogin bool // devlogin.go
@@ -69,6 +70,7 @@ func (c *config) register(s *settingSet) {
 	s.Int(&c.DeliveryWorkers, "delivery-workers", "FHIRSUB_DELIVERY_WORKERS", 16, 1, "concurrent rest-hook deliveries")
 	s.String(&c.WSBindingSecret, "ws-binding-secret", "FHIRSUB_WS_BINDING_SECRET", "", "HS256 key (>= 32 bytes) of the $get-ws-binding-token tokens; default a random key per process (set it when several nodes share one URL)")
 	s.Duration(&c.WSBindingTTL, "ws-binding-ttl", "FHIRSUB_WS_BINDING_TTL", 5*time.Minute, 1, "how long a $get-ws-binding-token token may be used to bind (at most 1h)")
+	s.Duration(&c.LegacyHeartbeat, "legacy-heartbeat", "FHIRSUB_LEGACY_HEARTBEAT", 30*time.Second, 1, "interval of the JSON ping message on /api/ws (the original MedGenEMR heartbeat)")
 	s.String(&c.Auth.Mode, "auth", "FHIRSUB_AUTH", "", "off, hs256 or jwks (default: hs256 with a secret, jwks with a JWKS, else off — off only on loopback)")
 	s.String(&c.Auth.Secret, "jwt-secret", "FHIRSUB_JWT_SECRET", "", "HS256 shared secret (at least 32 bytes)")
 	s.String(&c.Auth.JWKS, "jwks", "FHIRSUB_JWKS", "", "JWKS file or URL with the RS256/ES256 keys")
