@@ -48,6 +48,7 @@ type Conn struct {
 	stop       chan struct{} // closed when the reader ends
 	writerDone chan struct{}
 	written    atomic.Int64 // highest seq written to the socket
+	sameSeq    int          // writer only: frames tagged written.Load() written
 
 	expiry   *time.Timer // closes the connection when its token expires; guarded by mu
 	expireAt time.Time   // when expiry fires; guarded by mu
@@ -80,6 +81,11 @@ func (c *Conn) Context() context.Context { return c.ctx }
 // Written returns the highest seq tag of the frames written to the socket
 // so far (0 if none).
 func (c *Conn) Written() int64 { return c.written.Load() }
+
+// WrittenOfLast returns how many frames tagged Written() were written
+// (several frames may share a seq). Meaningful in Session.Closed, once the
+// writer has stopped.
+func (c *Conn) WrittenOfLast() int { return c.sameSeq }
 
 // FirstUnsent returns the seq tag of the first frame that was queued but
 // never written because the connection closed (0 if none). Meaningful in
@@ -327,6 +333,10 @@ func (c *Conn) writeLoop() {
 					return
 				}
 				if f.seq > 0 {
+					if f.seq != c.written.Load() {
+						c.sameSeq = 0
+					}
+					c.sameSeq++
 					c.written.Store(f.seq)
 				}
 			}

@@ -29,12 +29,22 @@ type LegacyReplayer interface {
 // (even after a restart) is first replayed what it missed. The
 // subscriptions/legacy package implements it on the store.
 type LegacyPositions interface {
-	// Position returns the saved seq, or 0 when there is none. owner
-	// identifies the caller (empty without authentication).
-	Position(ctx context.Context, owner, subscriptionID string) (int64, error)
-	// SavePosition saves seq for the subscription unless a higher one is
-	// saved already.
-	SavePosition(ctx context.Context, owner, subscriptionID string, seq int64) error
+	// Position returns the saved position, or the zero LegacyPosition when
+	// there is none. owner identifies the caller (empty without
+	// authentication).
+	Position(ctx context.Context, owner, subscriptionID string) (LegacyPosition, error)
+	// SavePosition saves pos for the subscription unless a later one is
+	// saved already (positions compare by Seq, then Skip).
+	SavePosition(ctx context.Context, owner, subscriptionID string, pos LegacyPosition) error
+}
+
+// LegacyPosition is how far a connection's messages were written to its
+// socket: every message of the changes up to Seq, and the first Skip of
+// the messages of change Seq+1 (a change may yield an update and clinical
+// events, and a connection may close between them).
+type LegacyPosition struct {
+	Seq  int64
+	Skip int
 }
 
 // LegacyAccess is what one caller of the legacy channel may see.

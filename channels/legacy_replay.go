@@ -94,19 +94,33 @@ func (s *legacySession) startReplayLocked(since, head int64) {
 	s.mu.Unlock()
 }
 
+// replayFrom is where a replay starts and what it sends.
+type replayFrom struct {
+	// since: the replay sends the events with since < seq <= head.
+	since int64
+	// skip: the first skip matching messages of change since+1 were
+	// written before (a saved LegacyPosition).
+	skip int
+	// explicit: a resume, closed by a "resumed" message.
+	explicit bool
+	// only: replay the events of this one subscription that no other
+	// subscription of the connection already delivered (a re-subscribed
+	// subscription_id); nil: those of every subscription.
+	only *legacySub
+}
+
 // runReplay sends the matching events with since < seq <= head, at most
 // the last ReplayLimit changes, then the live events that arrived
 // meanwhile, and goes back to live delivery. It runs on the reader
 // goroutine and blocks it (with flow control) until done. When explicit, a
 // "resumed" message follows the replayed events and precedes the live
-// ones. With only, it replays the events of that one subscription that no
-// other subscription of the connection already delivered (a re-subscribed
-// subscription_id); else those of every subscription.
-func (s *legacySession) runReplay(ctx context.Context, since, head int64, explicit bool, only *legacySub) {
+// ones.
+func (s *legacySession) runReplay(ctx context.Context, rf replayFrom, head int64) {
 	l := s.l
+	since, explicit := rf.since, rf.explicit
 	from, truncated := since, false
 	if head-from > int64(l.cfg.ReplayLimit) {
-		from, truncated = head-int64(l.cfg.ReplayLimit), true
+		from, truncated, rf.skip = head-int64(l.cfg.ReplayLimit), true, 0
 	}
 	count := 0
 	var err error
@@ -114,7 +128,7 @@ func (s *legacySession) runReplay(ctx context.Context, since, head int64, explic
 		var events []*LegacyEvent
 		events, err = l.cfg.Replayer.Replay(ctx, from, head)
 		if err == nil {
-			count, err = s.sendAll(ctx, events, from, only)
+			count, err = s.sendAll(ctx, events, from, rf.skip, rf.only)
 		} else {
 			l.log.Warn("legacy replay failed", "conn", s.conn.ID(), "after", from, "error", err)
 			s.fail(LegacyErrReplayFailed, "the change feed could not be read; fetch the resources instead")
@@ -166,7 +180,7 @@ func (s *legacySession) runReplay(ctx context.Context, since, head int64, explic
 			break
 		}
 		s.mu.Unlock()
-		if _, perr := s.sendAll(ctx, pending, head, nil); perr != nil {
+		if _, perr := s.sendAll(ctx, pending, head, 0, nil); perr != nil {
 			s.mu.Lock()
 			s.replaying = false
 			s.mu.Unlock()
@@ -175,10 +189,10 @@ func (s *legacySession) runReplay(ctx context.Context, since, head int64, explic
 	}
 }
 
-// sendAll queues the matching events with seq > after, waiting for room:
-// with only, those of that subscription that no other subscription
-// delivered live (see runReplay).
-func (s *legacySession) sendAll(ctx context.Context, events []*LegacyEvent, after int64, only *legacySub) (int, error) {
+// sendAll queues the matching events with seq > after, but the first skip
+// of change after+1, waiting for room: with only, those of that
+// subscription that no other subscription delivered live (see replayFrom).
+func (s *legacySession) sendAll(ctx context.Context, events []*LegacyEvent, after int64, skip int, only *legacySub) (int, error) {
 	subs := s.subs.Load().list
 	var others []legacySub
 	if only != nil {
@@ -195,6 +209,10 @@ func (s *legacySession) sendAll(ctx context.Context, events []*LegacyEvent, afte
 			i, ok = s.match(ev, subs)
 		} else {
 			i, ok = s.matchReplayOf(ev, only, others)
+		}
+		if ok && ev.Seq == after+1 && skip > 0 {
+			skip--
+			ok = false
 		}
 		if ok {
 			if err := s.conn.SendWait(ctx, ev.DialectFrame(s.dialect, i), ev.Seq); err != nil {

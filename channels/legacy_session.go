@@ -150,7 +150,7 @@ func (s *legacySession) begin() {
 	l.pubMu.Unlock()
 	switch {
 	case restore:
-		s.runReplay(c.Context(), rec.pos, head, false, nil)
+		s.runReplay(c.Context(), replayFrom{since: rec.pos}, head)
 	case rec != nil:
 		s.resumeFrom = rec.pos
 	}
@@ -199,21 +199,27 @@ func (s *legacySession) Closed(c *Conn) {
 		pos = min(pos, s.lost-1)
 	}
 	s.mu.Unlock()
-	if fu := c.FirstUnsent(); fu > 0 {
-		pos = min(pos, fu-1)
+	skip := 0
+	if fu := c.FirstUnsent(); fu > 0 && fu-1 <= pos {
+		pos = fu - 1
+		// Some messages of change fu may have been written before the
+		// close: a replay from pos skips them.
+		if c.Written() == fu {
+			skip = c.WrittenOfLast()
+		}
 	}
-	if s.resumeFrom >= 0 {
-		pos = min(pos, s.resumeFrom) // never subscribed again: keep the old position
+	if s.resumeFrom >= 0 && s.resumeFrom <= pos {
+		pos, skip = s.resumeFrom, 0 // never subscribed again: keep the old position
 	}
 	subs := s.subs.Load().list
 	if keepClient {
 		s.l.clients.save(s.clientID, &clientRecord{pos: pos, subs: subs, owner: s.access.owner()})
 	}
-	if keepSubs && pos > 0 {
+	if keepSubs && (pos > 0 || skip > 0) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		for _, sub := range subs {
-			if err := positions.SavePosition(ctx, s.access.owner(), sub.id, pos); err != nil {
+			if err := positions.SavePosition(ctx, s.access.owner(), sub.id, LegacyPosition{Seq: pos, Skip: skip}); err != nil {
 				s.l.log.Warn("legacy: cannot save a subscription's position", "subscription_id", sub.id, "seq", pos, "error", err)
 			}
 		}
@@ -314,13 +320,13 @@ func (s *legacySession) subscribe(ctx context.Context, sub legacySub) {
 	}
 	// Original dialect: a subscription_id new on this connection that the
 	// caller held before resumes from its saved position.
-	saved := int64(-1)
+	saved := LegacyPosition{Seq: -1}
 	if i < 0 && s.d.persistPositions && s.l.cfg.Positions != nil {
 		p, err := s.l.cfg.Positions.Position(ctx, s.access.owner(), sub.id)
 		switch {
 		case err != nil:
 			s.l.log.Warn("legacy: cannot read a subscription's position", "subscription_id", sub.id, "error", err)
-		case p > 0:
+		case p.Seq > 0 || p.Skip > 0:
 			saved = p
 		}
 	}
@@ -330,13 +336,13 @@ func (s *legacySession) subscribe(ctx context.Context, sub legacySub) {
 	l.pubMu.Lock()
 	head := l.head.Load()
 	sub.from = head
-	from, only := int64(-1), (*legacySub)(nil)
+	from, skip, only := int64(-1), 0, (*legacySub)(nil)
 	switch {
 	case s.resumeFrom >= 0: // extended: a reconnecting client_id's first subscribe
 		from, sub.from = s.resumeFrom, s.resumeFrom
 		s.resumeFrom = -1
-	case saved >= 0 && saved < head:
-		from, sub.from = saved, saved
+	case saved.Seq >= 0 && saved.Seq < head:
+		from, skip, sub.from = saved.Seq, saved.Skip, saved.Seq
 		only = &sub
 	}
 	next := slices.Clone(old)
@@ -352,7 +358,7 @@ func (s *legacySession) subscribe(ctx context.Context, sub legacySub) {
 	}
 	l.pubMu.Unlock()
 	if from >= 0 {
-		s.runReplay(ctx, from, head, false, only)
+		s.runReplay(ctx, replayFrom{since: from, skip: skip, only: only}, head)
 	}
 }
 
@@ -387,7 +393,7 @@ func (s *legacySession) resume(ctx context.Context, since int64) {
 	head := l.head.Load()
 	s.startReplayLocked(since, head)
 	l.pubMu.Unlock()
-	s.runReplay(ctx, since, head, true, nil)
+	s.runReplay(ctx, replayFrom{since: since, explicit: true}, head)
 }
 
 // send queues a control or error frame.

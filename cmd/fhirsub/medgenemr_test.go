@@ -204,3 +204,103 @@ func TestMedGenEMRResubscribeChurnIsFree(t *testing.T) {
 		t.Errorf("updates out of order or missing:\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestMedGenEMRReconnectReplaysWhatWasMissed disconnects the original
+// client (a new connection to /api/ws, hence a new client id, as the
+// original client reconnects), writes while it is away, and re-subscribes
+// the same subscription_id: the ack, then every missed update in order,
+// then live ones, with no duplicate. Then the same across a graceful
+// restart of the server on the same SQLite file, with the writes made
+// after the restart but before the client is back.
+func TestMedGenEMRReconnectReplaysWhatWasMissed(t *testing.T) {
+	p := startServerProc(t)
+	wsURL := "ws" + strings.TrimPrefix(p.base, "http") + "/api/ws"
+	write := func(tag string) string {
+		t.Helper()
+		return mustFHIR(t, 201, "POST", p.base+"/Observation", observation("p-re", tag))["id"].(string)
+	}
+	// connect subscribes "sub_all" and "sub_re" (which overlap: the
+	// replay must not send anything twice), as the original client does on
+	// welcome, and returns the ids of the updates received until both
+	// acks are in.
+	connect := func() (*origClient, []string) {
+		t.Helper()
+		c := dialOriginal(t, wsURL)
+		c.welcome(false)
+		c.subscribe("sub_all", nil, []string{"p-re"})
+		c.subscribe("sub_re", []string{"Observation"}, []string{"p-re"})
+		var early []string
+		for acks := 0; acks < 2; {
+			m := c.next()
+			switch {
+			case m.Type == "subscription" && m.Data["action"] == "created":
+				acks++
+			case m.Type == "update" && m.Data["action"] != "clinical_event":
+				early = append(early, fmt.Sprint(m.Data["resource_id"]))
+			case m.Type != "update":
+				t.Fatalf("unexpected %s", m.Text)
+			}
+		}
+		return c, early
+	}
+	// receive reads the created updates of want, in order, then proves with
+	// a live marker write that nothing else (no duplicate) was queued.
+	total := 0
+	receive := func(c *origClient, early []string, round string, want []string) {
+		t.Helper()
+		marker := write(round + "-marker")
+		got := early
+		for {
+			m := c.plainUpdate()
+			id := fmt.Sprint(m.Data["resource_id"])
+			if id == marker {
+				break
+			}
+			got = append(got, id)
+		}
+		t.Logf("%s: %d updates replayed of %d missed, then the live marker", round, len(got), len(want))
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: replayed %v, want %v", round, got, want)
+		}
+		total += len(got)
+	}
+
+	c, early := connect()
+	seen := write("seen")
+	if m := c.plainUpdate(); m.Data["resource_id"] != seen || len(early) > 0 {
+		t.Fatalf("live update: %s (before it: %v)", m.Text, early)
+	}
+	receive(c, nil, "connected", nil)
+	_ = c.c.Close()
+	waitNoSockets(t, p.base)
+
+	var missed []string
+	for i := range 5 {
+		missed = append(missed, write(fmt.Sprint("away-", i)))
+	}
+	c, early = connect()
+	receive(c, early, "reconnect", missed)
+
+	// Across a restart: the server stops (the socket gets its close),
+	// writes land after the restart, then the client comes back.
+	p.stop()
+	for {
+		m, err := c.read(15 * time.Second)
+		if err != nil {
+			break
+		}
+		if m.Type != "ping" && m.Data["action"] != "clinical_event" {
+			t.Fatalf("before the close: %s", m.Text)
+		}
+	}
+	p.start()
+	missed = missed[:0]
+	for i := range 120 {
+		missed = append(missed, write(fmt.Sprint("restart-", i)))
+	}
+	c, early = connect()
+	receive(c, early, "restart", missed)
+	if total != 125 {
+		t.Errorf("replayed %d missed updates in all, want 125", total)
+	}
+}

@@ -33,18 +33,29 @@ func NewPositions(store CursorStore) *Positions {
 	return &Positions{store: store, now: time.Now}
 }
 
+// skipRadix encodes a position in one cursor value: Seq*skipRadix + Skip.
+// The order of positions is kept, so the cursor's "only forward" rule
+// applies to them. A change yields at most one update and one clinical
+// event per built-in topic, far fewer than skipRadix messages.
+const skipRadix = 1024
+
 // Position implements channels.LegacyPositions.
-func (p *Positions) Position(ctx context.Context, owner, subscriptionID string) (int64, error) {
-	return p.store.Cursor(ctx, cursorName(owner, subscriptionID))
+func (p *Positions) Position(ctx context.Context, owner, subscriptionID string) (channels.LegacyPosition, error) {
+	v, err := p.store.Cursor(ctx, cursorName(owner, subscriptionID))
+	if err != nil {
+		return channels.LegacyPosition{}, err
+	}
+	return channels.LegacyPosition{Seq: v / skipRadix, Skip: int(v % skipRadix)}, nil
 }
 
-// SavePosition implements channels.LegacyPositions (a lower seq than the
-// saved one changes nothing).
-func (p *Positions) SavePosition(ctx context.Context, owner, subscriptionID string, seq int64) error {
-	if seq < 1 {
+// SavePosition implements channels.LegacyPositions (an earlier position
+// than the saved one changes nothing).
+func (p *Positions) SavePosition(ctx context.Context, owner, subscriptionID string, pos channels.LegacyPosition) error {
+	v := pos.Seq*skipRadix + int64(min(max(pos.Skip, 0), skipRadix-1))
+	if v < 1 {
 		return nil
 	}
-	_, err := p.store.Record(ctx, cursorName(owner, subscriptionID), seq, p.now(), nil)
+	_, err := p.store.Record(ctx, cursorName(owner, subscriptionID), v, p.now(), nil)
 	return err
 }
 
