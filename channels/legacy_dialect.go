@@ -51,6 +51,10 @@ type dialect struct {
 	// persistPositions: a subscription_id subscribed again on a new
 	// connection by the same caller replays what it missed (durably).
 	persistPositions bool
+	// replayAtLeast: a replay longer than ReplayLimit changes reads
+	// further back until it has this many messages (see runReplay); 0
+	// replays the last ReplayLimit changes only.
+	replayAtLeast int
 	// closeUnauthorized: a refused token (in the URL or the
 	// authenticate message) closes the socket with this code and reason;
 	// 0 refuses a bad URL token at the upgrade (401) and closes 1008
@@ -63,7 +67,7 @@ type dialect struct {
 var dialects = [...]dialect{
 	DialectExtended: {name: "extended", seq: true, restoreClientID: true},
 	DialectOriginal: {name: "original", welcome: true, ignoreUnknown: true, paced: true, heartbeat: true,
-		persistPositions: true, closeUnauthorized: CloseUnauthorized, unauthorizedText: "Unauthorized"},
+		persistPositions: true, replayAtLeast: 100, closeUnauthorized: CloseUnauthorized, unauthorizedText: "Unauthorized"},
 }
 
 // CloseUnauthorized is the close code of the original dialect for a

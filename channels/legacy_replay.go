@@ -109,26 +109,31 @@ type replayFrom struct {
 	only *legacySub
 }
 
-// runReplay sends the matching events with since < seq <= head, at most
-// the last ReplayLimit changes, then the live events that arrived
-// meanwhile, and goes back to live delivery. It runs on the reader
-// goroutine and blocks it (with flow control) until done. When explicit, a
-// "resumed" message follows the replayed events and precedes the live
-// ones.
+// replayScanFactor bounds how far back a replay that wants at least
+// dialect.replayAtLeast messages may read: replayScanFactor × ReplayLimit
+// changes.
+const replayScanFactor = 20
+
+// runReplay sends the matching events with since < seq <= head, then the
+// live events that arrived meanwhile, and goes back to live delivery. It
+// goes back at most ReplayLimit changes, or in the original dialect as
+// many windows of ReplayLimit changes as it takes to find the last
+// replayAtLeast messages (up to replayScanFactor windows). It runs on the
+// reader goroutine and blocks it (with flow control) until done. When
+// explicit, a "resumed" message follows the replayed events and precedes
+// the live ones.
 func (s *legacySession) runReplay(ctx context.Context, rf replayFrom, head int64) {
 	l := s.l
 	since, explicit := rf.since, rf.explicit
-	from, truncated := since, false
-	if head-from > int64(l.cfg.ReplayLimit) {
-		from, truncated, rf.skip = head-int64(l.cfg.ReplayLimit), true, 0
-	}
-	count := 0
+	count, truncated := 0, false
 	var err error
-	if from < head && l.cfg.Replayer != nil {
-		var events []*LegacyEvent
-		events, err = l.cfg.Replayer.Replay(ctx, from, head)
+	if since < head && l.cfg.Replayer != nil {
+		var picked []frame
+		var from int64
+		picked, from, err = s.collect(ctx, rf, head)
+		truncated = from > since
 		if err == nil {
-			count, err = s.sendAll(ctx, events, from, rf.skip, rf.only)
+			count, err = s.sendPicked(ctx, picked)
 		} else {
 			l.log.Warn("legacy replay failed", "conn", s.conn.ID(), "after", from, "error", err)
 			s.fail(LegacyErrReplayFailed, "the change feed could not be read; fetch the resources instead")
@@ -180,7 +185,7 @@ func (s *legacySession) runReplay(ctx context.Context, rf replayFrom, head int64
 			break
 		}
 		s.mu.Unlock()
-		if _, perr := s.sendAll(ctx, pending, head, 0, nil); perr != nil {
+		if _, perr := s.sendPicked(ctx, s.pick(pending, head, 0, nil)); perr != nil {
 			s.mu.Lock()
 			s.replaying = false
 			s.mu.Unlock()
@@ -189,16 +194,42 @@ func (s *legacySession) runReplay(ctx context.Context, rf replayFrom, head int64
 	}
 }
 
-// sendAll queues the matching events with seq > after, but the first skip
-// of change after+1, waiting for room: with only, those of that
-// subscription that no other subscription delivered live (see replayFrom).
-func (s *legacySession) sendAll(ctx context.Context, events []*LegacyEvent, after int64, skip int, only *legacySub) (int, error) {
+// collect reads the replayed events back, newest window of ReplayLimit
+// changes first, and returns the frames to send in seq order and the seq
+// after which they start (since, unless truncated).
+func (s *legacySession) collect(ctx context.Context, rf replayFrom, head int64) ([]frame, int64, error) {
+	limit := int64(s.l.cfg.ReplayLimit)
+	var out []frame
+	hi := head
+	for hi > rf.since {
+		lo := max(rf.since, hi-limit)
+		events, err := s.l.cfg.Replayer.Replay(ctx, lo, hi)
+		if err != nil {
+			return nil, lo, err
+		}
+		skip := 0
+		if lo == rf.since {
+			skip = rf.skip
+		}
+		out = append(s.pick(events, lo, skip, rf.only), out...)
+		hi = lo
+		if len(out) >= s.d.replayAtLeast || head-hi >= replayScanFactor*limit {
+			break
+		}
+	}
+	return out, hi, nil
+}
+
+// pick returns the frames of the matching events with seq > after, but
+// the first skip of change after+1: with only, those of that subscription
+// that no other subscription delivered live (see replayFrom).
+func (s *legacySession) pick(events []*LegacyEvent, after int64, skip int, only *legacySub) []frame {
 	subs := s.subs.Load().list
 	var others []legacySub
 	if only != nil {
 		others = slices.DeleteFunc(slices.Clone(subs), func(o legacySub) bool { return o.id == only.id })
 	}
-	n := 0
+	var out []frame
 	for _, ev := range events {
 		if ev.Seq <= after {
 			continue
@@ -215,19 +246,33 @@ func (s *legacySession) sendAll(ctx context.Context, events []*LegacyEvent, afte
 			ok = false
 		}
 		if ok {
-			if err := s.conn.SendWait(ctx, ev.DialectFrame(s.dialect, i), ev.Seq); err != nil {
-				s.mu.Lock()
-				s.markLostLocked(ev.Seq)
-				s.mu.Unlock()
-				return n, err
-			}
-			n++
+			out = append(out, frame{data: ev.DialectFrame(s.dialect, i), seq: ev.Seq})
+		}
+	}
+	return out
+}
+
+// sendPicked queues frames, waiting for room, and moves the replay
+// position along.
+func (s *legacySession) sendPicked(ctx context.Context, frames []frame) (int, error) {
+	for n, f := range frames {
+		if err := s.conn.SendWait(ctx, f.data, f.seq); err != nil {
+			s.mu.Lock()
+			s.markLostLocked(f.seq)
+			s.mu.Unlock()
+			return n, err
+		}
+		// Every frame up to the next one's change is handed over (the
+		// next frame may be of the same change).
+		pos := f.seq
+		if n+1 < len(frames) {
+			pos = frames[n+1].seq - 1
 		}
 		s.mu.Lock()
-		s.replayPos = max(s.replayPos, ev.Seq)
+		s.replayPos = max(s.replayPos, pos)
 		s.mu.Unlock()
 	}
-	return n, nil
+	return len(frames), nil
 }
 
 // matchReplayOf matches ev against sub alone, unless another subscription
