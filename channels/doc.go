@@ -1,6 +1,6 @@
 // Package channels holds fhirsub's notification transports. This file set
 // is the websocket side: a protocol-agnostic Hub and the legacy MedGenEMR
-// JSON protocol (Legacy). The R4 `bind` and Backport `bind-with-token`
+// JSON protocol (Legacy, in two dialects). The R4 `bind` and Backport `bind-with-token`
 // protocols plug into the same Hub as further Protocol implementations.
 //
 // # Hub
@@ -36,19 +36,32 @@
 // read buffer and small structs; write buffers are pooled and held only
 // while writing (see BenchmarkIdleConnections).
 //
-// # Legacy protocol (path /ws)
+// # Legacy protocol: two dialects
+//
+// One implementation (Legacy) serves two dialects that differ only by the
+// dialects table (legacy_dialect.go): the extended dialect (Legacy itself
+// as a Protocol, mounted on /ws, for web/client) and the original
+// MedGenEMR dialect (Legacy.Original, mounted on /api/ws and
+// /api/ws/{client_id}), which the original browser client speaks
+// unchanged. Subscriptions, filters, access rules and replays are shared.
 //
 // Client messages:
 //
 //	{"type":"subscribe","data":{"subscription_id":"sub_123","resource_types":["Observation"],"patient_ids":["patient-123"]}}
 //	{"type":"unsubscribe","data":{"subscription_id":"sub_123"}}
 //	{"type":"ping"}
-//	{"type":"resume","data":{"since":41}}
+//	{"type":"pong"}                          (answer to the original dialect's heartbeat; ignored)
+//	{"type":"resume","data":{"since":41}}    (extended dialect only)
 //
-// resource_types is required; ["*"] means every type. patient_ids absent
-// or [] means every patient the caller may see (LegacyConfig.Authorize);
-// "Patient/123" is accepted for "123". Subscribing again with the same
-// subscription_id replaces that subscription. Answers:
+// resource_types missing, [] or containing "*" means every type.
+// patient_ids missing, [] or containing "*" means every patient the
+// caller may see (LegacyConfig.Authorize, or the token); "Patient/123" is
+// accepted for "123". Subscribing again with the same subscription_id
+// replaces that subscription; a subscribe identical to the one held is
+// acknowledged without counting towards the message rate (the original
+// client's hooks re-subscribe on every render).
+//
+// Extended dialect answers:
 //
 //	{"type":"subscribed","seq":H,"data":{"subscription_id":"sub_123"}}
 //	{"type":"unsubscribed","seq":H,"data":{"subscription_id":"sub_123"}}
@@ -56,33 +69,82 @@
 //	{"type":"resumed","seq":H,"data":{"since":41,"replayed":3,"truncated":false}}
 //
 // where H is the seq of the last change published when the answer was made.
-// Server messages (encoded once per change and shared by every receiver):
+// Extended server messages (encoded once per change and dialect and shared
+// by every receiver):
 //
 //	{"type":"update","seq":N,"data":{"action":"created|updated|deleted","resource_type":"Observation","resource_id":"obs-123","patient_id":"patient-123","resource":{...}},"timestamp":"2024-01-01T12:00:00Z"}
 //	{"type":"clinical_event","seq":N,"data":{"event_type":"critical_result","details":{...}},"timestamp":"..."}
 //	{"type":"error","data":{"code":"invalid_json","message":"..."}}
 //
+// The original dialect, exactly as the original service spoke it:
+//
+//	{"type":"welcome","data":{"client_id":"<uuid>","user":<token claims|null>}}   (+ "reconnected":true on /api/ws/{client_id})
+//	{"type":"subscription","data":{"action":"created","subscription_id":…,"resource_types":[…],"patient_ids":[…]}}
+//	{"type":"subscription","data":{"action":"removed","subscription_id":…}}     (unknown ids too)
+//	{"type":"update","data":{"action":"created|updated|deleted","resource_type":…,"resource_id":…,"patient_id":…,"resource":{...}},"timestamp":"…","message_id":null}
+//	{"type":"update","data":{"action":"clinical_event","resource_type":…,"resource_id":…,"patient_id":…,"resource":{"event_type":"critical_result","details":{...}}},"timestamp":"…","message_id":null}
+//	{"type":"ping","data":null,"timestamp":"…","message_id":null}                 (every LegacyConfig.Heartbeat, default 30 s)
+//
+// The welcome is the first message. A deletion has resource null and, in
+// the original dialect, patient_id null (its hooks read the resource of any
+// message that names a patient). Unknown message types are ignored; a
+// client over the message rate is slowed down (its messages wait) instead
+// of being answered rate_limited. Bad messages (invalid JSON, a bad type
+// name or patient id, a forbidden patient) still get an error message.
+//
 // seq is the change feed sequence number of the change; a clinical event
 // carries the seq of the change that fired it (so one seq may carry an
-// update and clinical events). resource is null for a deletion and
-// patient_id is then that of the last live version. patient_id is null when
-// the resource is in no Patient compartment; when it is in several, a
-// subscription matches on any of them and patient_id is the one it matched
-// (the first in compartment order when it has no patient filter). A
-// connection receives each message at most once, even when several of its
-// subscriptions match; clinical events are filtered like updates, on the
-// type and patients of the resource that fired the topic. A resource in no
-// Patient compartment only reaches callers that may see every patient,
-// through subscriptions without patient_ids.
+// update and clinical events). In the extended dialect, resource is null
+// for a deletion and patient_id is then that of the last live version.
+// patient_id is null when the resource is in no Patient compartment; when
+// it is in several, a subscription matches on any of them and patient_id is
+// the one it matched (the first in compartment order when it has no
+// patient filter). A connection receives each message at most once, even
+// when several of its subscriptions match; clinical events are filtered
+// like updates, on the type and patients of the resource that fired the
+// topic. A resource in no Patient compartment only reaches callers that
+// may see every patient, through subscriptions without patient_ids.
 //
 // Errors (the connection stays open): invalid_json, missing_field,
-// invalid_field, unknown_type, too_many_subscriptions (MaxSubscriptions),
-// rate_limited (MessageRate/MessageBurst; the message is ignored),
-// not_subscribed (unsubscribe of an unknown id, resume before subscribe),
-// forbidden (a patient outside the caller's access), replay_unavailable and
-// replay_failed.
+// invalid_field, unknown_type (extended only), too_many_subscriptions
+// (MaxSubscriptions), rate_limited (extended only:
+// MessageRate/MessageBurst; the message is ignored), not_subscribed
+// (extended only: unsubscribe of an unknown id, resume before subscribe),
+// forbidden (a patient outside the caller's access), replay_unavailable
+// and replay_failed.
 //
-// # Replay and client_id
+// # Authentication
+//
+// With a LegacyConfig.Verifier, a connection presents its bearer token as
+// the access_token or token query parameter (the original client sends
+// ?token=), an Authorization header, or in its first message:
+// {"type":"auth","data":{"token":"…"}} or, as the original client sends it,
+// {"type":"authenticate","token":"…"}. The original dialect then sends its
+// welcome (user: the token's claims); the extended one answers
+// "authenticated". A refused token closes an original-dialect socket with
+// 4001 "Unauthorized" (browsers cannot read the HTTP status of a refused
+// upgrade); in the extended dialect a bad token in the URL refuses the
+// upgrade with 401 and a bad auth message closes with 1008. Every socket is
+// closed (1008 "token-expired") when its token expires.
+//
+// # Original dialect: re-subscribe replays what was missed
+//
+// The original client reconnects to /api/ws under a new client id and, on
+// welcome, re-sends every subscription it holds. When a connection closes,
+// the position of each of its subscriptions (LegacyPosition: every message
+// up to a change written to the socket, and how many of the next change's)
+// is saved per caller and subscription_id (LegacyConfig.Positions, durable:
+// the store's cursors in cmd/fhirsub). When the same caller subscribes
+// that subscription_id on a later connection, even after a restart, the
+// ack is followed by the messages it missed, from the durable change feed,
+// in order, then by live messages; messages another subscription of the
+// connection already delivered are not sent twice. A replay reads back
+// window after window of ReplayLimit changes until it has at least the
+// last 100 messages (at most 20 windows). What a socket wrote just before
+// the network broke may not have reached the browser; a socket the server
+// has not yet seen close saves its position only when it does.
+//
+// # Extended dialect: replay and client_id
 //
 // resume replays, in seq order, the messages of the changes with
 // since < seq <= H that match the connection's current subscriptions, then
@@ -119,5 +181,7 @@
 // Hub, Conn, Legacy and LegacyEvent are safe for concurrent use.
 // Legacy.Publish is called by one goroutine (the feed) in seq order and never
 // blocks on a socket. Lock order: Legacy.pubMu, Legacy.mu, a session's mu,
-// a Conn's mu.
+// a Conn's mu. Subscribe, unsubscribe, the start of a replay and the
+// restore of a client_id switch the subscription set and queue their ack
+// under pubMu, so no live message precedes an ack and none is missed.
 package channels

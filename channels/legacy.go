@@ -84,13 +84,15 @@ type LegacyConfig struct {
 	// without authentication).
 	Authorize func(r *http.Request) (LegacyAccess, error)
 	// Verifier checks bearer tokens (web.Authenticator). With it, every
-	// connection authenticates: with the access_token query parameter (or
-	// an Authorization: Bearer header) on the upgrade, which is refused
-	// with 401 when the token is invalid, or with a first message
-	// {"type":"auth","data":{"token":"…"}} within AuthTimeout, answered
-	// {"type":"authenticated",…}. Any other first message, a refused token
-	// or the deadline passing gives an error message and close 1008. The
-	// connection is closed (1008 "token expired") when the token expires.
+	// connection authenticates: with the access_token or token query
+	// parameter (or an Authorization: Bearer header) on the upgrade, or
+	// with a first message {"type":"auth","data":{"token":"…"}} (or the
+	// original client's {"type":"authenticate","token":"…"}) within
+	// AuthTimeout. A refused token, any other first message or the
+	// deadline passing refuse the connection: extended dialect, 401 at the
+	// upgrade or an error message and close 1008; original dialect, close
+	// 4001 "Unauthorized". The connection is closed (1008 "token-expired")
+	// when the token expires.
 	Verifier Verifier
 	// AuthTimeout is how long a connection may wait before its auth
 	// message (default 5 s).
