@@ -352,4 +352,3 @@ type LegacyReplayFunc func(ctx context.Context, after, upTo int64) ([]*LegacyEve
 func (f LegacyReplayFunc) Replay(ctx context.Context, after, upTo int64) ([]*LegacyEvent, error) {
 	return f(ctx, after, upTo)
 }
-

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestMedGenEMRProtocolThroughTheBinary speaks the original MedGenEMR
@@ -302,5 +305,63 @@ func TestMedGenEMRReconnectReplaysWhatWasMissed(t *testing.T) {
 	receive(c, early, "restart", missed)
 	if total != 125 {
 		t.Errorf("replayed %d missed updates in all, want 125", total)
+	}
+}
+
+// TestMedGenEMRBadInput sends the original endpoints what they must refuse
+// clearly: every answer is an HTTP status, an error message or a close
+// code, and the server keeps serving.
+func TestMedGenEMRBadInput(t *testing.T) {
+	p := startServerProc(t)
+	wsURL := "ws" + strings.TrimPrefix(p.base, "http") + "/api/ws"
+	for _, tc := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/api/ws", http.StatusUpgradeRequired},
+		{"GET", "/api/ws/some-client", http.StatusUpgradeRequired},
+		{"POST", "/api/ws", http.StatusMethodNotAllowed},
+	} {
+		req, _ := http.NewRequest(tc.method, p.base+tc.path, strings.NewReader("{}"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, resp.StatusCode, tc.status)
+		}
+	}
+	for path, status := range map[string]int{
+		"/a/b":                         http.StatusNotFound,
+		"/" + strings.Repeat("c", 200): http.StatusBadRequest,
+	} {
+		_, resp, err := websocket.DefaultDialer.Dial(wsURL+path, nil)
+		if err == nil || resp == nil || resp.StatusCode != status {
+			t.Errorf("dial /api/ws%s: %v %v, want %d", path, err, resp, status)
+		}
+	}
+	c := dialOriginal(t, wsURL)
+	c.welcome(false)
+	for in, code := range map[string]string{
+		`{"type":"subscribe","data":{`: "invalid_json",
+		`{"type":"subscribe","data":{"subscription_id":"s","resource_types":["../etc"]}}`:    "invalid_field",
+		`{"type":"subscribe","data":{"subscription_id":"s","patient_ids":["a b"]}}`:          "invalid_field",
+		`{"type":"subscribe","data":{"resource_types":["Observation"]}}`:                     "missing_field",
+		`{"type":"subscribe","data":{"subscription_id":"s","resource_types":"Observation"}}`: "invalid_field",
+	} {
+		c.send(in)
+		m, err := c.read(10 * time.Second)
+		if err != nil || m.Type != "error" || m.Data["code"] != code || m.Data["message"] == "" {
+			t.Errorf("%s: %s %v, want error %s", in, m.Text, err, code)
+		}
+	}
+	// Still serving: a valid subscribe is acknowledged.
+	c.subscribe("ok", nil, nil)
+	c.ack("created", "ok")
+	// A frame over the read limit closes with 1009.
+	c.send(`{"type":"subscribe","data":{"subscription_id":"` + strings.Repeat("x", 1<<20) + `"}}`)
+	if ce := c.closed(); ce.Code != websocket.CloseMessageTooBig {
+		t.Errorf("oversized frame: close %d %q, want 1009", ce.Code, ce.Text)
 	}
 }
