@@ -176,6 +176,11 @@ type Legacy struct {
 	mu       sync.RWMutex
 	sessions map[*legacySession]struct{}
 	clients  clientMemory
+	// departing: for each (owner, subscription_id) of an original-dialect
+	// session that is closing, a channel closed once its position is
+	// saved; a re-subscribe of that subscription_id waits for it. Guarded
+	// by mu.
+	departing map[string]chan struct{}
 }
 
 var _ Protocol = (*Legacy)(nil)
@@ -184,10 +189,11 @@ var _ Protocol = (*Legacy)(nil)
 func NewLegacy(cfg LegacyConfig) (*Legacy, error) {
 	cfg.setDefaults()
 	return &Legacy{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		sessions: make(map[*legacySession]struct{}),
-		clients:  clientMemory{ttl: cfg.ClientTTL, max: cfg.MaxClients, now: cfg.Now, m: map[string]*clientRecord{}},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		sessions:  make(map[*legacySession]struct{}),
+		departing: make(map[string]chan struct{}),
+		clients:   clientMemory{ttl: cfg.ClientTTL, max: cfg.MaxClients, now: cfg.Now, m: map[string]*clientRecord{}},
 	}, nil
 }
 

@@ -132,7 +132,9 @@ func (s *legacySession) startAuthTimer() {
 // opened it.
 func (s *legacySession) armExpiry() {
 	if t := s.access.Token; t != nil {
-		s.conn.ExpireAt(expiryOf(t), nil)
+		// The client reconnects at once with a fresh token: announce the
+		// departure before the close (see depart).
+		s.conn.ExpireAt(expiryOf(t), s.depart)
 	}
 }
 

@@ -49,10 +49,13 @@ func TestOriginalDialectFrames(t *testing.T) {
 	}
 }
 
-// memPositions is an in-memory channels.LegacyPositions.
+// memPositions is an in-memory channels.LegacyPositions. With slow set,
+// SavePosition signals saving and waits until slow is closed.
 type memPositions struct {
-	mu sync.Mutex
-	m  map[string]channels.LegacyPosition
+	mu     sync.Mutex
+	m      map[string]channels.LegacyPosition
+	saving chan struct{}
+	slow   chan struct{}
 }
 
 func (p *memPositions) Position(_ context.Context, owner, id string) (channels.LegacyPosition, error) {
@@ -62,6 +65,10 @@ func (p *memPositions) Position(_ context.Context, owner, id string) (channels.L
 }
 
 func (p *memPositions) SavePosition(_ context.Context, owner, id string, pos channels.LegacyPosition) error {
+	if p.slow != nil {
+		p.saving <- struct{}{}
+		<-p.slow
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	old := p.m[owner+"|"+id]
@@ -123,38 +130,8 @@ func (h *history) publish(n int, match func(seq int64) bool) []string {
 // messages), in order, then live messages.
 func TestOriginalResubscribeReplay(t *testing.T) {
 	checkGoroutines(t)
-	h := &history{t: t, events: map[int64][]*channels.LegacyEvent{}}
-	hub, err := channels.New(channels.Config{Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	legacy, err := channels.NewLegacy(channels.LegacyConfig{ReplayLimit: 100, Replayer: h,
-		Positions: &memPositions{m: map[string]channels.LegacyPosition{}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.legacy = legacy
-	mux := http.NewServeMux()
-	mux.Handle("/api/ws", hub.Handler(legacy.Original("/api/ws")))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = hub.Shutdown(ctx)
-		srv.Close()
-	})
-	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/ws"
-	connect := func() *websocketClient {
-		c := &websocketClient{t: t, ws: mustDial(t, url)}
-		if m := recv(t, c.ws); m.Type != "welcome" {
-			t.Fatalf("first message %s", m.raw)
-		}
-		send(t, c.ws, `{"type":"subscribe","data":{"subscription_id":"a","resource_types":["Observation"],"patient_ids":["p1"]}}`)
-		if m := recv(t, c.ws); m.Type != "subscription" || m.Data["action"] != "created" {
-			t.Fatalf("ack: %s", m.raw)
-		}
-		return c
-	}
+	h, hub, url := serveOriginal(t, &memPositions{m: map[string]channels.LegacyPosition{}})
+	connect := func() *websocketClient { return connectOriginal(t, url) }
 	away := func(c *websocketClient) {
 		_ = c.ws.Close()
 		eventually(t, "the disconnect", func() bool { return hub.Len() == 0 })
@@ -232,5 +209,78 @@ func (c *websocketClient) until(h *history) []string {
 			return got
 		}
 		got = append(got, id)
+	}
+}
+
+// serveOriginal serves the original dialect on /api/ws with an in-memory
+// change feed and positions.
+func serveOriginal(t *testing.T, positions channels.LegacyPositions) (*history, *channels.Hub, string) {
+	h := &history{t: t, events: map[int64][]*channels.LegacyEvent{}}
+	hub, err := channels.New(channels.Config{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := channels.NewLegacy(channels.LegacyConfig{ReplayLimit: 100, Replayer: h, Positions: positions})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.legacy = legacy
+	mux := http.NewServeMux()
+	mux.Handle("/api/ws", hub.Handler(legacy.Original("/api/ws")))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = hub.Shutdown(ctx)
+		srv.Close()
+	})
+	return h, hub, "ws" + strings.TrimPrefix(srv.URL, "http") + "/api/ws"
+}
+
+// connectOriginal dials, reads the welcome and subscribes "a" to p1's
+// Observations.
+func connectOriginal(t *testing.T, url string) *websocketClient {
+	c := &websocketClient{t: t, ws: mustDial(t, url)}
+	if m := recv(t, c.ws); m.Type != "welcome" {
+		t.Fatalf("first message %s", m.raw)
+	}
+	send(t, c.ws, `{"type":"subscribe","data":{"subscription_id":"a","resource_types":["Observation"],"patient_ids":["p1"]}}`)
+	if m := recv(t, c.ws); m.Type != "subscription" || m.Data["action"] != "created" {
+		t.Fatalf("ack: %s", m.raw)
+	}
+	return c
+}
+
+// TestOriginalResubscribeWaitsForTheOldPosition re-subscribes while the
+// previous connection is still saving its position (the original client
+// reconnects at once): the re-subscribe waits for it, and gets what it
+// missed.
+func TestOriginalResubscribeWaitsForTheOldPosition(t *testing.T) {
+	checkGoroutines(t)
+	pos := &memPositions{m: map[string]channels.LegacyPosition{}, saving: make(chan struct{}, 1), slow: make(chan struct{})}
+	h, _, url := serveOriginal(t, pos)
+	every := func(int64) bool { return true }
+	c := connectOriginal(t, url)
+	c.ids(h.publish(2, every))
+	_ = c.ws.Close()
+	<-pos.saving // the old session is saving its position
+	missed := h.publish(3, every)
+	// Reconnect and re-subscribe while the save is still blocked; the ack
+	// can only come once it is done.
+	c = &websocketClient{t: t, ws: mustDial(t, url)}
+	if m := recv(t, c.ws); m.Type != "welcome" {
+		t.Fatalf("first message %s", m.raw)
+	}
+	send(t, c.ws, `{"type":"subscribe","data":{"subscription_id":"a","resource_types":["Observation"],"patient_ids":["p1"]}}`)
+	// Give the subscribe time to reach the server before the save ends
+	// (the test passes either way; this makes it exercise the wait).
+	time.Sleep(100 * time.Millisecond)
+	close(pos.slow)
+	if m := recv(t, c.ws); m.Type != "subscription" || m.Data["action"] != "created" {
+		t.Fatalf("ack: %s", m.raw)
+	}
+	got := append(c.until(h), "")
+	if fmt.Sprint(got[:len(got)-1]) != fmt.Sprint(missed) {
+		t.Fatalf("after reconnecting during the save: %v, want %v", got, missed)
 	}
 }

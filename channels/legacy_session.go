@@ -83,6 +83,9 @@ type legacySession struct {
 	replayPos int64          // during a replay: the last seq handed to the socket
 	lost      int64          // first seq that could not be queued (0: none)
 	heartbeat *time.Timer    // original dialect's JSON ping; nil once stopped
+
+	departOnce sync.Once
+	departures []departure // guarded by l.mu
 }
 
 // Open implements Session: an authenticated session starts at once; a
@@ -180,6 +183,7 @@ func (s *legacySession) startHeartbeat() {
 // subscription_id in the original dialect).
 func (s *legacySession) Closed(c *Conn) {
 	s.stopTimers()
+	s.depart()
 	head := s.l.removeSession(s)
 	if s.authState.Load() != authDone {
 		return
@@ -215,14 +219,8 @@ func (s *legacySession) Closed(c *Conn) {
 	if keepClient {
 		s.l.clients.save(s.clientID, &clientRecord{pos: pos, subs: subs, owner: s.access.owner()})
 	}
-	if keepSubs && (pos > 0 || skip > 0) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for _, sub := range subs {
-			if err := positions.SavePosition(ctx, s.access.owner(), sub.id, LegacyPosition{Seq: pos, Skip: skip}); err != nil {
-				s.l.log.Warn("legacy: cannot save a subscription's position", "subscription_id", sub.id, "seq", pos, "error", err)
-			}
-		}
+	if keepSubs {
+		s.savePositions(LegacyPosition{Seq: pos, Skip: skip})
 	}
 }
 
@@ -322,6 +320,7 @@ func (s *legacySession) subscribe(ctx context.Context, sub legacySub) {
 	// caller held before resumes from its saved position.
 	saved := LegacyPosition{Seq: -1}
 	if i < 0 && s.d.persistPositions && s.l.cfg.Positions != nil {
+		s.awaitDeparture(ctx, sub.id)
 		p, err := s.l.cfg.Positions.Position(ctx, s.access.owner(), sub.id)
 		switch {
 		case err != nil:
