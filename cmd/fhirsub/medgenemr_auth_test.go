@@ -70,8 +70,18 @@ func TestMedGenEMRAuthThroughTheBinary(t *testing.T) {
 
 	t.Run("token query parameter", func(t *testing.T) {
 		c := dialOriginal(t, wsURL+"?token="+url.QueryEscape(tokA))
-		_, user := c.welcome(false)
+		id, user := c.welcome(false)
 		checkUser(user)
+		// The reconnect path authenticates the same way.
+		again := dialOriginal(t, wsURL+"/"+id+"?token="+url.QueryEscape(tokA))
+		if got, user := again.welcome(true); got != id {
+			t.Errorf("welcome on /api/ws/%s: client_id %s", id, got)
+		} else {
+			checkUser(user)
+		}
+		if ce := dialOriginal(t, wsURL+"/"+id+"?token=forged").closed(); ce.Code != 4001 {
+			t.Errorf("forged token on /api/ws/{client_id}: close %d, want 4001", ce.Code)
+		}
 		// B's patient is outside the token: refused with an error frame.
 		c.subscribe("b", nil, []string{"pat-b"})
 		if m, err := c.read(10 * time.Second); err != nil || m.Type != "error" || m.Data["code"] != "forbidden" {
