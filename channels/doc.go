@@ -59,7 +59,10 @@
 // accepted for "123". Subscribing again with the same subscription_id
 // replaces that subscription; a subscribe identical to the one held is
 // acknowledged without counting towards the message rate (the original
-// client's hooks re-subscribe on every render).
+// client's hooks re-subscribe on every render). In the original dialect,
+// a subscription_id subscribed with the filter of one unsubscribed a
+// moment before (its hooks unsubscribe and subscribe under a new id on
+// every render) first replays the messages that fell between the two.
 //
 // Extended dialect answers:
 //

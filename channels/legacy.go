@@ -105,8 +105,12 @@ type LegacyConfig struct {
 	MaxPatients int
 	// MessageRate is the sustained number of client messages per second a
 	// connection may send (default 10); MessageBurst is the burst (default
-	// 20). Messages over the limit are answered with the error
-	// rate_limited and ignored.
+	// 20). In the extended dialect, messages over the limit are answered
+	// with the error rate_limited and ignored; the original dialect allows
+	// ten times as many (its hooks unsubscribe and subscribe on every
+	// render) and makes a client over the limit wait instead. A subscribe
+	// identical to the one held, a pong and, in the original dialect, an
+	// unknown message are not counted.
 	MessageRate  float64
 	MessageBurst int
 	// ReplayLimit is the most changes a replay goes back (default 1000,
@@ -246,8 +250,9 @@ func (l *Legacy) accept(r *http.Request, d LegacyDialect, mount string) (Session
 		clientID:    clientID,
 		reconnected: reconnected,
 		access:      LegacyAccess{AllPatients: true},
-		limiter:     rate.NewLimiter(rate.Limit(l.cfg.MessageRate), l.cfg.MessageBurst),
 	}
+	f := dialects[d].rateFactor
+	s.limiter = rate.NewLimiter(rate.Limit(l.cfg.MessageRate*float64(f)), l.cfg.MessageBurst*f)
 	state := authDone
 	switch {
 	case l.cfg.Authorize != nil:

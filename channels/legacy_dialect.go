@@ -42,6 +42,10 @@ type dialect struct {
 	// paced: a client over the message rate is slowed down (its messages
 	// wait) instead of being answered with rate_limited.
 	paced bool
+	// rateFactor multiplies LegacyConfig.MessageRate and MessageBurst:
+	// the original client's hooks unsubscribe and subscribe on every
+	// render, cheap messages that must not lag behind the updates.
+	rateFactor int
 	// heartbeat: the server sends a JSON ping every
 	// LegacyConfig.Heartbeat; the client's pong is accepted silently.
 	heartbeat bool
@@ -65,8 +69,8 @@ type dialect struct {
 
 // dialects is the table of the two dialects.
 var dialects = [...]dialect{
-	DialectExtended: {name: "extended", seq: true, restoreClientID: true},
-	DialectOriginal: {name: "original", welcome: true, ignoreUnknown: true, paced: true, heartbeat: true,
+	DialectExtended: {name: "extended", seq: true, restoreClientID: true, rateFactor: 1},
+	DialectOriginal: {name: "original", welcome: true, ignoreUnknown: true, paced: true, rateFactor: 10, heartbeat: true,
 		persistPositions: true, replayAtLeast: 100, closeUnauthorized: CloseUnauthorized, unauthorizedText: "Unauthorized"},
 }
 

@@ -284,3 +284,33 @@ func TestOriginalResubscribeWaitsForTheOldPosition(t *testing.T) {
 		t.Fatalf("after reconnecting during the save: %v, want %v", got, missed)
 	}
 }
+
+// TestOriginalRenderChurnLosesNothing unsubscribes and subscribes the same
+// filter under a new id (the original hooks do it on every render), with
+// changes published in between: the new subscription replays them.
+func TestOriginalRenderChurnLosesNothing(t *testing.T) {
+	checkGoroutines(t)
+	h, _, url := serveOriginal(t, &memPositions{m: map[string]channels.LegacyPosition{}})
+	every := func(int64) bool { return true }
+	c := connectOriginal(t, url)
+	c.ids(h.publish(1, every))
+	var want, got []string
+	held := "a"
+	for render := range 20 {
+		send(t, c.ws, `{"type":"unsubscribe","data":{"subscription_id":"`+held+`"}}`)
+		if m := recv(t, c.ws); m.Type != "subscription" || m.Data["action"] != "removed" {
+			t.Fatalf("render %d: %s", render, m.raw)
+		}
+		want = append(want, h.publish(2, every)...) // between the two messages
+		send(t, c.ws, fmt.Sprintf(`{"type":"subscribe","data":{"subscription_id":"r%d","resource_types":["Observation"],"patient_ids":["p1"]}}`, render))
+		if m := recv(t, c.ws); m.Type != "subscription" || m.Data["action"] != "created" {
+			t.Fatalf("render %d: %s", render, m.raw)
+		}
+		held = fmt.Sprint("r", render)
+		got = append(got, c.until(h)...) // the replayed ones, then a live marker
+	}
+	t.Logf("20 renders: %d updates published between unsubscribe and subscribe, %d received", len(want), len(got))
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}

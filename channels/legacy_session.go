@@ -42,12 +42,21 @@ type legacySub struct {
 	from int64
 }
 
-// same reports whether a and b filter alike (a re-subscribe that changes
-// nothing).
+// same reports whether a and b are the same subscription (a re-subscribe
+// that changes nothing).
 func (a *legacySub) same(b *legacySub) bool {
-	return a.id == b.id && a.allTypes == b.allTypes && slices.Equal(a.types, b.types) &&
+	return a.id == b.id && a.sameFilter(b)
+}
+
+// sameFilter reports whether a and b filter alike.
+func (a *legacySub) sameFilter(b *legacySub) bool {
+	return a.allTypes == b.allTypes && slices.Equal(a.types, b.types) &&
 		(a.patients == nil) == (b.patients == nil) && slices.Equal(a.patients, b.patients)
 }
+
+// maxRemembered is how many unsubscribed subscriptions an original-dialect
+// session remembers (see legacySession.removed).
+const maxRemembered = 8
 
 // subSet is a connection's subscriptions, replaced as a whole (copy on
 // write) so that the fan-out reads it without a lock.
@@ -64,6 +73,13 @@ type legacySession struct {
 	access      LegacyAccess
 	limiter     *rate.Limiter
 	subs        atomic.Pointer[subSet]
+
+	// removed are the last subscriptions unsubscribed (original dialect),
+	// with from set to the head at their removal. Its hooks unsubscribe
+	// and subscribe the same filter under a new id on every render: such
+	// a subscribe replays what fell between the two. Reader goroutine
+	// only.
+	removed []legacySub
 
 	// resumeFrom is the remembered position of a reconnecting client whose
 	// subscriptions were forgotten: its first subscribe replays from it.
@@ -343,6 +359,15 @@ func (s *legacySession) subscribe(ctx context.Context, sub legacySub) {
 	case saved.Seq >= 0 && saved.Seq < head:
 		from, skip, sub.from = saved.Seq, saved.Skip, saved.Seq
 		only = &sub
+	case i < 0 && s.d.persistPositions:
+		// The same filter, unsubscribed a moment ago under another id.
+		if k := slices.IndexFunc(s.removed, func(o legacySub) bool { return o.sameFilter(&sub) }); k >= 0 {
+			if r := s.removed[k].from; r < head {
+				from, sub.from = r, r
+				only = &sub
+			}
+			s.removed = slices.Delete(s.removed, k, k+1)
+		}
 	}
 	next := slices.Clone(old)
 	if i >= 0 {
@@ -371,10 +396,19 @@ func (s *legacySession) unsubscribe(id string) {
 		s.fail(LegacyErrNotSubscribed, fmt.Sprintf("no subscription %q on this connection", id))
 		return
 	}
+	head := l.head.Load()
 	if i >= 0 {
 		s.subs.Store(&subSet{list: slices.Delete(slices.Clone(old), i, i+1)})
+		if s.d.persistPositions {
+			gone := old[i]
+			gone.from = head
+			if len(s.removed) == maxRemembered {
+				s.removed = slices.Delete(s.removed, 0, 1)
+			}
+			s.removed = append(s.removed, gone)
+		}
 	}
-	s.send(s.d.unsubscribedAck(id, l.head.Load()))
+	s.send(s.d.unsubscribedAck(id, head))
 }
 
 func (s *legacySession) resume(ctx context.Context, since int64) {
