@@ -208,6 +208,73 @@ func TestMedGenEMRResubscribeChurnIsFree(t *testing.T) {
 	}
 }
 
+// TestMedGenEMRRenderChurnLosesNothing answers every update as the
+// original hooks do when it re-renders them: unsubscribe the held
+// subscription_id and subscribe the same filter under a new one. 100
+// writes arrive meanwhile: each once, in order, before the marker written
+// after them, and no error frame.
+func TestMedGenEMRRenderChurnLosesNothing(t *testing.T) {
+	p := startServerProc(t)
+	c := dialOriginal(t, "ws"+strings.TrimPrefix(p.base, "http")+"/api/ws")
+	c.welcome(false)
+	held, renders := "sub_render_0", 0
+	c.subscribe(held, []string{"Observation"}, []string{"render"})
+	c.ack("created", held)
+
+	// 100 writes, then a marker; the client reads until the marker.
+	const writes = 100
+	ids := make(chan string, writes)
+	go func() {
+		defer close(ids)
+		for i := range writes + 1 {
+			tag := fmt.Sprint("w", i)
+			if i == writes {
+				tag = "marker"
+			}
+			code, res, err := fhirDo(t.Context(), "POST", p.base+"/Observation", observation("render", tag))
+			if err != nil || code != 201 {
+				t.Errorf("write %d: %d %v", i, code, err)
+				return
+			}
+			if i < writes {
+				ids <- res["id"].(string)
+			}
+		}
+	}()
+	var got []string
+	errorsSeen := 0
+	for {
+		m, err := c.read(20 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d updates: %v", len(got), err)
+		}
+		if m.Type == "error" {
+			errorsSeen++
+			t.Logf("error frame: %s", m.Text)
+		}
+		if m.Type != "update" || m.Data["action"] != "created" {
+			continue
+		}
+		if strings.Contains(m.Text, `"value":"marker"`) {
+			break
+		}
+		got = append(got, fmt.Sprint(m.Data["resource_id"]))
+		renders++
+		c.send(`{"type":"unsubscribe","data":{"subscription_id":"` + held + `"}}`)
+		held = fmt.Sprint("sub_render_", renders)
+		c.subscribe(held, []string{"Observation"}, []string{"render"})
+	}
+	var want []string
+	for id := range ids {
+		want = append(want, id)
+	}
+	t.Logf("render churn: %d renders (2 messages each), %d updates received of %d written, %d error frames",
+		renders, len(got), len(want), errorsSeen)
+	if errorsSeen != 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%d error frames; updates\n got %v\nwant %v", errorsSeen, got, want)
+	}
+}
+
 // TestMedGenEMRReconnectReplaysWhatWasMissed disconnects the original
 // client (a new connection to /api/ws, hence a new client id, as the
 // original client reconnects), writes while it is away, and re-subscribes
