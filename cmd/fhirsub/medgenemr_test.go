@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -426,9 +427,22 @@ func TestMedGenEMRBadInput(t *testing.T) {
 	// Still serving: a valid subscribe is acknowledged.
 	c.subscribe("ok", nil, nil)
 	c.ack("created", "ok")
-	// A frame over the read limit closes with 1009.
-	c.send(`{"type":"subscribe","data":{"subscription_id":"` + strings.Repeat("x", 1<<20) + `"}}`)
-	if ce := c.closed(); ce.Code != websocket.CloseMessageTooBig {
-		t.Errorf("oversized frame: close %d %q, want 1009", ce.Code, ce.Text)
+	// A frame over the read limit closes with 1009. The server closes as
+	// soon as it reads the frame's length, so the client reads while it
+	// writes (the write itself may then fail).
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.c.ReadMessage(); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	_ = c.c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_ = c.c.WriteMessage(websocket.TextMessage, []byte(`{"type":"subscribe","data":{"subscription_id":"`+strings.Repeat("x", 80<<10)+`"}}`))
+	var ce *websocket.CloseError
+	if err := <-closed; !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Errorf("oversized frame: the connection ended with %v, want close 1009", err)
 	}
 }
