@@ -18,6 +18,12 @@
 // in-memory cache of the last CacheSize changes when it covers the range,
 // otherwise from the durable change feed, so replays survive restarts.
 //
+// Positions (channels.LegacyPositions) keeps, per caller and
+// subscription_id, how far the original dialect's messages were written,
+// as named cursors of the event store (fhirstore.EventStore): a
+// re-subscribed subscription_id replays from there, across restarts and
+// nodes.
+//
 // Store errors are logged and retried every RetryInterval without skipping
 // a change; a version that no longer exists is skipped with a warning. Run
 // returns when its context is cancelled or Shutdown is called; Shutdown
