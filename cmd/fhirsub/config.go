@@ -18,6 +18,7 @@ import (
 type config struct {
 	Addr            string
 	DataDir         string
+	SQLiteSync      string // full or normal
 	BaseURL         string
 	MaxBodyBytes    int64
 	LogLevel        string
@@ -51,6 +52,7 @@ type config struct {
 func (c *config) register(s *settingSet) {
 	s.String(&c.Addr, "addr", "FHIRSUB_ADDR", "127.0.0.1:8080", "listen address; authentication may be off only on loopback")
 	s.String(&c.DataDir, "data", "FHIRSUB_DATA", "./data", "directory of the embedded SQLite store")
+	s.String(&c.SQLiteSync, "sqlite-sync", "FHIRSUB_SQLITE_SYNC", "full", "full: an acknowledged write survives power loss (fsync per group commit); normal: it survives a crash of the process only")
 	s.String(&c.BaseURL, "base-url", "FHIRSUB_BASE_URL", "", "absolute base URL clients use (default http://localhost:<port>)")
 	s.Int64(&c.MaxBodyBytes, "max-body", "FHIRSUB_MAX_BODY_BYTES", 10<<20, 1, "largest request body accepted, in bytes")
 	s.String(&c.LogLevel, "log-level", "FHIRSUB_LOG_LEVEL", "info", "debug, info, warn or error")
@@ -96,6 +98,9 @@ func (c *config) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return settingError("log-format", "FHIRSUB_LOG_FORMAT", c.LogFormat, "is not text or json")
+	}
+	if c.SQLiteSync != "full" && c.SQLiteSync != "normal" {
+		return settingError("sqlite-sync", "FHIRSUB_SQLITE_SYNC", c.SQLiteSync, "is not full or normal")
 	}
 	if c.WSBindingSecret != "" && len(c.WSBindingSecret) < 32 {
 		return errors.New("--ws-binding-secret (FHIRSUB_WS_BINDING_SECRET): must be at least 32 bytes")

@@ -133,7 +133,7 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (fhirstore.St
 		return openMongo(ctx, cfg, log)
 	}
 	path := filepath.Join(cfg.DataDir, "fhirsub.db")
-	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log})
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log, RelaxedSync: cfg.SQLiteSync == "normal"})
 	if err != nil {
 		return nil, "", fmt.Errorf("open store: %w", err)
 	}

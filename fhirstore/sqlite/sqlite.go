@@ -42,6 +42,13 @@ type Config struct {
 	// ReadConns is the size of the read connection pool (default
 	// max(4, GOMAXPROCS)).
 	ReadConns int
+	// RelaxedSync runs the writer with synchronous=NORMAL instead of FULL:
+	// a committed write then survives a crash of the process but may be
+	// lost with the last commits on a power loss or an OS crash. The
+	// default (false) fsyncs the WAL at every commit, so that a write is
+	// durable when it is acknowledged; group commit (write.go) shares one
+	// fsync among the writes that wait together.
+	RelaxedSync bool
 }
 
 // DB is a fhirstore.Store on one SQLite file. Create it with Open and
@@ -118,7 +125,11 @@ func (db *DB) dsn(readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", db.cfg.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	if db.cfg.RelaxedSync || readOnly {
+		q.Add("_pragma", "synchronous(NORMAL)") // readers never commit
+	} else {
+		q.Add("_pragma", "synchronous(FULL)") // an acknowledged write survives power loss
+	}
 	q.Add("_pragma", "cache_size(-16384)")   // 16 MiB page cache per connection
 	q.Add("_pragma", "mmap_size(268435456)") // read pages through a 256 MiB mapping, not pread
 	if readOnly {
