@@ -148,7 +148,11 @@ func (m *Manager) eventCount(ctx context.Context, id string) (int64, error) {
 }
 
 // handshake sends the handshake of a requested subscription: active on
-// success, error otherwise.
+// success. A failed handshake is retried with the subscription's backoff
+// like any delivery (the status stays requested and every handshake says
+// requested); the subscription goes to error only when MaxFailures
+// consecutive attempts have failed. The events recorded meanwhile wait in
+// the event log and go out, with status active, once it succeeded.
 func (m *Manager) handshake(ctx context.Context, s *Subscription, ln *lane) error {
 	count, err := m.eventCount(ctx, s.ID)
 	if err != nil {
@@ -223,7 +227,10 @@ func (m *Manager) succeeded(ctx context.Context, s *Subscription, ln *lane) erro
 
 // failed records a failed request, schedules the retry with backoff and
 // moves the subscription to error after MaxFailures consecutive failures,
-// at once for a failed handshake or a permanent failure.
+// or at once for a permanent failure of an event notification or
+// heartbeat. A handshake is never failed at once: a receiver may refuse
+// the attempt that races the client's reading of the 201 (Inferno's does),
+// so the handshake gets MaxFailures attempts with the ordinary backoff.
 func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause error, handshake bool) error {
 	now := m.cfg.Now()
 	st := &ln.st
@@ -232,7 +239,7 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 	st.LastAttempt = now
 	delay := backoff(st.ConsecutiveFailures, m.cfg.RetryBase, m.cfg.RetryMax)
 	var de *channels.DeliveryError
-	perm := errors.As(cause, &de) && de.Permanent
+	perm := errors.As(cause, &de) && de.Permanent && !handshake
 	switch {
 	case perm:
 		delay = m.cfg.RetryMax
@@ -246,10 +253,10 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 	m.sched.setNext(s.ID, st.NextAttempt)
 	m.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,
 		"retry_in", delay, "err", cause)
-	if s.Status != StatusError && (handshake || perm || st.ConsecutiveFailures >= m.cfg.MaxFailures) {
+	if s.Status != StatusError && (perm || st.ConsecutiveFailures >= m.cfg.MaxFailures) {
 		msg := fmt.Sprintf("delivery to %s failed %d time(s): %v", s.Endpoint, st.ConsecutiveFailures, cause)
 		if handshake {
-			msg = fmt.Sprintf("handshake to %s failed: %v", s.Endpoint, cause)
+			msg = fmt.Sprintf("handshake to %s failed %d time(s): %v", s.Endpoint, st.ConsecutiveFailures, cause)
 		}
 		if _, err := m.setStatus(ctx, s, StatusError, msg); err != nil {
 			return err
@@ -291,11 +298,13 @@ func (m *Manager) send(ctx context.Context, s *Subscription, req channels.Reques
 		return &channels.DeliveryError{Permanent: true, Err: errors.New("no rest-hook sender configured")}
 	}
 	req.Headers = s.Headers
-	req.Timeout = cmpOr(s.Timeout, m.cfg.Timeout)
+	req.Timeout = min(cmpOr(s.Timeout, m.cfg.Timeout), m.cfg.MaxTimeout)
 	if s.Secret != "" {
 		req.Secret = []byte(s.Secret)
 	}
+	began := time.Now()
 	_, err := m.cfg.Sender.Send(ctx, req)
+	m.queue.observe(destination(req.URL), time.Since(began))
 	return err
 }
 

@@ -50,6 +50,9 @@ type Config struct {
 	// Timeout is the per-attempt timeout when a subscription gives no
 	// backport-timeout (default 30 s).
 	Timeout time.Duration
+	// MaxTimeout caps the per-attempt timeout, whatever backport-timeout
+	// a subscription asks for (default 30 s).
+	MaxTimeout time.Duration
 	// Retention is the number of delivered events kept per subscription
 	// for $events (default 1000).
 	Retention int
@@ -59,8 +62,17 @@ type Config struct {
 	// PollInterval bounds how long the matcher sleeps without a wake-up
 	// (default 1 s); writes of this process wake it at once.
 	PollInterval time.Duration
-	// Workers is the number of concurrent rest-hook deliveries (default 16).
+	// Workers is the number of concurrent rest-hook deliveries to
+	// receivers that answer in time (default 16). Slow receivers get a
+	// separate pool of Workers/4 (at least 1), and an attempt running
+	// longer than SlowAfter leaves the Workers (see queue).
 	Workers int
+	// PerHostWorkers bounds the concurrent deliveries to one destination
+	// host:port (default Workers/4, at least 1).
+	PerHostWorkers int
+	// SlowAfter is how long an attempt may take before its destination
+	// counts as slow (default 2 s).
+	SlowAfter time.Duration
 	// BatchSize is the number of changes the matcher reads at once
 	// (default 256).
 	BatchSize int
@@ -137,11 +149,14 @@ func New(cfg Config) (*Manager, error) {
 	cfg.MaxFailures = cmpOr(cfg.MaxFailures, 5)
 	cfg.RetryBase = cmpOr(cfg.RetryBase, time.Second)
 	cfg.RetryMax = cmpOr(cfg.RetryMax, 10*time.Minute)
-	cfg.Timeout = cmpOr(cfg.Timeout, 30*time.Second)
+	cfg.MaxTimeout = cmpOr(cfg.MaxTimeout, 30*time.Second)
+	cfg.Timeout = min(cmpOr(cfg.Timeout, 30*time.Second), cfg.MaxTimeout)
+	cfg.SlowAfter = cmpOr(cfg.SlowAfter, 2*time.Second)
 	cfg.Retention = cmpOr(cfg.Retention, 1000)
 	cfg.HeartbeatTick = cmpOr(cfg.HeartbeatTick, time.Second)
 	cfg.PollInterval = cmpOr(cfg.PollInterval, time.Second)
 	cfg.Workers = cmpOr(cfg.Workers, 16)
+	cfg.PerHostWorkers = cmpOr(cfg.PerHostWorkers, max(cfg.Workers/4, 1))
 	cfg.BatchSize = cmpOr(cfg.BatchSize, 256)
 	cfg.Cursor = cmpOr(cfg.Cursor, "matcher")
 	if cfg.Now == nil {
@@ -150,7 +165,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = fhirstore.NewID
 	}
-	return &Manager{
+	m := &Manager{
 		cfg:       cfg,
 		store:     cfg.Store,
 		events:    cfg.Events,
@@ -161,11 +176,27 @@ func New(cfg Config) (*Manager, error) {
 		deleted:   map[string]int64{},
 		idx:       newIndex(),
 		topicIDs:  map[string]string{},
-		queue:     newQueue(),
 		sched:     newSchedule(),
 		own:       newLeaseSet(),
 		listeners: map[string]map[*listener]struct{}{},
-	}, nil
+	}
+	m.queue = newQueue(m.destination, m.limits())
+	return m, nil
+}
+
+// limits are the fairness limits of the delivery queue.
+func (m *Manager) limits() queueLimits {
+	return queueLimits{fast: m.cfg.Workers, slow: max(m.cfg.Workers/4, 1), perHost: m.cfg.PerHostWorkers,
+		slowAfter: m.cfg.SlowAfter}
+}
+
+// destination is the host:port a subscription delivers to ("" for none).
+func (m *Manager) destination(id string) string {
+	s, ok := m.Subscription(id)
+	if !ok || s.ChannelType != ChannelRestHook {
+		return ""
+	}
+	return destination(s.Endpoint)
 }
 
 func cmpOr[T comparable](v, def T) T {
@@ -202,7 +233,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	stop := context.AfterFunc(ctx, cancel)
-	m.wg.Add(2 + m.cfg.Workers)
+	workers := m.limits().goroutines()
+	m.wg.Add(2 + workers)
 	go func() {
 		defer m.wg.Done()
 		defer stop()
@@ -212,8 +244,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		defer m.wg.Done()
 		m.scheduleLoop(rctx)
 	}()
-	m.workers.Add(m.cfg.Workers)
-	for range m.cfg.Workers {
+	m.workers.Add(workers)
+	for range workers {
 		go func() {
 			defer m.wg.Done()
 			defer m.workers.Done()

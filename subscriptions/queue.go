@@ -2,77 +2,158 @@ package subscriptions
 
 import (
 	"context"
-	"math"
-	"math/rand/v2"
+	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
-
-	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
 // queue holds the subscriptions that have delivery work, each at most
 // once, and guarantees one worker per subscription at a time: a push of
 // a subscription being worked on is remembered and re-queued when the
 // worker is done.
+//
+// It also keeps delivery fair between receivers. Every attempt is
+// accounted to its destination (host:port of the endpoint):
+//   - at most hostMax attempts run at once per destination;
+//   - at most fastMax attempts run at once to destinations that answer
+//     in time (the workers proper);
+//   - a destination whose last attempt took longer than slowAfter (a slow
+//     or hung receiver) is "slow": new attempts to slow destinations run
+//     in a separate pool of at most slowMax;
+//   - an attempt running longer than slowAfter leaves the fast pool
+//     (migrate), so that hung receivers cannot hold the workers the
+//     others need; the server's cap on an attempt's time limit bounds how
+//     long it lingers.
+//
+// So however many receivers hang, the healthy ones keep fastMax workers,
+// less at most the attempts that have not yet been running for slowAfter.
 type queue struct {
 	mu      sync.Mutex
 	pending []string
-	queued  map[string]bool
-	busy    map[string]bool
+	queued  map[string]string // id → destination, while pending
+	busy    map[string]*attempt
 	again   map[string]bool
 	wake    chan struct{}
+
+	dest                      func(id string) string // destination of a subscription ("" for none)
+	perDest                   map[string]int         // attempts running per destination
+	slowDst                   map[string]bool        // destinations whose last attempt was slow
+	fast                      int                    // attempts in the fast pool
+	slow                      int                    // attempts started in the slow pool
+	fastMax, slowMax, hostMax int
+	slowAfter                 time.Duration
 
 	// lanes is the in-memory delivery work of each subscription, used by
 	// the one worker the queue lets work on it.
 	lanes *lanes
 }
 
-func newQueue() *queue {
-	return &queue{queued: map[string]bool{}, busy: map[string]bool{}, again: map[string]bool{},
-		wake: make(chan struct{}, 1), lanes: newLanes()}
+// attempt is the work of one worker on one subscription.
+type attempt struct {
+	dest  string
+	start time.Time
+	pool  int // poolFast, poolSlow or poolStuck
 }
+
+const (
+	poolFast  = iota // counts in queue.fast
+	poolSlow         // counts in queue.slow
+	poolStuck        // migrated out of the fast pool; counts nowhere
+)
+
+// queueLimits are the fairness limits of a queue (see queue).
+type queueLimits struct {
+	fast, slow, perHost int
+	slowAfter           time.Duration
+}
+
+func newQueue(dest func(string) string, lim queueLimits) *queue {
+	if dest == nil {
+		dest = func(string) string { return "" }
+	}
+	return &queue{queued: map[string]string{}, busy: map[string]*attempt{}, again: map[string]bool{},
+		wake: make(chan struct{}, 1), lanes: newLanes(), dest: dest,
+		perDest: map[string]int{}, slowDst: map[string]bool{},
+		fastMax: max(lim.fast, 1), slowMax: max(lim.slow, 1), hostMax: max(lim.perHost, 1),
+		slowAfter: lim.slowAfter}
+}
+
+// goroutines is the number of workers the limits can keep busy: the fast
+// and slow pools and the attempts that migrated out of the fast pool.
+func (lim queueLimits) goroutines() int { return 2*max(lim.fast, 1) + max(lim.slow, 1) }
 
 func (q *queue) push(id string) {
+	d := q.dest(id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.pushLocked(id)
+	q.pushLocked(id, d)
 }
 
-func (q *queue) pushLocked(id string) {
+func (q *queue) pushLocked(id, dest string) {
 	switch {
-	case q.busy[id]:
+	case q.busy[id] != nil:
 		q.again[id] = true
 		return
-	case q.queued[id]:
+	}
+	if _, ok := q.queued[id]; ok {
 		return
 	}
-	q.queued[id] = true
+	q.queued[id] = dest
 	q.pending = append(q.pending, id)
+	q.signal()
+}
+
+func (q *queue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
 }
 
-// pop waits for a subscription to work on and marks it busy; ok is false
-// when ctx ends.
+// admit returns the pool an attempt to dest may start in, or -1 when the
+// limits hold it back; q.mu must be held.
+func (q *queue) admit(dest string) int {
+	if dest != "" && q.perDest[dest] >= q.hostMax {
+		return -1
+	}
+	if dest != "" && q.slowDst[dest] {
+		if q.slow < q.slowMax {
+			return poolSlow
+		}
+		return -1
+	}
+	if q.fast < q.fastMax {
+		return poolFast
+	}
+	return -1
+}
+
+// pop waits for a subscription the limits let a worker work on, marks it
+// busy and returns it; ok is false when ctx ends.
 func (q *queue) pop(ctx context.Context) (string, bool) {
 	for {
 		q.mu.Lock()
-		if len(q.pending) > 0 {
-			id := q.pending[0]
-			q.pending[0] = ""
-			q.pending = q.pending[1:]
-			delete(q.queued, id)
-			q.busy[id] = true
-			more := len(q.pending) > 0
-			q.mu.Unlock()
-			if more {
-				select {
-				case q.wake <- struct{}{}:
-				default:
-				}
+		for i, id := range q.pending {
+			dest := q.queued[id]
+			pool := q.admit(dest)
+			if pool < 0 {
+				continue
 			}
+			q.pending = append(q.pending[:i], q.pending[i+1:]...)
+			delete(q.queued, id)
+			q.busy[id] = &attempt{dest: dest, start: time.Now(), pool: pool}
+			q.perDest[dest]++
+			if pool == poolFast {
+				q.fast++
+			} else {
+				q.slow++
+			}
+			if len(q.pending) > 0 {
+				q.signal()
+			}
+			q.mu.Unlock()
 			return id, true
 		}
 		q.mu.Unlock()
@@ -86,12 +167,64 @@ func (q *queue) pop(ctx context.Context) (string, bool) {
 
 // done releases a subscription; it is re-queued if pushed meanwhile.
 func (q *queue) done(id string) {
+	d := q.dest(id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if a := q.busy[id]; a != nil {
+		switch a.pool {
+		case poolFast:
+			q.fast--
+		case poolSlow:
+			q.slow--
+		}
+		if q.perDest[a.dest]--; q.perDest[a.dest] <= 0 {
+			delete(q.perDest, a.dest)
+		}
+	}
 	delete(q.busy, id)
 	if q.again[id] {
 		delete(q.again, id)
-		q.pushLocked(id)
+		q.pushLocked(id, d)
+	}
+	if len(q.pending) > 0 {
+		q.signal()
+	}
+}
+
+// observe records how long one request to dest took: longer than
+// slowAfter makes dest slow, shorter makes it fast again.
+func (q *queue) observe(dest string, took time.Duration) {
+	if dest == "" {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if took > q.slowAfter {
+		q.slowDst[dest] = true
+	} else {
+		delete(q.slowDst, dest)
+	}
+}
+
+// migrate moves the attempts of the fast pool that have run longer than
+// slowAfter out of it (their destinations become slow), so that waiting
+// work to other destinations gets their place.
+func (q *queue) migrate(now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	moved := false
+	for _, a := range q.busy {
+		if a.pool == poolFast && now.Sub(a.start) > q.slowAfter {
+			a.pool = poolStuck
+			q.fast--
+			if a.dest != "" {
+				q.slowDst[a.dest] = true
+			}
+			moved = true
+		}
+	}
+	if moved && len(q.pending) > 0 {
+		q.signal()
 	}
 }
 
@@ -108,111 +241,19 @@ func (q *queue) busyWhere(pred func(id string) bool) bool {
 	return false
 }
 
-// scheduleLoop wakes the deliverers for due retries and heartbeats and
-// for subscriptions whose end has passed.
-func (m *Manager) scheduleLoop(ctx context.Context) {
-	t := time.NewTicker(m.cfg.HeartbeatTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := m.cfg.Now()
-		m.mu.RLock()
-		var due []string
-		for id, s := range m.subs {
-			if s.Status == StatusOff || !m.owns(id) {
-				continue
-			}
-			if !s.End.IsZero() && !now.Before(s.End) {
-				due = append(due, id)
-				continue
-			}
-			if s.ChannelType != ChannelRestHook {
-				continue
-			}
-			next, comm := m.sched.get(id)
-			switch {
-			case !next.IsZero() && !now.Before(next):
-				due = append(due, id)
-			case s.Heartbeat > 0 && (s.Status == StatusActive || s.Status == StatusError) && now.Sub(comm) >= s.Heartbeat:
-				due = append(due, id)
-			}
-		}
-		m.mu.RUnlock()
-		for _, id := range due {
-			m.queue.push(id)
+// destination is the fairness key of an endpoint URL: its lower-case
+// host:port, the port defaulted from the scheme ("" when unparsable).
+func destination(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == "" {
+		port = "80"
+		if strings.EqualFold(u.Scheme, "https") {
+			port = "443"
 		}
 	}
-}
-
-// schedule keeps the in-memory timing of every subscription: when its
-// next retry is due and when it last communicated (for heartbeats).
-type schedule struct {
-	mu   sync.Mutex
-	next map[string]time.Time // retry due
-	comm map[string]time.Time // last successful communication or activation
-}
-
-func newSchedule() *schedule {
-	return &schedule{next: map[string]time.Time{}, comm: map[string]time.Time{}}
-}
-
-// restore seeds the timing from a persisted delivery state.
-func (s *schedule) restore(st fhirstore.SubscriptionState, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !st.NextAttempt.IsZero() {
-		s.next[st.SubscriptionID] = st.NextAttempt
-	}
-	if !st.LastSuccess.IsZero() {
-		s.comm[st.SubscriptionID] = st.LastSuccess
-	}
-}
-
-// touch records a communication (or a start) at t.
-func (s *schedule) touch(id string, t time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t.After(s.comm[id]) {
-		s.comm[id] = t
-	}
-}
-
-func (s *schedule) setNext(id string, t time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if t.IsZero() {
-		delete(s.next, id)
-	} else {
-		s.next[id] = t
-	}
-}
-
-func (s *schedule) get(id string) (next, comm time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.next[id], s.comm[id]
-}
-
-func (s *schedule) forget(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.next, id)
-	delete(s.comm, id)
-}
-
-// backoff is the delay before retry number failures (1 = first retry):
-// base·2^(failures-1), capped at max, with the attempt count capped before
-// the power is computed, and "equal jitter" (half fixed, half random).
-func backoff(failures int, base, maxDelay time.Duration) time.Duration {
-	n := min(max(failures-1, 0), 30)
-	d := float64(base) * math.Pow(2, float64(n))
-	if d > float64(maxDelay) {
-		d = float64(maxDelay)
-	}
-	half := time.Duration(d / 2)
-	return half + rand.N(half+1)
+	return net.JoinHostPort(host, port)
 }

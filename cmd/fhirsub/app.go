@@ -133,7 +133,7 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 	if !ok {
 		return nil, fmt.Errorf("the %s store cannot keep subscription events yet", a.storeName)
 	}
-	rh, err := channels.NewRestHook(channels.RestHookConfig{Allow: cfg.RestHookAllow, Logger: log.With("component", "resthook")})
+	rh, err := channels.NewRestHook(channels.RestHookConfig{Allow: cfg.RestHookAllow, MaxTimeout: cfg.RestHookMaxTime, Logger: log.With("component", "resthook")})
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 		Store: a.store, Events: events, Sender: a.metrics.sender(rh), Topics: topics.NewRegistry(),
 		BaseURL: a.baseURL, Logger: log,
 		MaxFailures: cfg.MaxFailures, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
-		Timeout: cfg.RestHookTimeout, Retention: cfg.EventRetention, Workers: cfg.DeliveryWorkers,
+		Timeout: cfg.RestHookTimeout, MaxTimeout: cfg.RestHookMaxTime, Retention: cfg.EventRetention, Workers: cfg.DeliveryWorkers,
 		Cluster: a.cluster(cfg),
 
 		// An endpoint at a loopback, private or link-local address literal

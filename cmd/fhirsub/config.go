@@ -32,6 +32,7 @@ type config struct {
 
 	RestHookAllow   []string
 	RestHookTimeout time.Duration
+	RestHookMaxTime time.Duration
 	MaxFailures     int
 	RetryBase       time.Duration
 	RetryMax        time.Duration
@@ -65,6 +66,7 @@ func (c *config) register(s *settingSet) {
 	s.Duration(&c.LeaseTTL, "lease-ttl", "FHIRSUB_LEASE_TTL", 10*time.Second, 1, "lifetime of a node's partition lease: a dead node's rest-hook work is taken over after about this long")
 	s.List(&c.RestHookAllow, "resthook-allow", "FHIRSUB_RESTHOOK_ALLOW", "comma list of CIDRs or host:port that rest-hooks may reach despite the SSRF guard (e.g. 127.0.0.1/32)")
 	s.Duration(&c.RestHookTimeout, "resthook-timeout", "FHIRSUB_RESTHOOK_TIMEOUT", 30*time.Second, 1, "default time limit of one rest-hook attempt (backport-timeout overrides)")
+	s.Duration(&c.RestHookMaxTime, "resthook-max-timeout", "FHIRSUB_RESTHOOK_MAX_TIMEOUT", 30*time.Second, 1, "cap of one rest-hook attempt's time limit, whatever backport-timeout asks")
 	s.Int(&c.MaxFailures, "max-failures", "FHIRSUB_MAX_FAILURES", 5, 1, "consecutive delivery failures before a subscription goes to status error")
 	s.Duration(&c.RetryBase, "retry-base", "FHIRSUB_RETRY_BASE", time.Second, 1, "first retry delay of a failed delivery (doubles, with jitter)")
 	s.Duration(&c.RetryMax, "retry-max", "FHIRSUB_RETRY_MAX", 10*time.Minute, 1, "longest retry delay")
