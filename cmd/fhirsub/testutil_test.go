@@ -375,6 +375,15 @@ type subLog struct {
 	epochs     map[int][]int  // event number → the epoch of each reception
 	focus      map[int]string // event number → focus reference
 	failures   []time.Time    // requests answered with a non-2xx status
+	notes      []seenNote     // every notification, in arrival order
+}
+
+// seenNote is one notification as received: its type and reported
+// status, whether it was answered 2xx, and when.
+type seenNote struct {
+	Type, Status string
+	OK           bool
+	At           time.Time
 }
 
 // hookReceiver is a real HTTP rest-hook endpoint that records every
@@ -493,6 +502,7 @@ func (r *hookReceiver) handle(w http.ResponseWriter, req *http.Request) {
 			l = &subLog{deliveries: map[int]int{}, epochs: map[int][]int{}, focus: map[int]string{}}
 			r.subs[n.Subscription] = l
 		}
+		l.notes = append(l.notes, seenNote{Type: n.Type, Status: n.Status, OK: code/100 == 2, At: time.Now()})
 		switch {
 		case code/100 != 2:
 			l.failures = append(l.failures, time.Now())
@@ -538,6 +548,7 @@ func (r *hookReceiver) snapshot(id string) subLog {
 		out.focus[k] = v
 	}
 	out.failures = append(out.failures, l.failures...)
+	out.notes = append(out.notes, l.notes...)
 	return out
 }
 
