@@ -67,8 +67,8 @@ type Config struct {
 	// separate pool of Workers/4 (at least 1), and an attempt running
 	// longer than SlowAfter leaves the Workers (see queue).
 	Workers int
-	// PerHostWorkers bounds the concurrent deliveries to one destination
-	// host:port (default Workers/4, at least 1).
+	// PerHostWorkers bounds the concurrent deliveries to one slow
+	// destination host:port (default Workers/4, at least 1).
 	PerHostWorkers int
 	// SlowAfter is how long an attempt may take before its destination
 	// counts as slow (default 2 s).

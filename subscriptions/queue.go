@@ -16,19 +16,19 @@ import (
 //
 // It also keeps delivery fair between receivers. Every attempt is
 // accounted to its destination (host:port of the endpoint):
-//   - at most hostMax attempts run at once per destination;
 //   - at most fastMax attempts run at once to destinations that answer
 //     in time (the workers proper);
 //   - a destination whose last attempt took longer than slowAfter (a slow
 //     or hung receiver) is "slow": new attempts to slow destinations run
-//     in a separate pool of at most slowMax;
+//     in a separate pool of at most slowMax, and at most hostMax attempts
+//     run at once per slow destination;
 //   - an attempt running longer than slowAfter leaves the fast pool
-//     (migrate), so that hung receivers cannot hold the workers the
-//     others need; the server's cap on an attempt's time limit bounds how
-//     long it lingers.
+//     (migrate) and makes its destination slow, so that hung receivers
+//     cannot hold the workers the others need; the server's cap on an
+//     attempt's time limit bounds how long it lingers.
 //
 // So however many receivers hang, the healthy ones keep fastMax workers,
-// less at most the attempts that have not yet been running for slowAfter.
+// less the attempts that have not yet been running for slowAfter.
 type queue struct {
 	mu      sync.Mutex
 	pending []string
@@ -115,11 +115,8 @@ func (q *queue) signal() {
 // admit returns the pool an attempt to dest may start in, or -1 when the
 // limits hold it back; q.mu must be held.
 func (q *queue) admit(dest string) int {
-	if dest != "" && q.perDest[dest] >= q.hostMax {
-		return -1
-	}
 	if dest != "" && q.slowDst[dest] {
-		if q.slow < q.slowMax {
+		if q.slow < q.slowMax && q.perDest[dest] < q.hostMax {
 			return poolSlow
 		}
 		return -1
