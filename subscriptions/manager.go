@@ -76,6 +76,10 @@ type Config struct {
 	// BatchSize is the number of changes the matcher reads at once
 	// (default 256).
 	BatchSize int
+	// MaxChangeAttempts is how many times in a row the matcher tries a
+	// change that fails, while the store answers, before it sets the
+	// change aside (default 8; see skipped.go).
+	MaxChangeAttempts int
 	// Cursor names the matcher's cursor in the event store (default
 	// "matcher").
 	Cursor string
@@ -109,10 +113,11 @@ type Manager struct {
 	idx      *index
 	topicIDs map[string]string // SubscriptionTopic id → canonical URL
 
-	queue *queue
-	sched *schedule
-	own   *leaseSet // partitions held (Cluster.Leases)
-	stats counters  // running totals of Stats (stats.go)
+	queue   *queue
+	sched   *schedule
+	own     *leaseSet  // partitions held (Cluster.Leases)
+	stats   counters   // running totals of Stats (stats.go)
+	skipped skippedSet // changes the matcher set aside (skipped.go)
 
 	lmu       sync.Mutex
 	listeners map[string]map[*listener]struct{}
@@ -159,6 +164,7 @@ func New(cfg Config) (*Manager, error) {
 	cfg.PerHostWorkers = cmpOr(cfg.PerHostWorkers, max(cfg.Workers/4, 1))
 	cfg.BatchSize = cmpOr(cfg.BatchSize, 256)
 	cfg.Cursor = cmpOr(cfg.Cursor, "matcher")
+	cfg.MaxChangeAttempts = cmpOr(cfg.MaxChangeAttempts, 8)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -340,13 +346,18 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 	}
 	now := m.cfg.Now()
 	for _, st := range states {
-		m.sched.restore(st, now)
+		if !isSkippedState(st.SubscriptionID) {
+			m.sched.restore(st, now)
+		}
 	}
 	m.mu.Lock()
 	for _, s := range subs {
 		m.putLocked(s, 0)
 	}
 	m.mu.Unlock()
+	if err := m.reprocessSkipped(ctx, states); err != nil {
+		return fmt.Errorf("subscriptions: reprocess skipped changes: %w", err)
+	}
 	for _, s := range subs {
 		m.sched.touch(s.ID, now)
 		m.queue.push(s.ID)

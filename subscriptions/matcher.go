@@ -17,6 +17,8 @@ import (
 // cursor, and wakes the deliverers.
 func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
 	retry := time.Duration(0)
+	var failing int64 // the seq that failed last, and how many times in a row
+	attempts := 0
 	for ctx.Err() == nil {
 		changes, err := m.store.Changes(ctx, cursor, m.cfg.BatchSize)
 		if err != nil {
@@ -33,10 +35,25 @@ func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
 			continue
 		}
 		for _, c := range changes {
-			if err := m.process(ctx, c); err != nil {
-				if ctx.Err() == nil {
-					retry = m.pause(ctx, retry, "process change", err)
+			if err := m.process(ctx, c, m.cfg.Cursor); err != nil {
+				if ctx.Err() != nil {
+					break
 				}
+				if failing != c.Seq {
+					failing, attempts = c.Seq, 0
+				}
+				attempts++
+				// Set aside only a change that keeps failing while the
+				// store answers: an outage must not skip changes.
+				if attempts >= m.cfg.MaxChangeAttempts && m.store.Ping(ctx) == nil {
+					if serr := m.skip(ctx, c, attempts, err); serr == nil {
+						cursor, retry = c.Seq, 0
+						continue
+					} else {
+						err = serr
+					}
+				}
+				retry = m.pause(ctx, retry, "process change", err)
 				break
 			}
 			cursor, retry = c.Seq, 0
@@ -59,8 +76,9 @@ func (m *Manager) pause(ctx context.Context, last time.Duration, what string, er
 }
 
 // process handles one change: subscription bookkeeping, matching,
-// recording (idempotent, atomic with the cursor) and dispatch.
-func (m *Manager) process(ctx context.Context, c fhirstore.Change) error {
+// recording under cursor (idempotent, atomic with the cursor) and
+// dispatch.
+func (m *Manager) process(ctx context.Context, c fhirstore.Change, cursor string) error {
 	ch, err := m.load(ctx, c)
 	if err != nil {
 		return err
@@ -76,7 +94,7 @@ func (m *Manager) process(ctx context.Context, c fhirstore.Change) error {
 		}
 	}
 	matches := m.match(c, ch)
-	evs, err := m.events.Record(ctx, m.cfg.Cursor, c.Seq, c.Time, matches)
+	evs, err := m.events.Record(ctx, cursor, c.Seq, c.Time, matches)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,12 @@ type Stats struct {
 	QueuePending int
 	// QueueBusy is the number of subscriptions a delivery worker is on.
 	QueueBusy int
+	// ChangesSkipped counts the changes this process set aside after
+	// repeated failures (a set-aside change that still fails when retried
+	// at start counts again).
+	ChangesSkipped int64
+	// Skipped lists the changes currently set aside, by seq.
+	Skipped []SkippedChange
 }
 
 // Statuses lists the four R4 subscription statuses, in the order of the
@@ -45,6 +51,8 @@ type counters struct {
 	changes  atomic.Int64
 	events   atomic.Int64
 	listened atomic.Int64
+
+	skippedChanges atomic.Int64
 }
 
 // recorded counts one processed change that produced n events.
@@ -64,6 +72,8 @@ func (m *Manager) Stats() Stats {
 		ChangesProcessed:  m.stats.changes.Load(),
 		EventsRecorded:    m.stats.events.Load(),
 		EventsToListeners: m.stats.listened.Load(),
+		ChangesSkipped:    m.stats.skippedChanges.Load(),
+		Skipped:           m.skipped.list(),
 		Subscriptions:     make(map[Status]int, 4),
 	}
 	for _, s := range Statuses() {

@@ -72,7 +72,14 @@ func (s *Server) readyz(c echo.Context) error {
 		s.log.WarnContext(c.Request().Context(), "store not reachable", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "store unreachable"})
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	out := map[string]any{}
+	if s.cfg.Readiness != nil {
+		for k, v := range s.cfg.Readiness(c.Request().Context()) {
+			out[k] = v
+		}
+	}
+	out["status"] = "ready"
+	return c.JSON(http.StatusOK, out)
 }
 
 func methodNotAllowed(c echo.Context) error {

@@ -62,6 +62,9 @@ type Config struct {
 	// WSBinding serves $get-ws-binding-token (see wsbinding.go); nil
 	// leaves it out.
 	WSBinding WSBindingIssuer
+	// Readiness adds detail to GET /readyz (for example the changes the
+	// matcher set aside); nil adds none. It does not change the status.
+	Readiness func(ctx context.Context) map[string]any
 	// Metrics serves GET /metrics (the Prometheus text exposition that
 	// cmd/fhirsub builds), without authentication like /healthz; nil
 	// leaves the route out.

@@ -104,6 +104,12 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		Subscriptions: mgr,
 		WSBinding:     bridge,
 		Metrics:       a.metrics.handler(),
+		Readiness: func(context.Context) map[string]any {
+			if skipped := mgr.Stats().Skipped; len(skipped) > 0 {
+				return map[string]any{"skipped_changes": skipped}
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		return a, err

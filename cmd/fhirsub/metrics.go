@@ -205,8 +205,8 @@ type pipelineCollector struct {
 	stats   pipelineStats
 	sockets socketCounter
 
-	changes, events, wsDeliveries *prometheus.Desc
-	subs, pending, busy, conns    *prometheus.Desc
+	changes, skipped, events, wsDeliveries *prometheus.Desc
+	subs, pending, busy, conns             *prometheus.Desc
 }
 
 func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineCollector {
@@ -214,6 +214,8 @@ func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineC
 		stats: stats, sockets: sockets,
 		changes: prometheus.NewDesc("fhirsub_matcher_changes_total",
 			"Changes of the feed the matcher has processed (matched and recorded).", nil, nil),
+		skipped: prometheus.NewDesc("fhirsub_matcher_skipped_changes_total",
+			"Changes the matcher set aside after repeated failures so that the feed goes on (listed on /readyz, retried at start).", nil, nil),
 		events: prometheus.NewDesc("fhirsub_events_recorded_total",
 			"Subscription events recorded by the matcher, every channel.", nil, nil),
 		// channel a constant and outcome a variable label, exactly as in
@@ -233,7 +235,7 @@ func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineC
 
 // Describe sends the descriptors of every metric Collect sends.
 func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.changes, c.events, c.wsDeliveries, c.subs, c.pending, c.busy, c.conns} {
+	for _, d := range []*prometheus.Desc{c.changes, c.skipped, c.events, c.wsDeliveries, c.subs, c.pending, c.busy, c.conns} {
 		ch <- d
 	}
 }
@@ -248,6 +250,7 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
 	}
 	counter(c.changes, st.ChangesProcessed)
+	counter(c.skipped, st.ChangesSkipped)
 	counter(c.events, st.EventsRecorded)
 	counter(c.wsDeliveries, st.EventsToListeners, outcomeSuccess)
 	for _, s := range subscriptions.Statuses() {
