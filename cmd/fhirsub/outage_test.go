@@ -36,6 +36,10 @@ func TestReceiverOutage(t *testing.T) {
 		topicSubscription(rcv.URL(), criticalTopic, "id-only", "Observation?patient=Patient/"+patient))["id"].(string)
 	waitStatus(t, srv.base, id, "active", 10*time.Second)
 
+	// Problems are collected and reported after the figure line is
+	// printed, so that a failing run still shows its figures.
+	var problems []string
+	problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	var written []string // Observation ids in write order
 	write := func(n int) {
 		t.Helper()
@@ -51,16 +55,16 @@ func TestReceiverOutage(t *testing.T) {
 
 	write(3)
 	if !delivered(3) {
-		t.Fatalf("before the outage: events %v, want 1..3", sortedKeys(rcv.snapshot(id).deliveries))
+		problem("before the outage: events %v, want 1..3", sortedKeys(rcv.snapshot(id).deliveries))
 	}
 
 	// Outage 1: the receiver answers 500.
 	rcv.answer(http.StatusInternalServerError)
 	outage1 := time.Now()
 	write(4)
-	errVersion := waitStatus(t, srv.base, id, "error", 15*time.Second)
-	if msg, _ := errVersion["error"].(string); !strings.Contains(msg, "500") {
-		t.Errorf("outage 1: Subscription.error %q does not name the HTTP 500", msg)
+	errVersion, ok := statusWithin(t, srv.base, id, "error", 15*time.Second)
+	if msg, _ := errVersion["error"].(string); !ok || !strings.Contains(msg, "500") {
+		problem("outage 1: status %v, Subscription.error %q; want error naming the HTTP 500", errVersion["status"], msg)
 	}
 	write(3) // recorded while the subscription is in error
 	time.Sleep(2500 * time.Millisecond)
@@ -70,12 +74,12 @@ func TestReceiverOutage(t *testing.T) {
 	checkStatusOperation(t, srv.base, id, "error", len(written))
 	rcv.answer(http.StatusOK)
 	recovery1 := time.Now()
-	back := waitStatus(t, srv.base, id, "active", 10*time.Second)
-	if back["error"] != nil {
-		t.Errorf("outage 1: Subscription.error %v still set after recovery", back["error"])
+	back, ok := statusWithin(t, srv.base, id, "active", 10*time.Second)
+	if !ok || back["error"] != nil {
+		problem("outage 1: status %v, Subscription.error %v after recovery; want active without error", back["status"], back["error"])
 	}
 	if !delivered(len(written)) {
-		t.Fatalf("after outage 1: events %v, want 1..%d", sortedKeys(rcv.snapshot(id).deliveries), len(written))
+		problem("after outage 1: events %v, want 1..%d", sortedKeys(rcv.snapshot(id).deliveries), len(written))
 	}
 	recovered1 := time.Since(recovery1)
 	failed1 := len(fails)
@@ -85,21 +89,21 @@ func TestReceiverOutage(t *testing.T) {
 	rcv.down()
 	outage2 := time.Now()
 	write(4)
-	errVersion = waitStatus(t, srv.base, id, "error", 15*time.Second)
-	if msg, _ := errVersion["error"].(string); msg == "" {
-		t.Error("outage 2: status error without Subscription.error")
+	errVersion, ok = statusWithin(t, srv.base, id, "error", 15*time.Second)
+	if msg, _ := errVersion["error"].(string); !ok || msg == "" {
+		problem("outage 2: status %v, Subscription.error %q; want error with a message", errVersion["status"], msg)
 	}
 	write(3)
 	time.Sleep(1500 * time.Millisecond)
 	checkStatusOperation(t, srv.base, id, "error", len(written))
 	rcv.up()
 	recovery2 := time.Now()
-	back = waitStatus(t, srv.base, id, "active", 10*time.Second)
-	if back["error"] != nil {
-		t.Errorf("outage 2: Subscription.error %v still set after recovery", back["error"])
+	back, ok = statusWithin(t, srv.base, id, "active", 10*time.Second)
+	if !ok || back["error"] != nil {
+		problem("outage 2: status %v, Subscription.error %v after recovery; want active without error", back["status"], back["error"])
 	}
 	if !delivered(len(written)) {
-		t.Fatalf("after outage 2: events %v, want 1..%d", sortedKeys(rcv.snapshot(id).deliveries), len(written))
+		problem("after outage 2: events %v, want 1..%d", sortedKeys(rcv.snapshot(id).deliveries), len(written))
 	}
 	recovered2 := time.Since(recovery2)
 	down2 := recovery2.Sub(outage2)
@@ -133,6 +137,27 @@ func TestReceiverOutage(t *testing.T) {
 		down2.Round(time.Millisecond), recovered2.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 	t.Log(line)
 	reportFigure(line)
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
+
+// statusWithin polls Subscription/{id} until its status is want and
+// returns that version and true, or the last version read and false after
+// timeout.
+func statusWithin(t *testing.T, base, id, want string, timeout time.Duration) (map[string]any, bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s := mustFHIR(t, http.StatusOK, "GET", base+"/Subscription/"+id, nil)
+		if s["status"] == want {
+			return s, true
+		}
+		if time.Now().After(deadline) {
+			return s, false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // waitStatus polls Subscription/{id} until its status is want and returns
