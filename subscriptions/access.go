@@ -129,7 +129,7 @@ func readsEvents(acc *smart.Access, s *Subscription) bool {
 // and a 403 *Error when the caller's access does not cover the access the
 // subscription was created with (another patient, narrower scopes).
 func (m *Manager) CheckAccess(ctx context.Context, id string) (*Subscription, error) {
-	s, ok := m.Subscription(id)
+	s, ok := m.lookup(ctx, id)
 	if !ok {
 		return nil, notFound(id)
 	}

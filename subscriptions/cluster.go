@@ -188,14 +188,16 @@ func (m *Manager) lose(p int, why string) (heldLease, bool) {
 }
 
 // drainPartition waits, at most for limit, until no delivery of partition
-// p is in flight, so that a partition handed over on purpose is not
-// delivered twice.
-func (m *Manager) drainPartition(ctx context.Context, p int, limit time.Duration) {
+// p is in flight (a delivery is in flight until its delivery state is
+// saved), so that a partition handed over on purpose is not delivered
+// twice. It reports whether the partition drained.
+func (m *Manager) drainPartition(ctx context.Context, p int, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
 	for m.queue.busyWhere(func(id string) bool { return Partition(id, m.cfg.Cluster.Partitions) == p }) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return
+			return false
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return true
 }

@@ -126,10 +126,25 @@ func (m *Manager) shed(ctx context.Context, held map[int]heldLease, n int) {
 			continue
 		}
 		n--
-		m.drainPartition(ctx, p, c.margin())
-		if err := c.Leases.ReleaseLease(ctx, h.lease); err != nil {
-			m.leaseErr(ctx, "release lease", err)
-		}
+		// The lease is released only once no delivery of the partition is
+		// in flight: a worker is busy until its delivered number is saved,
+		// so the next holder reads it and sends nothing twice. A slow store
+		// may take longer than a lease round; the drain runs apart so that
+		// the other leases are still renewed. If it does not end before
+		// the lease would expire anyway, the lease is left to expire.
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			if !m.drainPartition(ctx, p, time.Until(h.until)) {
+				m.log.Warn("partition handed back by expiry: deliveries still in flight", "partition", p, "term", h.lease.Term)
+				return
+			}
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.margin())
+			defer cancel()
+			if err := c.Leases.ReleaseLease(rctx, h.lease); err != nil {
+				m.leaseErr(ctx, "release lease", err)
+			}
+		}()
 	}
 }
 

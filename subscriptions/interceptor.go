@@ -45,6 +45,9 @@ func (h *SubscriptionHook) Validate(ctx context.Context, body map[string]any, cu
 	if err := takeClientAccess(body, stored); err != nil {
 		return err
 	}
+	if err := h.m.knowTopic(ctx, body); err != nil {
+		return err
+	}
 	s, err := h.m.parser(true).parse(body, nil)
 	if err != nil {
 		return err
@@ -194,6 +197,14 @@ func (m *Manager) topicInUse(url string) bool {
 // committedTopic applies a committed topic version (also one seen in the
 // change feed).
 func (m *Manager) committedTopic(res *fhirstore.Resource) error {
+	v := versionNumber(res.VersionID)
+	m.mu.Lock()
+	if v <= m.topicVer[res.ID] {
+		m.mu.Unlock()
+		return nil // a version older than the one applied (met again in the feed)
+	}
+	m.topicVer[res.ID] = v
+	m.mu.Unlock()
 	if res.Deleted {
 		m.mu.Lock()
 		url := m.topicIDs[res.ID]

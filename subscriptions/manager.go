@@ -112,6 +112,7 @@ type Manager struct {
 	deleted  map[string]int64
 	idx      *index
 	topicIDs map[string]string // SubscriptionTopic id → canonical URL
+	topicVer map[string]int64  // SubscriptionTopic id → newest version applied (deletes too)
 
 	queue   *queue
 	sched   *schedule
@@ -182,6 +183,7 @@ func New(cfg Config) (*Manager, error) {
 		deleted:   map[string]int64{},
 		idx:       newIndex(),
 		topicIDs:  map[string]string{},
+		topicVer:  map[string]int64{},
 		sched:     newSchedule(),
 		own:       newLeaseSet(),
 		listeners: map[string]map[*listener]struct{}{},
@@ -321,6 +323,7 @@ func (m *Manager) loadTopics(ctx context.Context) error {
 		}
 		m.topics.Put(t)
 		m.topicIDs[res.ID] = t.URL
+		m.topicVer[res.ID] = versionNumber(res.VersionID)
 	})
 }
 

@@ -219,7 +219,7 @@ func (p *parser) parse(body map[string]any, res *fhirstore.Resource) (*Subscript
 	switch {
 	case criteria == "":
 		return nil, invalid("Subscription.criteria", "required: a SubscriptionTopic canonical URL or Type?params")
-	case strings.HasPrefix(criteria, "http://") || strings.HasPrefix(criteria, "https://"):
+	case isAbsoluteURL(criteria):
 		if err := p.topic(s, criteria, body, channel); err != nil {
 			return nil, err
 		}
@@ -525,4 +525,13 @@ func isTokenChar(r rune) bool {
 func versionNumber(v string) int64 {
 	n, _ := strconv.ParseInt(v, 10, 64)
 	return n
+}
+
+// isAbsoluteURL tells a topic canonical from classic criteria: a scheme
+// ("http:", "https:", "urn:", …) before any '?' or '/'. Classic criteria
+// start with a resource type, which has no ':', then '?'. So every URL a
+// SubscriptionTopic may have (topics.Parse: "://" or "urn:") can be named.
+func isAbsoluteURL(criteria string) bool {
+	i := strings.IndexAny(criteria, ":?/")
+	return i > 0 && criteria[i] == ':'
 }
