@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,39 +102,94 @@ func drain(t *testing.T, rcv *hookReceiver, subs []crashSub, want map[string][]s
 	time.Sleep(300 * time.Millisecond) // anything extra would arrive now
 }
 
-// multiTally is what the receiver got, against what was expected.
-type multiTally struct {
-	delivered, duplicates, lost int
-	duplicated                  map[string][]int // subscription → event numbers received more than once
+// ackedWrites are the Observations the client got a 201 for, with their
+// patient.
+type ackedWrites struct {
+	mu   sync.Mutex
+	byID map[string]string
 }
 
-// tally counts deliveries per subscription and checks that they are
-// exactly 1..N, N the subscription's matching writes, with the right foci.
-func tally(t *testing.T, rcv *hookReceiver, subs []crashSub, want map[string][]string) multiTally {
+func (a *ackedWrites) add(id, patient string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.byID[id] = patient
+}
+
+func (a *ackedWrites) len() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.byID)
+}
+
+// forPatient returns the acknowledged writes of one patient.
+func (a *ackedWrites) forPatient(p string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for id, pat := range a.byID {
+		if pat == p {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// multiTally is what the receiver got, against what the client was told.
+type multiTally struct {
+	expected   int // events of acknowledged writes
+	delivered  int // distinct event numbers received
+	lost       int // acknowledged writes whose event never arrived
+	duplicates int // receptions beyond the first
+	atKill     int // duplicates of a subscription of the killed node first received before the kill
+	unacked    int // events received for stored writes whose answer the client never got
+	lostWhat   []string
+	duplicated map[string][]int // subscription → event numbers received more than once
+	problems   []string         // numbering or focus defects, reported after the figures
+}
+
+// tallyAcked counts, per subscription, the acknowledged matching writes
+// whose event arrived (by focus), the lost ones, and the receptions beyond
+// the first; a duplicate counts as atKill when its subscription belonged
+// to the killed node (orphans) and its first reception came before the
+// kill. The numbering must be exactly 1..N, N the stored matching writes.
+func tallyAcked(t *testing.T, rcv *hookReceiver, subs []crashSub, stored map[string][]string, ack *ackedWrites,
+	orphans map[string]bool, killed time.Time) multiTally {
 	t.Helper()
 	out := multiTally{duplicated: map[string][]int{}}
 	for _, s := range subs {
 		got := rcv.snapshot(s.id)
+		foci := map[string]bool{}
 		for num, times := range got.deliveries {
-			if num > len(want[s.id]) {
-				t.Errorf("Subscription/%s: event %d delivered, but only %d writes match it", s.id, num, len(want[s.id]))
-				continue
-			}
 			out.delivered++
+			foci[got.focus[num][strings.LastIndex(got.focus[num], "/")+1:]] = true
 			if times > 1 {
 				out.duplicates += times - 1
 				out.duplicated[s.id] = append(out.duplicated[s.id], num)
+				if orphans[s.id] && len(got.times[num]) > 0 && got.times[num][0].Before(killed) {
+					out.atKill += times - 1
+				}
 			}
 		}
-		for i := 1; i <= len(want[s.id]); i++ {
-			if got.deliveries[i] == 0 {
+		acked := ack.forPatient(s.patient)
+		out.expected += len(acked)
+		isAcked := map[string]bool{}
+		for _, id := range acked {
+			isAcked[id] = true
+			if !foci[id] {
 				out.lost++
+				out.lostWhat = append(out.lostWhat, "Subscription/"+s.id+" Observation/"+id)
 			}
 		}
-		if !contiguous(got.deliveries, len(want[s.id])) {
-			t.Errorf("Subscription/%s: event numbers %v, want 1..%d", s.id, sortedKeys(got.deliveries), len(want[s.id]))
+		for id := range foci {
+			if !isAcked[id] {
+				out.unacked++
+			}
 		}
-		checkFoci(t, s.id, got.focus, want[s.id])
+		if !contiguous(got.deliveries, len(stored[s.id])) {
+			out.problems = append(out.problems, fmt.Sprintf("Subscription/%s: event numbers %v, want 1..%d (the stored matching writes)",
+				s.id, sortedKeys(got.deliveries), len(stored[s.id])))
+		}
+		checkFoci(t, s.id, got.focus, stored[s.id])
 	}
 	return out
 }

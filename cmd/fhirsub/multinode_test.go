@@ -38,9 +38,11 @@ const (
 // TestSeveralNodes runs three server binaries on one FerretDB (production
 // uses a MongoDB replica set), creates rest-hook subscriptions and writes
 // through all of them, and proves that each event is delivered by one
-// node; then it SIGKILLs a node mid-load and proves that its partitions
-// are taken over without loss. A legacy websocket client on one node sees
-// a write made through another.
+// node; then it SIGKILLs a node mid-load, restarts it while the writes go
+// on, and proves, counting from the writes the client got a 201 for, that
+// nothing is lost and that nothing is sent twice but what was in flight at
+// the kill (the hand-back to the restarted node included). A legacy
+// websocket client on one node sees a write made through another.
 func TestSeveralNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-node test skipped in -short mode")
@@ -83,26 +85,30 @@ func TestSeveralNodes(t *testing.T) {
 	waitAllActive(t, nodes[2].base, len(subs))
 	t.Logf("%d subscriptions active after %v", len(subs), time.Since(began).Round(time.Millisecond))
 
-	// Phase 1: every node lives; writes go round-robin through all.
+	// Phase 1: every node lives; writes go round-robin through all. The
+	// expectation is what the client was told: the writes answered 201.
 	var seq atomic.Int64
+	ack := &ackedWrites{byID: map[string]string{}}
 	write := func(ctx context.Context, base string) {
 		n := seq.Add(1)
-		_, _, _ = fhirDo(ctx, "POST", base+"/Observation",
-			criticalObservation(patients[int(n)%len(patients)], loincSodium, fmt.Sprintf("m%04d", n)))
+		patient := patients[int(n)%len(patients)]
+		code, body, err := fhirDo(ctx, "POST", base+"/Observation",
+			criticalObservation(patient, loincSodium, fmt.Sprintf("m%04d", n)))
+		if id, _ := body["id"].(string); err == nil && code == http.StatusCreated && id != "" {
+			ack.add(id, patient)
+		}
 	}
 	for i := range multiPhase1 {
 		write(context.Background(), nodes[i%len(nodes)].base)
 	}
 	want, _ := expectedEvents(t, nodes[0].base, subs)
 	drain(t, rcv, subs, want, 30*time.Second)
-	phase1 := tally(t, rcv, subs, want)
-	t.Logf("phase 1 drained after %v", time.Since(began).Round(time.Millisecond))
-	if phase1.duplicates != 0 {
-		t.Errorf("phase 1 (no node died): %d duplicate deliveries, want 0", phase1.duplicates)
-	}
+	phase1 := tallyAcked(t, rcv, subs, want, ack, nil, time.Time{})
+	t.Logf("phase 1 drained after %v: %+v", time.Since(began).Round(time.Millisecond), phase1)
 
 	// Phase 2: writers go on through every live node; the last node is
-	// killed while they write.
+	// killed while they write, and restarted while they still write, so
+	// that it takes its share of the partitions back under load.
 	leases = currentLeases(t, uri)
 	victim := nodes[len(nodes)-1]
 	victimID := fmt.Sprintf("node-%c", 'a'+len(nodes)-1)
@@ -140,12 +146,18 @@ func TestSeveralNodes(t *testing.T) {
 	}
 	takeover := watchTakeover(rcv, orphans, before, killed, multiAfterKill+5*time.Second)
 	time.Sleep(multiAfterKill)
+	victim.start()
+	alive.Store(&all)
+	rejoined := time.Now()
+	rebalanced, balanced := balancedWithin(t, uri, 20*time.Second)
+	rebalancedAfter := time.Since(rejoined)
+	time.Sleep(2 * time.Second) // writing goes on after the hand-back
 	cancel()
 	wg.Wait()
 
 	// A write cut by the kill between its steps is settled by a reader
 	// after the store's commit timeout (5 s): reconcile with the store
-	// until the expectation no longer moves.
+	// until the numbering no longer moves.
 	time.Sleep(time.Until(killed.Add(6 * time.Second)))
 	want, written := expectedEvents(t, nodes[0].base, subs)
 	for range 3 {
@@ -156,33 +168,41 @@ func TestSeveralNodes(t *testing.T) {
 		}
 		want, written = again, n
 	}
-	final := tally(t, rcv, subs, want)
-	t.Logf("phase 2 drained after %v", time.Since(began).Round(time.Millisecond))
+	final := tallyAcked(t, rcv, subs, want, ack, orphans, killed)
 	took := <-takeover
-	for id, nums := range final.duplicated {
-		if !orphans[id] {
-			t.Errorf("Subscription/%s (partition %d, not the killed node's) has duplicate deliveries of events %v",
-				id, subscriptions.Partition(id, multiPartitions), nums)
-		}
+	line := fmt.Sprintf("multinode: nodes=%d, subscriptions=%d, writes acknowledged=%d of %d attempted (stored %d), events expected from acknowledged writes=%d,"+
+		" delivered=%d, lost=%d, duplicates=%d (of which in flight at the SIGKILL=%d, elsewhere=%d), delivered for unacknowledged stored writes=%d,"+
+		" takeover=%.1fs, victim restarted and partitions rebalanced %v in %v (phase 1 duplicates=%d, lost=%d; killed node held %d partitions and %d subscriptions, total=%v)",
+		len(nodes), len(subs), ack.len(), seq.Load(), written, final.expected, final.delivered, final.lost, final.duplicates,
+		final.atKill, final.duplicates-final.atKill, final.unacked, took.Seconds(), holdings(rebalanced), rebalancedAfter.Round(time.Millisecond),
+		phase1.duplicates, phase1.lost, countHeld(leases, victimID), len(orphans), time.Since(began).Round(time.Millisecond))
+	t.Log(line)
+	reportFigure(line)
+
+	for _, p := range final.problems {
+		t.Error(p)
+	}
+	if phase1.duplicates != 0 || phase1.lost != 0 {
+		t.Errorf("phase 1 (no node died): %d duplicates, %d lost, want 0", phase1.duplicates, phase1.lost)
+	}
+	if final.lost > 0 {
+		t.Errorf("acknowledged writes lost: %d of %d events: %v", final.lost, final.expected, final.lostWhat)
+	}
+	// A delivery in flight when its node is SIGKILLed (the receiver
+	// answered, the delivered number was not saved yet) is sent again by
+	// the next holder: rest-hook is at least once. Every other duplicate —
+	// the hand-back when the restarted node rejoins included — is a defect.
+	if other := final.duplicates - final.atKill; other > 0 {
+		t.Errorf("%d duplicate deliveries not explained by the SIGKILL: %v", other, final.duplicated)
 	}
 	if bad := rcv.malformed(); len(bad) > 0 {
 		t.Errorf("%d malformed or inconsistent notifications, first: %s", len(bad), bad[0])
 	}
-	expected := 0
-	for _, w := range want {
-		expected += len(w)
-	}
-	line := fmt.Sprintf("multinode: nodes=%d, subscriptions=%d, changes written=%d, events expected=%d, delivered=%d,"+
-		" duplicates=%d, lost=%d, takeover=%.1fs (phase 1 duplicates=%d, killed node held %d partitions and %d subscriptions, write attempts=%d, total=%v)",
-		len(nodes), len(subs), written, expected, final.delivered, final.duplicates, final.lost, took.Seconds(),
-		phase1.duplicates, countHeld(leases, victimID), len(orphans), seq.Load(), time.Since(began).Round(time.Millisecond))
-	t.Log(line)
-	reportFigure(line)
-	if final.lost > 0 || final.delivered != expected {
-		t.Errorf("events lost: %d of %d (delivered %d)", final.lost, expected, final.delivered)
-	}
 	if took <= 0 {
 		t.Errorf("the killed node's subscriptions were not taken over")
+	}
+	if !balanced {
+		t.Errorf("partitions not balanced over %d nodes within 20s of the restart: %v", multiNodes, holdings(rebalanced))
 	}
 }
 
@@ -268,8 +288,19 @@ func currentLeases(t *testing.T, uri string) map[int]string {
 // its fair share at most, twice in a row a lease tick apart.
 func waitBalanced(t *testing.T, uri string) map[int]string {
 	t.Helper()
+	l, ok := balancedWithin(t, uri, 20*time.Second)
+	if !ok {
+		t.Fatalf("partitions not balanced over %d nodes within 20s: %v", multiNodes, holdings(l))
+	}
+	return l
+}
+
+// balancedWithin is waitBalanced that reports a timeout instead of
+// failing (the last leases read and false).
+func balancedWithin(t *testing.T, uri string, limit time.Duration) (map[int]string, bool) {
+	t.Helper()
 	share := (multiPartitions + multiNodes - 1) / multiNodes
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(limit)
 	stable := 0
 	for {
 		l := currentLeases(t, uri)
@@ -278,10 +309,10 @@ func waitBalanced(t *testing.T, uri string) map[int]string {
 			ok = ok && n <= share
 		}
 		if stable = map[bool]int{true: stable + 1, false: 0}[ok]; stable >= 2 {
-			return l
+			return l, true
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("partitions not balanced over %d nodes within 20s: %v", multiNodes, holdings(l))
+			return l, false
 		}
 		time.Sleep(multiLeaseTTL / 4)
 	}

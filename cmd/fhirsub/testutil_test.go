@@ -371,11 +371,12 @@ func parseNotification(b map[string]any) (notification, error) {
 // subLog is what a hookReceiver saw of one subscription.
 type subLog struct {
 	handshakes int
-	deliveries map[int]int    // event number → times received with a 2xx answer
-	epochs     map[int][]int  // event number → the epoch of each reception
-	focus      map[int]string // event number → focus reference
-	failures   []time.Time    // requests answered with a non-2xx status
-	notes      []seenNote     // every notification, in arrival order
+	deliveries map[int]int         // event number → times received with a 2xx answer
+	epochs     map[int][]int       // event number → the epoch of each reception
+	focus      map[int]string      // event number → focus reference
+	failures   []time.Time         // requests answered with a non-2xx status
+	notes      []seenNote          // every notification, in arrival order
+	times      map[int][]time.Time // event number → the time of each 2xx reception
 }
 
 // seenNote is one notification as received: its type and reported
@@ -499,7 +500,7 @@ func (r *hookReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	} else {
 		l := r.subs[n.Subscription]
 		if l == nil {
-			l = &subLog{deliveries: map[int]int{}, epochs: map[int][]int{}, focus: map[int]string{}}
+			l = &subLog{deliveries: map[int]int{}, epochs: map[int][]int{}, focus: map[int]string{}, times: map[int][]time.Time{}}
 			r.subs[n.Subscription] = l
 		}
 		l.notes = append(l.notes, seenNote{Type: n.Type, Status: n.Status, OK: code/100 == 2, At: time.Now()})
@@ -511,6 +512,7 @@ func (r *hookReceiver) handle(w http.ResponseWriter, req *http.Request) {
 		default:
 			for i, num := range n.Events {
 				l.deliveries[num]++
+				l.times[num] = append(l.times[num], time.Now())
 				l.epochs[num] = append(l.epochs[num], int(epoch))
 				if prev, ok := l.focus[num]; ok && prev != n.Foci[i] {
 					r.bad = append(r.bad, fmt.Sprintf("Subscription/%s event %d delivered with two foci: %s and %s",
@@ -532,7 +534,7 @@ func (r *hookReceiver) handle(w http.ResponseWriter, req *http.Request) {
 func (r *hookReceiver) snapshot(id string) subLog {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := subLog{deliveries: map[int]int{}, epochs: map[int][]int{}, focus: map[int]string{}}
+	out := subLog{deliveries: map[int]int{}, epochs: map[int][]int{}, focus: map[int]string{}, times: map[int][]time.Time{}}
 	l := r.subs[id]
 	if l == nil {
 		return out
@@ -546,6 +548,9 @@ func (r *hookReceiver) snapshot(id string) subLog {
 	}
 	for k, v := range l.focus {
 		out.focus[k] = v
+	}
+	for k, v := range l.times {
+		out.times[k] = append([]time.Time(nil), v...)
 	}
 	out.failures = append(out.failures, l.failures...)
 	out.notes = append(out.notes, l.notes...)
