@@ -108,8 +108,8 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 		}
 		sendErr = m.sendBundle(ctx, s, b)
 	}
-	if ctx.Err() != nil {
-		return nil // shutting down: not a failure of the receiver
+	if ctx.Err() != nil || errors.Is(sendErr, errNotOwner) {
+		return nil // shutting down, or the partition moved: not a failure of the receiver
 	}
 	if sendErr != nil {
 		return m.failed(ctx, s, ln, sendErr, false)
@@ -163,7 +163,7 @@ func (m *Manager) handshake(ctx context.Context, s *Subscription, ln *lane) erro
 		return err
 	}
 	sendErr := m.sendBundle(ctx, s, b)
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(sendErr, errNotOwner) {
 		return nil
 	}
 	if sendErr != nil {
@@ -187,7 +187,7 @@ func (m *Manager) heartbeat(ctx context.Context, s *Subscription, ln *lane) erro
 		return err
 	}
 	sendErr := m.sendBundle(ctx, s, b)
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || errors.Is(sendErr, errNotOwner) {
 		return nil
 	}
 	if sendErr != nil {
@@ -293,7 +293,15 @@ func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore
 	return m.send(ctx, s, channels.Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: res.Body})
 }
 
+// errNotOwner is the outcome of a send skipped because this node lost the
+// subscription's partition after the delivery started: the next holder
+// delivers from the stored state.
+var errNotOwner = errors.New("partition no longer held")
+
 func (m *Manager) send(ctx context.Context, s *Subscription, req channels.Request) error {
+	if !m.owns(s.ID) { // the lease may have lapsed while the Bundle was built
+		return errNotOwner
+	}
 	if m.cfg.Sender == nil {
 		return &channels.DeliveryError{Permanent: true, Err: errors.New("no rest-hook sender configured")}
 	}

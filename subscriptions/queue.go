@@ -17,7 +17,9 @@ import (
 // It also keeps delivery fair between receivers. Every attempt is
 // accounted to its destination (host:port of the endpoint):
 //   - at most fastMax attempts run at once to destinations that answer
-//     in time (the workers proper);
+//     in time (the workers proper), at most half of them to one
+//     destination, so that a receiver that starts hanging holds at most
+//     half the workers before it is found slow;
 //   - a destination whose last attempt took longer than slowAfter (a slow
 //     or hung receiver) is "slow": new attempts to slow destinations run
 //     in a separate pool of at most slowMax, and at most hostMax attempts
@@ -28,7 +30,8 @@ import (
 //     attempt's time limit bounds how long it lingers.
 //
 // So however many receivers hang, the healthy ones keep fastMax workers,
-// less the attempts that have not yet been running for slowAfter.
+// less the attempts that have not yet been running for slowAfter (at most
+// half of them per hung destination).
 type queue struct {
 	mu      sync.Mutex
 	pending []string
@@ -121,7 +124,7 @@ func (q *queue) admit(dest string) int {
 		}
 		return -1
 	}
-	if q.fast < q.fastMax {
+	if q.fast < q.fastMax && (dest == "" || q.perDest[dest] < max(q.fastMax/2, 1)) {
 		return poolFast
 	}
 	return -1
