@@ -14,7 +14,8 @@ import (
 // answers, then one subscription to a healthy receiver. The healthy one's
 // handshake and events must arrive while the hung requests are still
 // held, and the hung receiver must never hold more requests at once than
-// the delivery workers (16). The delivery latency with and without hung
+// half the delivery workers (16): the share one destination may take
+// before it is found slow. The delivery latency with and without hung
 // receivers is measured by BenchmarkHungEndpoints (subscriptions).
 func TestHungEndpoints(t *testing.T) {
 	if testing.Short() {
@@ -79,8 +80,8 @@ func TestHungEndpoints(t *testing.T) {
 		t.Errorf("healthy subscriber beside hung receivers: handshake kept=%v, events %v (want 1..%d)",
 			kept, sortedKeys(rcv.snapshot(id).deliveries), events)
 	}
-	if heldPeak > workers {
-		t.Errorf("the hung receiver held %d requests at once, more than the %d workers", heldPeak, workers)
+	if heldPeak > workers/2 {
+		t.Errorf("the hung receiver held %d requests at once, more than half the %d workers", heldPeak, workers)
 	}
 	if heldNow == 0 {
 		t.Error("no request is held at the hung receiver: the test did not test hung requests")
