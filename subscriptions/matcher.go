@@ -46,12 +46,12 @@ func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
 				// Set aside only a change that keeps failing while the
 				// store answers: an outage must not skip changes.
 				if attempts >= m.cfg.MaxChangeAttempts && m.store.Ping(ctx) == nil {
-					if serr := m.skip(ctx, c, attempts, err); serr == nil {
+					serr := m.skip(ctx, c, attempts, err)
+					if serr == nil {
 						cursor, retry = c.Seq, 0
 						continue
-					} else {
-						err = serr
 					}
+					err = serr
 				}
 				retry = m.pause(ctx, retry, "process change", err)
 				break

@@ -54,12 +54,6 @@ func (s *skippedSet) put(c SkippedChange) {
 	s.m[c.Seq] = c
 }
 
-func (s *skippedSet) remove(seq int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, seq)
-}
-
 func (s *skippedSet) list() []SkippedChange {
 	s.mu.Lock()
 	defer s.mu.Unlock()
