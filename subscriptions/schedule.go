@@ -61,6 +61,7 @@ func (m *Manager) scheduleLoop(ctx context.Context) {
 		if first := m.sched.earliest(); !first.IsZero() {
 			wait = min(wait, max(first.Sub(m.cfg.Now()), time.Millisecond))
 		}
+		m.sched.plan(m.cfg.Now().Add(wait))
 		t.Reset(wait)
 	}
 }
@@ -71,11 +72,19 @@ type schedule struct {
 	mu   sync.Mutex
 	next map[string]time.Time // retry due
 	comm map[string]time.Time // last successful communication or activation
-	kick chan struct{}        // a retry was set: the schedule loop recomputes its wait
+	kick chan struct{}        // a retry earlier than wake was set: the schedule loop recomputes its wait
+	wake time.Time            // when the schedule loop looks next
 }
 
 func newSchedule() *schedule {
 	return &schedule{next: map[string]time.Time{}, comm: map[string]time.Time{}, kick: make(chan struct{}, 1)}
+}
+
+// plan records when the schedule loop looks next.
+func (s *schedule) plan(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wake = t
 }
 
 // earliest returns the earliest retry due (zero when none).
@@ -120,6 +129,9 @@ func (s *schedule) setNext(id string, t time.Time) {
 		return
 	}
 	s.next[id] = t
+	if !s.wake.IsZero() && !t.Before(s.wake) {
+		return // the loop looks by then anyway
+	}
 	select {
 	case s.kick <- struct{}{}:
 	default:
