@@ -27,6 +27,10 @@ type entryIn struct {
 	Type, ID string
 	Query    url.Values // for GET searches
 	IfMatch  string
+	// IfNoneExist is request.ifNoneExist of a POST (conditional create);
+	// Existing is the resource that answers it in a transaction (no write).
+	IfNoneExist string
+	Existing    *fhirstore.Resource
 }
 
 // bundle handles POST / with a batch or transaction Bundle.
@@ -79,6 +83,11 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 	rawURL, _ := req["url"].(string)
 	e.IfMatch, _ = req["ifMatch"].(string)
 	e.IfMatch = strings.Trim(strings.TrimPrefix(strings.TrimSpace(e.IfMatch), "W/"), `"`)
+	if v, ok := req["ifNoneExist"]; ok {
+		if e.IfNoneExist, _ = v.(string); e.IfNoneExist == "" {
+			return bad("request.ifNoneExist must be a non-empty search")
+		}
+	}
 	u, err := url.Parse(strings.TrimPrefix(rawURL, "/"))
 	if err != nil || rawURL == "" {
 		return bad("request.url %q is not a relative URL", rawURL)
@@ -154,7 +163,20 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 			}
 		}
 	}
+	release, err := s.settleConditionalCreates(c.Request().Context(), entries, ids)
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			release()
+		}
+	}()
 	for i, e := range entries {
+		if e.Existing != nil {
+			continue
+		}
 		if e.Resource != nil {
 			rewriteReferences(e.Resource, ids)
 		}
@@ -183,8 +205,14 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 		}
 		return err
 	}
+	committed = true
 	out := newBundle("transaction-response")
 	out.Entry = make([]bundleEntry, len(entries))
+	for i, e := range entries {
+		if e.Existing != nil {
+			out.Entry[i] = s.writeEntry(c, http.MethodPut, fhirstore.OpResult{Resource: e.Existing})
+		}
+	}
 	for k, r := range results {
 		if err := s.committed(c.Request().Context(), r.Resource, interactionOf(ops[k].Method, r.Created)); err != nil {
 			return err
@@ -224,14 +252,13 @@ func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) err
 		}
 		switch e.Method {
 		case http.MethodPost:
-			res, err = s.store.Create(ctx, e.Resource)
-			created = true
+			res, created, err = s.createEntry(ctx, e)
 		case http.MethodPut:
 			res, created, err = s.store.Update(ctx, e.ID, e.Resource, fhirstore.WriteOptions{IfMatch: e.IfMatch})
 		case http.MethodDelete:
 			res, err = s.store.Delete(ctx, e.Type, e.ID, fhirstore.WriteOptions{IfMatch: e.IfMatch})
 		}
-		if err == nil {
+		if err == nil && (created || e.Method != http.MethodPost) {
 			err = s.committed(ctx, res, interactionOf(methodOf(e.Method), created))
 		}
 		if err != nil {
@@ -241,6 +268,8 @@ func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) err
 		m := e.Method
 		if m == http.MethodPut && created {
 			m = http.MethodPost
+		} else if m == http.MethodPost && !created {
+			m = http.MethodPut // a conditional create that found its resource: 200
 		}
 		out.Entry = append(out.Entry, s.writeEntry(c, m, fhirstore.OpResult{Resource: res, Created: created}))
 	}

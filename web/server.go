@@ -28,6 +28,8 @@ type Store interface {
 	History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirstore.Page, error)
 	Search(ctx context.Context, q *search.Query) (*fhirstore.Page, error)
 	Transaction(ctx context.Context, ops []fhirstore.Op) ([]fhirstore.OpResult, error)
+	Claim(ctx context.Context, key, id string) (string, error)
+	Release(ctx context.Context, key, id string) error
 	Ping(ctx context.Context) error
 }
 
