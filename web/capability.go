@@ -32,6 +32,12 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 		TypeInteractions: []string{"read", "vread", "update", "delete", "history-instance",
 			"history-type", "create", "search-type"},
 		SystemInteractions: []string{"transaction", "batch", "history-system"},
+		ConditionalCreate:  true,
+		ConditionalUpdate:  true,
+		ConditionalDelete:  "single",
+	}
+	if s.cfg.ConditionalDeleteMultiple {
+		c.ConditionalDelete = "multiple"
 	}
 	if s.cfg.Subscriptions != nil {
 		c.Instantiates = []string{backportServerCS}

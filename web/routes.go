@@ -20,6 +20,8 @@ import (
 //	GET    /{type}/{id}                      read
 //	PUT    /{type}/{id}                      update (update-as-create, If-Match)
 //	DELETE /{type}/{id}                      delete (If-Match)
+//	PUT    /{type}?criteria                  conditional update
+//	DELETE /{type}?criteria                  conditional delete
 //	GET    /{type}/{id}/_history             instance history
 //	GET    /{type}/{id}/_history/{vid}       vread
 //
@@ -55,6 +57,8 @@ func (s *Server) routes() {
 	e.GET("/:type", s.search)
 	e.POST("/:type/_search", s.search)
 	e.POST("/:type", s.create)
+	e.PUT("/:type", s.updateConditionalHTTP)
+	e.DELETE("/:type", s.deleteConditionalHTTP)
 	e.GET("/:type/_history", s.historyType)
 	e.GET("/:type/:id", s.read)
 	e.PUT("/:type/:id", s.update)

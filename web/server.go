@@ -64,6 +64,10 @@ type Config struct {
 	// WSBinding serves $get-ws-binding-token (see wsbinding.go); nil
 	// leaves it out.
 	WSBinding WSBindingIssuer
+	// ConditionalDeleteMultiple lets DELETE /Type?criteria delete every
+	// matching resource (up to fhirstore.MaxCount, in one transaction);
+	// off, several matches give 412.
+	ConditionalDeleteMultiple bool
 	// Metrics serves GET /metrics (the Prometheus text exposition that
 	// cmd/fhirsub builds), without authentication like /healthz; nil
 	// leaves the route out.

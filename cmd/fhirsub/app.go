@@ -104,6 +104,8 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		Subscriptions: mgr,
 		WSBinding:     bridge,
 		Metrics:       a.metrics.handler(),
+
+		ConditionalDeleteMultiple: cfg.ConditionalDeleteMultiple,
 	})
 	if err != nil {
 		return a, err
