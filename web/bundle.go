@@ -31,6 +31,9 @@ type entryIn struct {
 	// Existing is the resource that answers it in a transaction (no write).
 	IfNoneExist string
 	Existing    *fhirstore.Resource
+	// NoMatch marks a conditional DELETE of a transaction that nothing
+	// answered: it writes nothing.
+	NoMatch bool
 }
 
 // bundle handles POST / with a batch or transaction Bundle.
@@ -113,12 +116,12 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 			return bad("POST needs request.url = Type and a resource")
 		}
 	case http.MethodPut:
-		if e.ID == "" || e.Resource == nil || len(e.Query) > 0 {
-			return bad("PUT needs request.url = Type/id (conditional update is not supported) and a resource")
+		if e.Resource == nil || (e.ID == "") == (len(e.Query) == 0) {
+			return bad("PUT needs request.url = Type/id or Type?search (conditional update) and a resource")
 		}
 	case http.MethodDelete:
-		if e.ID == "" || len(e.Query) > 0 {
-			return bad("DELETE needs request.url = Type/id (conditional delete is not supported)")
+		if (e.ID == "") == (len(e.Query) == 0) {
+			return bad("DELETE needs request.url = Type/id or Type?search (conditional delete)")
 		}
 	case http.MethodGet:
 	default:
@@ -128,7 +131,7 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 		if rt, ok := e.Resource["resourceType"].(string); ok && rt != e.Type {
 			return bad("resourceType %q does not match request.url %q", rt, rawURL)
 		}
-		if e.Method == http.MethodPut && e.Resource["id"] != e.ID {
+		if e.Method == http.MethodPut && e.ID != "" && e.Resource["id"] != e.ID {
 			return bad("resource id %v does not match request.url %q", e.Resource["id"], rawURL)
 		}
 		current, err := s.currentFor(ctx, e.Type, e.ID)
@@ -163,7 +166,7 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 			}
 		}
 	}
-	release, err := s.settleConditionalCreates(c.Request().Context(), entries, ids)
+	release, err := s.settleConditionals(c.Request().Context(), entries, ids)
 	if err != nil {
 		return err
 	}
@@ -174,7 +177,7 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 		}
 	}()
 	for i, e := range entries {
-		if e.Existing != nil {
+		if e.Existing != nil || e.NoMatch {
 			continue
 		}
 		if e.Resource != nil {
@@ -208,11 +211,7 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 	committed = true
 	out := newBundle("transaction-response")
 	out.Entry = make([]bundleEntry, len(entries))
-	for i, e := range entries {
-		if e.Existing != nil {
-			out.Entry[i] = s.writeEntry(c, http.MethodPut, fhirstore.OpResult{Resource: e.Existing})
-		}
-	}
+	s.settledEntries(c, entries, out.Entry)
 	for k, r := range results {
 		if err := s.committed(c.Request().Context(), r.Resource, interactionOf(ops[k].Method, r.Created)); err != nil {
 			return err
@@ -244,6 +243,10 @@ func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) err
 		switch e.Method {
 		case http.MethodGet:
 			out.Entry = append(out.Entry, s.getEntry(c, e))
+			continue
+		}
+		if e.ID == "" && (e.Method == http.MethodPut || e.Method == http.MethodDelete) {
+			out.Entry = append(out.Entry, s.conditionalBatchEntry(c, e))
 			continue
 		}
 		if err := s.authorizeEntry(ctx, i, e); err != nil {

@@ -166,6 +166,11 @@ func (s *Server) deleteConditionalHTTP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, r := range deleted {
+		if err := s.committed(ctx, r, fhirstore.InteractionDelete); err != nil {
+			return err
+		}
+	}
 	if len(deleted) == 1 {
 		setVersionHeaders(c, deleted[0])
 	}
@@ -179,6 +184,7 @@ func (s *Server) deleteConditionalHTTP(c echo.Context) error {
 // deleteConditional deletes the resources answering cond: one, or every
 // one (at most fhirstore.MaxCount, in one transaction) when
 // Config.ConditionalDeleteMultiple is set; several otherwise give 412.
+// The caller reports the deletions to the interceptors (committed).
 // Each delete carries the version the search found as If-Match, so a
 // resource changed meanwhile makes the decision run again.
 func (s *Server) deleteConditional(ctx context.Context, cond *condition) ([]*fhirstore.Resource, error) {
@@ -216,9 +222,6 @@ func (s *Server) deleteConditional(ctx context.Context, cond *condition) ([]*fhi
 		}
 		out := make([]*fhirstore.Resource, len(results))
 		for i, r := range results {
-			if err := s.committed(ctx, r.Resource, fhirstore.InteractionDelete); err != nil {
-				return nil, err
-			}
 			out[i] = r.Resource
 		}
 		return out, nil

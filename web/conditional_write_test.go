@@ -129,3 +129,67 @@ func TestConditionalDeleteMultiple(t *testing.T) {
 		t.Errorf("conditionalDelete advertised as %q, want multiple", got)
 	}
 }
+
+func TestConditionalUpdateAndDeleteInBundles(t *testing.T) {
+	s := mustServer(t)
+	put := func(family, ident, fullURL string) map[string]any {
+		return map[string]any{"fullUrl": fullURL, "resource": patientWithID(family, ident),
+			"request": map[string]any{"method": "PUT", "url": "Patient?identifier=urn:test|" + ident}}
+	}
+	del := func(ident string) map[string]any {
+		return map[string]any{"request": map[string]any{"method": "DELETE", "url": "Patient?identifier=urn:test|" + ident}}
+	}
+	// Batch: create by condition, then update by condition.
+	batch := map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{put("A", "b1", "")}}
+	r := s.do("POST", "/", batch).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "entry", 0, "response", "status") != "201 Created" {
+		t.Fatalf("batch conditional update as create: %s", r.Body)
+	}
+	id := str(r.JSON, "entry", 0, "resource", "id")
+	r = s.do("POST", "/", batch).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "entry", 0, "response", "status") != "200 OK" || str(r.JSON, "entry", 0, "resource", "meta", "versionId") != "2" ||
+		str(r.JSON, "entry", 0, "resource", "id") != id {
+		t.Fatalf("batch conditional update of the match: %s", r.Body)
+	}
+	// Transaction: update b1 by condition, create t1 by condition, an
+	// Observation referencing both fullUrls, delete b2 (no match).
+	tx := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		put("B", "b1", "urn:uuid:11111111-1111-1111-1111-111111111111"),
+		put("T", "t1", "urn:uuid:22222222-2222-2222-2222-222222222222"),
+		map[string]any{"resource": observation("urn:uuid:11111111-1111-1111-1111-111111111111", "8867-4", "2024-01-01"),
+			"request": map[string]any{"method": "POST", "url": "Observation"}},
+		map[string]any{"resource": observation("urn:uuid:22222222-2222-2222-2222-222222222222", "8867-4", "2024-01-01"),
+			"request": map[string]any{"method": "POST", "url": "Observation"}},
+		del("nosuch"),
+	}}
+	r = s.do("POST", "/", tx).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "entry", 0, "response", "status") != "200 OK" || str(r.JSON, "entry", 1, "response", "status") != "201 Created" ||
+		str(r.JSON, "entry", 4, "response", "status") != "200 OK" {
+		t.Fatalf("transaction statuses: %s", r.Body)
+	}
+	if got := str(r.JSON, "entry", 2, "resource", "subject", "reference"); got != "Patient/"+id {
+		t.Fatalf("reference to the updated patient became %q, want Patient/%s", got, id)
+	}
+	t1 := str(r.JSON, "entry", 1, "resource", "id")
+	if got := str(r.JSON, "entry", 3, "resource", "subject", "reference"); t1 == "" || got != "Patient/"+t1 {
+		t.Fatalf("reference to the created patient became %q, want Patient/%s", got, t1)
+	}
+	// Transaction delete by condition; batch delete by condition.
+	tx = map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{del("t1")}}
+	s.do("POST", "/", tx).wantStatus(t, http.StatusOK)
+	s.do("GET", "/Patient/"+t1, nil).wantStatus(t, http.StatusGone)
+	batch = map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{del("b1")}}
+	r = s.do("POST", "/", batch).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "entry", 0, "response", "status") != "200 OK" {
+		t.Fatalf("batch conditional delete: %s", r.Body)
+	}
+	s.do("GET", "/Patient/"+id, nil).wantStatus(t, http.StatusGone)
+	// Several matches refuse the whole transaction.
+	s.do("POST", "/Patient", patientWithID("D", "d")).wantStatus(t, http.StatusCreated)
+	s.do("POST", "/Patient", patientWithID("D", "d")).wantStatus(t, http.StatusCreated)
+	tx = map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{put("N", "new", ""), del("d")}}
+	s.do("POST", "/", tx).wantStatus(t, http.StatusPreconditionFailed)
+	if got := s.typeTotal(t, "/Patient?identifier=urn:test|new"); got != "0" {
+		t.Fatalf("a refused transaction wrote %s Patients", got)
+	}
+}
