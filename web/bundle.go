@@ -31,6 +31,8 @@ type entryIn struct {
 	// Existing is the resource that answers it in a transaction (no write).
 	IfNoneExist string
 	Existing    *fhirstore.Resource
+	// Patch is the patch of a PATCH entry (whose Resource is then nil).
+	Patch patcher
 	// NoMatch marks a conditional DELETE of a transaction that nothing
 	// answered: it writes nothing.
 	NoMatch bool
@@ -123,9 +125,14 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 		if (e.ID == "") == (len(e.Query) == 0) {
 			return bad("DELETE needs request.url = Type/id or Type?search (conditional delete)")
 		}
+	case http.MethodPatch:
+		if e.ID == "" || e.Resource == nil {
+			return bad("PATCH needs request.url = Type/id and a resource (Binary JSON Patch or Parameters FHIRPath Patch)")
+		}
+		return e, parsePatchEntry(i, &e)
 	case http.MethodGet:
 	default:
-		return bad("request.method %q is not supported (GET, POST, PUT, DELETE)", e.Method)
+		return bad("request.method %q is not supported (GET, POST, PUT, PATCH, DELETE)", e.Method)
 	}
 	if e.Resource != nil {
 		if rt, ok := e.Resource["resourceType"].(string); ok && rt != e.Type {
@@ -245,7 +252,7 @@ func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) err
 			out.Entry = append(out.Entry, s.getEntry(c, e))
 			continue
 		}
-		if e.ID == "" && (e.Method == http.MethodPut || e.Method == http.MethodDelete) {
+		if e.Method == http.MethodPatch || e.ID == "" && (e.Method == http.MethodPut || e.Method == http.MethodDelete) {
 			out.Entry = append(out.Entry, s.conditionalBatchEntry(c, e))
 			continue
 		}

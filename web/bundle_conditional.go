@@ -24,10 +24,30 @@ func (s *Server) createEntry(ctx context.Context, e entryIn) (*fhirstore.Resourc
 	return res, err == nil, err
 }
 
-// conditionalBatchEntry runs a conditional PUT or DELETE entry of a batch
+// parsePatchEntry reads the patch of PATCH entry i.
+func parsePatchEntry(i int, e *entryIn) error {
+	p, err := entryPatcher(e.Resource)
+	if err != nil {
+		return fmt.Errorf("Bundle.entry[%d].resource: %w", i, err)
+	}
+	e.Patch, e.Resource = p, nil
+	return nil
+}
+
+// conditionalBatchEntry runs a PATCH, or a conditional PUT or DELETE, entry of a batch
 // and gives its response entry.
 func (s *Server) conditionalBatchEntry(c echo.Context, e entryIn) bundleEntry {
 	ctx := c.Request().Context()
+	if e.Method == http.MethodPatch {
+		res, err := s.patch(ctx, e.Type, e.ID, e.Patch, e.IfMatch)
+		if err == nil {
+			err = s.committed(ctx, res, fhirstore.InteractionUpdate)
+		}
+		if err != nil {
+			return errorEntry(err)
+		}
+		return s.writeEntry(c, http.MethodPut, fhirstore.OpResult{Resource: res})
+	}
 	cond, err := parseCondition(e.Type, e.Query.Encode())
 	if err != nil {
 		return errorEntry(err)
@@ -87,7 +107,9 @@ func (s *Server) settledEntries(c echo.Context, entries []entryIn, out []bundleE
 // transaction assigned it. A PUT Type?search becomes an update of its one
 // match (If-Match: the version found) or, with no match, an update-as-
 // create under a claimed id. A DELETE Type?search becomes a delete of its
-// one match (If-Match: the version found) or NoMatch. The returned func
+// one match (If-Match: the version found) or NoMatch. A PATCH becomes
+// the update of the patched current version (If-Match: that version).
+// The returned func
 // releases the claims taken; the caller runs it when the transaction does
 // not commit.
 func (s *Server) settleConditionals(ctx context.Context, entries []entryIn, ids map[string]string) (release func(), err error) {
@@ -110,6 +132,14 @@ func (s *Server) settleConditionals(ctx context.Context, entries []entryIn, ids 
 			raw = e.IfNoneExist
 		case (e.Method == http.MethodPut || e.Method == http.MethodDelete) && e.ID == "":
 			raw = e.Query.Encode()
+		case e.Method == http.MethodPatch:
+			body, cur, err := s.patched(ctx, e.Type, e.ID, e.Patch, e.IfMatch)
+			if err != nil {
+				release()
+				return nil, fmt.Errorf("Bundle.entry[%d]: %w", i, err)
+			}
+			e.Method, e.Resource, e.IfMatch, e.Patch = http.MethodPut, body, cur.VersionID, nil
+			continue
 		default:
 			continue
 		}

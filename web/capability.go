@@ -29,7 +29,7 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 		BaseURL:         s.base,
 		SoftwareName:    s.cfg.SoftwareName,
 		SoftwareVersion: s.cfg.SoftwareVersion,
-		TypeInteractions: []string{"read", "vread", "update", "delete", "history-instance",
+		TypeInteractions: []string{"read", "vread", "update", "patch", "delete", "history-instance",
 			"history-type", "create", "search-type"},
 		SystemInteractions: []string{"transaction", "batch", "history-system"},
 		ConditionalCreate:  true,

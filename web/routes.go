@@ -20,6 +20,7 @@ import (
 //	GET    /{type}/{id}                      read
 //	PUT    /{type}/{id}                      update (update-as-create, If-Match)
 //	DELETE /{type}/{id}                      delete (If-Match)
+//	PATCH  /{type}/{id}                      JSON Patch or FHIRPath Patch (If-Match)
 //	PUT    /{type}?criteria                  conditional update
 //	DELETE /{type}?criteria                  conditional delete
 //	GET    /{type}/{id}/_history             instance history
@@ -63,6 +64,7 @@ func (s *Server) routes() {
 	e.GET("/:type/:id", s.read)
 	e.PUT("/:type/:id", s.update)
 	e.DELETE("/:type/:id", s.delete)
+	e.PATCH("/:type/:id", s.patchHTTP)
 	e.GET("/:type/:id/_history", s.historyInstance)
 	e.GET("/:type/:id/_history/:vid", s.vread)
 }
