@@ -81,7 +81,7 @@ func (q *Query) Narrow() [][]Key {
 }
 
 func (c *clause) narrow() []Key {
-	if c.modifier != "" && c.modifier != "type" {
+	if c.link != nil || c.none || c.modifier != "" && c.modifier != "type" {
 		return nil
 	}
 	code := c.p.code
