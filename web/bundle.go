@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
@@ -340,21 +339,9 @@ func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
 		return bundleEntry{FullURL: s.resourceURL(res), Resource: res.Body, Response: &entryResponse{
 			Status: "200 OK", Etag: `W/"` + res.VersionID + `"`, LastModified: instant(res.LastUpdated)}}
 	}
-	q, err := search.Parse(e.Type, e.Query)
+	b, err := s.searchBundle(ctx, e.Type, e.Query, "/"+e.Type)
 	if err != nil {
 		return errorEntry(err)
-	}
-	if q.Count == 0 {
-		q.Count = defaultCount
-	}
-	page, err := s.searchVisible(ctx, q, e.Query)
-	if err != nil {
-		return errorEntry(err)
-	}
-	b := newBundle("searchset")
-	b.Total = &page.Total
-	for _, r := range page.Resources {
-		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: r.Body, Search: &entrySearch{Mode: "match"}})
 	}
 	raw, _ := json.Marshal(b)
 	return bundleEntry{Resource: raw, Response: &entryResponse{Status: "200 OK"}}

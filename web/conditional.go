@@ -97,7 +97,7 @@ func (s *Server) matches(ctx context.Context, cond *condition, limit int) (*fhir
 		return nil, err
 	}
 	q.Count = limit
-	return s.searchVisible(ctx, q, params)
+	return s.searchResolved(ctx, q, params)
 }
 
 // claimCondition returns the one resource answering cond, or nil when none

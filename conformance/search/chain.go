@@ -9,6 +9,10 @@ import (
 	"strings"
 )
 
+// MaxLinked bounds the resources one chained or _has parameter may find
+// when it is resolved for a search.
+const MaxLinked = 1000
+
 // maxChainDepth bounds the links of a chained parameter
 // (subject:Patient.organization.name has two).
 const maxChainDepth = 3
@@ -52,6 +56,16 @@ func (q *Query) HasLinks() bool {
 		}
 	}
 	return false
+}
+
+// Values returns the query's parameters as given (resolved links as the
+// reference or _id values they found), for a search that re-parses them.
+func (q *Query) Values() url.Values {
+	out := make(url.Values, len(q.raw))
+	for k, vs := range q.raw {
+		out[k] = slices.Clone(vs)
+	}
+	return out
 }
 
 // MatchesNothing reports whether a resolved link found nothing, so that
@@ -170,6 +184,10 @@ func (q *Query) Resolve(ctx context.Context, r Resolver) (*Query, error) {
 	}
 	out := *q
 	out.clauses = make([]clause, 0, len(q.clauses))
+	out.raw = url.Values{}
+	for k, vs := range q.raw {
+		out.raw[k] = vs
+	}
 	for _, c := range q.clauses {
 		if c.link == nil {
 			out.clauses = append(out.clauses, c)
@@ -179,7 +197,18 @@ func (q *Query) Resolve(ctx context.Context, r Resolver) (*Query, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(rc.values) > MaxLinked {
+			return nil, &Error{Param: c.name, Message: fmt.Sprintf("finds more than %d resources: narrow it", MaxLinked)}
+		}
 		out.clauses = append(out.clauses, rc)
+		delete(out.raw, c.name)
+		if !rc.none {
+			vals := make([]string, len(rc.values))
+			for i, v := range rc.values {
+				vals[i] = v.code + v.ref.key
+			}
+			out.raw[rc.p.code] = append(slices.Clip(out.raw[rc.p.code]), strings.Join(vals, ","))
+		}
 	}
 	return &out, nil
 }

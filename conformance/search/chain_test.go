@@ -70,6 +70,13 @@ func ids(t *testing.T, r *memResolver, criteria string) []string {
 	if err != nil {
 		t.Fatalf("%s: resolve: %v", criteria, err)
 	}
+	if !rq.MatchesNothing() {
+		again, err := search.Parse(q.Type, rq.Values())
+		if err != nil || again.HasLinks() {
+			t.Fatalf("%s: resolved values %v do not parse as plain parameters: %v", criteria, rq.Values(), err)
+		}
+		rq = again
+	}
 	var out []string
 	for _, res := range r.all {
 		ok, err := rq.Match(res)
