@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fhirsub/fhirsub/conformance"
+	"github.com/fhirsub/fhirsub/conformance/search"
 )
 
 // Backport IG canonicals published in the CapabilityStatement.
@@ -31,10 +32,11 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 		SoftwareVersion: s.cfg.SoftwareVersion,
 		TypeInteractions: []string{"read", "vread", "update", "patch", "delete", "history-instance",
 			"history-type", "create", "search-type"},
-		SystemInteractions: []string{"transaction", "batch", "history-system"},
-		ConditionalCreate:  true,
-		ConditionalUpdate:  true,
-		ConditionalDelete:  "single",
+		SystemInteractions:   []string{"transaction", "batch", "history-system"},
+		SearchParamSupported: search.Supported,
+		ConditionalCreate:    true,
+		ConditionalUpdate:    true,
+		ConditionalDelete:    "single",
 	}
 	if s.cfg.ConditionalDeleteMultiple {
 		c.ConditionalDelete = "multiple"
