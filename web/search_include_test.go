@@ -86,6 +86,23 @@ func TestSearchIncludesChainsHas(t *testing.T) {
 	if res["gender"] == nil || res["name"] != nil || res["id"] != p1 || !strings.Contains(str(res, "meta", "tag"), "SUBSETTED") {
 		t.Errorf("_elements=gender: %v", res)
 	}
+	r = s.do("GET", "/Observation?_summary=true&code=8867-4", nil).wantStatus(t, http.StatusOK)
+	res, _ = r.JSON["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
+	if res["code"] == nil || res["status"] == nil || res["valueQuantity"] == nil || res["id"] != x1 || !strings.Contains(str(res, "meta", "tag"), "SUBSETTED") {
+		t.Errorf("_summary=true lost summary elements: %v", res)
+	}
+	obs := observation("Patient/"+p1, "8867-4", "2024-01-01")
+	obs["note"] = []any{map[string]any{"text": "not in the summary"}}
+	obs["text"] = map[string]any{"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}
+	create(obs)
+	r = s.do("GET", "/Observation?_summary=true&code=8867-4", nil).wantStatus(t, http.StatusOK)
+	if strings.Contains(string(r.Body), "not in the summary") || strings.Contains(string(r.Body), "generated") {
+		t.Errorf("_summary=true kept note or text: %s", r.Body)
+	}
+	r = s.do("GET", "/Observation?_summary=data&code=8867-4", nil).wantStatus(t, http.StatusOK)
+	if !strings.Contains(string(r.Body), "not in the summary") || strings.Contains(string(r.Body), "generated") {
+		t.Errorf("_summary=data must drop text only: %s", r.Body)
+	}
 	r = s.do("GET", "/Patient?_total=none", nil).wantStatus(t, http.StatusOK)
 	if _, ok := r.JSON["total"]; ok {
 		t.Errorf("_total=none still has a total: %s", r.Body)
@@ -95,7 +112,7 @@ func TestSearchIncludesChainsHas(t *testing.T) {
 		map[string]any{"request": map[string]any{"method": "GET", "url": "Observation?subject:Patient.name=smith&_include=Observation:subject"}},
 	}}
 	r = s.do("POST", "/", batch).wantStatus(t, http.StatusOK)
-	if got := str(r.JSON, "entry", 0, "resource", "total"); got != "1" || !strings.Contains(string(r.Body), `"include"`) {
+	if got := str(r.JSON, "entry", 0, "resource", "total"); got != "2" || !strings.Contains(string(r.Body), `"include"`) {
 		t.Errorf("batch GET with chain and _include: %s", r.Body)
 	}
 	for _, bad := range []string{"/Observation?_include=*", "/Observation?code.text=x", "/Patient?_summary=text", "/Observation?_include=Observation:code"} {

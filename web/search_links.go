@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fhirsub/fhirsub/conformance/definitions"
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -216,18 +217,28 @@ func (s *Server) includeOne(ctx context.Context, in search.Include, from []*fhir
 	return out, nil
 }
 
-// shape applies _elements and _summary=data to a resource body for a
-// searchset, marking a changed body SUBSETTED as R4 asks.
+// shape applies _elements, _summary=data and _summary=true to a resource
+// body for a searchset, marking a changed body SUBSETTED as R4 asks.
+// _summary=true keeps the top-level elements the R4 definitions mark
+// isSummary.
 func shape(q *search.Query, body []byte) ([]byte, error) {
-	if len(q.Elements) == 0 && q.Summary != "data" {
+	if len(q.Elements) == 0 && q.Summary != "data" && q.Summary != "true" {
 		return body, nil
 	}
 	m, err := fhirstore.Decode(body)
 	if err != nil {
 		return nil, err
 	}
-	if q.Summary == "data" {
+	switch q.Summary {
+	case "data":
 		delete(m, "text")
+	case "true":
+		typ, _ := m["resourceType"].(string)
+		for k := range m {
+			if k != "resourceType" && !summaryElement(typ, strings.TrimPrefix(k, "_")) {
+				delete(m, k)
+			}
+		}
 	}
 	if len(q.Elements) > 0 {
 		keep := map[string]bool{"resourceType": true, "id": true, "meta": true}
@@ -296,4 +307,21 @@ func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, 
 		s.log.WarnContext(ctx, "search includes capped", "type", t, "cap", maxIncluded)
 	}
 	return b, nil
+}
+
+// summaryElement reports whether the top-level JSON property k of a
+// resource of type typ is a summary element; a choice (valueQuantity) is
+// judged by its element (value).
+func summaryElement(typ, k string) bool {
+	if info, ok := definitions.Child(typ, k); ok {
+		return info.Summary
+	}
+	for i := len(k) - 1; i > 0; i-- {
+		if k[i] >= 'A' && k[i] <= 'Z' {
+			if info, ok := definitions.Child(typ, k[:i]); ok && info.Choice {
+				return info.Summary
+			}
+		}
+	}
+	return false
 }

@@ -62,7 +62,7 @@ func (in Include) References(res map[string]any) ([]string, error) {
 }
 
 // summaries are the _summary values served.
-var summaries = map[string]bool{"count": true, "data": true, "false": true}
+var summaries = map[string]bool{"count": true, "data": true, "true": true, "false": true}
 
 // parseResultParam parses _include, _revinclude (with :iterate),
 // _summary, _elements and _total; ok is false for other names.
@@ -97,7 +97,7 @@ func (q *Query) parseResultParam(name string, vals []string) (ok bool, err error
 	switch code {
 	case "_summary":
 		if !summaries[v] {
-			return true, &Error{Param: name, Message: fmt.Sprintf("%q is not supported (count, data or false)", v)}
+			return true, &Error{Param: name, Message: fmt.Sprintf("%q is not supported (count, true, data or false)", v)}
 		}
 		q.Summary = v
 	case "_total":
