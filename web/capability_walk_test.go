@@ -92,11 +92,13 @@ func TestCapabilityStatementIsHonest(t *testing.T) {
 	body := patientWithID("Cap", "cap1")
 	body["id"] = id
 	exercise := map[string]func(){
-		"create":           func() { s.do("POST", "/Patient", patient2("Cap2")).wantStatus(t, http.StatusCreated) },
-		"read":             func() { s.do("GET", "/Patient/"+id, nil).wantStatus(t, http.StatusOK) },
-		"vread":            func() { s.do("GET", "/Patient/"+id+"/_history/1", nil).wantStatus(t, http.StatusOK) },
-		"update":           func() { s.do("PUT", "/Patient/"+id, body).wantStatus(t, http.StatusOK) },
-		"patch":            func() { s.do("PATCH", "/Patient/"+id, `[{"op":"add","path":"/active","value":true}]`, "Content-Type", "application/json-patch+json").wantStatus(t, http.StatusOK) },
+		"create": func() { s.do("POST", "/Patient", patient2("Cap2")).wantStatus(t, http.StatusCreated) },
+		"read":   func() { s.do("GET", "/Patient/"+id, nil).wantStatus(t, http.StatusOK) },
+		"vread":  func() { s.do("GET", "/Patient/"+id+"/_history/1", nil).wantStatus(t, http.StatusOK) },
+		"update": func() { s.do("PUT", "/Patient/"+id, body).wantStatus(t, http.StatusOK) },
+		"patch": func() {
+			s.do("PATCH", "/Patient/"+id, `[{"op":"add","path":"/active","value":true}]`, "Content-Type", "application/json-patch+json").wantStatus(t, http.StatusOK)
+		},
 		"history-instance": func() { s.do("GET", "/Patient/"+id+"/_history", nil).wantStatus(t, http.StatusOK) },
 		"history-type":     func() { s.do("GET", "/Patient/_history", nil).wantStatus(t, http.StatusOK) },
 		"search-type":      func() { s.do("GET", "/Patient?identifier=cap1", nil).wantStatus(t, http.StatusOK) },
