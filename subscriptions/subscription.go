@@ -451,7 +451,7 @@ func (p *parser) classic(s *Subscription, criteria string, body, ch map[string]a
 	for _, part := range strings.Split(query, "&") {
 		name, _, _ := strings.Cut(part, "=")
 		switch name {
-		case "_count", "_offset", "_sort", "_format", "_pretty", "_summary", "_elements", "_include", "_revinclude":
+		case "_count", "_offset", "_sort", "_format", "_pretty", "_summary", "_elements", "_include", "_revinclude", "_total":
 			return unsupported("Subscription.criteria", "parameter %q has no meaning in subscription criteria", name)
 		}
 	}
