@@ -366,6 +366,10 @@ func TestRejections(t *testing.T) {
 		{"ClassicUnknownParam", func(s map[string]any) { s["criteria"] = "Observation?nonsense=1"; delete(s, "_criteria") }, "Subscription.criteria"},
 		{"ClassicCount", func(s map[string]any) { s["criteria"] = "Observation?_count=1"; delete(s, "_criteria") }, "Subscription.criteria"},
 		{"ClassicChainOnToken", func(s map[string]any) { s["criteria"] = "Observation?code.name=x"; delete(s, "_criteria") }, "Subscription.criteria"},
+		{"ClassicIncludeIterate", func(s map[string]any) {
+			s["criteria"] = "Observation?_include:iterate=Observation:subject"
+			delete(s, "_criteria")
+		}, "Subscription.criteria"},
 		{"ClassicInclude", func(s map[string]any) {
 			s["criteria"] = "Observation?_include=Observation:subject"
 			delete(s, "_criteria")
