@@ -28,7 +28,7 @@ func (s *Server) createEntry(ctx context.Context, e entryIn) (*fhirstore.Resourc
 func parsePatchEntry(i int, e *entryIn) error {
 	p, err := entryPatcher(e.Resource)
 	if err != nil {
-		return fmt.Errorf("Bundle.entry[%d].resource: %w", i, err)
+		return fmt.Errorf("resource of Bundle.entry[%d]: %w", i, err)
 	}
 	e.Patch, e.Resource = p, nil
 	return nil
@@ -136,7 +136,7 @@ func (s *Server) settleConditionals(ctx context.Context, entries []entryIn, ids 
 			body, cur, err := s.patched(ctx, e.Type, e.ID, e.Patch, e.IfMatch)
 			if err != nil {
 				release()
-				return nil, fmt.Errorf("Bundle.entry[%d]: %w", i, err)
+				return nil, fmt.Errorf("patch of Bundle.entry[%d]: %w", i, err)
 			}
 			e.Method, e.Resource, e.IfMatch, e.Patch = http.MethodPut, body, cur.VersionID, nil
 			continue
@@ -156,7 +156,7 @@ func (s *Server) settleConditionals(ctx context.Context, entries []entryIn, ids 
 		}
 		if err != nil {
 			release()
-			return nil, fmt.Errorf("Bundle.entry[%d].request: %w", i, err)
+			return nil, fmt.Errorf("request of Bundle.entry[%d]: %w", i, err)
 		}
 		if claimed != "" {
 			claims = append(claims, held{cond, claimed})
