@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -183,5 +184,29 @@ func TestSearchLinksRespectAccess(t *testing.T) {
 	r = f.srv.do("GET", "/Observation?focus:Patient.name="+markerB, nil, "Authorization", f.admin).wantStatus(t, http.StatusOK)
 	if len(entryIDs(r, "match")) != 1 {
 		t.Errorf("admin chain: %s", r.Body)
+	}
+}
+
+// TestSearchLargeChain: a chain that finds more resources than one store
+// query takes as terms still answers (the in-memory matcher decides).
+func TestSearchLargeChain(t *testing.T) {
+	s := mustServer(t)
+	var tx []any
+	for i := range 600 {
+		tx = append(tx, map[string]any{"fullUrl": fmt.Sprintf("urn:uuid:00000000-0000-4000-8000-%012d", i), "resource": patient("Crowd"),
+			"request": map[string]any{"method": "POST", "url": "Patient"}})
+	}
+	for i := range 3 {
+		tx = append(tx, map[string]any{"resource": observation(fmt.Sprintf("urn:uuid:00000000-0000-4000-8000-%012d", i*200), "8867-4", "2024-01-01"),
+			"request": map[string]any{"method": "POST", "url": "Observation"}})
+	}
+	s.do("POST", "/", map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": tx}).wantStatus(t, http.StatusOK)
+	r := s.do("GET", "/Observation?subject:Patient.name=crowd", nil).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "total") != "3" {
+		t.Fatalf("chain over 600 patients: total %s, want 3", str(r.JSON, "total"))
+	}
+	r = s.do("GET", "/Patient?_has:Observation:subject:code=8867-4&name=crowd", nil).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "total") != "3" {
+		t.Fatalf("_has: total %s, want 3", str(r.JSON, "total"))
 	}
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -21,6 +22,10 @@ const (
 	maxIncludeRounds = 4
 	// revIncludeChunk is how many references one _revinclude search asks for.
 	revIncludeChunk = 100
+	// maxRestrictedLinked caps what one chain or _has may find for a
+	// restricted caller, whose search repeats the found ids as plain
+	// parameter values.
+	maxRestrictedLinked = 100
 )
 
 // includeVisible reports whether a resource gathered by a search (a chain
@@ -87,7 +92,10 @@ func (r linkResolver) Search(ctx context.Context, sub *search.Query) ([]map[stri
 }
 
 // searchResolved runs q (parsed from params) as the caller's search, its
-// chained and _has parameters resolved first.
+// chained and _has parameters resolved first. A caller with unrestricted
+// access searches with the resolved query itself; a restricted one
+// searches per narrowing with its plain parameters (the reference or _id
+// values the links found), which are capped.
 func (s *Server) searchResolved(ctx context.Context, q *search.Query, params url.Values) (*fhirstore.Page, error) {
 	if !q.HasLinks() {
 		return s.searchVisible(ctx, q, params)
@@ -99,13 +107,11 @@ func (s *Server) searchResolved(ctx context.Context, q *search.Query, params url
 	if rq.MatchesNothing() {
 		return &fhirstore.Page{}, nil
 	}
-	resolved := rq.Values()
-	plain, err := search.Parse(q.Type, resolved)
-	if err != nil {
-		return nil, err
+	if _, all := AccessFrom(ctx).Narrowings(q.Type, smart.Search); !all && rq.LinkedSize() > maxRestrictedLinked {
+		return nil, errorf(http.StatusForbidden, "too-costly",
+			"a chained or _has parameter finds more than %d resources to filter for this token: narrow it", maxRestrictedLinked)
 	}
-	plain.Count = q.Count
-	return s.searchVisible(ctx, plain, resolved)
+	return s.searchVisible(ctx, rq, rq.Values())
 }
 
 // included gathers the _include and _revinclude resources of a page

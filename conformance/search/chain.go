@@ -68,6 +68,19 @@ func (q *Query) Values() url.Values {
 	return out
 }
 
+// LinkedSize returns the largest number of resources one resolved link
+// stands for (0 without links): the OR values its reference or _id
+// clause carries.
+func (q *Query) LinkedSize() int {
+	n := 0
+	for i := range q.clauses {
+		if q.clauses[i].resolved {
+			n = max(n, len(q.clauses[i].values))
+		}
+	}
+	return n
+}
+
 // MatchesNothing reports whether a resolved link found nothing, so that
 // no resource can match.
 func (q *Query) MatchesNothing() bool {
@@ -214,7 +227,7 @@ func (q *Query) Resolve(ctx context.Context, r Resolver) (*Query, error) {
 }
 
 func (c *clause) resolve(ctx context.Context, typ string, r Resolver) (clause, error) {
-	out := clause{name: c.name, p: c.p}
+	out := clause{name: c.name, p: c.p, resolved: true}
 	seen := map[string]bool{}
 	if c.link.has != nil {
 		sub, err := c.link.has.Resolve(ctx, r)

@@ -71,6 +71,7 @@ type clause struct {
 	values   []value
 	link     *link // a chained or _has parameter before Resolve
 	none     bool  // a resolved link that found nothing: never matches
+	resolved bool  // the clause replaced a link (Resolve)
 }
 
 // value is one OR alternative of a clause; which fields are set depends on
