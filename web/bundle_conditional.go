@@ -234,5 +234,11 @@ func (s *Server) settleEntry(ctx context.Context, e *entryIn, cond *condition) (
 		return "", fhirstore.ErrVersionConflict
 	}
 	e.ID, e.IfMatch, e.Resource["id"] = target.ID, target.VersionID, target.ID
-	return "", nil
+	// Validated when parsed without knowing the version it replaces: the
+	// type's interceptor now judges the update against it.
+	current, err := s.currentFor(ctx, e.Type, e.ID)
+	if err != nil {
+		return "", err
+	}
+	return "", s.validate(ctx, e.Resource, current)
 }
