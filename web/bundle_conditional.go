@@ -161,8 +161,12 @@ func (s *Server) settleConditionals(ctx context.Context, entries []entryIn, ids 
 		if claimed != "" {
 			claims = append(claims, held{cond, claimed})
 		}
-		if e.FullURL != "" && e.ID != "" {
+		switch {
+		case e.FullURL == "":
+		case e.ID != "":
 			ids[e.FullURL] = e.Type + "/" + e.ID
+		default:
+			delete(ids, e.FullURL) // a conditional delete that matched nothing
 		}
 	}
 	return release, nil
