@@ -13,6 +13,11 @@ import (
 // when it is resolved for a search.
 const MaxLinked = 1000
 
+// maxLinkSearches bounds the sub-searches one chained parameter may need
+// (a reference to any type fans out to every type with the next
+// parameter).
+const maxLinkSearches = 64
+
 // maxChainDepth bounds the links of a chained parameter
 // (subject:Patient.organization.name has two).
 const maxChainDepth = 3
@@ -142,8 +147,29 @@ func (q *Query) parseChain(tp *typeParams, name string, vals []string) error {
 		}
 		return &Error{Param: name, Message: fmt.Sprintf("chained: %v", firstErr)}
 	}
+	if cost := l.cost(); cost > maxLinkSearches {
+		return &Error{Param: name, Message: fmt.Sprintf("the chain would search %d resource types (at most %d): name the type, as in %s:Type.%s", cost, maxLinkSearches, code, rest)}
+	}
 	q.clauses = append(q.clauses, clause{name: name, p: p, link: l})
 	return nil
+}
+
+// cost is the number of sub-searches resolving the link takes.
+func (l *link) cost() int {
+	n := 0
+	subs := l.subs
+	if l.has != nil {
+		subs = []*Query{l.has}
+	}
+	for _, sub := range subs {
+		n++
+		for i := range sub.clauses {
+			if sub.clauses[i].link != nil {
+				n += sub.clauses[i].link.cost()
+			}
+		}
+	}
+	return n
 }
 
 // parseHas parses "_has:Type:ref:rest" with its values (one level).

@@ -84,6 +84,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "chain to a non-target", criteria: "Observation?encounter:Patient.name=peter", param: "encounter:Patient.name", message: "not a target"},
 		{name: "chain to an unknown parameter", criteria: "Observation?subject:Patient.colour=red", param: "subject:Patient.colour", message: "colour"},
 		{name: "chain too deep", criteria: "Observation?subject:Patient.organization.partof.partof.name=x", param: "subject:Patient.organization.partof.partof.name", message: "limited"},
+		{name: "chain fanning out", criteria: "Observation?focus.subject.name=x", param: "focus.subject.name", message: "name the type"},
 		{name: "nested has", criteria: "Patient?_has:Observation:patient:_has:Provenance:target:agent=1", param: "_has:Observation:patient:_has:Provenance:target:agent", message: "nested"},
 		{name: "has malformed", criteria: "Patient?_has:Observation:patient=1", param: "_has:Observation:patient", message: "_has:Type"},
 		{name: "has not referring", criteria: "Patient?_has:Observation:encounter:code=1", param: "_has:Observation:encounter:code", message: "does not refer"},
