@@ -26,6 +26,9 @@ type Capabilities struct {
 	// SearchParamSupported reports whether a search parameter of a type is
 	// implemented; parameters it rejects are not advertised. Nil means all.
 	SearchParamSupported func(resourceType, code string) bool
+	// SearchInclude lists the _include values of a type; nil advertises
+	// none.
+	SearchInclude func(resourceType string) []string
 	// ConditionalCreate and ConditionalUpdate advertise If-None-Exist and
 	// PUT Type?criteria on every served type.
 	ConditionalCreate, ConditionalUpdate bool
@@ -87,6 +90,11 @@ func CapabilityStatement(c Capabilities) map[string]any {
 		}
 		if sp := searchParams(t, c.SearchParamSupported); len(sp) > 0 {
 			r["searchParam"] = sp
+		}
+		if c.SearchInclude != nil {
+			if inc := c.SearchInclude(t); len(inc) > 0 {
+				r["searchInclude"] = inc
+			}
 		}
 		if ops := typeOps[t]; len(ops) > 0 {
 			r["operation"] = ops

@@ -34,6 +34,7 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 			"history-type", "create", "search-type"},
 		SystemInteractions:   []string{"transaction", "batch", "history-system"},
 		SearchParamSupported: search.Supported,
+		SearchInclude:        search.Includes,
 		ConditionalCreate:    true,
 		ConditionalUpdate:    true,
 		ConditionalDelete:    "single",

@@ -52,6 +52,15 @@ func TestCapabilityStatementIsHonest(t *testing.T) {
 	for _, raw := range rest["resource"].([]any) {
 		r := raw.(map[string]any)
 		typ := r["type"].(string)
+		incs, _ := r["searchInclude"].([]any)
+		for _, inc := range incs {
+			searches++
+			q := "_include=" + url.QueryEscape(inc.(string))
+			if resp := s.do("GET", "/"+typ+"?"+q, nil); resp.Status != http.StatusOK {
+				refused++
+				t.Errorf("advertised include %s?%s refused: %d %s", typ, q, resp.Status, resp.Body)
+			}
+		}
 		params, _ := r["searchParam"].([]any)
 		for _, rp := range params {
 			p := rp.(map[string]any)

@@ -161,3 +161,20 @@ func (q *Query) parseInclude(rev, iterate bool, name, v string) (Include, error)
 	}
 	return in, nil
 }
+
+// Includes returns the _include values a search on resourceType accepts
+// without :iterate ("Observation:subject", …): one per supported
+// reference parameter of the type, sorted.
+func Includes(resourceType string) []string {
+	tp := paramsOf(resourceType)
+	if tp == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range tp.list {
+		if p.typ == "reference" && p.unsupported == "" && !notSupported[p.code] {
+			out = append(out, resourceType+":"+p.code)
+		}
+	}
+	return out
+}
