@@ -82,6 +82,10 @@ func TestSearchIncludesChainsHas(t *testing.T) {
 	if str(r.JSON, "total") != "2" || r.JSON["entry"] != nil {
 		t.Errorf("_summary=count: %s", r.Body)
 	}
+	r = s.do("GET", "/Observation?_count=0", nil).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "total") != "2" || r.JSON["entry"] != nil {
+		t.Errorf("_count=0: %s", r.Body)
+	}
 	r = s.do("GET", "/Patient?_elements=gender&name=smith", nil).wantStatus(t, http.StatusOK)
 	res, _ := r.JSON["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
 	if res["gender"] == nil || res["name"] != nil || res["id"] != p1 || !strings.Contains(str(res, "meta", "tag"), "SUBSETTED") {

@@ -289,7 +289,8 @@ func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, 
 		b.Total = &page.Total
 	}
 	b.Link = s.pageLinks(path, params, q.Offset, q.Count, page.Total)
-	if q.Summary == "count" {
+	if q.Summary == "count" || q.Count == 0 {
+		// _summary=count, and _count=0 as R4 reads it: the total only.
 		total := page.Total
 		b.Total = &total
 		return b, nil
