@@ -16,10 +16,12 @@ build:
 	$(GO) build -o bin/fhirsub ./cmd/fhirsub
 
 ## testdeps: install the test-only npm packages (fhirpath.js, the FHIRPath
-## oracle; React for the hooks' tests). Chromium comes from Debian (.ci/run).
+## oracle; React for the hooks' tests; fhir-kit-client and fhirclient, the
+## third-party clients). Chromium comes from Debian (.ci/run).
 testdeps:
 	@if [ ! -d $(ORACLE)/node_modules/fhirpath ]; then npm ci --prefix $(ORACLE) --no-audit --no-fund; fi
 	@if [ ! -d web/client/node_modules ]; then npm ci --prefix web/client --no-audit --no-fund; fi
+	@if [ ! -d cmd/fhirsub/testdata/clients/node_modules ]; then npm ci --prefix cmd/fhirsub/testdata/clients --no-audit --no-fund; fi
 
 ## test: every test with the race detector, short fuzz runs of the parsers,
 ## then the figures some tests measure (agreement rates, counts)

@@ -26,6 +26,14 @@ type Capabilities struct {
 	// SearchParamSupported reports whether a search parameter of a type is
 	// implemented; parameters it rejects are not advertised. Nil means all.
 	SearchParamSupported func(resourceType, code string) bool
+	// SearchInclude lists the _include values of a type; nil advertises
+	// none.
+	SearchInclude func(resourceType string) []string
+	// ConditionalCreate and ConditionalUpdate advertise If-None-Exist and
+	// PUT Type?criteria on every served type.
+	ConditionalCreate, ConditionalUpdate bool
+	// ConditionalDelete is "single" or "multiple"; "" means not-supported.
+	ConditionalDelete string
 	// Operations are extra system or type operations (name → definition URL).
 	Operations []Operation
 	// ResourceExtras adds fields to the rest.resource entry of one type
@@ -64,6 +72,10 @@ func CapabilityStatement(c Capabilities) map[string]any {
 			typeOps[op.ResourceType] = append(typeOps[op.ResourceType], o)
 		}
 	}
+	conditionalDelete := c.ConditionalDelete
+	if conditionalDelete == "" {
+		conditionalDelete = "not-supported"
+	}
 	resources := make([]any, 0, len(types))
 	for _, t := range types {
 		r := map[string]any{
@@ -72,12 +84,17 @@ func CapabilityStatement(c Capabilities) map[string]any {
 			"versioning":        "versioned",
 			"readHistory":       true,
 			"updateCreate":      true,
-			"conditionalCreate": false,
-			"conditionalUpdate": false,
-			"conditionalDelete": "not-supported",
+			"conditionalCreate": c.ConditionalCreate,
+			"conditionalUpdate": c.ConditionalUpdate,
+			"conditionalDelete": conditionalDelete,
 		}
 		if sp := searchParams(t, c.SearchParamSupported); len(sp) > 0 {
 			r["searchParam"] = sp
+		}
+		if c.SearchInclude != nil {
+			if inc := c.SearchInclude(t); len(inc) > 0 {
+				r["searchInclude"] = inc
+			}
 		}
 		if ops := typeOps[t]; len(ops) > 0 {
 			r["operation"] = ops

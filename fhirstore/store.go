@@ -192,6 +192,18 @@ type Store interface {
 	// nil at once if one already is) or ctx is done (returns ctx.Err()).
 	// Writes in this process wake waiters immediately.
 	Wait(ctx context.Context, after int64) error
+	// Claim records that the resource with logical id answers the
+	// conditional-write key (a normalised search such as
+	// "Patient?identifier=a%7Cb"), unless a claim on key exists already.
+	// It returns the id holding the claim: id itself when this call made
+	// it. Concurrent claims on one key have exactly one winner on every
+	// backend (a unique key inserted atomically). Claims outlive their
+	// resources: the caller decides whether a holder still answers the key
+	// and releases a stale claim with Release.
+	Claim(ctx context.Context, key, id string) (holder string, err error)
+	// Release removes the claim on key if id holds it; it does nothing
+	// otherwise (another caller released or re-claimed it first).
+	Release(ctx context.Context, key, id string) error
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the database; it waits for the store's goroutines.

@@ -365,7 +365,15 @@ func TestRejections(t *testing.T) {
 		}, "Subscription.channel.extension[0].valueUnsignedInt"},
 		{"ClassicUnknownParam", func(s map[string]any) { s["criteria"] = "Observation?nonsense=1"; delete(s, "_criteria") }, "Subscription.criteria"},
 		{"ClassicCount", func(s map[string]any) { s["criteria"] = "Observation?_count=1"; delete(s, "_criteria") }, "Subscription.criteria"},
-		{"ClassicChain", func(s map[string]any) { s["criteria"] = "Observation?subject.name=x"; delete(s, "_criteria") }, "Subscription.criteria"},
+		{"ClassicChainOnToken", func(s map[string]any) { s["criteria"] = "Observation?code.name=x"; delete(s, "_criteria") }, "Subscription.criteria"},
+		{"ClassicIncludeIterate", func(s map[string]any) {
+			s["criteria"] = "Observation?_include:iterate=Observation:subject"
+			delete(s, "_criteria")
+		}, "Subscription.criteria"},
+		{"ClassicInclude", func(s map[string]any) {
+			s["criteria"] = "Observation?_include=Observation:subject"
+			delete(s, "_criteria")
+		}, "Subscription.criteria"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -245,7 +245,7 @@ func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 			if !live(e) {
 				continue
 			}
-			ok, err := e.sub.Criteria.Match(ch.cur)
+			ok, err := m.matchCriteria(ch.ctx, e.sub, ch.cur)
 			if err != nil {
 				m.log.Warn("subscription criteria failed", "subscription", e.sub.ID, "err", err)
 				continue

@@ -451,7 +451,7 @@ func (p *parser) classic(s *Subscription, criteria string, body, ch map[string]a
 	for _, part := range strings.Split(query, "&") {
 		name, _, _ := strings.Cut(part, "=")
 		switch name {
-		case "_count", "_offset", "_sort", "_format", "_pretty", "_summary", "_elements", "_include", "_revinclude":
+		case "_count", "_offset", "_sort", "_format", "_pretty", "_summary", "_elements", "_include", "_revinclude", "_total":
 			return unsupported("Subscription.criteria", "parameter %q has no meaning in subscription criteria", name)
 		}
 	}
@@ -459,6 +459,9 @@ func (p *parser) classic(s *Subscription, criteria string, body, ch map[string]a
 	if err != nil {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: "not-supported", Element: "Subscription.criteria",
 			Message: fmt.Sprintf("criteria %q of type %q: %v", criteria, typ, err)}
+	}
+	if len(q.Includes) > 0 || q.Summary != "" || len(q.Elements) > 0 || q.Total != "" {
+		return unsupported("Subscription.criteria", "result parameters (_include, _revinclude, _summary, _elements, _total) have no meaning in subscription criteria")
 	}
 	s.Criteria = q
 	if pc, _ := payloadContent(ch); pc != "" {

@@ -94,6 +94,9 @@ func (t *Topic) ParseFilter(s string) (*Filter, error) {
 		}
 		return nil, fe
 	}
+	if q.HasLinks() {
+		return nil, &FilterError{Filter: s, Message: "chained and _has parameters are not supported in filters"}
+	}
 	return &Filter{ResourceType: rt, Query: q, Raw: s}, nil
 }
 

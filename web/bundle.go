@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
@@ -27,6 +26,15 @@ type entryIn struct {
 	Type, ID string
 	Query    url.Values // for GET searches
 	IfMatch  string
+	// IfNoneExist is request.ifNoneExist of a POST (conditional create);
+	// Existing is the resource that answers it in a transaction (no write).
+	IfNoneExist string
+	Existing    *fhirstore.Resource
+	// Patch is the patch of a PATCH entry (whose Resource is then nil).
+	Patch patcher
+	// NoMatch marks a conditional DELETE of a transaction that nothing
+	// answered: it writes nothing.
+	NoMatch bool
 }
 
 // bundle handles POST / with a batch or transaction Bundle.
@@ -79,6 +87,11 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 	rawURL, _ := req["url"].(string)
 	e.IfMatch, _ = req["ifMatch"].(string)
 	e.IfMatch = strings.Trim(strings.TrimPrefix(strings.TrimSpace(e.IfMatch), "W/"), `"`)
+	if v, ok := req["ifNoneExist"]; ok {
+		if e.IfNoneExist, _ = v.(string); e.IfNoneExist == "" {
+			return bad("request.ifNoneExist must be a non-empty search")
+		}
+	}
 	u, err := url.Parse(strings.TrimPrefix(rawURL, "/"))
 	if err != nil || rawURL == "" {
 		return bad("request.url %q is not a relative URL", rawURL)
@@ -104,22 +117,27 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 			return bad("POST needs request.url = Type and a resource")
 		}
 	case http.MethodPut:
-		if e.ID == "" || e.Resource == nil || len(e.Query) > 0 {
-			return bad("PUT needs request.url = Type/id (conditional update is not supported) and a resource")
+		if e.Resource == nil || (e.ID == "") == (len(e.Query) == 0) {
+			return bad("PUT needs request.url = Type/id or Type?search (conditional update) and a resource")
 		}
 	case http.MethodDelete:
-		if e.ID == "" || len(e.Query) > 0 {
-			return bad("DELETE needs request.url = Type/id (conditional delete is not supported)")
+		if (e.ID == "") == (len(e.Query) == 0) {
+			return bad("DELETE needs request.url = Type/id or Type?search (conditional delete)")
 		}
+	case http.MethodPatch:
+		if e.ID == "" || e.Resource == nil {
+			return bad("PATCH needs request.url = Type/id and a resource (Binary JSON Patch or Parameters FHIRPath Patch)")
+		}
+		return e, parsePatchEntry(i, &e)
 	case http.MethodGet:
 	default:
-		return bad("request.method %q is not supported (GET, POST, PUT, DELETE)", e.Method)
+		return bad("request.method %q is not supported (GET, POST, PUT, PATCH, DELETE)", e.Method)
 	}
 	if e.Resource != nil {
 		if rt, ok := e.Resource["resourceType"].(string); ok && rt != e.Type {
 			return bad("resourceType %q does not match request.url %q", rt, rawURL)
 		}
-		if e.Method == http.MethodPut && e.Resource["id"] != e.ID {
+		if e.Method == http.MethodPut && e.ID != "" && e.Resource["id"] != e.ID {
 			return bad("resource id %v does not match request.url %q", e.Resource["id"], rawURL)
 		}
 		current, err := s.currentFor(ctx, e.Type, e.ID)
@@ -154,7 +172,20 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 			}
 		}
 	}
+	release, err := s.settleConditionals(c.Request().Context(), entries, ids)
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			release()
+		}
+	}()
 	for i, e := range entries {
+		if e.Existing != nil || e.NoMatch {
+			continue
+		}
 		if e.Resource != nil {
 			rewriteReferences(e.Resource, ids)
 		}
@@ -183,8 +214,10 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 		}
 		return err
 	}
+	committed = true
 	out := newBundle("transaction-response")
 	out.Entry = make([]bundleEntry, len(entries))
+	s.settledEntries(c, entries, out.Entry)
 	for k, r := range results {
 		if err := s.committed(c.Request().Context(), r.Resource, interactionOf(ops[k].Method, r.Created)); err != nil {
 			return err
@@ -218,20 +251,23 @@ func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) err
 			out.Entry = append(out.Entry, s.getEntry(c, e))
 			continue
 		}
+		if e.Method == http.MethodPatch || e.ID == "" && (e.Method == http.MethodPut || e.Method == http.MethodDelete) {
+			out.Entry = append(out.Entry, s.conditionalBatchEntry(c, e))
+			continue
+		}
 		if err := s.authorizeEntry(ctx, i, e); err != nil {
 			out.Entry = append(out.Entry, errorEntry(err))
 			continue
 		}
 		switch e.Method {
 		case http.MethodPost:
-			res, err = s.store.Create(ctx, e.Resource)
-			created = true
+			res, created, err = s.createEntry(ctx, e)
 		case http.MethodPut:
 			res, created, err = s.store.Update(ctx, e.ID, e.Resource, fhirstore.WriteOptions{IfMatch: e.IfMatch})
 		case http.MethodDelete:
 			res, err = s.store.Delete(ctx, e.Type, e.ID, fhirstore.WriteOptions{IfMatch: e.IfMatch})
 		}
-		if err == nil {
+		if err == nil && (created || e.Method != http.MethodPost) {
 			err = s.committed(ctx, res, interactionOf(methodOf(e.Method), created))
 		}
 		if err != nil {
@@ -241,6 +277,8 @@ func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) err
 		m := e.Method
 		if m == http.MethodPut && created {
 			m = http.MethodPost
+		} else if m == http.MethodPost && !created {
+			m = http.MethodPut // a conditional create that found its resource: 200
 		}
 		out.Entry = append(out.Entry, s.writeEntry(c, m, fhirstore.OpResult{Resource: res, Created: created}))
 	}
@@ -301,21 +339,9 @@ func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
 		return bundleEntry{FullURL: s.resourceURL(res), Resource: res.Body, Response: &entryResponse{
 			Status: "200 OK", Etag: `W/"` + res.VersionID + `"`, LastModified: instant(res.LastUpdated)}}
 	}
-	q, err := search.Parse(e.Type, e.Query)
+	b, err := s.searchBundle(ctx, e.Type, e.Query, "/"+e.Type)
 	if err != nil {
 		return errorEntry(err)
-	}
-	if q.Count == 0 {
-		q.Count = defaultCount
-	}
-	page, err := s.searchVisible(ctx, q, e.Query)
-	if err != nil {
-		return errorEntry(err)
-	}
-	b := newBundle("searchset")
-	b.Total = &page.Total
-	for _, r := range page.Resources {
-		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: r.Body, Search: &entrySearch{Mode: "match"}})
 	}
 	raw, _ := json.Marshal(b)
 	return bundleEntry{Resource: raw, Response: &entryResponse{Status: "200 OK"}}

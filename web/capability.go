@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fhirsub/fhirsub/conformance"
+	"github.com/fhirsub/fhirsub/conformance/search"
 )
 
 // Backport IG canonicals published in the CapabilityStatement.
@@ -29,9 +30,17 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 		BaseURL:         s.base,
 		SoftwareName:    s.cfg.SoftwareName,
 		SoftwareVersion: s.cfg.SoftwareVersion,
-		TypeInteractions: []string{"read", "vread", "update", "delete", "history-instance",
+		TypeInteractions: []string{"read", "vread", "update", "patch", "delete", "history-instance",
 			"history-type", "create", "search-type"},
-		SystemInteractions: []string{"transaction", "batch", "history-system"},
+		SystemInteractions:   []string{"transaction", "batch", "history-system"},
+		SearchParamSupported: search.Supported,
+		SearchInclude:        search.Includes,
+		ConditionalCreate:    true,
+		ConditionalUpdate:    true,
+		ConditionalDelete:    "single",
+	}
+	if s.cfg.ConditionalDeleteMultiple {
+		c.ConditionalDelete = "multiple"
 	}
 	if s.cfg.Subscriptions != nil {
 		c.Instantiates = []string{backportServerCS}

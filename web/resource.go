@@ -71,6 +71,9 @@ func (s *Server) create(c echo.Context) error {
 	if err := s.validate(ctx, body, nil); err != nil {
 		return err
 	}
+	if vals, ok := c.Request().Header["If-None-Exist"]; ok {
+		return s.createConditional(c, t, strings.Join(vals, "&"), body)
+	}
 	res, err := s.store.Create(ctx, body)
 	if err != nil {
 		return err

@@ -20,6 +20,9 @@ import (
 //	GET    /{type}/{id}                      read
 //	PUT    /{type}/{id}                      update (update-as-create, If-Match)
 //	DELETE /{type}/{id}                      delete (If-Match)
+//	PATCH  /{type}/{id}                      JSON Patch or FHIRPath Patch (If-Match)
+//	PUT    /{type}?criteria                  conditional update
+//	DELETE /{type}?criteria                  conditional delete
 //	GET    /{type}/{id}/_history             instance history
 //	GET    /{type}/{id}/_history/{vid}       vread
 //
@@ -55,10 +58,13 @@ func (s *Server) routes() {
 	e.GET("/:type", s.search)
 	e.POST("/:type/_search", s.search)
 	e.POST("/:type", s.create)
+	e.PUT("/:type", s.updateConditionalHTTP)
+	e.DELETE("/:type", s.deleteConditionalHTTP)
 	e.GET("/:type/_history", s.historyType)
 	e.GET("/:type/:id", s.read)
 	e.PUT("/:type/:id", s.update)
 	e.DELETE("/:type/:id", s.delete)
+	e.PATCH("/:type/:id", s.patchHTTP)
 	e.GET("/:type/:id/_history", s.historyInstance)
 	e.GET("/:type/:id/_history/:vid", s.vread)
 }

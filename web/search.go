@@ -80,25 +80,9 @@ func (s *Server) search(c echo.Context) error {
 	if err != nil {
 		return errorf(http.StatusBadRequest, "invalid", "cannot parse search parameters: %v", err)
 	}
-	q, err := search.Parse(t, params)
+	b, err := s.searchBundle(c.Request().Context(), t, params, "/"+t)
 	if err != nil {
 		return err
-	}
-	if q.Count == 0 && params.Get("_count") == "" {
-		q.Count = defaultCount
-	}
-	if q.Count > maxCount {
-		q.Count = maxCount
-	}
-	page, err := s.searchVisible(c.Request().Context(), q, params)
-	if err != nil {
-		return err
-	}
-	b := newBundle("searchset")
-	b.Total = &page.Total
-	b.Link = s.pageLinks("/"+t, params, q.Offset, q.Count, page.Total)
-	for _, r := range page.Resources {
-		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: r.Body, Search: &entrySearch{Mode: "match"}})
 	}
 	return writeJSON(c, http.StatusOK, b)
 }

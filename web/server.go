@@ -28,6 +28,8 @@ type Store interface {
 	History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirstore.Page, error)
 	Search(ctx context.Context, q *search.Query) (*fhirstore.Page, error)
 	Transaction(ctx context.Context, ops []fhirstore.Op) ([]fhirstore.OpResult, error)
+	Claim(ctx context.Context, key, id string) (string, error)
+	Release(ctx context.Context, key, id string) error
 	Ping(ctx context.Context) error
 }
 
@@ -65,6 +67,10 @@ type Config struct {
 	// Readiness adds detail to GET /readyz (for example the changes the
 	// matcher set aside); nil adds none. It does not change the status.
 	Readiness func(ctx context.Context) map[string]any
+	// ConditionalDeleteMultiple lets DELETE /Type?criteria delete every
+	// matching resource (up to fhirstore.MaxCount, in one transaction);
+	// off, several matches give 412.
+	ConditionalDeleteMultiple bool
 	// Metrics serves GET /metrics (the Prometheus text exposition that
 	// cmd/fhirsub builds), without authentication like /healthz; nil
 	// leaves the route out.

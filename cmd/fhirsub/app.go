@@ -110,6 +110,7 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 			}
 			return nil
 		},
+		ConditionalDeleteMultiple: cfg.ConditionalDeleteMultiple,
 	})
 	if err != nil {
 		return a, err

@@ -95,10 +95,16 @@ func badInputCases(env badInputEnv) []badCase {
 		{name: "read of a missing resource", method: "GET", path: "/Patient/does-not-exist", status: 404, issue: "not-found"},
 
 		// ---- REST: wrong methods and preconditions
-		{name: "DELETE on the type", method: "DELETE", path: "/Patient", status: 405, issue: "not-supported"},
-		{name: "PATCH on the seeded Patient", method: "PATCH", path: pat, ctype: "application/json-patch+json",
-			body: []byte(`[{"op":"remove","path":"/name"}]`), status: 405, issue: "not-supported"},
-		{name: "PUT on the type", method: "PUT", path: "/Patient", body: []byte(`{"resourceType":"Patient"}`), status: 405, issue: "not-supported"},
+		{name: "DELETE on the type without a search", method: "DELETE", path: "/Patient", status: 400, issue: "invalid", diag: "search"},
+		{name: "JSON Patch that does not apply to the seeded Patient", method: "PATCH", path: pat, ctype: "application/json-patch+json",
+			body: []byte(`[{"op":"remove","path":"/nosuch"}]`), status: 422, issue: "processing", diag: "JSON Patch"},
+		{name: "PATCH with a resource instead of a patch", method: "PATCH", path: pat, body: patientBody(env.patient, ""),
+			status: 400, issue: "invalid", diag: "JSON Patch"},
+		{name: "PATCH with an unknown content type", method: "PATCH", path: pat, ctype: "text/plain", body: []byte(`x`),
+			status: 415, issue: "not-supported"},
+		{name: "PUT on the type without a search", method: "PUT", path: "/Patient", body: []byte(`{"resourceType":"Patient"}`), status: 400, issue: "invalid", diag: "search"},
+		{name: "conditional create with an empty condition", method: "POST", path: "/Patient", header: map[string]string{"If-None-Exist": ""},
+			body: []byte(`{"resourceType":"Patient"}`), status: 400, issue: "invalid", diag: "condition"},
 		{name: "POST with X-HTTP-Method-Override DELETE", method: "POST", path: pat,
 			header: map[string]string{"X-HTTP-Method-Override": "DELETE"}, body: patientBody(env.patient, ""), status: 405},
 		{name: "POST to /metadata", method: "POST", path: "/metadata", body: []byte(`{"resourceType":"CapabilityStatement"}`),
@@ -110,7 +116,7 @@ func badInputCases(env badInputEnv) []badCase {
 
 		// ---- REST: search
 		{name: "unknown search parameter", method: "GET", path: "/Patient?foo=bar", status: 400, issue: "invalid", diag: "unknown search parameter"},
-		{name: "chained search", method: "GET", path: "/Observation?subject.name=Catalogue", status: 400, issue: "invalid", diag: "chain"},
+		{name: "chain on a token parameter", method: "GET", path: "/Observation?code.name=Catalogue", status: 400, issue: "invalid", diag: "chain"},
 		{name: "bad date prefix", method: "GET", path: "/Observation?date=xx2024", status: 400, issue: "invalid", diag: "prefix"},
 		{name: "impossible date", method: "GET", path: "/Observation?date=2024-13-45", status: 400, issue: "invalid"},
 		{name: "_count=-1", method: "GET", path: "/Patient?_count=-1", status: 400, issue: "invalid", diag: "_count"},

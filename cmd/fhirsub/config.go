@@ -43,6 +43,9 @@ type config struct {
 	WSBindingTTL    time.Duration
 	LegacyHeartbeat time.Duration
 
+	// ConditionalDeleteMultiple lets DELETE /Type?search delete every match.
+	ConditionalDeleteMultiple bool
+
 	Auth     authSettings
 	DevLogin bool // devlogin.go
 }
@@ -81,6 +84,7 @@ func (c *config) register(s *settingSet) {
 	s.String(&c.Auth.Issuer, "jwt-issuer", "FHIRSUB_JWT_ISSUER", "", "required iss claim")
 	s.String(&c.Auth.Audience, "jwt-audience", "FHIRSUB_JWT_AUDIENCE", "", "required aud claim")
 	s.Duration(&c.Auth.Leeway, "jwt-leeway", "FHIRSUB_JWT_LEEWAY", 30*time.Second, 0, "clock skew allowed on exp/nbf/iat (at most 5m)")
+	s.Bool(&c.ConditionalDeleteMultiple, "conditional-delete-multiple", "FHIRSUB_CONDITIONAL_DELETE_MULTIPLE", false, "let DELETE /Type?search delete every matching resource (else several matches give 412)")
 	s.Bool(&c.Auth.Insecure, "insecure", "FHIRSUB_INSECURE", false, "allow running without authentication on a non-loopback address")
 	s.Bool(&c.DevLogin, "dev-login", "FHIRSUB_DEV_LOGIN", false, "offer the dashboard a one-click development login minting 1h tokens from --jwt-secret (loopback only; never with --jwks)")
 }

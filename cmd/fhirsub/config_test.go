@@ -34,6 +34,8 @@ func TestParseConfig(t *testing.T) {
 		{"insecure is a switch", []string{"--insecure", "--addr", "0.0.0.0:8080"}, nil, func(c *config) any { return c.Auth.Insecure }, true},
 		{"insecure from env", []string{"--addr", "0.0.0.0:8080"}, map[string]string{"FHIRSUB_INSECURE": "1"}, func(c *config) any { return c.Auth.Insecure }, true},
 		{"insecure=false beats env", []string{"--insecure=false"}, map[string]string{"FHIRSUB_INSECURE": "true"}, func(c *config) any { return c.Auth.Insecure }, false},
+		{"conditional delete single by default", nil, nil, func(c *config) any { return c.ConditionalDeleteMultiple }, false},
+		{"conditional delete multiple from env", nil, map[string]string{"FHIRSUB_CONDITIONAL_DELETE_MULTIPLE": "true"}, func(c *config) any { return c.ConditionalDeleteMultiple }, true},
 		{"int64", []string{"--max-body", "2048"}, nil, func(c *config) any { return c.MaxBodyBytes }, int64(2048)},
 		{"list", nil, map[string]string{"FHIRSUB_RESTHOOK_ALLOW": " 127.0.0.1/32, ,10.0.0.0/8"}, func(c *config) any { return c.RestHookAllow }, []string{"127.0.0.1/32", "10.0.0.0/8"}},
 		{"base url trimmed", []string{"--base-url", "https://fhir.example.org/r4/"}, nil, func(c *config) any { return c.BaseURL }, "https://fhir.example.org/r4"},

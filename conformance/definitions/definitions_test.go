@@ -330,3 +330,18 @@ func TestConcurrentFirstUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestChildSummary(t *testing.T) {
+	for _, tc := range []struct {
+		typ, name string
+		want      bool
+	}{
+		{"Patient", "name", true}, {"Patient", "contact", false}, {"Observation", "code", true},
+		{"Observation", "note", false}, {"Observation", "value", true}, {"Patient", "id", true}, {"Patient", "text", false},
+	} {
+		info, ok := definitions.Child(tc.typ, tc.name)
+		if !ok || info.Summary != tc.want {
+			t.Errorf("Child(%s, %s) = %+v, %v; want Summary %v", tc.typ, tc.name, info, ok, tc.want)
+		}
+	}
+}

@@ -19,6 +19,9 @@ type ChildInfo struct {
 	Choice bool
 	// Many tells that the element may repeat (a JSON array).
 	Many bool
+	// Summary tells that the element is part of the summary view
+	// (isSummary: returned for _summary=true).
+	Summary bool
 }
 
 type typeInfo struct {
@@ -29,6 +32,7 @@ type typeInfo struct {
 		T []string `json:"t"`
 		C bool     `json:"c"`
 		M bool     `json:"m"`
+		S bool     `json:"s"`
 	} `json:"elements"`
 }
 
@@ -81,7 +85,7 @@ func Child(typeName, name string) (info ChildInfo, ok bool) {
 			return ChildInfo{}, false
 		}
 		if e, ok := t.Elements[name]; ok {
-			return ChildInfo{Types: e.T, Choice: e.C, Many: e.M}, true
+			return ChildInfo{Types: e.T, Choice: e.C, Many: e.M, Summary: e.S}, true
 		}
 		// Constraint profiles (SimpleQuantity, MoneyQuantity) carry no
 		// elements of their own.

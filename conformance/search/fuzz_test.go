@@ -38,7 +38,11 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		for _, res := range []map[string]any{obs, pat} {
-			if _, err := q.Match(res); err != nil {
+			_, err := q.Match(res)
+			if q.HasLinks() && res["resourceType"] == q.Type && !errors.Is(err, search.ErrUnresolved) {
+				t.Fatalf("match of an unresolved chain gave %v, want ErrUnresolved (never fail open)", err)
+			}
+			if !q.HasLinks() && err != nil {
 				t.Fatalf("match: %v", err)
 			}
 		}

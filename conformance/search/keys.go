@@ -64,6 +64,10 @@ func Keys(res map[string]any) ([]Key, error) {
 	return slices.Compact(keys), nil
 }
 
+// maxResolvedNarrow is the most values of a resolved chain or _has that
+// still narrow the store's query.
+const maxResolvedNarrow = 100
+
 // Narrow returns an AND of OR-groups of exact keys: every resource that
 // Match accepts has, for each group, at least one key of the group among
 // Keys(res). An empty result means "no narrowing possible: scan the type".
@@ -81,7 +85,12 @@ func (q *Query) Narrow() [][]Key {
 }
 
 func (c *clause) narrow() []Key {
-	if c.modifier != "" && c.modifier != "type" {
+	if c.link != nil || c.none || c.modifier != "" && c.modifier != "type" {
+		return nil
+	}
+	if c.resolved && len(c.values) > maxResolvedNarrow {
+		// A large resolved link would become a query term per value
+		// (SQLite caps compound selects at 500): Match decides instead.
 		return nil
 	}
 	code := c.p.code

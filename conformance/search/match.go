@@ -1,6 +1,7 @@
 package search
 
 import (
+	"fmt"
 	"math/big"
 	"slices"
 	"strings"
@@ -25,6 +26,12 @@ func (q *Query) Match(res map[string]any) (bool, error) {
 }
 
 func (c *clause) match(res map[string]any) (bool, error) {
+	switch {
+	case c.link != nil:
+		return false, fmt.Errorf("%s: %w", c.name, ErrUnresolved)
+	case c.none:
+		return false, nil
+	}
 	nodes, err := c.p.eval(res)
 	if err != nil {
 		return false, err

@@ -280,3 +280,19 @@ func appendValues(out []fhirpath.Value, v any, typ string) []fhirpath.Value {
 	}
 	return append(out, fhirpath.Value{Data: v, Type: typ})
 }
+
+// Supported reports whether the search parameter code of resourceType can
+// be searched: it exists, has an expression this package evaluates, and is
+// not one of the parameters fhirsub refuses. The CapabilityStatement
+// advertises exactly these.
+func Supported(resourceType, code string) bool {
+	if notSupported[code] {
+		return false
+	}
+	tp := paramsOf(resourceType)
+	if tp == nil {
+		return false
+	}
+	p := tp.byCode[code]
+	return p != nil && p.unsupported == ""
+}

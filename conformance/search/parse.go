@@ -13,11 +13,14 @@ import (
 // notSupported lists the result and control parameters fhirsub knows but
 // does not implement; they are rejected rather than ignored.
 var notSupported = map[string]bool{
-	"_include": true, "_revinclude": true, "_elements": true, "_summary": true,
-	"_total": true, "_contained": true, "_containedType": true, "_has": true,
+	"_contained": true, "_containedType": true,
 	"_list": true, "_query": true, "_filter": true, "_type": true,
 	"_text": true, "_content": true, "_graph": true, "_at": true, "_since": true,
 }
+
+// NotSupported reports whether code is a search or result parameter that
+// fhirsub knows but refuses (so that the CapabilityStatement leaves it out).
+func NotSupported(code string) bool { return notSupported[code] }
 
 // knownModifiers maps every R4 modifier name to a flag telling whether it is
 // implemented somewhere.
@@ -82,14 +85,19 @@ func (q *Query) parseParam(tp *typeParams, name string, vals []string) error {
 	case "_sort":
 		return q.parseSort(tp, vals)
 	}
+	if ok, err := q.parseResultParam(name, vals); ok {
+		return err
+	}
 	code, mod, hasMod := strings.Cut(name, ":")
 	switch {
 	case code == "":
 		return &Error{Param: name, Message: "empty parameter name"}
+	case code == "_has":
+		return q.parseHas(tp, name, vals)
 	case notSupported[code] || strings.HasPrefix(code, "_has"):
 		return &Error{Param: name, Message: "not supported"}
 	case strings.Contains(code, ".") || strings.Contains(mod, "."):
-		return &Error{Param: name, Message: "chained search is not supported"}
+		return q.parseChain(tp, name, vals)
 	}
 	p := tp.byCode[code]
 	if p == nil {

@@ -46,6 +46,15 @@ type Query struct {
 	Offset int
 	// Sort is `_sort`.
 	Sort []SortKey
+	// Includes are `_include` and `_revinclude`, in name order.
+	Includes []Include
+	// Summary is `_summary`: "" (not given), "count", "true", "data" or
+	// "false".
+	Summary string
+	// Elements is `_elements`: the top-level elements to return.
+	Elements []string
+	// Total is `_total`: "" (not given), "none", "estimate" or "accurate".
+	Total string
 
 	clauses []clause
 	sorts   []*param
@@ -60,6 +69,9 @@ type clause struct {
 	modifier string // "", "missing", "exact", "contains", "not", "text", "above", "below", "identifier" or "type"
 	refType  string // the resource type of a reference :[type] modifier
 	values   []value
+	link     *link // a chained or _has parameter before Resolve
+	none     bool  // a resolved link that found nothing: never matches
+	resolved bool  // the clause replaced a link (Resolve)
 }
 
 // value is one OR alternative of a clause; which fields are set depends on

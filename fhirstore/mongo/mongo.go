@@ -27,6 +27,7 @@ const (
 	collCursors   = "cursors"
 	collEvents    = "events"
 	collStates    = "states"
+	collClaims    = "claims"
 )
 
 // Config configures Open. The zero value of every field but URI means its
@@ -63,6 +64,7 @@ type DB struct {
 	cursors   *mongo.Collection // EventStore: one document per consumer
 	events    *mongo.Collection // EventStore: one document per event
 	states    *mongo.Collection // EventStore: one document per subscription
+	claims    *mongo.Collection // conditional-write claims, _id = key
 
 	// noLocalLocks (tests only) turns the in-process write locks off so
 	// that the database decides every race.
@@ -120,6 +122,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		cursors:   db.Collection(collCursors),
 		events:    db.Collection(collEvents),
 		states:    db.Collection(collStates),
+		claims:    db.Collection(collClaims),
 		notify:    fhirstore.NewNotifier(),
 		quit:      make(chan struct{}),
 	}

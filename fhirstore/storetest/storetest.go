@@ -68,6 +68,8 @@ func Run(t *testing.T, open OpenFunc, opts RunOptions) {
 		{"SearchSort", s.testSearchSort},
 		{"SearchLiveVersionsOnly", s.testSearchLiveVersionsOnly},
 		{"SearchProperty", s.testSearchProperty},
+		{"Claims", s.testClaims},
+		{"ConcurrentClaims", s.testConcurrentClaims},
 		{"Ping", s.testPing},
 	} {
 		t.Run(tc.name, tc.fn)

@@ -38,6 +38,7 @@ type structureDefinition struct {
 
 type elementDefinition struct {
 	Path             string `json:"path"`
+	IsSummary        bool   `json:"isSummary"`
 	Min              int    `json:"min"`
 	Max              string `json:"max"`
 	ContentReference string `json:"contentReference"`
@@ -64,6 +65,8 @@ type elem struct {
 	Types  []string `json:"t"`
 	Choice bool     `json:"c,omitempty"`
 	Many   bool     `json:"m,omitempty"`
+	// Summary is the element's isSummary: it is part of _summary=true.
+	Summary bool `json:"s,omitempty"`
 }
 
 type model struct {
@@ -187,7 +190,7 @@ func (m *model) walk(sd *structureDefinition) error {
 		if !ok {
 			continue // child of a dropped element
 		}
-		e := &elem{Many: ed.Max != "1" && ed.Max != "0"}
+		e := &elem{Many: ed.Max != "1" && ed.Max != "0", Summary: ed.IsSummary}
 		if strings.HasSuffix(name, "[x]") {
 			name = strings.TrimSuffix(name, "[x]")
 			e.Choice = true

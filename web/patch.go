@@ -1,0 +1,177 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/labstack/echo/v4"
+
+	"github.com/fhirsub/fhirsub/conformance/fhirpatch"
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+const jsonPatchType = "application/json-patch+json"
+
+// patcher turns the current body of a resource into the patched one.
+type patcher func(cur map[string]any) (map[string]any, error)
+
+// jsonPatcher applies an RFC 6902 JSON Patch document.
+func jsonPatcher(doc []byte) (patcher, error) {
+	p, err := jsonpatch.DecodePatch(doc)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON Patch: %v", err)
+	}
+	return func(cur map[string]any) (map[string]any, error) {
+		raw, err := json.Marshal(cur)
+		if err != nil {
+			return nil, err
+		}
+		out, err := p.Apply(raw)
+		if err != nil {
+			return nil, errorf(http.StatusUnprocessableEntity, "processing", "JSON Patch does not apply: %v", err)
+		}
+		return decodeObject(out)
+	}, nil
+}
+
+// fhirPathPatcher applies a FHIRPath Patch (a Parameters resource).
+func fhirPathPatcher(params map[string]any) patcher {
+	return func(cur map[string]any) (map[string]any, error) {
+		if err := fhirpatch.Apply(cur, params); err != nil {
+			return nil, errorf(http.StatusUnprocessableEntity, "processing", "%v", err)
+		}
+		return cur, nil
+	}
+}
+
+// patchHTTP answers PATCH /Type/id with a JSON Patch
+// (application/json-patch+json) or a FHIRPath Patch (a Parameters
+// resource as application/fhir+json).
+func (s *Server) patchHTTP(c echo.Context) error {
+	t, id, err := s.typeAndID(c)
+	if err != nil {
+		return err
+	}
+	r := c.Request()
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var p patcher
+	switch {
+	case mt == jsonPatchType:
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return mbe
+			}
+			return errorf(http.StatusBadRequest, "invalid", "cannot read request body: %v", err)
+		}
+		if p, err = jsonPatcher(raw); err != nil {
+			return err
+		}
+	case mt == "" || jsonFormat(mt):
+		body, err := s.readJSON(c)
+		if err != nil {
+			return err
+		}
+		if body["resourceType"] != "Parameters" {
+			return errorf(http.StatusBadRequest, "invalid", "a PATCH body is a JSON Patch (%s) or a FHIRPath Patch Parameters resource", jsonPatchType)
+		}
+		p = fhirPathPatcher(body)
+	default:
+		return errorf(http.StatusUnsupportedMediaType, "not-supported",
+			"Content-Type %q is not supported for PATCH: send %s or a FHIRPath Patch as application/fhir+json", mt, jsonPatchType)
+	}
+	ctx := r.Context()
+	res, err := s.patch(ctx, t, id, p, ifMatch(c))
+	if err != nil {
+		return err
+	}
+	if err := s.committed(ctx, res, fhirstore.InteractionUpdate); err != nil {
+		return err
+	}
+	return s.respondWrite(c, http.StatusOK, res)
+}
+
+// patch applies p to the current version of t/id and stores the result
+// as an update: authorized and validated like one, If-Match honoured. The
+// write carries the version read as If-Match; without the caller's
+// If-Match a concurrent change makes it patch the new version instead.
+func (s *Server) patch(ctx context.Context, t, id string, p patcher, wantVersion string) (*fhirstore.Resource, error) {
+	for range claimAttempts {
+		body, cur, err := s.patched(ctx, t, id, p, wantVersion)
+		if err != nil {
+			return nil, err
+		}
+		res, _, err := s.store.Update(ctx, id, body, fhirstore.WriteOptions{IfMatch: cur.VersionID})
+		if errors.Is(err, fhirstore.ErrVersionConflict) && wantVersion == "" {
+			continue
+		}
+		return res, err
+	}
+	return nil, errorf(http.StatusConflict, "conflict", "%s/%s kept changing under concurrent writes: try again", t, id)
+}
+
+// patched reads t/id, applies p and checks the result as an update.
+func (s *Server) patched(ctx context.Context, t, id string, p patcher, wantVersion string) (map[string]any, *fhirstore.Resource, error) {
+	cur, err := s.store.Read(ctx, t, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.authorizeRead(ctx, cur); err != nil {
+		return nil, nil, err
+	}
+	if wantVersion != "" && wantVersion != cur.VersionID {
+		return nil, nil, fhirstore.ErrVersionConflict
+	}
+	body, err := fhirstore.Decode(cur.Body)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err = p(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if body["resourceType"] != t || body["id"] != id {
+		return nil, nil, errorf(http.StatusUnprocessableEntity, "processing", "a patch may not change resourceType or id")
+	}
+	if err := s.authorizeWrite(ctx, t, id, body); err != nil {
+		return nil, nil, err
+	}
+	current, err := s.currentFor(ctx, t, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.validate(ctx, body, current); err != nil {
+		return nil, nil, err
+	}
+	return body, cur, nil
+}
+
+// entryPatcher reads the patch of a bundle entry: a Binary whose
+// contentType is application/json-patch+json (data is the base64 JSON
+// Patch), or a FHIRPath Patch Parameters resource.
+func entryPatcher(res map[string]any) (patcher, error) {
+	switch res["resourceType"] {
+	case "Parameters":
+		return fhirPathPatcher(res), nil
+	case "Binary":
+		ct, _ := res["contentType"].(string)
+		if mt, _, _ := mime.ParseMediaType(ct); mt != jsonPatchType {
+			return nil, errorf(http.StatusBadRequest, "invalid", "a PATCH entry's Binary must have contentType %s", jsonPatchType)
+		}
+		data, _ := res["data"].(string)
+		raw, err := base64.StdEncoding.DecodeString(data)
+		if err != nil || len(bytes.TrimSpace(raw)) == 0 {
+			return nil, errorf(http.StatusBadRequest, "invalid", "a PATCH entry's Binary.data must be a base64 JSON Patch")
+		}
+		return jsonPatcher(raw)
+	}
+	return nil, errorf(http.StatusBadRequest, "invalid", "a PATCH entry's resource is a Binary (JSON Patch) or a Parameters (FHIRPath Patch)")
+}
