@@ -170,7 +170,7 @@ func (s *Server) delete(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := s.authorizeWrite(ctx, t, id, nil); err != nil {
+	if err := s.authorizeDelete(ctx, t, id); err != nil {
 		return err
 	}
 	res, err := s.store.Delete(ctx, t, id, fhirstore.WriteOptions{IfMatch: ifMatch(c)})
