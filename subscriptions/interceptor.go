@@ -41,6 +41,8 @@ func (h *SubscriptionHook) Validate(ctx context.Context, body map[string]any, cu
 		if owner, stored, err = ownership(caller, current); err != nil {
 			return err
 		}
+	} else if err := h.m.checkQuota(owner); err != nil {
+		return err
 	}
 	if err := takeClientAccess(body, stored); err != nil {
 		return err

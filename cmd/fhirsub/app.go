@@ -108,7 +108,10 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 	if err != nil {
 		return a, err
 	}
-	a.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// No WriteTimeout: answers are bounded by the store and the websocket
+	// upgrades clear the deadlines once hijacked.
+	a.http = &http.Server{Handler: srv, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
+		IdleTimeout: cfg.IdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
 		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.serveErr <- err
@@ -144,6 +147,8 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 		MaxFailures: cfg.MaxFailures, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		Timeout: cfg.RestHookTimeout, Retention: cfg.EventRetention, Workers: cfg.DeliveryWorkers,
 		Cluster: a.cluster(cfg),
+
+		MaxPerOwner: cfg.MaxSubscriptionsPerOwner,
 
 		// An endpoint at a loopback, private or link-local address literal
 		// is refused at create, not on every delivery.
