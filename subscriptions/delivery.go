@@ -283,7 +283,11 @@ func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore
 		return nil // classic subscriptions are not notified of deletes
 	}
 	url := strings.TrimRight(s.Endpoint, "/") + "/" + ev.Type + "/" + ev.ID
-	return m.send(ctx, s, channels.Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: res.Body})
+	body := res.Body
+	if ev.Type == "Subscription" { // its secrets are write-only
+		body = redactJSON(body, Redact)
+	}
+	return m.send(ctx, s, channels.Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: body})
 }
 
 func (m *Manager) send(ctx context.Context, s *Subscription, req channels.Request) error {

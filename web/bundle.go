@@ -283,7 +283,7 @@ func (s *Server) writeEntry(c echo.Context, method string, r fhirstore.OpResult)
 	}
 	resp.Location = s.versionURL(res)
 	if preferReturn(c) != "minimal" {
-		e.Resource = res.Body
+		e.Resource = s.shown(res)
 	}
 	return e
 }
@@ -298,7 +298,7 @@ func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
 		if err != nil {
 			return errorEntry(err)
 		}
-		return bundleEntry{FullURL: s.resourceURL(res), Resource: res.Body, Response: &entryResponse{
+		return bundleEntry{FullURL: s.resourceURL(res), Resource: s.shown(res), Response: &entryResponse{
 			Status: "200 OK", Etag: `W/"` + res.VersionID + `"`, LastModified: instant(res.LastUpdated)}}
 	}
 	q, err := search.Parse(e.Type, e.Query)
@@ -315,7 +315,7 @@ func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
 	b := newBundle("searchset")
 	b.Total = &page.Total
 	for _, r := range page.Resources {
-		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: r.Body, Search: &entrySearch{Mode: "match"}})
+		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: s.shown(r), Search: &entrySearch{Mode: "match"}})
 	}
 	raw, _ := json.Marshal(b)
 	return bundleEntry{Resource: raw, Response: &entryResponse{Status: "200 OK"}}

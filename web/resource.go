@@ -188,7 +188,7 @@ func (s *Server) delete(c echo.Context) error {
 // respondResource sends a stored version with its ETag and Last-Modified.
 func (s *Server) respondResource(c echo.Context, status int, res *fhirstore.Resource) error {
 	setVersionHeaders(c, res)
-	return c.Blob(status, fhirJSON, res.Body)
+	return c.Blob(status, fhirJSON, s.shown(res))
 }
 
 // respondWrite answers a create or update honouring Prefer: return=….
@@ -206,7 +206,7 @@ func (s *Server) respondWrite(c echo.Context, status int, res *fhirstore.Resourc
 		return writeJSON(c, status, outcome("information", "informational",
 			verb+" "+res.Type+"/"+res.ID+" (version "+res.VersionID+")"))
 	}
-	return c.Blob(status, fhirJSON, res.Body)
+	return c.Blob(status, fhirJSON, s.shown(res))
 }
 
 func preferReturn(c echo.Context) string {

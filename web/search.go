@@ -98,7 +98,7 @@ func (s *Server) search(c echo.Context) error {
 	b.Total = &page.Total
 	b.Link = s.pageLinks("/"+t, params, q.Offset, q.Count, page.Total)
 	for _, r := range page.Resources {
-		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: r.Body, Search: &entrySearch{Mode: "match"}})
+		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: s.shown(r), Search: &entrySearch{Mode: "match"}})
 	}
 	return writeJSON(c, http.StatusOK, b)
 }
@@ -210,11 +210,11 @@ func (s *Server) historyEntry(r *fhirstore.Resource) bundleEntry {
 		e.Request = &entryRequest{Method: http.MethodDelete, URL: r.Type + "/" + r.ID}
 		resp.Status = "204 No Content"
 	case r.VersionID == "1":
-		e.Resource = r.Body
+		e.Resource = s.shown(r)
 		e.Request = &entryRequest{Method: http.MethodPost, URL: r.Type}
 		resp.Status = "201 Created"
 	default:
-		e.Resource = r.Body
+		e.Resource = s.shown(r)
 		e.Request = &entryRequest{Method: http.MethodPut, URL: r.Type + "/" + r.ID}
 		resp.Status = "200 OK"
 	}

@@ -64,6 +64,9 @@ func (f *Feed) Events(ctx context.Context, c fhirstore.Change) ([]*channels.Lega
 		ResourceID: c.ID, PatientIDs: patients}
 	if action != channels.ActionDeleted {
 		u.Resource = cur.Body
+		if f.cfg.Redact != nil {
+			u.Resource = f.cfg.Redact(c.Type, cur.Body)
+		}
 	}
 	update, err := channels.NewLegacyUpdate(u)
 	if err != nil {
