@@ -45,6 +45,27 @@ func (s *Server) authorizeRead(ctx context.Context, res *fhirstore.Resource) err
 	return nil
 }
 
+// goneOrHidden turns the ErrGone of reading typ/id into hidden() when the
+// deleted resource was outside the caller's reach, so that 410 tells only
+// those who could read it that it existed. Other errors pass unchanged.
+func (s *Server) goneOrHidden(ctx context.Context, typ, id string, err error) error {
+	if !errors.Is(err, fhirstore.ErrGone) {
+		return err
+	}
+	acc := AccessFrom(ctx)
+	if !acc.Restricted(typ, smart.Read) {
+		return err
+	}
+	page, herr := s.store.History(ctx, fhirstore.HistoryRequest{Type: typ, ID: id, Count: 1})
+	if herr != nil || len(page.Resources) == 0 {
+		return hidden()
+	}
+	if ok, verr := s.versionVisible(ctx, acc, page.Resources[0], smart.Read); verr != nil || !ok {
+		return hidden()
+	}
+	return err
+}
+
 // hidden is the answer for a resource outside the caller's reach: the
 // same 404 as a missing one, so that no status or message tells a
 // caller whether another patient's resource exists.

@@ -294,6 +294,8 @@ func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
 		res, err := s.store.Read(ctx, e.Type, e.ID)
 		if err == nil {
 			err = s.authorizeRead(ctx, res)
+		} else {
+			err = s.goneOrHidden(ctx, e.Type, e.ID, err)
 		}
 		if err != nil {
 			return errorEntry(err)

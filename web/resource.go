@@ -88,7 +88,7 @@ func (s *Server) read(c echo.Context) error {
 	}
 	res, err := s.store.Read(c.Request().Context(), t, id)
 	if err != nil {
-		return err
+		return s.goneOrHidden(c.Request().Context(), t, id, err)
 	}
 	if err := s.authorizeRead(c.Request().Context(), res); err != nil {
 		return err

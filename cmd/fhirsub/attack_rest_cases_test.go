@@ -50,6 +50,9 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 		{"A reads B's history", "/Patient/pat-b/_history"},
 		{"A reads B's Condition", "/Condition/" + s.conB},
 		{"A reads B's Subscription", "/Subscription/" + s.subB},
+		{"A reads B's deleted Observation", "/Observation/" + s.goneB},
+		{"A vreads B's deleted Observation", "/Observation/" + s.goneB + "/_history/1"},
+		{"A vreads B's deletion", "/Observation/" + s.goneB + "/_history/2"},
 	} {
 		add(restAttack{name: c.name, tok: A, method: get, path: c.path, want: []int{404}, check: sameAsMissing})
 	}
@@ -117,6 +120,9 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 	add(restAttack{name: "control: practitioner reads B", tok: s.pract, method: get, path: "/Patient/pat-b", want: []int{200}, check: hasMarker})
 	add(restAttack{name: "control: practitioner searches B's name", tok: s.pract, method: get, path: "/Patient?name=" + markerB[:8], want: []int{200}, check: hasMarker})
 	add(restAttack{name: "control: B searches its Observations", tok: s.tokB, method: get, path: "/Observation?subject=Patient/pat-b", want: []int{200}, check: hasMarker})
+	add(restAttack{name: "control: B reads its deleted Observation", tok: s.tokB, method: get, path: "/Observation/" + s.goneB, want: []int{410}})
+	add(restAttack{name: "A batch reads B's deleted Observation", tok: A, method: post, path: "/", body: bundle("batch", entry(get, "Observation/"+s.goneB, nil)),
+		want: []int{200}, check: wantEntries("404")})
 	add(restAttack{name: "control: B batch reads itself", tok: s.tokB, method: post, path: "/", body: bundle("batch",
 		entry(get, "Patient/pat-b", nil), entry(get, "Observation/"+s.obsB, nil)), want: []int{200}, check: hasMarker})
 

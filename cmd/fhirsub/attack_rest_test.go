@@ -55,7 +55,7 @@ type attackServer struct {
 	p                                             *serverProc
 	admin, tokA, tokB, pract, subsOnly, subsWrite string
 	expired, forged, algNone                      string
-	obsA, obsB, conB, subA, subB                  string
+	obsA, obsB, conB, subA, subB, goneB           string
 	hook                                          *secretReceiver
 	maxPerOwner, readTimeout                      int
 }
@@ -175,6 +175,8 @@ func newAttackServer(t *testing.T) *attackServer {
 	s.obsA = mk(s.tokA, 201, "POST", "/Observation", obs("pat-a", "alpha"))["id"].(string)
 	s.obsB = mk(s.tokB, 201, "POST", "/Observation", obs("pat-b", markerB))["id"].(string)
 	mk(s.tokB, 200, "PUT", "/Observation/"+s.obsB, withID(obs("pat-b", markerB+"-v2"), s.obsB))
+	s.goneB = mk(s.tokB, 201, "POST", "/Observation", obs("pat-b", markerB+"-deleted"))["id"].(string)
+	mk(s.tokB, 200, "DELETE", "/Observation/"+s.goneB, nil)
 	s.conB = mk(s.admin, 201, "POST", "/Condition", map[string]any{"resourceType": "Condition",
 		"subject": map[string]any{"reference": "Patient/pat-b"}, "code": map[string]any{"text": markerB}})["id"].(string)
 
