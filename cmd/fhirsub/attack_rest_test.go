@@ -428,8 +428,8 @@ func asClose(err error, ce **websocket.CloseError) bool {
 }
 
 // drip sends a create whose body arrives one byte every 2 s; the server
-// must end the request within its read timeout (plus slack), with 408 or
-// by closing the connection, never by waiting for the whole body.
+// must end the request within its read timeout (plus slack) with a 408
+// OperationOutcome, never wait for the whole body.
 func (s *attackServer) drip() (int, []byte, error) {
 	conn, err := net.Dial("tcp", s.p.addr)
 	if err != nil {
@@ -454,7 +454,7 @@ func (s *attackServer) drip() (int, []byte, error) {
 				return 0, raw, fmt.Errorf("drip ended after %v, want within %v", took, limit)
 			}
 			if len(raw) == 0 {
-				return 408, nil, nil // connection closed: the server gave up reading
+				return 0, nil, fmt.Errorf("connection closed after %v without an answer, want a 408 OperationOutcome", took)
 			}
 			resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
 			if err != nil {
