@@ -247,9 +247,9 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 	m.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,
 		"retry_in", delay, "err", cause)
 	if s.Status != StatusError && (handshake || perm || st.ConsecutiveFailures >= m.cfg.MaxFailures) {
-		msg := fmt.Sprintf("delivery to %s failed %d time(s): %v", s.Endpoint, st.ConsecutiveFailures, cause)
+		msg := fmt.Sprintf("delivery to %s failed %d time(s): %s", s.Endpoint, st.ConsecutiveFailures, publicReason(cause))
 		if handshake {
-			msg = fmt.Sprintf("handshake to %s failed: %v", s.Endpoint, cause)
+			msg = fmt.Sprintf("handshake to %s failed: %s", s.Endpoint, publicReason(cause))
 		}
 		if _, err := m.setStatus(ctx, s, StatusError, msg); err != nil {
 			return err

@@ -194,7 +194,10 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 		want: []int{413}})
 	add(restAttack{name: "body dripping a byte every 2 s", run: s.drip, want: []int{408}, attacker: true})
 	add(restAttack{name: "websocket that never binds", run: s.wsNeverBinds, want: []int{200}, attacker: true})
-	add(restAttack{name: "endpoint body in Subscription.error and $status", run: s.errorEcho, want: []int{200}})
+	add(restAttack{name: "endpoint body in Subscription.error and $status", want: []int{200},
+		run: s.errorEcho(s.hook.url+"/fail", "HTTP 500 Internal Server Error", "admin console", "10.0.0.1")})
+	add(restAttack{name: "network error details in Subscription.error", want: []int{200},
+		run: s.errorEcho("http://127.0.0.1:1/closed", "could not be reached", "connection refused", "dial tcp")})
 	add(restAttack{name: "masked secrets sent back are kept", run: s.secretKept, want: []int{200}})
 	add(restAttack{name: "subscriptions past the per-owner quota", run: s.quota, want: []int{429}, attacker: true, check: says("limit per owner")})
 	return cs

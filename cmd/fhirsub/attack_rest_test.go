@@ -494,41 +494,52 @@ func (s *attackServer) quota() (int, []byte, error) {
 	return 201, nil, fmt.Errorf("no refusal past %d subscriptions", s.maxPerOwner)
 }
 
-// errorEcho creates A's subscription to an endpoint answering 500 with an
-// internal page, waits for status error and returns its Subscription
-// (whose error must name the status, not the page) and $status.
-func (s *attackServer) errorEcho() (int, []byte, error) {
-	hdr := http.Header{"Authorization": {"Bearer " + s.tokB}}
-	code, out, err := fhirDoWith(context.Background(), "POST", s.p.base+"/Subscription",
-		topicSubscription(s.hook.url+"/fail", criticalTopic, "id-only"), hdr)
-	if err != nil || code != 201 {
-		return code, nil, fmt.Errorf("create: %d %v", code, err)
-	}
-	id := out["id"].(string)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		code, out, err = fhirDoWith(context.Background(), "GET", s.p.base+"/Subscription/"+id, nil, hdr)
-		if err != nil {
-			return code, nil, err
+// errorEcho creates B's subscription to endpoint, waits for status error
+// and returns its Subscription and $status; Subscription.error must
+// contain want and none of the details the endpoint or the network gave
+// (the answer's body is also checked for the internal page by the table).
+func (s *attackServer) errorEcho(endpoint, want string, details ...string) func() (int, []byte, error) {
+	return func() (int, []byte, error) {
+		hdr := http.Header{"Authorization": {"Bearer " + s.tokB}}
+		code, out, err := fhirDoWith(context.Background(), "POST", s.p.base+"/Subscription",
+			topicSubscription(endpoint, criticalTopic, "id-only"), hdr)
+		if err != nil || code != 201 {
+			return code, nil, fmt.Errorf("create: %d %v", code, err)
 		}
-		if out["status"] == "error" {
-			break
+		id := out["id"].(string)
+		// B's own subscription is deleted after, so that B's quota stays clear.
+		defer func() { _, _, _ = fhirDoWith(context.Background(), "DELETE", s.p.base+"/Subscription/"+id, nil, hdr) }()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			code, out, err = fhirDoWith(context.Background(), "GET", s.p.base+"/Subscription/"+id, nil, hdr)
+			if err != nil {
+				return code, nil, err
+			}
+			if out["status"] == "error" {
+				break
+			}
+			if time.Now().After(deadline) {
+				return code, nil, fmt.Errorf("status %v after 60 s, want error", out["status"])
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			return code, nil, fmt.Errorf("status %v after 60 s, want error", out["status"])
+		sub, _ := json.Marshal(out)
+		_, st, err := fhirDoWith(context.Background(), "GET", s.p.base+"/Subscription/"+id+"/$status", nil, hdr)
+		both := append(sub, mustMarshal(st)...)
+		msg, _ := out["error"].(string)
+		if !strings.Contains(msg, want) {
+			return 200, both, fmt.Errorf("Subscription.error %q does not say %q", msg, want)
 		}
-		time.Sleep(50 * time.Millisecond)
+		for _, d := range details {
+			if bytes.Contains(both, []byte(d)) {
+				return 200, both, fmt.Errorf("Subscription.error or $status shows %q", d)
+			}
+		}
+		return 200, both, err
 	}
-	sub, _ := json.Marshal(out)
-	_, st, err := fhirDoWith(context.Background(), "GET", s.p.base+"/Subscription/"+id+"/$status", nil, hdr)
-	stRaw, _ := json.Marshal(st)
-	if msg, _ := out["error"].(string); !strings.Contains(msg, "500 Internal Server Error") {
-		return 200, sub, fmt.Errorf("Subscription.error %q does not name the status", msg)
-	}
-	// B's own subscription is deleted so that B's quota stays clear.
-	_, _, _ = fhirDoWith(context.Background(), "DELETE", s.p.base+"/Subscription/"+id, nil, hdr)
-	return 200, append(sub, stRaw...), err
 }
+
+func mustMarshal(v any) []byte { b, _ := json.Marshal(v); return b }
 
 // secretKept sends B's subscription back as read (masked) and proves the
 // stored header survived: the new handshake carries the real value.
