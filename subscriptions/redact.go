@@ -14,11 +14,10 @@ import (
 // that sends a masked value back keeps the stored secret.
 const Masked = "***"
 
-// RedactSecrets masks the secrets of a decoded Subscription body in place
+// redactSecrets masks the secrets of a decoded Subscription body in place
 // (channel.header values, the HMAC secret) and reports whether it changed
-// anything. It leaves ExtAccess, which decides the compartment of the
-// Subscription, for renderings that judge access on the body they send.
-func RedactSecrets(body map[string]any) bool {
+// anything.
+func redactSecrets(body map[string]any) bool {
 	ch, _ := body["channel"].(map[string]any)
 	if ch == nil {
 		return false
@@ -49,11 +48,12 @@ func RedactSecrets(body map[string]any) bool {
 	return changed
 }
 
-// Redact makes a decoded Subscription body fit to show to a client:
-// RedactSecrets, and ExtAccess (the creator's identity and scopes) removed.
-// It reports whether it changed anything.
+// Redact makes a decoded Subscription body fit to show to a client, in
+// place: the secrets masked (Masked) and ExtAccess (the creator's identity
+// and scopes) removed. It reports whether it changed anything. Decide
+// access before: a Subscription's compartment comes from ExtAccess.
 func Redact(body map[string]any) bool {
-	changed := RedactSecrets(body)
+	changed := redactSecrets(body)
 	exts, _ := body["extension"].([]any)
 	kept := exts[:0:0]
 	for _, e := range exts {
@@ -93,13 +93,9 @@ func redactJSON(raw []byte, f func(map[string]any) bool) []byte {
 
 // Redact returns the JSON of a stored Subscription as clients may see it
 // (Redact on the decoded body). The REST API calls it on every rendering
-// of a Subscription: read, vread, search, history, batch and transaction.
+// of a Subscription (read, vread, search, history, batch, transaction),
+// the legacy channel on every Subscription change it sends.
 func (h *SubscriptionHook) Redact(raw []byte) []byte { return redactJSON(raw, Redact) }
-
-// RedactSecretsJSON is RedactSecrets on a stored Subscription's JSON, for
-// feeds that still decide visibility on the body they send (the legacy
-// channel decides a Subscription's compartment from ExtAccess).
-func RedactSecretsJSON(raw []byte) []byte { return redactJSON(raw, RedactSecrets) }
 
 // restoreSecrets puts the stored secrets back where a submitted update
 // carries Masked: a header "Name: ***" takes the value of the stored

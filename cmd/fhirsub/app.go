@@ -204,12 +204,11 @@ func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptio
 	if err != nil {
 		return nil, nil, err
 	}
+	subHook := mgr.SubscriptionInterceptor()
 	feed, err = legacyfeed.New(legacyfeed.Config{Store: a.store, Sink: proto, Logger: log,
-		// The legacy channel decides a Subscription's compartment from
-		// the creator's access it carries, so only the secrets are masked.
 		Redact: func(typ string, body []byte) []byte {
 			if typ == "Subscription" {
-				return subscriptions.RedactSecretsJSON(body)
+				return subHook.Redact(body)
 			}
 			return body
 		}})

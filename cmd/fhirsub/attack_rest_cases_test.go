@@ -198,6 +198,7 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 		run: s.errorEcho(s.hook.url+"/fail", "HTTP 500 Internal Server Error", "admin console", "10.0.0.1")})
 	add(restAttack{name: "network error details in Subscription.error", want: []int{200},
 		run: s.errorEcho("http://127.0.0.1:1/closed", "could not be reached", "connection refused", "dial tcp")})
+	add(restAttack{name: "legacy channel shows a Subscription change masked", run: s.legacyMasked, want: []int{200}})
 	add(restAttack{name: "masked secrets sent back are kept", run: s.secretKept, want: []int{200}})
 	add(restAttack{name: "subscriptions past the per-owner quota", run: s.quota, want: []int{429}, attacker: true, check: says("limit per owner")})
 	return cs

@@ -541,6 +541,100 @@ func (s *attackServer) errorEcho(endpoint, want string, details ...string) func(
 
 func mustMarshal(v any) []byte { b, _ := json.Marshal(v); return b }
 
+// legacyMasked watches Subscription changes on the legacy /ws channel
+// with the admin's and with A's token while B updates its subscription
+// and then A writes an Observation (the later marker): the admin sees B's
+// change with the secrets masked, A sees its Observation and, before it,
+// nothing of B's subscription.
+func (s *attackServer) legacyMasked() (int, []byte, error) {
+	admin, err := s.legacyWatcher(s.admin, "Subscription")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer admin.c.Close()
+	a, err := s.legacyWatcher(s.tokA, "Subscription", "Observation")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer a.c.Close()
+	update := func(tok, id, reason string) error {
+		hdr := http.Header{"Authorization": {"Bearer " + tok}}
+		_, out, err := fhirDoWith(context.Background(), "GET", s.p.base+"/Subscription/"+id, nil, hdr)
+		if err != nil {
+			return err
+		}
+		out["reason"] = reason
+		if code, _, err := fhirDoWith(context.Background(), "PUT", s.p.base+"/Subscription/"+id, out, hdr); err != nil || code != 200 {
+			return fmt.Errorf("update of Subscription/%s: %d %v", id, code, err)
+		}
+		return nil
+	}
+	if err := update(s.tokB, s.subB, "B watched on the legacy channel"); err != nil {
+		return 0, nil, err
+	}
+	marker := map[string]any{"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "marker"},
+		"subject": map[string]any{"reference": "Patient/pat-a"}, "note": []any{map[string]any{"text": "A watched on the legacy channel"}}}
+	if code, _, err := fhirDoWith(context.Background(), "POST", s.p.base+"/Observation", marker,
+		http.Header{"Authorization": {"Bearer " + s.tokA}}); err != nil || code != 201 {
+		return code, nil, fmt.Errorf("A's marker Observation: %d %v", code, err)
+	}
+	errAdmin := admin.until("B watched on the legacy channel")
+	errA := a.until("A watched on the legacy channel")
+	frames := append(admin.frames, a.frames...)
+	switch {
+	case errAdmin != nil:
+		return 0, frames, errAdmin
+	case errA != nil:
+		return 0, frames, errA
+	case !bytes.Contains(admin.frames, []byte(`Authorization: ***`)):
+		return 0, frames, fmt.Errorf("the legacy update does not show the header masked")
+	case bytes.Contains(a.frames, []byte(s.subB)):
+		return 0, frames, fmt.Errorf("A's legacy connection received B's subscription")
+	}
+	return 200, frames, nil
+}
+
+// legacyConn is a legacy /ws connection subscribed to some resource
+// types, with the frames it received.
+type legacyConn struct {
+	c      *websocket.Conn
+	frames []byte
+}
+
+func (s *attackServer) legacyWatcher(tok string, types ...string) (*legacyConn, error) {
+	u := "ws" + strings.TrimPrefix(s.p.base, "http") + "/ws?access_token=" + url.QueryEscape(tok)
+	c, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		return nil, err
+	}
+	l := &legacyConn{c: c}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	sub := mustMarshal(map[string]any{"type": "subscribe", "data": map[string]any{"subscription_id": "subs", "resource_types": types}})
+	if err := c.WriteMessage(websocket.TextMessage, sub); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := l.until(`"subscribed"`); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// until reads frames until one contains text.
+func (l *legacyConn) until(text string) error {
+	for {
+		_, f, err := l.c.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("legacy frames until %q: %v", text, err)
+		}
+		l.frames = append(append(l.frames, f...), '\n')
+		if bytes.Contains(f, []byte(text)) {
+			return nil
+		}
+	}
+}
+
 // secretKept sends B's subscription back as read (masked) and proves the
 // stored header survived: the new handshake carries the real value.
 func (s *attackServer) secretKept() (int, []byte, error) {

@@ -52,8 +52,9 @@ type Config struct {
 	// the store).
 	CacheSize int
 	// Redact, when set, turns a stored version's JSON into what clients
-	// may see (for a Subscription: its secrets masked); nil sends it as
-	// stored.
+	// may see (for a Subscription: its secrets masked, its creator's
+	// access removed); connections still decide their access on the
+	// stored version. nil sends it as stored.
 	Redact func(resourceType string, body []byte) []byte
 }
 
