@@ -97,6 +97,21 @@ func redactJSON(raw []byte, f func(map[string]any) bool) []byte {
 // the legacy channel on every Subscription change it sends.
 func (h *SubscriptionHook) Redact(raw []byte) []byte { return redactJSON(raw, Redact) }
 
+// shownCopy is what a notification may carry of a decoded version: body
+// itself, or for a Subscription a redacted copy decoded from raw, so that
+// body stays whole for the access decisions made on it.
+func shownCopy(typ string, raw []byte, body map[string]any) map[string]any {
+	if typ != "Subscription" {
+		return body
+	}
+	c, err := fhirstore.Decode(raw)
+	if err != nil {
+		return map[string]any{"resourceType": "Subscription"}
+	}
+	Redact(c)
+	return c
+}
+
 // restoreSecrets puts the stored secrets back where a submitted update
 // carries Masked: a header "Name: ***" takes the value of the stored
 // header of that name (the n-th of that name for the n-th masked one), the

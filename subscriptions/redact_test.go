@@ -3,6 +3,7 @@ package subscriptions_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -92,5 +93,43 @@ func TestSubscriptionQuotaPerOwner(t *testing.T) {
 	}
 	if _, err := e.write(as(b), "", topicSub(rcv.srv.URL+"/b", encTopic, "id-only")); err != nil {
 		t.Errorf("bob's first subscription: %v", err)
+	}
+}
+
+// TestNotificationOfASubscriptionIsRedacted: a full-resource notification
+// whose focus is a Subscription carries it masked, on the rest-hook and
+// through $events.
+func TestNotificationOfASubscriptionIsRedacted(t *testing.T) {
+	rcv := newReceiver(t)
+	e := newEnv(t)
+	const watchTopic = "https://example.org/SubscriptionTopic/subscription-watch"
+	e.mustDo(201, "PUT", "/SubscriptionTopic/subscription-watch", map[string]any{
+		"resourceType": "SubscriptionTopic", "id": "subscription-watch", "url": watchTopic, "status": "active",
+		"resourceTrigger": []any{map[string]any{"resource": "Subscription", "supportedInteraction": []any{"create"}}},
+	})
+	watch := topicSub(rcv.srv.URL+"/watch", watchTopic, "full-resource")
+	delete(watch["channel"].(map[string]any), "header")
+	id := e.mustDo(201, "POST", "/Subscription", watch)["id"].(string)
+	rcv.waitFor("the watcher's handshake", forSub(t, id, "handshake"))
+
+	target := topicSub(rcv.srv.URL+"/target", watchTopic, "id-only")
+	channelExt(target, subscriptions.ExtHMACSecret, "valueString", "HMAC-SECRET-VALUE")
+	targetID := e.mustDo(201, "POST", "/Subscription", target)["id"].(string)
+
+	got := rcv.waitFor("the notification of the new Subscription", forSub(t, id, "event-notification"))
+	ev, err := e.m.EventsBundle(context.Background(), id, 0, 0, "full-resource")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evRaw, _ := json.Marshal(ev)
+	for name, raw := range map[string][]byte{"rest-hook": got.Body, "$events": evRaw} {
+		if !bytes.Contains(raw, []byte(targetID)) || !bytes.Contains(raw, []byte(`Authorization: ***`)) {
+			t.Errorf("%s does not carry the Subscription masked: %s", name, raw)
+		}
+		for _, secret := range []string{"SECRET-TOKEN", "HMAC-SECRET-VALUE", subscriptions.ExtAccess} {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%s carries %q: %s", name, secret, raw)
+			}
+		}
 	}
 }
