@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -56,6 +58,10 @@ type BackportConfig struct {
 	// (defaults 10/s and 20).
 	MessageRate  float64
 	MessageBurst int
+	// BindTimeout is how long a connection may stay without a binding
+	// before it is closed with 1008 "authentication-timeout" (default
+	// 10 s, like the R4 protocol's AuthTimeout).
+	BindTimeout time.Duration
 }
 
 // Backport is the websocket protocol of the Subscriptions R5 Backport IG
@@ -78,7 +84,9 @@ type BackportConfig struct {
 //
 // The connection closes with 1008 "token-expired" when the bearer token
 // that obtained a binding token it bound with expires (the binding token
-// carries that expiry, BindingClaims.BearerExpires).
+// carries that expiry, BindingClaims.BearerExpires). A connection that
+// binds nothing within BindTimeout is closed with 1008
+// "authentication-timeout".
 //
 // A forged, malformed or expired token closes the connection with 1008
 // "invalid-or-expired-token"; an unknown subscription with
@@ -111,6 +119,9 @@ func NewBackport(cfg BackportConfig) (*Backport, error) {
 	if cfg.MessageBurst <= 0 {
 		cfg.MessageBurst = 20
 	}
+	if cfg.BindTimeout <= 0 {
+		cfg.BindTimeout = 10 * time.Second
+	}
 	return &Backport{cfg: cfg, log: cfg.Logger}, nil
 }
 
@@ -128,13 +139,26 @@ type backportSession struct {
 	conn    *Conn
 	limiter *rate.Limiter
 	bound   map[string]func()
+
+	everBound atomic.Bool // a bind succeeded: the bind timer is moot
+	timer     *time.Timer // closes a connection that never binds
 }
 
-// Open implements Session.
-func (s *backportSession) Open(c *Conn) { s.conn = c }
+// Open implements Session: a connection must bind within BindTimeout.
+func (s *backportSession) Open(c *Conn) {
+	s.conn = c
+	s.timer = time.AfterFunc(s.p.cfg.BindTimeout, func() {
+		if !s.everBound.Load() {
+			c.Close(ClosePolicyViolation, ReasonAuthTimeout)
+		}
+	})
+}
 
 // Closed implements Session: it ends every binding.
 func (s *backportSession) Closed(*Conn) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
 	for id, cancel := range s.bound {
 		cancel()
 		delete(s.bound, id)
@@ -190,6 +214,7 @@ func (s *backportSession) bind(ctx context.Context, token string) {
 			return
 		}
 		s.bound[id] = cancel
+		s.everBound.Store(true)
 	}
 }
 

@@ -103,3 +103,28 @@ func TestBackportRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestBackportBindTimeout: a connection that never binds is closed with
+// 1008 authentication-timeout; one that bound in time stays open past the
+// timeout (its ping is answered afterwards).
+func TestBackportBindTimeout(t *testing.T) {
+	subs := newFakeSubs()
+	bt := mustTokens(t, channels.BindingTokensConfig{Secret: tokenSecret})
+	p, err := channels.NewBackport(channels.BackportConfig{Binder: subs, Tokens: bt, BindTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := protoServer(t, p)
+	bound := wsDial(t, url) // dialled first: its timer fires before idle's
+	idle := wsDial(t, url)
+	wsSend(t, bound, "bind-with-token "+issue(t, bt, smart.Full(), "a"))
+	if got := wsRead(t, bound); got != `{"handshake":"a"}` {
+		t.Fatalf("got %s", got)
+	}
+	expectClose(t, idle, channels.ClosePolicyViolation, channels.ReasonAuthTimeout)
+	// idle was closed after the timeout, so it has passed for bound too.
+	wsSend(t, bound, `{"type":"ping"}`)
+	if got := wsRead(t, bound); got != `{"type":"pong"}` {
+		t.Fatalf("a bound connection after the bind timeout: got %s", got)
+	}
+}

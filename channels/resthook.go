@@ -252,16 +252,21 @@ func (rh *RestHook) Send(ctx context.Context, r Request) (Response, error) {
 	switch {
 	case st >= 300 && st < 400:
 		de.Permanent = true
-		detail = fmt.Sprintf(" (redirect to %q not followed)", resp.Header.Get("Location"))
+		detail = " (redirect not followed)"
 	case st == http.StatusRequestTimeout, st == http.StatusTooManyRequests, st >= 500:
 		de.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), rh.cfg.Now())
 	default:
 		de.Permanent = true
 	}
+	// The error text ends up in Subscription.error and $status, which
+	// readers of the subscription see: it carries the status code and a
+	// fixed reason only, never the endpoint's body, reason phrase or
+	// Location (an allow-listed internal page must not become readable).
+	// The body's start goes to the log only.
 	if snippet != "" {
-		detail += ": " + snippet
+		rh.log.Debug("rest-hook endpoint answered an error", "endpoint", hr.URL.Redacted(), "status", st, "body", snippet)
 	}
-	de.Err = fmt.Errorf("%w: %s%s", ErrHTTPStatus, resp.Status, detail)
+	de.Err = fmt.Errorf("%w: %d %s%s", ErrHTTPStatus, st, http.StatusText(st), detail)
 	return Response{}, de
 }
 

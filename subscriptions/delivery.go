@@ -254,9 +254,9 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 	m.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,
 		"retry_in", delay, "err", cause)
 	if s.Status != StatusError && (perm || st.ConsecutiveFailures >= m.cfg.MaxFailures) {
-		msg := fmt.Sprintf("delivery to %s failed %d time(s): %v", s.Endpoint, st.ConsecutiveFailures, cause)
+		msg := fmt.Sprintf("delivery to %s failed %d time(s): %s", s.Endpoint, st.ConsecutiveFailures, publicReason(cause))
 		if handshake {
-			msg = fmt.Sprintf("handshake to %s failed %d time(s): %v", s.Endpoint, st.ConsecutiveFailures, cause)
+			msg = fmt.Sprintf("handshake to %s failed %d time(s): %s", s.Endpoint, st.ConsecutiveFailures, publicReason(cause))
 		}
 		if _, err := m.setStatus(ctx, s, StatusError, msg); err != nil {
 			return err
@@ -290,7 +290,11 @@ func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore
 		return nil // classic subscriptions are not notified of deletes
 	}
 	url := strings.TrimRight(s.Endpoint, "/") + "/" + ev.Type + "/" + ev.ID
-	return m.send(ctx, s, channels.Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: res.Body})
+	body := res.Body
+	if ev.Type == "Subscription" { // its secrets are write-only
+		body = redactJSON(body, Redact)
+	}
+	return m.send(ctx, s, channels.Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: body})
 }
 
 // errNotOwner is the outcome of a send skipped because this node lost the

@@ -421,7 +421,13 @@ func TestErrorAndRecovery(t *testing.T) {
 	if rcv.failures() < 3 {
 		t.Errorf("%d failed attempts before error, want at least MaxFailures=3", rcv.failures())
 	}
+	// $status reads the manager's state, which adopts the stored version
+	// just after the store wrote it: give it a moment to converge.
 	st := e.mustDo(200, "GET", "/Subscription/"+id+"/$status", nil)
+	for deadline := time.Now().Add(5 * time.Second); param(t, st, "status") != "error" && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		st = e.mustDo(200, "GET", "/Subscription/"+id+"/$status", nil)
+	}
 	if param(t, st, "status") != "error" || param(t, st, "events-since-subscription-start") != "3" {
 		t.Errorf("$status while failing: %v", params(t, st))
 	}

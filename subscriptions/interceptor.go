@@ -32,7 +32,8 @@ type SubscriptionHook struct{ m *Manager }
 // or kept from the stored version on update. A caller whose access does not
 // cover the stored one's may not update (403); a client value of ExtAccess
 // other than the stored one is refused (422); criteria on types the
-// caller's access cannot read are refused (403).
+// caller's access cannot read are refused (403). Secrets sent back masked
+// (Masked, as every rendering shows them) keep their stored values.
 func (h *SubscriptionHook) Validate(ctx context.Context, body map[string]any, current *fhirstore.Resource) error {
 	caller := callerAccess(ctx)
 	owner, stored := caller, ""
@@ -41,11 +42,16 @@ func (h *SubscriptionHook) Validate(ctx context.Context, body map[string]any, cu
 		if owner, stored, err = ownership(caller, current); err != nil {
 			return err
 		}
+	} else if err := h.m.checkQuota(owner); err != nil {
+		return err
 	}
 	if err := takeClientAccess(body, stored); err != nil {
 		return err
 	}
 	if err := h.m.knowTopic(ctx, body); err != nil {
+		return err
+	}
+	if err := restoreSecrets(body, current); err != nil {
 		return err
 	}
 	s, err := h.m.parser(true).parse(body, nil)

@@ -90,6 +90,11 @@ type Config struct {
 	// Cluster shares rest-hook delivery with the other nodes of the store
 	// (default: this node delivers every subscription).
 	Cluster Cluster
+	// MaxPerOwner caps the subscriptions one owner (the subject and
+	// patient of the creating token) holds; a create past it is refused
+	// with 429. 0 means no cap. Without authentication (smart.Anonymous)
+	// there is no owner to count and no cap.
+	MaxPerOwner int
 }
 
 // Manager owns the subscription pipeline: validation of Subscription and

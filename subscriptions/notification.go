@@ -173,7 +173,7 @@ func (m *Manager) eventEntry(ctx context.Context, ev fhirstore.Event, content Co
 	if err != nil {
 		return nil, nil, fmt.Errorf("decode %s/%s: %w", ev.Type, ev.ID, err)
 	}
-	entry["resource"] = body
+	entry["resource"] = shownCopy(ev.Type, res.Body, body)
 	return entry, body, nil
 }
 
@@ -240,7 +240,7 @@ func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[strin
 		refs = append(refs, ref)
 		entries = append(entries, map[string]any{
 			"fullUrl":  ref,
-			"resource": body,
+			"resource": shownCopy(typ, res.Body, body),
 			"request":  map[string]any{"method": "GET", "url": w},
 			"response": map[string]any{"status": "200"},
 		})

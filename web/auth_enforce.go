@@ -40,10 +40,36 @@ func (s *Server) authorizeRead(ctx context.Context, res *fhirstore.Resource) err
 		return err
 	}
 	if !ok {
-		return forbidden("%s/%s is outside what the token may see", res.Type, res.ID)
+		return hidden()
 	}
 	return nil
 }
+
+// goneOrHidden turns the ErrGone of reading typ/id into hidden() when the
+// deleted resource was outside the caller's reach, so that 410 tells only
+// those who could read it that it existed. Other errors pass unchanged.
+func (s *Server) goneOrHidden(ctx context.Context, typ, id string, err error) error {
+	if !errors.Is(err, fhirstore.ErrGone) {
+		return err
+	}
+	acc := AccessFrom(ctx)
+	if !acc.Restricted(typ, smart.Read) {
+		return err
+	}
+	page, herr := s.store.History(ctx, fhirstore.HistoryRequest{Type: typ, ID: id, Count: 1})
+	if herr != nil || len(page.Resources) == 0 {
+		return hidden()
+	}
+	if ok, verr := s.versionVisible(ctx, acc, page.Resources[0], smart.Read); verr != nil || !ok {
+		return hidden()
+	}
+	return err
+}
+
+// hidden is the answer for a resource outside the caller's reach: the
+// same 404 as a missing one, so that no status or message tells a
+// caller whether another patient's resource exists.
+func hidden() error { return fhirstore.ErrNotFound }
 
 // versionVisible decides one version; a deletion is judged by the version
 // it deleted.
@@ -122,6 +148,9 @@ func (s *Server) authorizeWrite(ctx context.Context, typ, id string, body map[st
 				return err
 			}
 			if !ok {
+				if body == nil {
+					return hidden() // a delete answers like one of a missing resource
+				}
 				return forbidden("%s/%s is outside what the token may write", typ, id)
 			}
 		}
@@ -248,10 +277,25 @@ func (s *Server) historyVisible(ctx context.Context, req fhirstore.HistoryReques
 		}
 	}
 	if req.ID != "" && scanned > 0 && len(kept) == 0 {
-		return nil, forbidden("%s/%s is outside what the token may see", req.Type, req.ID)
+		return nil, hidden()
 	}
 	lo, hi := fhirstore.PageBounds(len(kept), req.Count, req.Offset)
 	return &fhirstore.Page{Total: len(kept), Resources: kept[lo:hi]}, nil
+}
+
+// authorizeDelete checks a delete like authorizeWrite, then asks the
+// type's interceptor, when it guards deletes (a Subscription's owner, a
+// SubscriptionTopic in use), whether the delete may go ahead. The access
+// check comes first so that a refusal never tells a caller about a
+// resource outside its reach.
+func (s *Server) authorizeDelete(ctx context.Context, typ, id string) error {
+	if err := s.authorizeWrite(ctx, typ, id, nil); err != nil {
+		return err
+	}
+	if dv, ok := s.cfg.Interceptors[typ].(deleteValidator); ok {
+		return dv.ValidateDelete(ctx, id)
+	}
+	return nil
 }
 
 // authorizeEntry checks one write entry (POST, PUT, DELETE) of a batch or
@@ -264,7 +308,7 @@ func (s *Server) authorizeEntry(ctx context.Context, i int, e entryIn) error {
 	case http.MethodPut:
 		err = s.authorizeWrite(ctx, e.Type, e.ID, e.Resource)
 	case http.MethodDelete:
-		err = s.authorizeWrite(ctx, e.Type, e.ID, nil)
+		err = s.authorizeDelete(ctx, e.Type, e.ID)
 	default:
 		return nil
 	}

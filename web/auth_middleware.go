@@ -32,12 +32,14 @@ var publicPaths = map[string]bool{"/metadata": true, "/healthz": true, "/readyz"
 // smart.Full() when Config.Auth is nil, else the access of the verified
 // bearer token. It also checks that the scopes allow the interaction on
 // the resource type of the route; resource-level checks (compartment,
-// granular scopes) are the handlers' (auth_enforce.go). /metadata,
-// /healthz, /readyz, /metrics and Config.Handlers (which authenticate
-// websockets themselves) are public.
+// granular scopes) are the handlers' (auth_enforce.go). Public, for every
+// method: /metadata, /healthz, /readyz, /metrics; public for GET and HEAD
+// only: Config.Handlers (the dashboard's files, and the websocket upgrades
+// which authenticate themselves). Everything else authenticates, POST /
+// (batch, transaction) included although the dashboard is mounted at /.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if publicPaths[c.Path()] || s.cfg.Handlers[c.Path()] != nil {
+		if s.public(c) {
 			return next(c)
 		}
 		acc, err := s.accessOf(c)
@@ -51,6 +53,19 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// public reports whether the request's route is served without a token.
+func (s *Server) public(c echo.Context) bool {
+	p := c.Path()
+	if publicPaths[p] {
+		return true
+	}
+	switch c.Request().Method {
+	case http.MethodGet, http.MethodHead:
+		return s.cfg.Handlers[p] != nil
+	}
+	return false
 }
 
 // accessOf verifies the request's bearer token.

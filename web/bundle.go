@@ -321,7 +321,7 @@ func (s *Server) writeEntry(c echo.Context, method string, r fhirstore.OpResult)
 	}
 	resp.Location = s.versionURL(res)
 	if preferReturn(c) != "minimal" {
-		e.Resource = res.Body
+		e.Resource = s.shown(res)
 	}
 	return e
 }
@@ -332,11 +332,13 @@ func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
 		res, err := s.store.Read(ctx, e.Type, e.ID)
 		if err == nil {
 			err = s.authorizeRead(ctx, res)
+		} else {
+			err = s.goneOrHidden(ctx, e.Type, e.ID, err)
 		}
 		if err != nil {
 			return errorEntry(err)
 		}
-		return bundleEntry{FullURL: s.resourceURL(res), Resource: res.Body, Response: &entryResponse{
+		return bundleEntry{FullURL: s.resourceURL(res), Resource: s.shown(res), Response: &entryResponse{
 			Status: "200 OK", Etag: `W/"` + res.VersionID + `"`, LastModified: instant(res.LastUpdated)}}
 	}
 	b, err := s.searchBundle(ctx, e.Type, e.Query, "/"+e.Type)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -85,6 +86,9 @@ func (s *Server) readJSON(c echo.Context) (map[string]any, error) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, mbe
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errorf(http.StatusRequestTimeout, "timeout", "the request body did not arrive within the server's read timeout")
 		}
 		return nil, errorf(http.StatusBadRequest, "invalid", "cannot read request body: %v", err)
 	}

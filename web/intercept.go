@@ -23,6 +23,25 @@ type Interceptor interface {
 	Committed(ctx context.Context, res *fhirstore.Resource, interaction fhirstore.Interaction) error
 }
 
+// redactor is implemented by interceptors whose type holds values clients
+// may write but never read back (a Subscription's channel headers, HMAC
+// secret and creator's access).
+type redactor interface {
+	// Redact returns the stored JSON as clients may see it.
+	Redact(raw []byte) []byte
+}
+
+// shown returns the body of a stored version as it may leave the server:
+// through the type's interceptor's Redact when it has one. Every
+// rendering of a resource (read, vread, search, history, batch,
+// transaction, write answers) goes through it.
+func (s *Server) shown(res *fhirstore.Resource) []byte {
+	if r, ok := s.cfg.Interceptors[res.Type].(redactor); ok && len(res.Body) > 0 {
+		return r.Redact(res.Body)
+	}
+	return res.Body
+}
+
 // StatusError is implemented by domain errors that know their HTTP status
 // and FHIR issue type; the error renderer uses it for errors of packages
 // that do not import web.

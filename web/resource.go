@@ -91,7 +91,7 @@ func (s *Server) read(c echo.Context) error {
 	}
 	res, err := s.store.Read(c.Request().Context(), t, id)
 	if err != nil {
-		return err
+		return s.goneOrHidden(c.Request().Context(), t, id, err)
 	}
 	if err := s.authorizeRead(c.Request().Context(), res); err != nil {
 		return err
@@ -173,7 +173,7 @@ func (s *Server) delete(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := s.authorizeWrite(ctx, t, id, nil); err != nil {
+	if err := s.authorizeDelete(ctx, t, id); err != nil {
 		return err
 	}
 	res, err := s.store.Delete(ctx, t, id, fhirstore.WriteOptions{IfMatch: ifMatch(c)})
@@ -191,7 +191,7 @@ func (s *Server) delete(c echo.Context) error {
 // respondResource sends a stored version with its ETag and Last-Modified.
 func (s *Server) respondResource(c echo.Context, status int, res *fhirstore.Resource) error {
 	setVersionHeaders(c, res)
-	return c.Blob(status, fhirJSON, res.Body)
+	return c.Blob(status, fhirJSON, s.shown(res))
 }
 
 // respondWrite answers a create or update honouring Prefer: return=….
@@ -209,7 +209,7 @@ func (s *Server) respondWrite(c echo.Context, status int, res *fhirstore.Resourc
 		return writeJSON(c, status, outcome("information", "informational",
 			verb+" "+res.Type+"/"+res.ID+" (version "+res.VersionID+")"))
 	}
-	return c.Blob(status, fhirJSON, res.Body)
+	return c.Blob(status, fhirJSON, s.shown(res))
 }
 
 func preferReturn(c echo.Context) string {

@@ -194,11 +194,11 @@ func (s *Server) historyEntry(r *fhirstore.Resource) bundleEntry {
 		e.Request = &entryRequest{Method: http.MethodDelete, URL: r.Type + "/" + r.ID}
 		resp.Status = "204 No Content"
 	case r.VersionID == "1":
-		e.Resource = r.Body
+		e.Resource = s.shown(r)
 		e.Request = &entryRequest{Method: http.MethodPost, URL: r.Type}
 		resp.Status = "201 Created"
 	default:
-		e.Resource = r.Body
+		e.Resource = s.shown(r)
 		e.Request = &entryRequest{Method: http.MethodPut, URL: r.Type + "/" + r.ID}
 		resp.Status = "200 OK"
 	}

@@ -300,7 +300,7 @@ func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, 
 		return nil, err
 	}
 	for i, r := range append(page.Resources, incl...) {
-		body, err := shape(q, r.Body)
+		body, err := shape(q, s.shown(r))
 		if err != nil {
 			return nil, err
 		}

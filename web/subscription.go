@@ -31,21 +31,15 @@ type deleteValidator interface {
 	ValidateDelete(ctx context.Context, id string) error
 }
 
-// subscriptionRoutes mounts the Subscription operations and the guarded
-// deletes of intercepted types. Static segments win over the generic
-// /:type/:id routes in echo's router.
+// subscriptionRoutes mounts the Subscription operations. Static segments
+// win over the generic /:type/:id routes in echo's router. (Deletes of
+// intercepted types that guard them go through authorizeDelete.)
 //
 //	GET|POST /Subscription/$status            type-level $status (?id=&status=)
 //	GET|POST /Subscription/{id}/$status       instance $status
 //	GET|POST /Subscription/{id}/$events       $events (?eventsSinceNumber=&eventsUntilNumber=&content=)
-//	DELETE   /{type}/{id}                     for interceptors implementing ValidateDelete
 func (s *Server) subscriptionRoutes() {
 	e := s.echo
-	for typ, ic := range s.cfg.Interceptors {
-		if dv, ok := ic.(deleteValidator); ok {
-			e.DELETE("/"+typ+"/:id", s.guardedDelete(typ, dv))
-		}
-	}
 	if s.cfg.Subscriptions == nil {
 		return
 	}
@@ -53,20 +47,6 @@ func (s *Server) subscriptionRoutes() {
 		e.Add(m, "/Subscription/$status", s.subscriptionStatus)
 		e.Add(m, "/Subscription/:id/$status", s.subscriptionStatus)
 		e.Add(m, "/Subscription/:id/$events", s.subscriptionEvents)
-	}
-}
-
-func (s *Server) guardedDelete(typ string, dv deleteValidator) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id := c.Param("id")
-		c.SetParamNames("type", "id")
-		c.SetParamValues(typ, id)
-		if idPattern.MatchString(id) {
-			if err := dv.ValidateDelete(c.Request().Context(), id); err != nil {
-				return err
-			}
-		}
-		return s.delete(c)
 	}
 }
 

@@ -115,7 +115,10 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 	if err != nil {
 		return a, err
 	}
-	a.http = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// No WriteTimeout: answers are bounded by the store and the websocket
+	// upgrades clear the deadlines once hijacked.
+	a.http = &http.Server{Handler: srv, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
+		IdleTimeout: cfg.IdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
 		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.serveErr <- err
@@ -151,6 +154,8 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 		MaxFailures: cfg.MaxFailures, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		Timeout: cfg.RestHookTimeout, MaxTimeout: cfg.RestHookMaxTime, Retention: cfg.EventRetention, Workers: cfg.DeliveryWorkers,
 		Cluster: a.cluster(cfg),
+
+		MaxPerOwner: cfg.MaxSubscriptionsPerOwner,
 
 		// An endpoint at a loopback, private or link-local address literal
 		// is refused at create, not on every delivery.
@@ -206,7 +211,14 @@ func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptio
 	if err != nil {
 		return nil, nil, err
 	}
-	feed, err = legacyfeed.New(legacyfeed.Config{Store: a.store, Sink: proto, Logger: log})
+	subHook := mgr.SubscriptionInterceptor()
+	feed, err = legacyfeed.New(legacyfeed.Config{Store: a.store, Sink: proto, Logger: log,
+		Redact: func(typ string, body []byte) []byte {
+			if typ == "Subscription" {
+				return subHook.Redact(body)
+			}
+			return body
+		}})
 	if err != nil {
 		return nil, nil, err
 	}

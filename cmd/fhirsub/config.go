@@ -46,6 +46,17 @@ type config struct {
 	// ConditionalDeleteMultiple lets DELETE /Type?search delete every match.
 	ConditionalDeleteMultiple bool
 
+	// HTTP server limits: the request head, the whole request (head and
+	// body, so a body dripping a byte at a time ends), and an idle
+	// keep-alive connection.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	IdleTimeout       time.Duration
+
+	// MaxSubscriptionsPerOwner caps the subscriptions created by one
+	// owner (a token's subject and patient); 0 means no cap.
+	MaxSubscriptionsPerOwner int
+
 	Auth     authSettings
 	DevLogin bool // devlogin.go
 }
@@ -78,6 +89,10 @@ func (c *config) register(s *settingSet) {
 	s.String(&c.WSBindingSecret, "ws-binding-secret", "FHIRSUB_WS_BINDING_SECRET", "", "HS256 key (>= 32 bytes) of the $get-ws-binding-token tokens; default a random key per process (set it when several nodes share one URL)")
 	s.Duration(&c.WSBindingTTL, "ws-binding-ttl", "FHIRSUB_WS_BINDING_TTL", 5*time.Minute, 1, "how long a $get-ws-binding-token token may be used to bind (at most 1h)")
 	s.Duration(&c.LegacyHeartbeat, "legacy-heartbeat", "FHIRSUB_LEGACY_HEARTBEAT", 30*time.Second, 1, "interval of the JSON ping message on /api/ws (the original MedGenEMR heartbeat)")
+	s.Duration(&c.ReadHeaderTimeout, "http-read-header-timeout", "FHIRSUB_HTTP_READ_HEADER_TIMEOUT", 10*time.Second, 1, "time limit to read a request's head")
+	s.Duration(&c.ReadTimeout, "http-read-timeout", "FHIRSUB_HTTP_READ_TIMEOUT", 60*time.Second, 1, "time limit to read a whole request, body included (a body trickling in slower gets 408)")
+	s.Duration(&c.IdleTimeout, "http-idle-timeout", "FHIRSUB_HTTP_IDLE_TIMEOUT", 120*time.Second, 1, "how long an idle keep-alive connection is kept open")
+	s.Int(&c.MaxSubscriptionsPerOwner, "max-subscriptions-per-owner", "FHIRSUB_MAX_SUBSCRIPTIONS_PER_OWNER", 100, 0, "subscriptions one owner (token subject and patient) may hold; more are refused with 429 (0: no cap; not counted without auth)")
 	s.String(&c.Auth.Mode, "auth", "FHIRSUB_AUTH", "", "off, hs256 or jwks (default: hs256 with a secret, jwks with a JWKS, else off — off only on loopback)")
 	s.String(&c.Auth.Secret, "jwt-secret", "FHIRSUB_JWT_SECRET", "", "HS256 shared secret (at least 32 bytes)")
 	s.String(&c.Auth.JWKS, "jwks", "FHIRSUB_JWKS", "", "JWKS file or URL with the RS256/ES256 keys")

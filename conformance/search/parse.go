@@ -42,6 +42,18 @@ var sortable = map[string]bool{
 	"quantity": true, "uri": true, "reference": true,
 }
 
+// Limits of one search: every value beyond them would become a term of
+// the store's query (SQLite refuses past its expression depth and
+// variable limits); Parse refuses them with an *Error naming the limit.
+const (
+	// MaxOrValues caps the comma-separated (OR) values of one parameter.
+	MaxOrValues = 100
+	// MaxClauses caps the search parameters of one query, each repetition
+	// of a name counting once (control parameters such as _count do not
+	// count).
+	MaxClauses = 100
+)
+
 // Parse parses the parameters of a search on resourceType. Unknown
 // parameters, chains, modifiers or prefixes the type does not allow give an
 // *Error naming the parameter. Paging and format parameters (_count,
@@ -113,6 +125,9 @@ func (q *Query) parseParam(tp *typeParams, name string, vals []string) error {
 		}
 	}
 	for _, raw := range vals {
+		if len(q.clauses) >= MaxClauses {
+			return &Error{Param: name, Message: fmt.Sprintf("more than %d search parameters (the limit of parameters per search)", MaxClauses)}
+		}
 		cl := c
 		vs, err := cl.parseValues(raw)
 		if err != nil {
@@ -198,6 +213,9 @@ func (c *clause) setModifier(mod string) error {
 // parses each according to the parameter type and modifier.
 func (c *clause) parseValues(raw string) ([]value, error) {
 	parts := splitEscaped(raw, ',')
+	if len(parts) > MaxOrValues {
+		return nil, &Error{Param: c.name, Message: fmt.Sprintf("%d comma-separated values: the limit of OR values per parameter is %d", len(parts), MaxOrValues)}
+	}
 	out := make([]value, 0, len(parts))
 	for _, part := range parts {
 		if part == "" {

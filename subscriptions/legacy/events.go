@@ -64,6 +64,13 @@ func (f *Feed) Events(ctx context.Context, c fhirstore.Change) ([]*channels.Lega
 		ResourceID: c.ID, PatientIDs: patients}
 	if action != channels.ActionDeleted {
 		u.Resource = cur.Body
+		if f.cfg.Redact != nil {
+			if shown := f.cfg.Redact(c.Type, cur.Body); !bytes.Equal(shown, cur.Body) {
+				// Access is judged on the stored version (a Subscription's
+				// compartment comes from what Redact removes).
+				u.Resource, u.Focus = shown, curMap
+			}
+		}
 	}
 	update, err := channels.NewLegacyUpdate(u)
 	if err != nil {

@@ -51,6 +51,11 @@ type Config struct {
 	// replays without reading the store (default 1000; older replays read
 	// the store).
 	CacheSize int
+	// Redact, when set, turns a stored version's JSON into what clients
+	// may see (for a Subscription: its secrets masked, its creator's
+	// access removed); connections still decide their access on the
+	// stored version. nil sends it as stored.
+	Redact func(resourceType string, body []byte) []byte
 }
 
 // Feed turns the store's ordered change feed into legacy messages: one

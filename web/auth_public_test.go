@@ -1,0 +1,39 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/fhirsub/fhirsub/web"
+)
+
+// TestMountedHandlersArePublicForGETOnly: a handler mounted at / (the
+// dashboard) is served without a token on GET, but POST / (batch,
+// transaction) and any other method on a mounted path authenticate.
+func TestMountedHandlersArePublicForGETOnly(t *testing.T) {
+	a, err := web.NewAuthenticator(context.Background(), web.AuthConfig{
+		Mode: web.AuthHS256, Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAudience,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"page":true}`)) })
+	srv := mustServer(t, func(c *web.Config) {
+		c.Auth = a
+		c.Handlers = map[string]http.Handler{"/": page, "/ui/*": page, "/ws": page}
+	})
+	batch := map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{}}
+	srv.do("GET", "/", nil).wantStatus(t, http.StatusOK)
+	srv.do("GET", "/ui/app.js", nil).wantStatus(t, http.StatusOK)
+	srv.do("GET", "/ws", nil).wantStatus(t, http.StatusOK)
+	srv.do("GET", "/metadata", nil).wantStatus(t, http.StatusOK)
+	srv.do("POST", "/", batch).wantStatus(t, http.StatusUnauthorized)
+	srv.do("POST", "/ws", "x").wantStatus(t, http.StatusUnauthorized)
+	srv.do("PUT", "/ui/app.js", "x").wantStatus(t, http.StatusUnauthorized)
+	admin := "Bearer " + signHS(t, claims("system/*.cruds"))
+	r := srv.do("POST", "/", batch, "Authorization", admin).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "type") != "batch-response" {
+		t.Fatalf("POST / with a token: %s", r.Body)
+	}
+}
