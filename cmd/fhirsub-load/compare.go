@@ -71,7 +71,7 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 
 	var bins []contender
 	switch {
@@ -288,7 +288,7 @@ func buildRef(ctx context.Context, ref, out string, log io.Writer) (string, erro
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(src)
+	defer func() { _ = os.RemoveAll(src) }()
 	// from the top: in a subdirectory git archive takes only that subtree
 	archive := exec.CommandContext(ctx, "git", "archive", "--format=tar", sha)
 	archive.Dir = strings.TrimSpace(string(top))

@@ -58,7 +58,7 @@ func startServer(ctx context.Context, bin, dir string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer logf.Close()
+	defer func() { _ = logf.Close() }() // the child holds its own descriptor
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Env = serverEnv(map[string]string{
 		"FHIRSUB_ADDR":           addr,
@@ -88,12 +88,12 @@ func startServer(ctx context.Context, bin, dir string) (*server, error) {
 		case <-s.exited:
 			return nil, fmt.Errorf("%s exited during start: %v\n%s", bin, s.cmd.ProcessState, s.logTail(20))
 		case <-ctx.Done():
-			s.stop()
+			_ = s.stop()
 			return nil, ctx.Err()
 		case <-time.After(25 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			s.stop()
+			_ = s.stop()
 			return nil, fmt.Errorf("%s did not answer /metadata within 60s\n%s", bin, s.logTail(20))
 		}
 	}

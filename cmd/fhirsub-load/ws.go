@@ -89,7 +89,7 @@ func listenBackport(ctx context.Context, c *client, sub string, tr *tracker) (*w
 		return nil, err
 	}
 	if err := conn.WriteMessage(websocket.TextMessage, []byte("bind-with-token "+token)); err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	err = readUntil(conn, 15*time.Second, func(raw []byte) (bool, error) {
@@ -100,7 +100,7 @@ func listenBackport(ctx context.Context, c *client, sub string, tr *tracker) (*w
 		return n.Type == "handshake", nil
 	})
 	if err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, fmt.Errorf("backport bind of %s: %w", sub, err)
 	}
 	l := &wsListener{conn: conn, done: make(chan struct{})}
@@ -140,7 +140,7 @@ func listenLegacy(ctx context.Context, base, path, clientID, patient string, tr 
 	sub := fmt.Sprintf(`{"type":"subscribe","data":{"subscription_id":%q,"resource_types":["Observation"],"patient_ids":[%q]}}`,
 		clientID, patient)
 	if err := conn.WriteMessage(websocket.TextMessage, []byte(sub)); err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	err = readUntil(conn, 15*time.Second, func(raw []byte) (bool, error) {
@@ -154,7 +154,7 @@ func listenLegacy(ctx context.Context, base, path, clientID, patient string, tr 
 		return f.Type == "subscribed" || f.Type == "subscription", nil
 	})
 	if err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, fmt.Errorf("legacy %s subscribe: %w", path, err)
 	}
 	l := &wsListener{conn: conn, done: make(chan struct{})}
