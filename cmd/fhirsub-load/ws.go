@@ -38,6 +38,9 @@ func dial(ctx context.Context, base, rawURL string) (*websocket.Conn, error) {
 	u.Host = b.Host
 	u.Scheme = strings.Replace(b.Scheme, "http", "ws", 1)
 	c, resp, err := dialer.DialContext(ctx, u.String(), nil)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close() // the upgrade's answer carries nothing we read
+	}
 	if err != nil {
 		if resp != nil {
 			return nil, &dialError{URL: u.String(), Status: resp.StatusCode, Err: err}
