@@ -7,15 +7,16 @@ import (
 	"strings"
 )
 
-// verification is Inferno's workflow verification group:
-// notification_presence and notification_conformance.
+// verification is Inferno's interaction verification group:
+// notification_presence and notification_conformance (the workflow group
+// and each event notification group run it on their Subscription).
 func (s *infernoSession) verification(run *interactionRun) {
-	s.check("workflow/notification_presence", func(f *findings) {
+	s.check(run.group+"/notification_presence", func(f *findings) {
 		if run.id == "" || len(s.rcv.requests("", run.id)) == 0 {
 			f.errorf("No notifications were received from the server related to Subscription %q", run.id)
 		}
 	})
-	s.check("workflow/notification_conformance", func(f *findings) {
+	s.check(run.group+"/notification_conformance", func(f *findings) {
 		reqs := s.rcv.requests("event-notification", run.id)
 		if len(reqs) == 0 {
 			f.errorf("no event-notification kept for Subscription/%s", run.id)
@@ -29,8 +30,8 @@ func (s *infernoSession) verification(run *interactionRun) {
 	})
 }
 
-// contentConformance is the conformance test of an event notification
-// group (empty, id-only, full-resource).
+// contentConformance is the last test of an event notification group's
+// verification (empty, id-only, full-resource conformance).
 func (s *infernoSession) contentConformance(run *interactionRun) {
 	s.check(run.group+"/"+strings.ReplaceAll(run.content, "-", "_")+"_conformance", func(f *findings) {
 		reqs := s.rcv.requests("event-notification", run.id)
