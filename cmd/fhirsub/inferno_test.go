@@ -212,11 +212,11 @@ func (s *infernoSession) interaction(group, content string, heartbeat int) *inte
 		}
 		s.writeEvent(run) // and one written while it waits
 		done := s.rcv.until(30*time.Second, func() bool {
-			return s.eventsKept(run.id) >= run.events && (heartbeat == 0 || len(s.rcv.requests("heartbeat", run.id)) > 0)
+			return contiguous(s.eventsKept(run.id), run.events) && (heartbeat == 0 || len(s.rcv.requests("heartbeat", run.id)) > 0)
 		})
 		if !done {
-			f.errorf("Subscription/%s: %d of %d events kept, %d heartbeats (asked every %ds) after 30s of waiting",
-				run.id, s.eventsKept(run.id), run.events, len(s.rcv.requests("heartbeat", run.id)), heartbeat)
+			f.errorf("Subscription/%s: events %v kept (want 1..%d), %d heartbeats (asked every %ds) after 30s of waiting",
+				run.id, sortedKeys(s.eventsKept(run.id)), run.events, len(s.rcv.requests("heartbeat", run.id)), heartbeat)
 		}
 	})
 
@@ -247,9 +247,9 @@ func (s *infernoSession) writeEvent(run *interactionRun) {
 		criticalObservation(s.patient, loincPotassium, fmt.Sprintf("inferno-%s-%d", run.group, s.written)))
 }
 
-// eventsKept is the number of distinct event numbers kept for sub.
-func (s *infernoSession) eventsKept(sub string) int {
-	seen := map[int]bool{}
+// eventsKept returns how many times each event number was kept for sub.
+func (s *infernoSession) eventsKept(sub string) map[int]int {
+	seen := map[int]int{}
 	for _, r := range s.rcv.requests("event-notification", sub) {
 		var b map[string]any
 		if json.Unmarshal(r.Body, &b) != nil {
@@ -257,11 +257,11 @@ func (s *infernoSession) eventsKept(sub string) int {
 		}
 		if n, err := parseNotification(b); err == nil {
 			for _, e := range n.Events {
-				seen[e] = true
+				seen[e]++
 			}
 		}
 	}
-	return len(seen)
+	return seen
 }
 
 // checkDelivery is Inferno's check of the HTTP request of a notification:
