@@ -2,7 +2,6 @@ package subscriptions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -268,7 +267,7 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 // sendBundle POSTs a notification Bundle with the subscription's MIME type
 // and headers.
 func (m *Manager) sendBundle(ctx context.Context, s *Subscription, bundle map[string]any) error {
-	body, err := encodeJSON(bundle)
+	body, err := EncodeBundle(bundle)
 	if err != nil {
 		return err
 	}
@@ -372,14 +371,4 @@ func (m *Manager) adopt(res *fhirstore.Resource, body map[string]any) (*Subscrip
 	m.putLocked(ns, 0)
 	m.mu.Unlock()
 	return ns, nil
-}
-
-func encodeJSON(v any) ([]byte, error) {
-	var sb strings.Builder
-	enc := json.NewEncoder(&sb)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encode notification: %w", err)
-	}
-	return []byte(strings.TrimRight(sb.String(), "\n")), nil
 }

@@ -2,7 +2,6 @@ package subscriptions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -226,13 +225,4 @@ func bindError(id string, err error) error {
 			Message: fmt.Sprintf("Subscription/%s is not visible to the caller", id)}
 	}
 	return err
-}
-
-// encode marshals a notification Bundle.
-func encodeBundle(bundle map[string]any) ([]byte, error) {
-	data, err := json.Marshal(bundle)
-	if err != nil {
-		return nil, fmt.Errorf("encode notification: %w", err)
-	}
-	return data, nil
 }

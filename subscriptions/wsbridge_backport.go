@@ -63,7 +63,7 @@ func (b *WSBridge) BindBackport(ctx context.Context, id string, acc *smart.Acces
 		cancel()
 		return nil, err
 	}
-	data, err := encodeBundle(hs)
+	data, err := EncodeBundle(hs)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -242,7 +242,7 @@ func (bd *wsBinding) send(ctx context.Context, s *Subscription, n Notice) bool {
 		bd.fail(err)
 		return false
 	}
-	data, err := encodeBundle(bundle)
+	data, err := EncodeBundle(bundle)
 	if err != nil {
 		bd.fail(err)
 		return false
