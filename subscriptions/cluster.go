@@ -169,6 +169,7 @@ func (m *Manager) gain(h heldLease) {
 		m.queue.lanes.drop(id)
 		m.queue.push(id)
 	}
+	m.sched.rearm(ids)
 	m.log.Info("partition acquired", "partition", p, "term", h.lease.Term, "subscriptions", len(ids))
 }
 

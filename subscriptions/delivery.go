@@ -90,7 +90,7 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 		return fmt.Errorf("read events: %w", err)
 	}
 	if len(evs) == 0 {
-		_, comm := m.sched.get(id)
+		_, comm := m.sched.times(id)
 		if s.Heartbeat > 0 && !s.Classic() && now.Sub(comm) >= s.Heartbeat {
 			return m.heartbeat(ctx, s, ln)
 		}

@@ -421,6 +421,7 @@ func (m *Manager) putLocked(s *Subscription, since int64) bool {
 		delete(m.deleted, s.ID)
 	}
 	m.subs[s.ID] = s
+	m.sched.track(s)
 	if s.Status == StatusOff {
 		m.idx.remove(s.ID)
 		return true
@@ -437,6 +438,7 @@ func (m *Manager) putLocked(s *Subscription, since int64) bool {
 func (m *Manager) dropLocked(id, version string) {
 	delete(m.subs, id)
 	m.idx.remove(id)
+	m.sched.untrack(id)
 	if v := versionNumber(version); v > m.deleted[id] {
 		m.deleted[id] = v
 	}
