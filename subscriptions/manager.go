@@ -452,5 +452,23 @@ func (m *Manager) Subscription(id string) (*Subscription, bool) {
 	return s, ok
 }
 
+// Subscriptions returns every known subscription (any status), in no
+// particular order.
+func (m *Manager) Subscriptions() []*Subscription {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*Subscription, 0, len(m.subs))
+	for _, s := range m.subs {
+		out = append(out, s)
+	}
+	return out
+}
+
+// State returns the delivery state of a subscription (its event count;
+// zero values when none is stored yet).
+func (m *Manager) State(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
+	return m.state(ctx, id)
+}
+
 // now returns the clock's time in UTC at millisecond precision.
 func (m *Manager) now() time.Time { return m.cfg.Now().UTC().Truncate(time.Millisecond) }

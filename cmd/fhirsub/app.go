@@ -12,6 +12,7 @@ import (
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/subscriptions"
+	"github.com/fhirsub/fhirsub/subscriptions/wsbridge"
 	legacyfeed "github.com/fhirsub/fhirsub/subscriptions/legacy"
 	"github.com/fhirsub/fhirsub/topics"
 	"github.com/fhirsub/fhirsub/web"
@@ -184,7 +185,7 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 // With authentication on, every protocol checks the caller: a bearer token
 // on /ws, /api/ws and /websocket (access_token or token query parameter,
 // or a first message), a binding token on /ws/subscriptions.
-func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptions.Manager, auth *web.Authenticator, log *slog.Logger) (map[string]http.Handler, *subscriptions.WSBridge, error) {
+func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptions.Manager, auth *web.Authenticator, log *slog.Logger) (map[string]http.Handler, *wsbridge.Bridge, error) {
 	var verifier channels.Verifier
 	if auth != nil { // a nil *Authenticator in the interface would not be nil
 		verifier = auth
@@ -236,7 +237,7 @@ func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptio
 	if err != nil {
 		return nil, nil, fmt.Errorf("ws-binding: %w", err)
 	}
-	bridge, err := subscriptions.NewWSBridge(mgr, subscriptions.WSBridgeConfig{Tokens: tokens, Logger: log})
+	bridge, err := wsbridge.New(wsbridge.Config{Pipeline: mgr, Tokens: tokens, BaseURL: a.baseURL, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
