@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
@@ -237,13 +236,18 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 	st.LastError = cause.Error()
 	st.LastAttempt = now
 	delay := backoff(st.ConsecutiveFailures, m.cfg.RetryBase, m.cfg.RetryMax)
-	var de *channels.DeliveryError
-	perm := errors.As(cause, &de) && de.Permanent && !handshake
+	var permanent bool
+	var after time.Duration
+	var hint RetryHint
+	if errors.As(cause, &hint) {
+		permanent, after = hint.RetryHint()
+	}
+	perm := permanent && !handshake
 	switch {
 	case perm:
 		delay = m.cfg.RetryMax
-	case de != nil && de.RetryAfter > delay:
-		delay = min(de.RetryAfter, m.cfg.RetryMax)
+	case after > delay:
+		delay = min(after, m.cfg.RetryMax)
 	}
 	st.NextAttempt = now.Add(delay)
 	if err := m.save(ctx, s.ID, ln); err != nil {
@@ -271,7 +275,7 @@ func (m *Manager) sendBundle(ctx context.Context, s *Subscription, bundle map[st
 	if err != nil {
 		return err
 	}
-	return m.send(ctx, s, channels.Request{Method: http.MethodPost, URL: s.Endpoint, ContentType: s.Payload, Body: body})
+	return m.send(ctx, s, Request{Method: http.MethodPost, URL: s.Endpoint, ContentType: s.Payload, Body: body})
 }
 
 // sendClassic delivers one event of a classic subscription: an empty POST
@@ -279,7 +283,7 @@ func (m *Manager) sendBundle(ctx context.Context, s *Subscription, bundle map[st
 // {endpoint}/{Type}/{id} with one.
 func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore.Event) error {
 	if s.Payload == "" {
-		return m.send(ctx, s, channels.Request{Method: http.MethodPost, URL: s.Endpoint})
+		return m.send(ctx, s, Request{Method: http.MethodPost, URL: s.Endpoint})
 	}
 	res, err := m.store.VRead(ctx, ev.Type, ev.ID, ev.VersionID)
 	if err != nil {
@@ -293,7 +297,7 @@ func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore
 	if ev.Type == "Subscription" { // its secrets are write-only
 		body = redactJSON(body, Redact)
 	}
-	return m.send(ctx, s, channels.Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: body})
+	return m.send(ctx, s, Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: body})
 }
 
 // errNotOwner is the outcome of a send skipped because this node lost the
@@ -301,12 +305,12 @@ func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore
 // delivers from the stored state.
 var errNotOwner = errors.New("partition no longer held")
 
-func (m *Manager) send(ctx context.Context, s *Subscription, req channels.Request) error {
+func (m *Manager) send(ctx context.Context, s *Subscription, req Request) error {
 	if !m.owns(s.ID) { // the lease may have lapsed while the Bundle was built
 		return errNotOwner
 	}
 	if m.cfg.Sender == nil {
-		return &channels.DeliveryError{Permanent: true, Err: errors.New("no rest-hook sender configured")}
+		return noSender{}
 	}
 	req.Headers = s.Headers
 	req.Timeout = min(cmpOr(s.Timeout, m.cfg.Timeout), m.cfg.MaxTimeout)
@@ -314,7 +318,7 @@ func (m *Manager) send(ctx context.Context, s *Subscription, req channels.Reques
 		req.Secret = []byte(s.Secret)
 	}
 	began := time.Now()
-	_, err := m.cfg.Sender.Send(ctx, req)
+	err := m.cfg.Sender.Send(ctx, req)
 	m.queue.observe(destination(req.URL), time.Since(began))
 	return err
 }

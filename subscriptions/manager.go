@@ -10,16 +10,48 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
-// Sender delivers one rest-hook request. channels.RestHook implements it.
+// Sender delivers one rest-hook request (cmd/fhirsub adapts
+// channels.RestHook). A failure may implement RetryHint to say whether a
+// retry can succeed and how long the receiver asked to wait.
 type Sender interface {
-	Send(ctx context.Context, req channels.Request) (channels.Response, error)
+	Send(ctx context.Context, req Request) error
 }
+
+// Request is one rest-hook HTTP request.
+type Request struct {
+	// Method is "POST" or "PUT".
+	Method string
+	// URL is the absolute http or https URL.
+	URL string
+	// Headers are the Subscription's channel.header lines, "Name: value".
+	Headers []string
+	// ContentType is the Content-Type header; empty sends none.
+	ContentType string
+	// Body is the request body.
+	Body []byte
+	// Timeout bounds the whole request.
+	Timeout time.Duration
+	// Secret, when not empty, is the HMAC key of the signature headers.
+	Secret []byte
+}
+
+// RetryHint is implemented by Sender failures that know whether a retry
+// can succeed (permanent: it cannot) and how long the receiver asked to
+// wait (0: no Retry-After).
+type RetryHint interface {
+	RetryHint() (permanent bool, after time.Duration)
+}
+
+// noSender is the failure of a delivery without a Sender configured.
+type noSender struct{}
+
+func (noSender) Error() string                    { return "no rest-hook sender configured" }
+func (noSender) RetryHint() (bool, time.Duration) { return true, 0 }
 
 // Config configures a Manager. Zero values mean the defaults given.
 type Config struct {
@@ -39,7 +71,8 @@ type Config struct {
 	// Logger receives lifecycle and delivery messages (default: discard).
 	Logger *slog.Logger
 	// ValidateEndpoint checks a rest-hook endpoint when a subscription is
-	// submitted (default channels.ValidateEndpoint).
+	// submitted (required: the rest-hook sender's SSRF guard, e.g.
+	// channels.RestHook.ValidateEndpoint).
 	ValidateEndpoint func(url string) error
 	// MaxFailures is the number of consecutive failed deliveries after
 	// which a subscription goes to status error (default 5).
@@ -144,6 +177,8 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("subscriptions: event store required")
 	case cfg.BaseURL == "":
 		return nil, errors.New("subscriptions: base URL required")
+	case cfg.ValidateEndpoint == nil:
+		return nil, errors.New("subscriptions: endpoint validator required")
 	case cfg.Cluster.Leases != nil && cfg.Cluster.NodeID == "":
 		return nil, errors.New("subscriptions: node id required with leases")
 	}
@@ -153,9 +188,6 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.ValidateEndpoint == nil {
-		cfg.ValidateEndpoint = channels.ValidateEndpoint
 	}
 	cfg.MaxFailures = cmpOr(cfg.MaxFailures, 5)
 	cfg.RetryBase = cmpOr(cfg.RetryBase, time.Second)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -22,7 +23,7 @@ func benchManager(tb testing.TB, n int) *Manager {
 	for _, tp := range topics.BuiltIn() {
 		reg.Put(tp)
 	}
-	m, err := New(Config{Store: &fakeStore{}, Events: &fakeEvents{}, Topics: reg, BaseURL: "http://x"})
+	m, err := New(Config{Store: &fakeStore{}, Events: &fakeEvents{}, Topics: reg, BaseURL: "http://x", ValidateEndpoint: channels.ValidateEndpoint})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/topics"
 )
@@ -93,7 +94,7 @@ func BenchmarkScheduleTick(b *testing.B) {
 			reg := topics.NewRegistry()
 			tp := topics.BuiltIn()[0]
 			reg.Put(tp)
-			m, err := New(Config{Topics: reg, Store: &fakeStore{versions: map[string]*fhirstore.Resource{}},
+			m, err := New(Config{Topics: reg, ValidateEndpoint: channels.ValidateEndpoint, Store: &fakeStore{versions: map[string]*fhirstore.Resource{}},
 				Events: &fakeEvents{states: map[string]fhirstore.SubscriptionState{}}, BaseURL: "https://fhir.example.org/r4",
 				Now: func() time.Time { return t0 }})
 			if err != nil {

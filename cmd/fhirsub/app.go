@@ -150,7 +150,7 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 	}
 	a.onStop(func(context.Context) error { return rh.Close() })
 	mgr, err := subscriptions.New(subscriptions.Config{
-		Store: a.store, Events: events, Sender: a.metrics.sender(rh), Topics: topics.NewRegistry(),
+		Store: a.store, Events: events, Sender: hookSender{a.metrics.sender(rh)}, Topics: topics.NewRegistry(),
 		BaseURL: a.baseURL, Logger: log,
 		MaxFailures: cfg.MaxFailures, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		Timeout: cfg.RestHookTimeout, MaxTimeout: cfg.RestHookMaxTime, Retention: cfg.EventRetention, Workers: cfg.DeliveryWorkers,
