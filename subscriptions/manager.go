@@ -116,6 +116,10 @@ type Config struct {
 	// Cursor names the matcher's cursor in the event store (default
 	// "matcher").
 	Cursor string
+	// CursorEvery bounds how long the matcher keeps its cursor in memory
+	// past changes that recorded no event before it stores it (default
+	// 1 s); a crash makes it process those changes again.
+	CursorEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// NewID makes Bundle and Parameters ids (default fhirstore.NewID).
@@ -202,6 +206,7 @@ func New(cfg Config) (*Manager, error) {
 	cfg.PerHostWorkers = cmpOr(cfg.PerHostWorkers, max(cfg.Workers/4, 1))
 	cfg.BatchSize = cmpOr(cfg.BatchSize, 256)
 	cfg.Cursor = cmpOr(cfg.Cursor, "matcher")
+	cfg.CursorEvery = cmpOr(cfg.CursorEvery, time.Second)
 	cfg.MaxChangeAttempts = cmpOr(cfg.MaxChangeAttempts, 8)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -309,8 +314,9 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // Shutdown stops the goroutines and waits for them (in-flight deliveries
-// are cancelled and retried by the next run; the matcher cursor is
-// persisted with every recorded change, so nothing else needs saving). It
+// are cancelled and retried by the next run; the matcher saves its cursor
+// as it stops, and a change processed after the last saved cursor is
+// processed again, idempotently, by the next run). It
 // returns ctx.Err() if ctx ends first. It is idempotent.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.stopOnce.Do(func() {
