@@ -124,6 +124,9 @@ type Config struct {
 	Now func() time.Time
 	// NewID makes Bundle and Parameters ids (default fhirstore.NewID).
 	NewID func() string
+	// Taps receive every change the matcher reads, with its versions
+	// (see Tap): the one tail of the change feed serves them too.
+	Taps []Tap
 	// Cluster shares rest-hook delivery with the other nodes of the store
 	// (default: this node delivers every subscription).
 	Cluster Cluster

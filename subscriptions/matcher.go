@@ -149,6 +149,11 @@ func (m *Manager) process(ctx context.Context, c fhirstore.Change, cursor string
 	if err != nil {
 		return false, err
 	}
+	for _, t := range m.cfg.Taps {
+		if err := t.Change(ctx, c, ch); err != nil {
+			return false, err
+		}
+	}
 	switch c.Type {
 	case "Subscription":
 		m.feedSubscription(ctx, c, ch)
@@ -173,13 +178,16 @@ func (m *Manager) process(ctx context.Context, c fhirstore.Change, cursor string
 	return true, nil
 }
 
-// loaded is a change with its versions, loaded on demand.
+// loaded is a change with its versions, each read and decoded at most
+// once, on demand, for the matcher and the taps (it implements Versions).
 type loaded struct {
 	m       *Manager
 	ctx     context.Context
 	c       fhirstore.Change
-	res     *fhirstore.Resource // the new version (a tombstone for delete)
+	res     *fhirstore.Resource // the new version (a tombstone for delete), once read
 	cur     map[string]any      // nil for delete
+	resErr  error               // reading or decoding the new version failed
+	resOK   bool                // res, cur and resErr are set
 	prev    map[string]any
 	prevErr error
 	prevOK  bool
@@ -188,8 +196,8 @@ type loaded struct {
 	seen    map[string]bool // visible decisions by encoded access
 }
 
-// load reads the change's new version, unless nothing can be interested
-// in the type.
+// load makes the change's versions available, and reads the new version
+// at once unless nothing the matcher holds can be interested in the type.
 func (m *Manager) load(ctx context.Context, c fhirstore.Change) (*loaded, error) {
 	ch := &loaded{m: m, ctx: ctx, c: c}
 	m.mu.RLock()
@@ -198,17 +206,41 @@ func (m *Manager) load(ctx context.Context, c fhirstore.Change) (*loaded, error)
 	if !interested && c.Type != "Subscription" && c.Type != "SubscriptionTopic" {
 		return ch, nil
 	}
-	res, err := m.store.VRead(ctx, c.Type, c.ID, c.VersionID)
+	if _, err := ch.Current(); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// Resource returns the new version (a tombstone for a delete).
+func (ch *loaded) Resource() (*fhirstore.Resource, error) {
+	if ch.resOK {
+		return ch.res, ch.resErr
+	}
+	ch.resOK = true
+	res, err := ch.m.store.VRead(ch.ctx, ch.c.Type, ch.c.ID, ch.c.VersionID)
 	if err != nil {
+		ch.resErr = err
 		return nil, err
 	}
 	ch.res = res
 	if !res.Deleted {
-		if ch.cur, err = fhirstore.Decode(res.Body); err != nil {
-			return nil, err
-		}
+		ch.cur, ch.resErr = fhirstore.Decode(res.Body)
 	}
-	return ch, nil
+	return ch.res, ch.resErr
+}
+
+// Current returns the new version decoded (nil for a delete).
+func (ch *loaded) Current() (map[string]any, error) {
+	if _, err := ch.Resource(); err != nil {
+		return nil, err
+	}
+	return ch.cur, nil
+}
+
+// Previous returns the version the change replaced (nil for none).
+func (ch *loaded) Previous() (map[string]any, error) {
+	return ch.previous()
 }
 
 // previous returns the version the change replaced (nil for none).
