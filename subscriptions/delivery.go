@@ -9,20 +9,21 @@ import (
 	"time"
 
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions/delivery"
 )
 
 // workLoop is one delivery worker.
 func (m *Manager) workLoop(ctx context.Context) {
 	for {
-		id, ok := m.queue.pop(ctx)
+		id, ok := m.queue.Pop(ctx)
 		if !ok {
 			return
 		}
 		if err := m.deliver(ctx, id); err != nil && ctx.Err() == nil {
 			m.log.Error("delivery bookkeeping failed", "subscription", id, "err", err)
-			m.sched.setNext(id, m.cfg.Now().Add(m.cfg.RetryBase))
+			m.sched.SetNext(id, m.cfg.Now().Add(m.cfg.RetryBase))
 		}
-		m.queue.done(id)
+		m.queue.Done(id)
 	}
 }
 
@@ -35,14 +36,14 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 	s, ok := m.Subscription(id)
 	if !ok || !m.owns(id) { // gone, or another node holds its partition
 		if !ok {
-			m.sched.forget(id)
+			m.sched.Forget(id)
 		}
-		m.queue.lanes.drop(id)
+		m.lanes.drop(id)
 		return nil
 	}
 	now := m.cfg.Now()
 	if s.Status == StatusOff || s.ChannelType != ChannelRestHook {
-		m.queue.lanes.drop(id)
+		m.lanes.drop(id)
 	}
 	if s.Status == StatusOff {
 		return nil
@@ -65,10 +66,10 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 		return err
 	}
 	if next := ln.st.NextAttempt; !next.IsZero() && now.Before(next) {
-		m.sched.setNext(id, next)
+		m.sched.SetNext(id, next)
 		return nil
 	}
-	m.sched.setNext(id, time.Time{}) // this is the attempt; a failure schedules the next
+	m.sched.SetNext(id, time.Time{}) // this is the attempt; a failure schedules the next
 	if s.Status == StatusRequested {
 		if s.Classic() {
 			// classic R4 has no handshake: the server activates at once
@@ -85,11 +86,11 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 	}
 	evs, err := m.pending(ctx, id, ln, batch)
 	if err != nil {
-		m.queue.lanes.drop(id)
+		m.lanes.drop(id)
 		return fmt.Errorf("read events: %w", err)
 	}
 	if len(evs) == 0 {
-		_, comm := m.sched.times(id)
+		_, comm := m.sched.Times(id)
 		if s.Heartbeat > 0 && !s.Classic() && now.Sub(comm) >= s.Heartbeat {
 			return m.heartbeat(ctx, s, ln)
 		}
@@ -123,7 +124,7 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 			m.log.Warn("prune events", "subscription", id, "err", err)
 		}
 	}
-	m.queue.push(id) // there may be more
+	m.queue.Push(id) // there may be more
 	return nil
 }
 
@@ -170,7 +171,7 @@ func (m *Manager) handshake(ctx context.Context, s *Subscription, ln *lane) erro
 	if err := m.succeeded(ctx, s, ln); err != nil {
 		return err
 	}
-	m.queue.push(s.ID) // deliver the events that waited for the handshake
+	m.queue.Push(s.ID) // deliver the events that waited for the handshake
 	return nil
 }
 
@@ -198,7 +199,7 @@ func (m *Manager) heartbeat(ctx context.Context, s *Subscription, ln *lane) erro
 // that the next delivery starts again from the stored state.
 func (m *Manager) save(ctx context.Context, id string, ln *lane) error {
 	if err := m.events.SaveDelivery(ctx, ln.st); err != nil {
-		m.queue.lanes.drop(id)
+		m.lanes.drop(id)
 		return fmt.Errorf("save delivery state: %w", err)
 	}
 	return nil
@@ -213,8 +214,8 @@ func (m *Manager) succeeded(ctx context.Context, s *Subscription, ln *lane) erro
 	if err := m.save(ctx, s.ID, ln); err != nil {
 		return err
 	}
-	m.sched.setNext(s.ID, time.Time{})
-	m.sched.touch(s.ID, now)
+	m.sched.SetNext(s.ID, time.Time{})
+	m.sched.Touch(s.ID, now)
 	if s.Status != StatusActive {
 		if _, err := m.setStatus(ctx, s, StatusActive, ""); err != nil {
 			return err
@@ -235,7 +236,7 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 	st.ConsecutiveFailures++
 	st.LastError = cause.Error()
 	st.LastAttempt = now
-	delay := backoff(st.ConsecutiveFailures, m.cfg.RetryBase, m.cfg.RetryMax)
+	delay := delivery.Backoff(st.ConsecutiveFailures, m.cfg.RetryBase, m.cfg.RetryMax)
 	var permanent bool
 	var after time.Duration
 	var hint RetryHint
@@ -253,7 +254,7 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 	if err := m.save(ctx, s.ID, ln); err != nil {
 		return err
 	}
-	m.sched.setNext(s.ID, st.NextAttempt)
+	m.sched.SetNext(s.ID, st.NextAttempt)
 	m.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,
 		"retry_in", delay, "err", cause)
 	if s.Status != StatusError && (perm || st.ConsecutiveFailures >= m.cfg.MaxFailures) {
@@ -319,7 +320,7 @@ func (m *Manager) send(ctx context.Context, s *Subscription, req Request) error 
 	}
 	began := time.Now()
 	err := m.cfg.Sender.Send(ctx, req)
-	m.queue.observe(destination(req.URL), time.Since(began))
+	m.queue.Observe(delivery.Destination(req.URL), time.Since(began))
 	return err
 }
 
@@ -351,7 +352,7 @@ func (m *Manager) setStatus(ctx context.Context, s *Subscription, status Status,
 	}
 	nres, _, err := m.store.Update(ctx, s.ID, body, fhirstore.WriteOptions{IfMatch: res.VersionID})
 	if errors.Is(err, fhirstore.ErrVersionConflict) {
-		m.queue.push(s.ID)
+		m.queue.Push(s.ID)
 		return nil, nil
 	}
 	if err != nil {

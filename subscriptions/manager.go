@@ -12,6 +12,7 @@ import (
 
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions/delivery"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
@@ -159,8 +160,9 @@ type Manager struct {
 	topicIDs map[string]string // SubscriptionTopic id → canonical URL
 	topicVer map[string]int64  // SubscriptionTopic id → newest version applied (deletes too)
 
-	queue   *queue
-	sched   *schedule
+	queue   *delivery.Queue
+	lanes   *lanes // the in-memory delivery work of the subscription a worker is on
+	sched   *delivery.Schedule
 	own     *leaseSet  // partitions held (Cluster.Leases)
 	stats   counters   // running totals of Stats (stats.go)
 	skipped skippedSet // changes the matcher set aside (skipped.go)
@@ -229,18 +231,19 @@ func New(cfg Config) (*Manager, error) {
 		idx:       newIndex(),
 		topicIDs:  map[string]string{},
 		topicVer:  map[string]int64{},
-		sched:     newSchedule(),
+		sched:     delivery.NewSchedule(),
+		lanes:     newLanes(),
 		own:       newLeaseSet(),
 		listeners: map[string]map[*listener]struct{}{},
 	}
-	m.queue = newQueue(m.destination, m.limits())
+	m.queue = delivery.NewQueue(m.destination, m.limits())
 	return m, nil
 }
 
 // limits are the fairness limits of the delivery queue.
-func (m *Manager) limits() queueLimits {
-	return queueLimits{fast: m.cfg.Workers, slow: max(m.cfg.Workers/4, 1), perHost: m.cfg.PerHostWorkers,
-		slowAfter: m.cfg.SlowAfter}
+func (m *Manager) limits() delivery.Limits {
+	return delivery.Limits{Fast: m.cfg.Workers, Slow: max(m.cfg.Workers/4, 1), PerHost: m.cfg.PerHostWorkers,
+		SlowAfter: m.cfg.SlowAfter}
 }
 
 // destination is the host:port a subscription delivers to ("" for none).
@@ -249,7 +252,7 @@ func (m *Manager) destination(id string) string {
 	if !ok || s.ChannelType != ChannelRestHook {
 		return ""
 	}
-	return destination(s.Endpoint)
+	return delivery.Destination(s.Endpoint)
 }
 
 func cmpOr[T comparable](v, def T) T {
@@ -286,7 +289,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	stop := context.AfterFunc(ctx, cancel)
-	workers := m.limits().goroutines()
+	workers := m.limits().Goroutines()
 	m.wg.Add(2 + workers)
 	go func() {
 		defer m.wg.Done()
@@ -396,7 +399,7 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 	now := m.cfg.Now()
 	for _, st := range states {
 		if !isSkippedState(st.SubscriptionID) {
-			m.sched.restore(st, now)
+			m.sched.Restore(st.SubscriptionID, st.NextAttempt, st.LastSuccess)
 		}
 	}
 	m.mu.Lock()
@@ -408,8 +411,8 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 		return fmt.Errorf("subscriptions: reprocess skipped changes: %w", err)
 	}
 	for _, s := range subs {
-		m.sched.touch(s.ID, now)
-		m.queue.push(s.ID)
+		m.sched.Touch(s.ID, now)
+		m.queue.Push(s.ID)
 	}
 	return nil
 }
@@ -462,7 +465,7 @@ func (m *Manager) putLocked(s *Subscription, since int64) bool {
 		delete(m.deleted, s.ID)
 	}
 	m.subs[s.ID] = s
-	m.sched.track(s)
+	m.sched.Track(s.ID, timingOf(s))
 	if s.Status == StatusOff {
 		m.idx.remove(s.ID)
 		return true
@@ -479,7 +482,7 @@ func (m *Manager) putLocked(s *Subscription, since int64) bool {
 func (m *Manager) dropLocked(id, version string) {
 	delete(m.subs, id)
 	m.idx.remove(id)
-	m.sched.untrack(id)
+	m.sched.Untrack(id)
 	if v := versionNumber(version); v > m.deleted[id] {
 		m.deleted[id] = v
 	}

@@ -101,18 +101,6 @@ func TestIndexFindsOnlyCandidates(t *testing.T) {
 	}
 }
 
-func TestBackoffCapped(t *testing.T) {
-	for _, f := range []int{1, 2, 5, 64, 1 << 30} {
-		d := backoff(f, time.Second, time.Minute)
-		if d <= 0 || d > time.Minute {
-			t.Errorf("backoff(%d) = %v, want in (0, 1m]", f, d)
-		}
-	}
-	if d := backoff(1, time.Second, time.Minute); d < 500*time.Millisecond || d > time.Second {
-		t.Errorf("first retry %v, want between base/2 and base", d)
-	}
-}
-
 func FuzzParseSubscription(f *testing.F) {
 	f.Add(`{"resourceType":"Subscription","status":"requested","reason":"x","criteria":"Observation?code=1","channel":{"type":"rest-hook","endpoint":"https://e.org","payload":"application/fhir+json"}}`)
 	f.Add(`{"resourceType":"Subscription","status":"active","criteria":"https://fhirsub.org/SubscriptionTopic/task","_criteria":{"extension":[{"url":"` + ExtFilterCriteria + `","valueString":"Task?patient=Patient/1"}]},"channel":{"type":"websocket","payload":"application/json","_payload":{"extension":[{"url":"` + ExtPayloadContent + `","valueCode":"id-only"}]},"extension":[{"url":"` + ExtHeartbeatPeriod + `","valueUnsignedInt":60}]}}`)

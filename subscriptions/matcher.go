@@ -311,7 +311,7 @@ func (m *Manager) feedSubscription(ctx context.Context, c fhirstore.Change, ch *
 	changed := m.putLocked(s, c.Seq)
 	m.mu.Unlock()
 	if changed {
-		m.queue.push(s.ID)
+		m.queue.Push(s.ID)
 	}
 }
 
@@ -412,7 +412,7 @@ func (m *Manager) dispatch(ctx context.Context, evs []fhirstore.Event) {
 			continue
 		}
 		if s.ChannelType == ChannelRestHook {
-			m.queue.push(id)
+			m.queue.Push(id)
 			continue
 		}
 		m.notifyListeners(s, group)

@@ -65,6 +65,8 @@ var arrows = []arrow{
 	// declares and cmd adapts.
 	{from: "subscriptions/wsbridge", may: []string{"subscriptions", "topics", "conformance", "fhirstore", "channels"},
 		why: "subscriptions/wsbridge adapts the pipeline to channels' websocket Binder types"},
+	{from: "subscriptions/delivery", may: []string{"subscriptions/delivery"},
+		why: "subscriptions/delivery is delivery mechanics by subscription id (queue, timers, backoff): it imports no other project package"},
 	{from: "subscriptions/legacy", may: []string{"subscriptions", "topics", "conformance", "fhirstore", "channels"},
 		why: "subscriptions/legacy feeds the legacy protocol of channels"},
 	{from: "subscriptions", may: []string{"subscriptions", "topics", "conformance", "fhirstore"},
@@ -190,6 +192,8 @@ func TestArrowRules(t *testing.T) {
 		{"subscriptions/match", "channels", false},
 		{"subscriptions/wsbridge", "channels", true},
 		{"subscriptions/legacy", "channels", true},
+		{"subscriptions/delivery", "subscriptions", false},
+		{"subscriptions", "subscriptions/delivery", true},
 		{"web", "channels", true},
 		{"web", "subscriptions", false},
 		{"web", "fhirstore", true},
