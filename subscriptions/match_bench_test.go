@@ -85,9 +85,9 @@ func TestIndexFindsOnlyCandidates(t *testing.T) {
 	ch := &loaded{m: m, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
 	keys := ch.focusKeys()
 	var n int
-	m.idx.classic["Observation"].candidates(keys, func(*entry) { n++ })
+	m.idx.classic["Observation"].Candidates(keys, func(*entry) { n++ })
 	for _, g := range m.idx.byType["Observation"] {
-		g.byType["Observation"].candidates(keys, func(*entry) { n++ })
+		g.byType["Observation"].Candidates(keys, func(*entry) { n++ })
 	}
 	if n != 2 {
 		t.Errorf("%d candidates, want the 2 subscriptions on Patient/target", n)

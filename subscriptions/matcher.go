@@ -341,7 +341,7 @@ func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 		keys := ch.focusKeys()
 		m.mu.RLock()
 		var cands []*entry
-		classic.candidates(keys, func(e *entry) { cands = append(cands, e) })
+		classic.Candidates(keys, func(e *entry) { cands = append(cands, e) })
 		m.mu.RUnlock()
 		for _, e := range cands {
 			if !live(e) {
@@ -376,7 +376,7 @@ func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 		var cands []*entry
 		m.mu.RLock()
 		if ki := g.byType[c.Type]; ki != nil {
-			ki.candidates(keys, func(e *entry) { cands = append(cands, e) })
+			ki.Candidates(keys, func(e *entry) { cands = append(cands, e) })
 		}
 		m.mu.RUnlock()
 		for _, e := range cands {
