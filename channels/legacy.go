@@ -212,6 +212,44 @@ func (l *Legacy) Head() int64 { return l.head.Load() }
 func (l *Legacy) Publish(seq int64, events []*LegacyEvent) {
 	l.pubMu.Lock()
 	defer l.pubMu.Unlock()
+	l.publishLocked(seq, events)
+}
+
+// PublishLazy is Publish for a change whose events are built only when a
+// connection holds a subscription: with none, the head moves and build is
+// not called (a later replay reads the change back through the
+// Replayer). build runs under the publishing lock, so that no subscription
+// starts between the decision and the delivery; an error from it is
+// returned and the head stays where it was.
+func (l *Legacy) PublishLazy(seq int64, build func() ([]*LegacyEvent, error)) error {
+	l.pubMu.Lock()
+	defer l.pubMu.Unlock()
+	var events []*LegacyEvent
+	if l.subscribed() {
+		var err error
+		if events, err = build(); err != nil {
+			return err
+		}
+	}
+	l.publishLocked(seq, events)
+	return nil
+}
+
+// subscribed reports whether a connection holds a subscription (a
+// subscription starts under pubMu, so the answer holds while it is held).
+func (l *Legacy) subscribed() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for s := range l.sessions {
+		if len(s.subs.Load().list) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// publishLocked is Publish with pubMu held.
+func (l *Legacy) publishLocked(seq int64, events []*LegacyEvent) {
 	if len(events) > 0 {
 		l.mu.RLock()
 		for s := range l.sessions {

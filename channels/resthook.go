@@ -203,6 +203,32 @@ type DeliveryError struct {
 	Err error
 }
 
+// RetryHint reports whether a retry can succeed (permanent: it cannot)
+// and the receiver's Retry-After delay: the form in which the subscription
+// pipeline, which does not import this package, reads a failure.
+func (e *DeliveryError) RetryHint() (permanent bool, after time.Duration) {
+	return e.Permanent, e.RetryAfter
+}
+
+// PublicReason describes the failure in words the subscriber may read
+// (Subscription.error): the HTTP status and a fixed reason. What the
+// endpoint answered and what the network said (resolved addresses, TLS
+// and dial errors) stay out of it, so that a subscription cannot be used
+// to read an internal page or map an internal network.
+func (e *DeliveryError) PublicReason() string {
+	switch {
+	case e.Status >= 300 && e.Status < 400:
+		return fmt.Sprintf("the endpoint answered HTTP %d %s (redirects are not followed)", e.Status, http.StatusText(e.Status))
+	case e.Status != 0:
+		return fmt.Sprintf("the endpoint answered HTTP %d %s", e.Status, http.StatusText(e.Status))
+	case errors.Is(e, ErrBlockedAddress):
+		return "the endpoint's address is not allowed (loopback, private or link-local)"
+	case errors.Is(e, ErrInvalidEndpoint), errors.Is(e, ErrInvalidHeader):
+		return "the endpoint or a channel header is not valid"
+	}
+	return "the endpoint could not be reached or did not answer in time"
+}
+
 // Error describes the failure and whether it is permanent.
 func (e *DeliveryError) Error() string {
 	kind := "temporary"

@@ -113,19 +113,19 @@ func stampAccess(body map[string]any, raw string) {
 	body["extension"] = append(exts, map[string]any{"url": ExtAccess, "valueString": raw})
 }
 
-// readsEvents is the one decision of who may read a subscription's
+// ReadsEvents is the one decision of who may read a subscription's
 // events and status ($events, $status) and so bind it to a websocket (R4
 // bind, $get-ws-binding-token): acc may read Subscriptions and covers the
 // access the subscription was created with (smart.Access.Covers: the same
 // patient or none, every reading scope of the creator), so that it sees at
 // least everything the subscription's notifications may carry.
-func readsEvents(acc *smart.Access, s *Subscription) bool {
+func ReadsEvents(acc *smart.Access, s *Subscription) bool {
 	return acc.Allows("Subscription", smart.Read) && acc.Covers(s.Access)
 }
 
 // CheckAccess decides whether the caller in ctx (smart.FromContext; none
 // counts as Full) may read the subscription's events and status
-// (readsEvents): it returns a 404 *Error when the subscription is unknown
+// (ReadsEvents): it returns a 404 *Error when the subscription is unknown
 // and a 403 *Error when the caller's access does not cover the access the
 // subscription was created with (another patient, narrower scopes).
 func (m *Manager) CheckAccess(ctx context.Context, id string) (*Subscription, error) {
@@ -133,7 +133,7 @@ func (m *Manager) CheckAccess(ctx context.Context, id string) (*Subscription, er
 	if !ok {
 		return nil, notFound(id)
 	}
-	if !readsEvents(callerAccess(ctx), s) {
+	if !ReadsEvents(callerAccess(ctx), s) {
 		return nil, forbidden("Subscription/%s was created by %s: this token may not see it", id, describeOwner(s.Access))
 	}
 	return s, nil

@@ -166,9 +166,10 @@ func (m *Manager) gain(h heldLease) {
 	m.own.set(p, h)
 	ids := m.partitionSubs(p)
 	for _, id := range ids {
-		m.queue.lanes.drop(id)
-		m.queue.push(id)
+		m.lanes.drop(id)
+		m.queue.Push(id)
 	}
+	m.sched.Rearm(ids)
 	m.log.Info("partition acquired", "partition", p, "term", h.lease.Term, "subscriptions", len(ids))
 }
 
@@ -181,7 +182,7 @@ func (m *Manager) lose(p int, why string) (heldLease, bool) {
 		return h, false
 	}
 	for _, id := range m.partitionSubs(p) {
-		m.queue.lanes.drop(id)
+		m.lanes.drop(id)
 	}
 	m.log.Info("partition lost", "partition", p, "term", h.lease.Term, "why", why)
 	return h, true
@@ -193,7 +194,7 @@ func (m *Manager) lose(p int, why string) (heldLease, bool) {
 // twice. It reports whether the partition drained.
 func (m *Manager) drainPartition(ctx context.Context, p int, limit time.Duration) bool {
 	deadline := time.Now().Add(limit)
-	for m.queue.busyWhere(func(id string) bool { return Partition(id, m.cfg.Cluster.Partitions) == p }) {
+	for m.queue.BusyWhere(func(id string) bool { return Partition(id, m.cfg.Cluster.Partitions) == p }) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return false
 		}

@@ -2,29 +2,28 @@ package subscriptions
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions/delivery"
 )
 
 // workLoop is one delivery worker.
 func (m *Manager) workLoop(ctx context.Context) {
 	for {
-		id, ok := m.queue.pop(ctx)
+		id, ok := m.queue.Pop(ctx)
 		if !ok {
 			return
 		}
 		if err := m.deliver(ctx, id); err != nil && ctx.Err() == nil {
 			m.log.Error("delivery bookkeeping failed", "subscription", id, "err", err)
-			m.sched.setNext(id, m.cfg.Now().Add(m.cfg.RetryBase))
+			m.sched.SetNext(id, m.cfg.Now().Add(m.cfg.RetryBase))
 		}
-		m.queue.done(id)
+		m.queue.Done(id)
 	}
 }
 
@@ -37,14 +36,14 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 	s, ok := m.Subscription(id)
 	if !ok || !m.owns(id) { // gone, or another node holds its partition
 		if !ok {
-			m.sched.forget(id)
+			m.sched.Forget(id)
 		}
-		m.queue.lanes.drop(id)
+		m.lanes.drop(id)
 		return nil
 	}
 	now := m.cfg.Now()
 	if s.Status == StatusOff || s.ChannelType != ChannelRestHook {
-		m.queue.lanes.drop(id)
+		m.lanes.drop(id)
 	}
 	if s.Status == StatusOff {
 		return nil
@@ -67,10 +66,10 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 		return err
 	}
 	if next := ln.st.NextAttempt; !next.IsZero() && now.Before(next) {
-		m.sched.setNext(id, next)
+		m.sched.SetNext(id, next)
 		return nil
 	}
-	m.sched.setNext(id, time.Time{}) // this is the attempt; a failure schedules the next
+	m.sched.SetNext(id, time.Time{}) // this is the attempt; a failure schedules the next
 	if s.Status == StatusRequested {
 		if s.Classic() {
 			// classic R4 has no handshake: the server activates at once
@@ -87,11 +86,11 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 	}
 	evs, err := m.pending(ctx, id, ln, batch)
 	if err != nil {
-		m.queue.lanes.drop(id)
+		m.lanes.drop(id)
 		return fmt.Errorf("read events: %w", err)
 	}
 	if len(evs) == 0 {
-		_, comm := m.sched.get(id)
+		_, comm := m.sched.Times(id)
 		if s.Heartbeat > 0 && !s.Classic() && now.Sub(comm) >= s.Heartbeat {
 			return m.heartbeat(ctx, s, ln)
 		}
@@ -125,7 +124,7 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 			m.log.Warn("prune events", "subscription", id, "err", err)
 		}
 	}
-	m.queue.push(id) // there may be more
+	m.queue.Push(id) // there may be more
 	return nil
 }
 
@@ -172,7 +171,7 @@ func (m *Manager) handshake(ctx context.Context, s *Subscription, ln *lane) erro
 	if err := m.succeeded(ctx, s, ln); err != nil {
 		return err
 	}
-	m.queue.push(s.ID) // deliver the events that waited for the handshake
+	m.queue.Push(s.ID) // deliver the events that waited for the handshake
 	return nil
 }
 
@@ -200,7 +199,7 @@ func (m *Manager) heartbeat(ctx context.Context, s *Subscription, ln *lane) erro
 // that the next delivery starts again from the stored state.
 func (m *Manager) save(ctx context.Context, id string, ln *lane) error {
 	if err := m.events.SaveDelivery(ctx, ln.st); err != nil {
-		m.queue.lanes.drop(id)
+		m.lanes.drop(id)
 		return fmt.Errorf("save delivery state: %w", err)
 	}
 	return nil
@@ -215,8 +214,8 @@ func (m *Manager) succeeded(ctx context.Context, s *Subscription, ln *lane) erro
 	if err := m.save(ctx, s.ID, ln); err != nil {
 		return err
 	}
-	m.sched.setNext(s.ID, time.Time{})
-	m.sched.touch(s.ID, now)
+	m.sched.SetNext(s.ID, time.Time{})
+	m.sched.Touch(s.ID, now)
 	if s.Status != StatusActive {
 		if _, err := m.setStatus(ctx, s, StatusActive, ""); err != nil {
 			return err
@@ -237,20 +236,25 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 	st.ConsecutiveFailures++
 	st.LastError = cause.Error()
 	st.LastAttempt = now
-	delay := backoff(st.ConsecutiveFailures, m.cfg.RetryBase, m.cfg.RetryMax)
-	var de *channels.DeliveryError
-	perm := errors.As(cause, &de) && de.Permanent && !handshake
+	delay := delivery.Backoff(st.ConsecutiveFailures, m.cfg.RetryBase, m.cfg.RetryMax)
+	var permanent bool
+	var after time.Duration
+	var hint RetryHint
+	if errors.As(cause, &hint) {
+		permanent, after = hint.RetryHint()
+	}
+	perm := permanent && !handshake
 	switch {
 	case perm:
 		delay = m.cfg.RetryMax
-	case de != nil && de.RetryAfter > delay:
-		delay = min(de.RetryAfter, m.cfg.RetryMax)
+	case after > delay:
+		delay = min(after, m.cfg.RetryMax)
 	}
 	st.NextAttempt = now.Add(delay)
 	if err := m.save(ctx, s.ID, ln); err != nil {
 		return err
 	}
-	m.sched.setNext(s.ID, st.NextAttempt)
+	m.sched.SetNext(s.ID, st.NextAttempt)
 	m.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,
 		"retry_in", delay, "err", cause)
 	if s.Status != StatusError && (perm || st.ConsecutiveFailures >= m.cfg.MaxFailures) {
@@ -268,11 +272,11 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 // sendBundle POSTs a notification Bundle with the subscription's MIME type
 // and headers.
 func (m *Manager) sendBundle(ctx context.Context, s *Subscription, bundle map[string]any) error {
-	body, err := encodeJSON(bundle)
+	body, err := EncodeBundle(bundle)
 	if err != nil {
 		return err
 	}
-	return m.send(ctx, s, channels.Request{Method: http.MethodPost, URL: s.Endpoint, ContentType: s.Payload, Body: body})
+	return m.send(ctx, s, Request{Method: http.MethodPost, URL: s.Endpoint, ContentType: s.Payload, Body: body})
 }
 
 // sendClassic delivers one event of a classic subscription: an empty POST
@@ -280,7 +284,7 @@ func (m *Manager) sendBundle(ctx context.Context, s *Subscription, bundle map[st
 // {endpoint}/{Type}/{id} with one.
 func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore.Event) error {
 	if s.Payload == "" {
-		return m.send(ctx, s, channels.Request{Method: http.MethodPost, URL: s.Endpoint})
+		return m.send(ctx, s, Request{Method: http.MethodPost, URL: s.Endpoint})
 	}
 	res, err := m.store.VRead(ctx, ev.Type, ev.ID, ev.VersionID)
 	if err != nil {
@@ -294,7 +298,7 @@ func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore
 	if ev.Type == "Subscription" { // its secrets are write-only
 		body = redactJSON(body, Redact)
 	}
-	return m.send(ctx, s, channels.Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: body})
+	return m.send(ctx, s, Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: body})
 }
 
 // errNotOwner is the outcome of a send skipped because this node lost the
@@ -302,12 +306,12 @@ func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore
 // delivers from the stored state.
 var errNotOwner = errors.New("partition no longer held")
 
-func (m *Manager) send(ctx context.Context, s *Subscription, req channels.Request) error {
+func (m *Manager) send(ctx context.Context, s *Subscription, req Request) error {
 	if !m.owns(s.ID) { // the lease may have lapsed while the Bundle was built
 		return errNotOwner
 	}
 	if m.cfg.Sender == nil {
-		return &channels.DeliveryError{Permanent: true, Err: errors.New("no rest-hook sender configured")}
+		return noSender{}
 	}
 	req.Headers = s.Headers
 	req.Timeout = min(cmpOr(s.Timeout, m.cfg.Timeout), m.cfg.MaxTimeout)
@@ -315,8 +319,8 @@ func (m *Manager) send(ctx context.Context, s *Subscription, req channels.Reques
 		req.Secret = []byte(s.Secret)
 	}
 	began := time.Now()
-	_, err := m.cfg.Sender.Send(ctx, req)
-	m.queue.observe(destination(req.URL), time.Since(began))
+	err := m.cfg.Sender.Send(ctx, req)
+	m.queue.Observe(delivery.Destination(req.URL), time.Since(began))
 	return err
 }
 
@@ -348,7 +352,7 @@ func (m *Manager) setStatus(ctx context.Context, s *Subscription, status Status,
 	}
 	nres, _, err := m.store.Update(ctx, s.ID, body, fhirstore.WriteOptions{IfMatch: res.VersionID})
 	if errors.Is(err, fhirstore.ErrVersionConflict) {
-		m.queue.push(s.ID)
+		m.queue.Push(s.ID)
 		return nil, nil
 	}
 	if err != nil {
@@ -372,14 +376,4 @@ func (m *Manager) adopt(res *fhirstore.Resource, body map[string]any) (*Subscrip
 	m.putLocked(ns, 0)
 	m.mu.Unlock()
 	return ns, nil
-}
-
-func encodeJSON(v any) ([]byte, error) {
-	var sb strings.Builder
-	enc := json.NewEncoder(&sb)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("encode notification: %w", err)
-	}
-	return []byte(strings.TrimRight(sb.String(), "\n")), nil
 }

@@ -61,16 +61,16 @@ func (l *lanes) drop(id string) {
 // current version, else a new one with the delivery state read from the
 // store.
 func (m *Manager) lane(ctx context.Context, s *Subscription) (*lane, error) {
-	if ln := m.queue.lanes.get(s.ID); ln != nil && ln.version == s.VersionID {
+	if ln := m.lanes.get(s.ID); ln != nil && ln.version == s.VersionID {
 		return ln, nil
 	}
 	st, err := m.state(ctx, s.ID)
 	if err != nil {
-		m.queue.lanes.drop(s.ID)
+		m.lanes.drop(s.ID)
 		return nil, err
 	}
 	ln := &lane{version: s.VersionID, st: st}
-	m.queue.lanes.put(s.ID, ln)
+	m.lanes.put(s.ID, ln)
 	return ln, nil
 }
 

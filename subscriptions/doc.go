@@ -34,15 +34,19 @@
 // # Pipeline
 //
 // One matcher goroutine reads the store's change feed from a cursor kept
-// in the EventStore. For each change it loads the new (and, for topics,
-// the previous) version, evaluates the topic triggers, then finds
+// in the EventStore: it is the only tail of the feed. For each change it
+// loads the new (and, for topics, the previous) version, each read and
+// decoded once, hands the change and its versions to the taps
+// (Config.Taps: the legacy channel's feed, see tap.go), evaluates the
+// topic triggers, then finds
 // candidate subscriptions through an index (resource type → the exact
 // key of each subscription's most selective equality clause; a residual
 // set for subscriptions without one) and verifies the rest of their
 // criteria, so the cost per change does not grow with subscriptions that
 // cannot match. The matches are recorded with EventStore.Record, atomic
 // with the cursor and idempotent, which numbers each subscription's events
-// without gaps. A subscription is registered with the index in the write
+// without gaps; a change that matches nothing moves the cursor only in
+// memory, stored with the next recorded change or within CursorEvery. A subscription is registered with the index in the write
 // hook, before its 201 is answered, and matches the changes committed
 // after that point. Subscriptions in status requested, active and error
 // match (events of a requested subscription wait for its handshake); off
@@ -58,6 +62,8 @@
 // (SSRF guard, 4xx), the subscription goes to error with
 // Subscription.error set, and back to active on the next success.
 // Heartbeats are sent only to subscriptions with backport-heartbeat-period.
+// Retry, heartbeat and end times live in a timer heap (schedule.go): a
+// scheduler look costs the subscriptions due, not all of them.
 // Status changes are written to the Subscription resource (a new
 // version); counters and delivery state live in the EventStore.
 //
@@ -76,7 +82,11 @@
 //
 // A Manager is safe for concurrent use. Its goroutines (the matcher, the
 // scheduler, Config.Workers delivery workers and, with Cluster.Leases,
-// the lease loop) are started by Run and stopped and awaited by Shutdown. Lock order: Manager.mu before the
-// topic registry's lock; the queue, schedule and listener locks are
-// leaves.
+// the lease loop) are started by Run and stopped and awaited by Shutdown.
+// Lock order: Manager.mu before the topic registry's lock and the
+// schedule's; the queue, schedule and listener locks are leaves.
+//
+// The websocket protocols are served by package wsbridge through the
+// Manager's exported methods; rest-hook requests go out through the
+// Sender interface declared here (cmd/fhirsub adapts channels.RestHook).
 package subscriptions

@@ -136,14 +136,15 @@ func newEnv(t testing.TB, mutate ...func(*subscriptions.Config)) *env {
 		t.Fatal(err)
 	}
 	e.cfg = subscriptions.Config{
-		Sender:        rh,
-		BaseURL:       e.url,
-		RetryBase:     20 * time.Millisecond,
-		RetryMax:      100 * time.Millisecond,
-		HeartbeatTick: 20 * time.Millisecond,
-		PollInterval:  50 * time.Millisecond,
-		Timeout:       2 * time.Second,
-		MaxFailures:   3,
+		Sender:           hookSender{rh},
+		ValidateEndpoint: channels.ValidateEndpoint,
+		BaseURL:          e.url,
+		RetryBase:        20 * time.Millisecond,
+		RetryMax:         100 * time.Millisecond,
+		HeartbeatTick:    20 * time.Millisecond,
+		PollInterval:     50 * time.Millisecond,
+		Timeout:          2 * time.Second,
+		MaxFailures:      3,
 	}
 	for _, m := range mutate {
 		m(&e.cfg)
@@ -405,8 +406,17 @@ func observation(patient, status string) map[string]any {
 
 // Compile-time guards of the consumer-side interfaces.
 var (
-	_ subscriptions.Sender = (*channels.RestHook)(nil)
+	_ subscriptions.Sender = hookSender{}
 	_ web.Interceptor      = (*subscriptions.SubscriptionHook)(nil)
 	_ web.Interceptor      = (*subscriptions.TopicHook)(nil)
 	_ web.SubscriptionOps  = (*subscriptions.Manager)(nil)
 )
+
+// hookSender adapts channels.RestHook to subscriptions.Sender, as
+// cmd/fhirsub does.
+type hookSender struct{ rh *channels.RestHook }
+
+func (h hookSender) Send(ctx context.Context, req subscriptions.Request) error {
+	_, err := h.rh.Send(ctx, channels.Request(req))
+	return err
+}

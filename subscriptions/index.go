@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/subscriptions/match"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
@@ -16,81 +17,9 @@ type entry struct {
 	since int64
 }
 
-// keyIndex finds the subscriptions on one resource type whose criteria
-// can match a resource, from the resource's exact search keys: each
-// subscription is filed under the keys of its most selective equality
-// clause, or in residual when it has none.
-type keyIndex struct {
-	byKey    map[search.Key]map[*entry]struct{}
-	residual map[*entry]struct{}
-}
-
-func newKeyIndex() *keyIndex {
-	return &keyIndex{byKey: map[search.Key]map[*entry]struct{}{}, residual: map[*entry]struct{}{}}
-}
-
-func (ki *keyIndex) add(e *entry, keys []search.Key) {
-	if len(keys) == 0 {
-		ki.residual[e] = struct{}{}
-		return
-	}
-	for _, k := range keys {
-		set := ki.byKey[k]
-		if set == nil {
-			set = map[*entry]struct{}{}
-			ki.byKey[k] = set
-		}
-		set[e] = struct{}{}
-	}
-}
-
-func (ki *keyIndex) remove(e *entry, keys []search.Key) {
-	if len(keys) == 0 {
-		delete(ki.residual, e)
-		return
-	}
-	for _, k := range keys {
-		if set := ki.byKey[k]; set != nil {
-			delete(set, e)
-			if len(set) == 0 {
-				delete(ki.byKey, k)
-			}
-		}
-	}
-}
-
-func (ki *keyIndex) empty() bool { return len(ki.byKey) == 0 && len(ki.residual) == 0 }
-
-// candidates calls fn once for every entry that may match a resource with
-// the given keys.
-func (ki *keyIndex) candidates(keys []search.Key, fn func(*entry)) {
-	for e := range ki.residual {
-		fn(e)
-	}
-	var seen map[*entry]struct{}
-	for _, k := range keys {
-		set := ki.byKey[k]
-		if len(set) == 0 {
-			continue
-		}
-		for e := range set {
-			if seen != nil {
-				if _, dup := seen[e]; dup {
-					continue
-				}
-			}
-			if seen == nil {
-				seen = map[*entry]struct{}{}
-			}
-			seen[e] = struct{}{}
-			fn(e)
-		}
-	}
-}
-
 // placement records where an entry was filed, to remove it.
 type placement struct {
-	ki   *keyIndex
+	ki   *match.KeyIndex[*entry]
 	keys []search.Key
 	// typ and group locate ki for pruning empty indexes.
 	typ   string
@@ -100,15 +29,15 @@ type placement struct {
 // topicGroup holds the subscriptions of one topic version.
 type topicGroup struct {
 	topic  *topics.Topic
-	byType map[string]*keyIndex // focus resource type → subscriptions
+	byType map[string]*match.KeyIndex[*entry] // focus resource type → subscriptions
 	count  int
 }
 
 // index is the matcher's view of the active subscriptions. It is not
 // safe for concurrent use: the Manager guards it.
 type index struct {
-	classic map[string]*keyIndex   // resource type → classic subscriptions
-	groups  map[string]*topicGroup // topic canonical → group
+	classic map[string]*match.KeyIndex[*entry] // resource type → classic subscriptions
+	groups  map[string]*topicGroup             // topic canonical → group
 	byType  map[string][]*topicGroup
 	placed  map[string]*placed // subscription id → where it is
 }
@@ -120,7 +49,7 @@ type placed struct {
 
 func newIndex() *index {
 	return &index{
-		classic: map[string]*keyIndex{},
+		classic: map[string]*match.KeyIndex[*entry]{},
 		groups:  map[string]*topicGroup{},
 		byType:  map[string][]*topicGroup{},
 		placed:  map[string]*placed{},
@@ -143,17 +72,17 @@ func (ix *index) put(e *entry) {
 	if s.Criteria != nil {
 		ki := ix.classic[s.Criteria.Type]
 		if ki == nil {
-			ki = newKeyIndex()
+			ki = match.NewKeyIndex[*entry]()
 			ix.classic[s.Criteria.Type] = ki
 		}
-		keys := selective(s.Criteria.Narrow())
-		ki.add(e, keys)
+		keys := match.Selective(s.Criteria.Narrow())
+		ki.Add(e, keys)
 		p.pls = append(p.pls, placement{ki: ki, keys: keys, typ: s.Criteria.Type})
 	} else {
 		canon := s.Topic.Canonical()
 		g := ix.groups[canon]
 		if g == nil {
-			g = &topicGroup{topic: s.Topic, byType: map[string]*keyIndex{}}
+			g = &topicGroup{topic: s.Topic, byType: map[string]*match.KeyIndex[*entry]{}}
 			ix.groups[canon] = g
 			for _, rt := range s.Topic.ResourceTypes() {
 				ix.byType[rt] = append(ix.byType[rt], g)
@@ -169,11 +98,11 @@ func (ix *index) put(e *entry) {
 			}
 			ki := g.byType[rt]
 			if ki == nil {
-				ki = newKeyIndex()
+				ki = match.NewKeyIndex[*entry]()
 				g.byType[rt] = ki
 			}
-			keys := selective(groups)
-			ki.add(e, keys)
+			keys := match.Selective(groups)
+			ki.Add(e, keys)
 			p.pls = append(p.pls, placement{ki: ki, keys: keys, typ: rt, group: g})
 		}
 	}
@@ -189,8 +118,8 @@ func (ix *index) remove(id string) {
 	delete(ix.placed, id)
 	var g *topicGroup
 	for _, pl := range p.pls {
-		pl.ki.remove(p.e, pl.keys)
-		if pl.group == nil && pl.ki.empty() {
+		pl.ki.Remove(p.e, pl.keys)
+		if pl.group == nil && pl.ki.Empty() {
 			delete(ix.classic, pl.typ)
 		}
 		g = cmp.Or(g, pl.group)
@@ -208,34 +137,4 @@ func (ix *index) remove(id string) {
 			delete(ix.byType, rt)
 		}
 	}
-}
-
-// selective picks the most selective OR-group of exact keys: the one
-// with the fewest keys, preferring reference-like parameters that name one
-// resource (patient, subject, …) on ties. nil means no equality clause.
-func selective(groups [][]search.Key) []search.Key {
-	var best []search.Key
-	for _, g := range groups {
-		if len(g) == 0 {
-			continue
-		}
-		if best == nil || len(g) < len(best) || len(g) == len(best) && rank(g[0].Param) < rank(best[0].Param) {
-			best = g
-		}
-	}
-	return best
-}
-
-func rank(param string) int {
-	switch param {
-	case "_id":
-		return 0
-	case "patient", "subject", "beneficiary":
-		return 1
-	case "encounter", "identifier", "requester", "recipient", "owner", "performer", "based-on":
-		return 2
-	case "code":
-		return 3
-	}
-	return 4
 }

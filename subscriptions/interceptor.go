@@ -134,10 +134,10 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 				return fmt.Errorf("reset delivery state of Subscription/%s: %w", s.ID, err)
 			}
 		}
-		m.sched.setNext(s.ID, time.Time{})
+		m.sched.SetNext(s.ID, time.Time{})
 	}
-	m.sched.touch(s.ID, m.now())
-	m.queue.push(s.ID)
+	m.sched.Touch(s.ID, m.now())
+	m.queue.Push(s.ID)
 	return nil
 }
 

@@ -10,16 +10,49 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions/delivery"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
-// Sender delivers one rest-hook request. channels.RestHook implements it.
+// Sender delivers one rest-hook request (cmd/fhirsub adapts
+// channels.RestHook). A failure may implement RetryHint to say whether a
+// retry can succeed and how long the receiver asked to wait.
 type Sender interface {
-	Send(ctx context.Context, req channels.Request) (channels.Response, error)
+	Send(ctx context.Context, req Request) error
 }
+
+// Request is one rest-hook HTTP request.
+type Request struct {
+	// Method is "POST" or "PUT".
+	Method string
+	// URL is the absolute http or https URL.
+	URL string
+	// Headers are the Subscription's channel.header lines, "Name: value".
+	Headers []string
+	// ContentType is the Content-Type header; empty sends none.
+	ContentType string
+	// Body is the request body.
+	Body []byte
+	// Timeout bounds the whole request.
+	Timeout time.Duration
+	// Secret, when not empty, is the HMAC key of the signature headers.
+	Secret []byte
+}
+
+// RetryHint is implemented by Sender failures that know whether a retry
+// can succeed (permanent: it cannot) and how long the receiver asked to
+// wait (0: no Retry-After).
+type RetryHint interface {
+	RetryHint() (permanent bool, after time.Duration)
+}
+
+// noSender is the failure of a delivery without a Sender configured.
+type noSender struct{}
+
+func (noSender) Error() string                    { return "no rest-hook sender configured" }
+func (noSender) RetryHint() (bool, time.Duration) { return true, 0 }
 
 // Config configures a Manager. Zero values mean the defaults given.
 type Config struct {
@@ -39,7 +72,8 @@ type Config struct {
 	// Logger receives lifecycle and delivery messages (default: discard).
 	Logger *slog.Logger
 	// ValidateEndpoint checks a rest-hook endpoint when a subscription is
-	// submitted (default channels.ValidateEndpoint).
+	// submitted (required: the rest-hook sender's SSRF guard, e.g.
+	// channels.RestHook.ValidateEndpoint).
 	ValidateEndpoint func(url string) error
 	// MaxFailures is the number of consecutive failed deliveries after
 	// which a subscription goes to status error (default 5).
@@ -83,10 +117,17 @@ type Config struct {
 	// Cursor names the matcher's cursor in the event store (default
 	// "matcher").
 	Cursor string
+	// CursorEvery bounds how long the matcher keeps its cursor in memory
+	// past changes that recorded no event before it stores it (default
+	// 1 s); a crash makes it process those changes again.
+	CursorEvery time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// NewID makes Bundle and Parameters ids (default fhirstore.NewID).
 	NewID func() string
+	// Taps receive every change the matcher reads, with its versions
+	// (see Tap): the one tail of the change feed serves them too.
+	Taps []Tap
 	// Cluster shares rest-hook delivery with the other nodes of the store
 	// (default: this node delivers every subscription).
 	Cluster Cluster
@@ -119,8 +160,9 @@ type Manager struct {
 	topicIDs map[string]string // SubscriptionTopic id → canonical URL
 	topicVer map[string]int64  // SubscriptionTopic id → newest version applied (deletes too)
 
-	queue   *queue
-	sched   *schedule
+	queue   *delivery.Queue
+	lanes   *lanes // the in-memory delivery work of the subscription a worker is on
+	sched   *delivery.Schedule
 	own     *leaseSet  // partitions held (Cluster.Leases)
 	stats   counters   // running totals of Stats (stats.go)
 	skipped skippedSet // changes the matcher set aside (skipped.go)
@@ -144,6 +186,8 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("subscriptions: event store required")
 	case cfg.BaseURL == "":
 		return nil, errors.New("subscriptions: base URL required")
+	case cfg.ValidateEndpoint == nil:
+		return nil, errors.New("subscriptions: endpoint validator required")
 	case cfg.Cluster.Leases != nil && cfg.Cluster.NodeID == "":
 		return nil, errors.New("subscriptions: node id required with leases")
 	}
@@ -153,9 +197,6 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.ValidateEndpoint == nil {
-		cfg.ValidateEndpoint = channels.ValidateEndpoint
 	}
 	cfg.MaxFailures = cmpOr(cfg.MaxFailures, 5)
 	cfg.RetryBase = cmpOr(cfg.RetryBase, time.Second)
@@ -170,6 +211,7 @@ func New(cfg Config) (*Manager, error) {
 	cfg.PerHostWorkers = cmpOr(cfg.PerHostWorkers, max(cfg.Workers/4, 1))
 	cfg.BatchSize = cmpOr(cfg.BatchSize, 256)
 	cfg.Cursor = cmpOr(cfg.Cursor, "matcher")
+	cfg.CursorEvery = cmpOr(cfg.CursorEvery, time.Second)
 	cfg.MaxChangeAttempts = cmpOr(cfg.MaxChangeAttempts, 8)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -189,18 +231,19 @@ func New(cfg Config) (*Manager, error) {
 		idx:       newIndex(),
 		topicIDs:  map[string]string{},
 		topicVer:  map[string]int64{},
-		sched:     newSchedule(),
+		sched:     delivery.NewSchedule(),
+		lanes:     newLanes(),
 		own:       newLeaseSet(),
 		listeners: map[string]map[*listener]struct{}{},
 	}
-	m.queue = newQueue(m.destination, m.limits())
+	m.queue = delivery.NewQueue(m.destination, m.limits())
 	return m, nil
 }
 
 // limits are the fairness limits of the delivery queue.
-func (m *Manager) limits() queueLimits {
-	return queueLimits{fast: m.cfg.Workers, slow: max(m.cfg.Workers/4, 1), perHost: m.cfg.PerHostWorkers,
-		slowAfter: m.cfg.SlowAfter}
+func (m *Manager) limits() delivery.Limits {
+	return delivery.Limits{Fast: m.cfg.Workers, Slow: max(m.cfg.Workers/4, 1), PerHost: m.cfg.PerHostWorkers,
+		SlowAfter: m.cfg.SlowAfter}
 }
 
 // destination is the host:port a subscription delivers to ("" for none).
@@ -209,7 +252,7 @@ func (m *Manager) destination(id string) string {
 	if !ok || s.ChannelType != ChannelRestHook {
 		return ""
 	}
-	return destination(s.Endpoint)
+	return delivery.Destination(s.Endpoint)
 }
 
 func cmpOr[T comparable](v, def T) T {
@@ -246,7 +289,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancel = cancel
 	stop := context.AfterFunc(ctx, cancel)
-	workers := m.limits().goroutines()
+	workers := m.limits().Goroutines()
 	m.wg.Add(2 + workers)
 	go func() {
 		defer m.wg.Done()
@@ -277,8 +320,9 @@ func (m *Manager) Run(ctx context.Context) error {
 }
 
 // Shutdown stops the goroutines and waits for them (in-flight deliveries
-// are cancelled and retried by the next run; the matcher cursor is
-// persisted with every recorded change, so nothing else needs saving). It
+// are cancelled and retried by the next run; the matcher saves its cursor
+// as it stops, and a change processed after the last saved cursor is
+// processed again, idempotently, by the next run). It
 // returns ctx.Err() if ctx ends first. It is idempotent.
 func (m *Manager) Shutdown(ctx context.Context) error {
 	m.stopOnce.Do(func() {
@@ -355,7 +399,7 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 	now := m.cfg.Now()
 	for _, st := range states {
 		if !isSkippedState(st.SubscriptionID) {
-			m.sched.restore(st, now)
+			m.sched.Restore(st.SubscriptionID, st.NextAttempt, st.LastSuccess)
 		}
 	}
 	m.mu.Lock()
@@ -367,8 +411,8 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 		return fmt.Errorf("subscriptions: reprocess skipped changes: %w", err)
 	}
 	for _, s := range subs {
-		m.sched.touch(s.ID, now)
-		m.queue.push(s.ID)
+		m.sched.Touch(s.ID, now)
+		m.queue.Push(s.ID)
 	}
 	return nil
 }
@@ -421,6 +465,7 @@ func (m *Manager) putLocked(s *Subscription, since int64) bool {
 		delete(m.deleted, s.ID)
 	}
 	m.subs[s.ID] = s
+	m.sched.Track(s.ID, timingOf(s))
 	if s.Status == StatusOff {
 		m.idx.remove(s.ID)
 		return true
@@ -437,6 +482,7 @@ func (m *Manager) putLocked(s *Subscription, since int64) bool {
 func (m *Manager) dropLocked(id, version string) {
 	delete(m.subs, id)
 	m.idx.remove(id)
+	m.sched.Untrack(id)
 	if v := versionNumber(version); v > m.deleted[id] {
 		m.deleted[id] = v
 	}
@@ -448,6 +494,24 @@ func (m *Manager) Subscription(id string) (*Subscription, bool) {
 	defer m.mu.RUnlock()
 	s, ok := m.subs[id]
 	return s, ok
+}
+
+// Subscriptions returns every known subscription (any status), in no
+// particular order.
+func (m *Manager) Subscriptions() []*Subscription {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]*Subscription, 0, len(m.subs))
+	for _, s := range m.subs {
+		out = append(out, s)
+	}
+	return out
+}
+
+// State returns the delivery state of a subscription (its event count;
+// zero values when none is stored yet).
+func (m *Manager) State(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
+	return m.state(ctx, id)
 }
 
 // now returns the clock's time in UTC at millisecond precision.

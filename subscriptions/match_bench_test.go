@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -22,7 +23,7 @@ func benchManager(tb testing.TB, n int) *Manager {
 	for _, tp := range topics.BuiltIn() {
 		reg.Put(tp)
 	}
-	m, err := New(Config{Store: &fakeStore{}, Events: &fakeEvents{}, Topics: reg, BaseURL: "http://x"})
+	m, err := New(Config{Store: &fakeStore{}, Events: &fakeEvents{}, Topics: reg, BaseURL: "http://x", ValidateEndpoint: channels.ValidateEndpoint})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -84,9 +85,9 @@ func TestIndexFindsOnlyCandidates(t *testing.T) {
 	ch := &loaded{m: m, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
 	keys := ch.focusKeys()
 	var n int
-	m.idx.classic["Observation"].candidates(keys, func(*entry) { n++ })
+	m.idx.classic["Observation"].Candidates(keys, func(*entry) { n++ })
 	for _, g := range m.idx.byType["Observation"] {
-		g.byType["Observation"].candidates(keys, func(*entry) { n++ })
+		g.byType["Observation"].Candidates(keys, func(*entry) { n++ })
 	}
 	if n != 2 {
 		t.Errorf("%d candidates, want the 2 subscriptions on Patient/target", n)
@@ -97,18 +98,6 @@ func TestIndexFindsOnlyCandidates(t *testing.T) {
 	ch = &loaded{m: m, ctx: context.Background(), c: c, res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
 	if got := m.match(c, ch); len(got) != 0 {
 		t.Errorf("removed subscriptions still match: %v", got)
-	}
-}
-
-func TestBackoffCapped(t *testing.T) {
-	for _, f := range []int{1, 2, 5, 64, 1 << 30} {
-		d := backoff(f, time.Second, time.Minute)
-		if d <= 0 || d > time.Minute {
-			t.Errorf("backoff(%d) = %v, want in (0, 1m]", f, d)
-		}
-	}
-	if d := backoff(1, time.Second, time.Minute); d < 500*time.Millisecond || d > time.Second {
-		t.Errorf("first retry %v, want between base/2 and base", d)
 	}
 }
 

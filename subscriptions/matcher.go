@@ -14,11 +14,18 @@ import (
 
 // matchLoop consumes the change feed from cursor: for each change it finds
 // the subscriptions it triggers, records their events together with the
-// cursor, and wakes the deliverers.
+// cursor, and wakes the deliverers. A change that triggers nothing does
+// not write the cursor on its own: the cursor moves with the next recorded
+// change, or is saved after CursorEvery or BatchSize such changes, and as
+// the loop stops — so that a change nobody is interested in costs no write
+// transaction. After a crash the changes after the saved cursor are
+// processed again, which recording makes idempotent.
 func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
 	retry := time.Duration(0)
 	var failing int64 // the seq that failed last, and how many times in a row
 	attempts := 0
+	lazy := lazyCursor{m: m, last: time.Now()}
+	defer lazy.save(context.WithoutCancel(ctx))
 	for ctx.Err() == nil {
 		changes, err := m.store.Changes(ctx, cursor, m.cfg.BatchSize)
 		if err != nil {
@@ -26,7 +33,8 @@ func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
 			continue
 		}
 		if len(changes) == 0 {
-			wctx, cancel := context.WithTimeout(ctx, m.cfg.PollInterval)
+			lazy.maybeSave(ctx)
+			wctx, cancel := context.WithTimeout(ctx, lazy.wait(m.cfg.PollInterval))
 			err := m.store.Wait(wctx, cursor)
 			cancel()
 			if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -35,7 +43,8 @@ func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
 			continue
 		}
 		for _, c := range changes {
-			if err := m.process(ctx, c, m.cfg.Cursor); err != nil {
+			saved, err := m.process(ctx, c, m.cfg.Cursor, true)
+			if err != nil {
 				if ctx.Err() != nil {
 					break
 				}
@@ -49,16 +58,69 @@ func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
 					serr := m.skip(ctx, c, attempts, err)
 					if serr == nil {
 						cursor, retry = c.Seq, 0
+						lazy.saved()
 						continue
 					}
 					err = serr
 				}
+				lazy.save(ctx)
 				retry = m.pause(ctx, retry, "process change", err)
 				break
 			}
 			cursor, retry = c.Seq, 0
+			if saved {
+				lazy.saved()
+			} else {
+				lazy.add(c)
+			}
 		}
+		lazy.maybeSave(ctx)
 	}
+}
+
+// lazyCursor is the matcher's cursor past changes that recorded nothing.
+type lazyCursor struct {
+	m       *Manager
+	pending fhirstore.Change // the last such change (zero Seq: none)
+	n       int              // how many since the stored cursor
+	last    time.Time        // when the cursor was last stored
+}
+
+func (l *lazyCursor) add(c fhirstore.Change) { l.pending, l.n = c, l.n+1 }
+
+// saved notes that a Record stored the cursor.
+func (l *lazyCursor) saved() { l.pending, l.n, l.last = fhirstore.Change{}, 0, time.Now() }
+
+// maybeSave stores the cursor when CursorEvery has passed or BatchSize
+// changes wait.
+func (l *lazyCursor) maybeSave(ctx context.Context) {
+	if l.n > 0 && (l.n >= l.m.cfg.BatchSize || time.Since(l.last) >= l.m.cfg.CursorEvery) {
+		l.save(ctx)
+	}
+}
+
+// wait bounds an idle wait so that a pending cursor is stored in time.
+func (l *lazyCursor) wait(poll time.Duration) time.Duration {
+	if l.n == 0 {
+		return poll
+	}
+	return max(min(poll, l.m.cfg.CursorEvery-time.Since(l.last)), time.Millisecond)
+}
+
+// save stores the pending cursor; a failure is logged and the next save
+// covers it (until then a restart processes more changes again).
+func (l *lazyCursor) save(ctx context.Context) {
+	if l.n == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c := l.pending
+	if _, err := l.m.events.Record(ctx, l.m.cfg.Cursor, c.Seq, c.Time, nil); err != nil {
+		l.m.log.Warn("matcher: save cursor", "seq", c.Seq, "err", err)
+		return
+	}
+	l.saved()
 }
 
 // pause logs a matcher failure and sleeps a growing interval (capped at
@@ -77,11 +139,20 @@ func (m *Manager) pause(ctx context.Context, last time.Duration, what string, er
 
 // process handles one change: subscription bookkeeping, matching,
 // recording under cursor (idempotent, atomic with the cursor) and
-// dispatch.
-func (m *Manager) process(ctx context.Context, c fhirstore.Change, cursor string) error {
+// dispatch. With lazy, a change that matches nothing and is no
+// Subscription or SubscriptionTopic write is not recorded: saved is false
+// and the caller saves the cursor later. Subscription and topic changes
+// always move the cursor, so that a restart never processes again, for a
+// subscription it loads as new, a change from before that subscription.
+func (m *Manager) process(ctx context.Context, c fhirstore.Change, cursor string, lazy bool) (saved bool, err error) {
 	ch, err := m.load(ctx, c)
 	if err != nil {
-		return err
+		return false, err
+	}
+	for _, t := range m.cfg.Taps {
+		if err := t.Change(ctx, c, ch); err != nil {
+			return false, err
+		}
 	}
 	switch c.Type {
 	case "Subscription":
@@ -94,22 +165,29 @@ func (m *Manager) process(ctx context.Context, c fhirstore.Change, cursor string
 		}
 	}
 	matches := m.match(c, ch)
+	if lazy && len(matches) == 0 && c.Type != "Subscription" && c.Type != "SubscriptionTopic" {
+		m.stats.recorded(0)
+		return false, nil
+	}
 	evs, err := m.events.Record(ctx, cursor, c.Seq, c.Time, matches)
 	if err != nil {
-		return err
+		return false, err
 	}
 	m.stats.recorded(len(evs))
 	m.dispatch(ctx, evs)
-	return nil
+	return true, nil
 }
 
-// loaded is a change with its versions, loaded on demand.
+// loaded is a change with its versions, each read and decoded at most
+// once, on demand, for the matcher and the taps (it implements Versions).
 type loaded struct {
 	m       *Manager
 	ctx     context.Context
 	c       fhirstore.Change
-	res     *fhirstore.Resource // the new version (a tombstone for delete)
+	res     *fhirstore.Resource // the new version (a tombstone for delete), once read
 	cur     map[string]any      // nil for delete
+	resErr  error               // reading or decoding the new version failed
+	resOK   bool                // res, cur and resErr are set
 	prev    map[string]any
 	prevErr error
 	prevOK  bool
@@ -118,8 +196,8 @@ type loaded struct {
 	seen    map[string]bool // visible decisions by encoded access
 }
 
-// load reads the change's new version, unless nothing can be interested
-// in the type.
+// load makes the change's versions available, and reads the new version
+// at once unless nothing the matcher holds can be interested in the type.
 func (m *Manager) load(ctx context.Context, c fhirstore.Change) (*loaded, error) {
 	ch := &loaded{m: m, ctx: ctx, c: c}
 	m.mu.RLock()
@@ -128,17 +206,41 @@ func (m *Manager) load(ctx context.Context, c fhirstore.Change) (*loaded, error)
 	if !interested && c.Type != "Subscription" && c.Type != "SubscriptionTopic" {
 		return ch, nil
 	}
-	res, err := m.store.VRead(ctx, c.Type, c.ID, c.VersionID)
+	if _, err := ch.Current(); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// Resource returns the new version (a tombstone for a delete).
+func (ch *loaded) Resource() (*fhirstore.Resource, error) {
+	if ch.resOK {
+		return ch.res, ch.resErr
+	}
+	ch.resOK = true
+	res, err := ch.m.store.VRead(ch.ctx, ch.c.Type, ch.c.ID, ch.c.VersionID)
 	if err != nil {
+		ch.resErr = err
 		return nil, err
 	}
 	ch.res = res
 	if !res.Deleted {
-		if ch.cur, err = fhirstore.Decode(res.Body); err != nil {
-			return nil, err
-		}
+		ch.cur, ch.resErr = fhirstore.Decode(res.Body)
 	}
-	return ch, nil
+	return ch.res, ch.resErr
+}
+
+// Current returns the new version decoded (nil for a delete).
+func (ch *loaded) Current() (map[string]any, error) {
+	if _, err := ch.Resource(); err != nil {
+		return nil, err
+	}
+	return ch.cur, nil
+}
+
+// Previous returns the version the change replaced (nil for none).
+func (ch *loaded) Previous() (map[string]any, error) {
+	return ch.previous()
 }
 
 // previous returns the version the change replaced (nil for none).
@@ -209,7 +311,7 @@ func (m *Manager) feedSubscription(ctx context.Context, c fhirstore.Change, ch *
 	changed := m.putLocked(s, c.Seq)
 	m.mu.Unlock()
 	if changed {
-		m.queue.push(s.ID)
+		m.queue.Push(s.ID)
 	}
 }
 
@@ -239,7 +341,7 @@ func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 		keys := ch.focusKeys()
 		m.mu.RLock()
 		var cands []*entry
-		classic.candidates(keys, func(e *entry) { cands = append(cands, e) })
+		classic.Candidates(keys, func(e *entry) { cands = append(cands, e) })
 		m.mu.RUnlock()
 		for _, e := range cands {
 			if !live(e) {
@@ -274,7 +376,7 @@ func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 		var cands []*entry
 		m.mu.RLock()
 		if ki := g.byType[c.Type]; ki != nil {
-			ki.candidates(keys, func(e *entry) { cands = append(cands, e) })
+			ki.Candidates(keys, func(e *entry) { cands = append(cands, e) })
 		}
 		m.mu.RUnlock()
 		for _, e := range cands {
@@ -310,7 +412,7 @@ func (m *Manager) dispatch(ctx context.Context, evs []fhirstore.Event) {
 			continue
 		}
 		if s.ChannelType == ChannelRestHook {
-			m.queue.push(id)
+			m.queue.Push(id)
 			continue
 		}
 		m.notifyListeners(s, group)

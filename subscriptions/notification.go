@@ -1,7 +1,9 @@
 package subscriptions
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -246,4 +248,19 @@ func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[strin
 		})
 	}
 	return entries, refs, nil
+}
+
+// EncodeBundle is the one encoding of a notification Bundle, for every
+// channel (rest-hook body, websocket frame): compact JSON without a
+// trailing newline, with <, > and & left as they are (as the REST API
+// writes resources; HTML escaping would change the bytes a receiver
+// signs or compares, not their meaning).
+func EncodeBundle(bundle map[string]any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(bundle); err != nil {
+		return nil, fmt.Errorf("encode notification: %w", err)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/topics"
@@ -76,11 +77,12 @@ func goldenManager(t *testing.T) (*Manager, *fakeStore) {
 		reg.Put(tp)
 	}
 	m, err := New(Config{
-		Store:   st,
-		Events:  &fakeEvents{states: map[string]fhirstore.SubscriptionState{"s1": {SubscriptionID: "s1", EventCount: 3}}},
-		Topics:  reg,
-		BaseURL: "https://fhir.example.org/r4/",
-		Now:     func() time.Time { return fixedTime },
+		ValidateEndpoint: channels.ValidateEndpoint,
+		Store:            st,
+		Events:           &fakeEvents{states: map[string]fhirstore.SubscriptionState{"s1": {SubscriptionID: "s1", EventCount: 3}}},
+		Topics:           reg,
+		BaseURL:          "https://fhir.example.org/r4/",
+		Now:              func() time.Time { return fixedTime },
 		NewID: func() string {
 			n++
 			return fmt.Sprintf("00000000-0000-4000-8000-%012d", n)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/smart"
-	"github.com/fhirsub/fhirsub/subscriptions"
+	"github.com/fhirsub/fhirsub/subscriptions/wsbridge"
 )
 
 const resultAvailable = "https://fhirsub.org/SubscriptionTopic/result-available"
@@ -122,7 +122,7 @@ func TestBindingNeedsWhatEventsNeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	br, err := subscriptions.NewWSBridge(e.m, subscriptions.WSBridgeConfig{Tokens: bt})
+	br, err := wsbridge.New(wsbridge.Config{Pipeline: e.m, Tokens: bt, BaseURL: "http://127.0.0.1/fhir", HeartbeatTick: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

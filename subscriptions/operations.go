@@ -53,7 +53,7 @@ func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self
 		}
 	}
 	m.mu.RUnlock()
-	subs = slices.DeleteFunc(subs, func(s *Subscription) bool { return !readsEvents(caller, s) })
+	subs = slices.DeleteFunc(subs, func(s *Subscription) bool { return !ReadsEvents(caller, s) })
 	slices.SortFunc(subs, func(a, b *Subscription) int { return strings.Compare(a.ID, b.ID) })
 	entries := []any{}
 	for _, s := range subs {

@@ -50,7 +50,7 @@ func (m *Manager) lookup(ctx context.Context, id string) (*Subscription, bool) {
 	if cur == nil {
 		return nil, false
 	}
-	m.queue.push(id)
+	m.queue.Push(id)
 	return cur, true
 }
 

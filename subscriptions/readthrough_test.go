@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/subscriptions"
 )
 
@@ -16,7 +17,8 @@ func TestNodesAgreeAtOnce(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.mustDo(201, "PUT", "/SubscriptionTopic/encounter-start", encounterTopic())
-	other, err := subscriptions.New(subscriptions.Config{Store: e.db, Events: e.db, BaseURL: e.url, Cursor: "other-node"})
+	other, err := subscriptions.New(subscriptions.Config{Store: e.db, Events: e.db, BaseURL: e.url, Cursor: "other-node",
+		ValidateEndpoint: channels.ValidateEndpoint})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,7 @@ func (m *Manager) reprocessSkipped(ctx context.Context, states []fhirstore.Subsc
 		c := changes[0]
 		// A cursor of its own: the matcher's is past seq, so Record under
 		// it would write nothing.
-		if err := m.process(ctx, c, fmt.Sprintf("%s.retry.%d", m.cfg.Cursor, seq)); err != nil {
+		if _, err := m.process(ctx, c, fmt.Sprintf("%s.retry.%d", m.cfg.Cursor, seq), false); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return err
 			}

@@ -84,14 +84,6 @@ func (m *Manager) Stats() Stats {
 		st.Subscriptions[s.Status]++
 	}
 	m.mu.RUnlock()
-	st.QueuePending, st.QueueBusy = m.queue.depth()
+	st.QueuePending, st.QueueBusy = m.queue.Depth()
 	return st
-}
-
-// depth returns the number of subscriptions waiting for a worker and the
-// number being worked on.
-func (q *queue) depth() (pending, busy int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.pending), len(q.busy)
 }

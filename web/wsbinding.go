@@ -24,7 +24,7 @@ const capabilityWebsocket = "http://hl7.org/fhir/StructureDefinition/capabilitys
 const r4WebsocketPath = "/websocket"
 
 // WSBindingIssuer issues the tokens of $get-ws-binding-token
-// (subscriptions.WSBridge implements it).
+// (wsbridge.Bridge implements it).
 type WSBindingIssuer interface {
 	// BindingToken returns a token for the websocket subscriptions ids
 	// (none: every one acc may see), bound to acc. Failures carry their

@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/subscriptions"
 	legacyfeed "github.com/fhirsub/fhirsub/subscriptions/legacy"
+	"github.com/fhirsub/fhirsub/subscriptions/wsbridge"
 	"github.com/fhirsub/fhirsub/topics"
 	"github.com/fhirsub/fhirsub/web"
 	"github.com/fhirsub/fhirsub/web/ui"
@@ -27,8 +27,9 @@ type app struct {
 	store     fhirstore.Store
 	storeName string
 	hub       *channels.Hub
-	feed      *legacyfeed.Feed
-	feedErr   chan error
+	legacy    *channels.Legacy // the legacy JSON protocol
+	feed      *legacyfeed.Feed // its feed, a tap of the matcher
+	subHook   *subscriptions.SubscriptionHook
 	http      *http.Server
 	baseURL   string
 	authOn    bool // a bearer token is required (the start-up banner says how to get one)
@@ -79,9 +80,15 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		a.baseURL = baseURLFor(ln.Addr())
 	}
 
+	if err := a.newLegacy(cfg, auth, log); err != nil {
+		return a, err
+	}
 	mgr, err := a.startSubscriptions(ctx, cfg, log)
 	if err != nil {
 		return a, err
+	}
+	if err := a.feed.Start(ctx); err != nil {
+		return a, fmt.Errorf("start the legacy feed: %w", err)
 	}
 	handlers, bridge, err := a.startWebsockets(ctx, cfg, mgr, auth, log)
 	if err != nil {
@@ -136,7 +143,8 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 }
 
 // startSubscriptions starts the subscription manager: it stores the
-// built-in topics, loads every topic and subscription, and runs the matcher,
+// built-in topics, loads every topic and subscription, and runs the matcher
+// (the one tail of the change feed, which also feeds the legacy channel),
 // the deliverers and the heartbeat scheduler.
 func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Logger) (*subscriptions.Manager, error) {
 	events, ok := a.store.(fhirstore.EventStore)
@@ -149,11 +157,12 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 	}
 	a.onStop(func(context.Context) error { return rh.Close() })
 	mgr, err := subscriptions.New(subscriptions.Config{
-		Store: a.store, Events: events, Sender: a.metrics.sender(rh), Topics: topics.NewRegistry(),
+		Store: a.store, Events: events, Sender: hookSender{a.metrics.sender(rh)}, Topics: topics.NewRegistry(),
 		BaseURL: a.baseURL, Logger: log,
 		MaxFailures: cfg.MaxFailures, RetryBase: cfg.RetryBase, RetryMax: cfg.RetryMax,
 		Timeout: cfg.RestHookTimeout, MaxTimeout: cfg.RestHookMaxTime, Retention: cfg.EventRetention, Workers: cfg.DeliveryWorkers,
 		Cluster: a.cluster(cfg),
+		Taps:    []subscriptions.Tap{a.feed},
 
 		MaxPerOwner: cfg.MaxSubscriptionsPerOwner,
 
@@ -164,6 +173,7 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
+	a.subHook = mgr.SubscriptionInterceptor() // the legacy feed's redaction
 	if err := mgr.Run(context.WithoutCancel(ctx)); err != nil {
 		return nil, fmt.Errorf("start subscriptions: %w", err)
 	}
@@ -171,8 +181,46 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 	return mgr, nil
 }
 
-// startWebsockets starts the websocket hub, the legacy channel's feed and
-// the bridge of the two FHIR websocket protocols, and returns the handlers
+// newLegacy makes the legacy JSON protocol and its feed, which the
+// matcher feeds (subscriptions.Tap) once started.
+func (a *app) newLegacy(cfg *config, auth *web.Authenticator, log *slog.Logger) error {
+	var verifier channels.Verifier
+	if auth != nil { // a nil *Authenticator in the interface would not be nil
+		verifier = auth
+	}
+	var positions channels.LegacyPositions
+	if events, ok := a.store.(fhirstore.EventStore); ok {
+		positions = legacyfeed.NewPositions(events)
+	}
+	proto, err := channels.NewLegacy(channels.LegacyConfig{
+		Logger:    log.With("component", "legacy"),
+		Verifier:  verifier,
+		Positions: positions,
+		Heartbeat: cfg.LegacyHeartbeat,
+		Replayer: channels.LegacyReplayFunc(func(ctx context.Context, after, upTo int64) ([]*channels.LegacyEvent, error) {
+			return a.feed.Replay(ctx, after, upTo)
+		}),
+	})
+	if err != nil {
+		return err
+	}
+	feed, err := legacyfeed.New(legacyfeed.Config{Store: a.store, Sink: proto, Logger: log,
+		Redact: func(typ string, body []byte) []byte {
+			if typ == "Subscription" {
+				return a.subHook.Redact(body) // set before the Manager runs
+			}
+			return body
+		}})
+	if err != nil {
+		return err
+	}
+	a.legacy, a.feed = proto, feed
+	a.onStop(feed.Shutdown)
+	return nil
+}
+
+// startWebsockets starts the websocket hub and the bridge of the two FHIR
+// websocket protocols, and returns the handlers
 // to mount and the bridge (which issues $get-ws-binding-token tokens):
 //
 //	/ws                the legacy JSON channel, extended dialect (DESIGN.md §5)
@@ -184,7 +232,7 @@ func (a *app) startSubscriptions(ctx context.Context, cfg *config, log *slog.Log
 // With authentication on, every protocol checks the caller: a bearer token
 // on /ws, /api/ws and /websocket (access_token or token query parameter,
 // or a first message), a binding token on /ws/subscriptions.
-func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptions.Manager, auth *web.Authenticator, log *slog.Logger) (map[string]http.Handler, *subscriptions.WSBridge, error) {
+func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptions.Manager, auth *web.Authenticator, log *slog.Logger) (map[string]http.Handler, *wsbridge.Bridge, error) {
 	var verifier channels.Verifier
 	if auth != nil { // a nil *Authenticator in the interface would not be nil
 		verifier = auth
@@ -194,49 +242,13 @@ func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptio
 		return nil, nil, err
 	}
 	a.hub = hub
-	var feed *legacyfeed.Feed
-	var positions channels.LegacyPositions
-	if events, ok := a.store.(fhirstore.EventStore); ok {
-		positions = legacyfeed.NewPositions(events)
-	}
-	proto, err := channels.NewLegacy(channels.LegacyConfig{
-		Logger:    log.With("component", "legacy"),
-		Verifier:  verifier,
-		Positions: positions,
-		Heartbeat: cfg.LegacyHeartbeat,
-		Replayer: channels.LegacyReplayFunc(func(ctx context.Context, after, upTo int64) ([]*channels.LegacyEvent, error) {
-			return feed.Replay(ctx, after, upTo)
-		}),
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	subHook := mgr.SubscriptionInterceptor()
-	feed, err = legacyfeed.New(legacyfeed.Config{Store: a.store, Sink: proto, Logger: log,
-		Redact: func(typ string, body []byte) []byte {
-			if typ == "Subscription" {
-				return subHook.Redact(body)
-			}
-			return body
-		}})
-	if err != nil {
-		return nil, nil, err
-	}
-	a.feed, a.feedErr = feed, make(chan error, 1)
-	go func() { a.feedErr <- feed.Run(context.WithoutCancel(ctx)) }()
-	a.onStop(func(ctx context.Context) error {
-		err := feed.Shutdown(ctx)
-		if ferr := <-a.feedErr; ferr != nil && !errors.Is(ferr, context.Canceled) && err == nil {
-			err = ferr
-		}
-		return err
-	})
+	proto := a.legacy
 
 	tokens, err := channels.NewBindingTokens(channels.BindingTokensConfig{Secret: []byte(cfg.WSBindingSecret), TTL: cfg.WSBindingTTL})
 	if err != nil {
 		return nil, nil, fmt.Errorf("ws-binding: %w", err)
 	}
-	bridge, err := subscriptions.NewWSBridge(mgr, subscriptions.WSBridgeConfig{Tokens: tokens, Logger: log})
+	bridge, err := wsbridge.New(wsbridge.Config{Pipeline: mgr, Tokens: tokens, BaseURL: a.baseURL, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -253,11 +265,6 @@ func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptio
 	// The hub stops before the bridge and the feed: sockets get 1001 and
 	// replays end first.
 	a.onStop(hub.Shutdown)
-	select {
-	case <-feed.Ready():
-	case <-time.After(10 * time.Second):
-		return nil, nil, errors.New("legacy feed did not become ready within 10s")
-	}
 	original := hub.Handler(proto.Original("/api/ws"))
 	handlers := map[string]http.Handler{
 		"/ws":               hub.Handler(proto),

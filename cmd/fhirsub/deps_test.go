@@ -58,12 +58,21 @@ var arrows = []arrow{
 		why: "channels are transports: no sibling except conformance"},
 	{from: "topics", may: []string{"topics", "conformance"},
 		why: "topics → conformance only"},
-	{from: "subscriptions", may: []string{"subscriptions", "topics", "conformance", "fhirstore",
-		// Issue 14's remaining work (item 1): subscriptions should reach
-		// channels only through a small interface it declares; today it
-		// imports the package (about 40 identifiers). Allowed until then.
-		"channels"},
-		why: "subscriptions/* → topics, conformance, fhirstore (value types + Store), channels only through an interface"},
+	// The two adapters to the socket protocols of channels: wsbridge
+	// implements channels' R4 and Backport Binder types, legacy feeds the
+	// legacy protocol's events. No other subscription package imports
+	// channels: the rest-hook Sender is an interface subscriptions
+	// declares and cmd adapts.
+	{from: "subscriptions/wsbridge", may: []string{"subscriptions", "topics", "conformance", "fhirstore", "channels"},
+		why: "subscriptions/wsbridge adapts the pipeline to channels' websocket Binder types"},
+	{from: "subscriptions/delivery", may: []string{"subscriptions/delivery"},
+		why: "subscriptions/delivery is delivery mechanics by subscription id (queue, timers, backoff): it imports no other project package"},
+	{from: "subscriptions/match", may: []string{"subscriptions/match", "conformance"},
+		why: "subscriptions/match is the matcher's index primitives: conformance (search keys) only"},
+	{from: "subscriptions/legacy", may: []string{"subscriptions", "topics", "conformance", "fhirstore", "channels"},
+		why: "subscriptions/legacy feeds the legacy protocol of channels"},
+	{from: "subscriptions", may: []string{"subscriptions", "topics", "conformance", "fhirstore"},
+		why: "subscriptions/* → topics, conformance, fhirstore (value types + Store); channels only through interfaces it declares (wsbridge and legacy adapt)"},
 	{from: "web", may: []string{"web", "channels", "conformance", "fhirstore"},
 		why: "web declares the interfaces it consumes: it imports channels, never subscriptions or a store backend"},
 	{from: "cmd", may: []string{""},
@@ -181,6 +190,14 @@ func TestArrowRules(t *testing.T) {
 		{"subscriptions/legacy", "fhirstore", true},
 		{"subscriptions/legacy", "fhirstore/sqlite", false},
 		{"subscriptions", "web", false},
+		{"subscriptions", "channels", false},
+		{"subscriptions/match", "channels", false},
+		{"subscriptions/wsbridge", "channels", true},
+		{"subscriptions/legacy", "channels", true},
+		{"subscriptions/delivery", "subscriptions", false},
+		{"subscriptions/match", "conformance/search", true},
+		{"subscriptions/match", "subscriptions", false},
+		{"subscriptions", "subscriptions/delivery", true},
 		{"web", "channels", true},
 		{"web", "subscriptions", false},
 		{"web", "fhirstore", true},

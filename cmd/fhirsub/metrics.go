@@ -100,7 +100,7 @@ func (m *metrics) handler() http.Handler {
 
 // sender wraps the rest-hook sender so that every request is counted by
 // outcome and timed.
-func (m *metrics) sender(next subscriptions.Sender) subscriptions.Sender {
+func (m *metrics) sender(next restHookSender) restHookSender {
 	return &timedSender{next: next, sent: m.sent, latency: m.latency}
 }
 
@@ -110,10 +110,26 @@ func (m *metrics) store(next web.Store) web.Store {
 	return &countingStore{Store: next, writes: m.writes}
 }
 
-// timedSender is a subscriptions.Sender that records the outcome and the
+// restHookSender is what the rest-hook transport offers
+// (channels.RestHook implements it).
+type restHookSender interface {
+	Send(ctx context.Context, req channels.Request) (channels.Response, error)
+}
+
+// hookSender adapts a restHookSender to the subscriptions.Sender the
+// delivery pipeline declares.
+type hookSender struct{ next restHookSender }
+
+// Send implements subscriptions.Sender.
+func (h hookSender) Send(ctx context.Context, req subscriptions.Request) error {
+	_, err := h.next.Send(ctx, channels.Request(req))
+	return err
+}
+
+// timedSender is a restHookSender that records the outcome and the
 // duration of each request of the sender it wraps.
 type timedSender struct {
-	next    subscriptions.Sender
+	next    restHookSender
 	sent    [2]prometheus.Counter
 	latency [2]prometheus.Observer
 }

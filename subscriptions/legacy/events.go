@@ -12,37 +12,39 @@ import (
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
-// Events builds the legacy messages of one change: the update message,
-// then one clinical_event per topic it fires. A version that no longer
-// exists gives no message (nil, nil); other store errors are returned (the
-// caller retries).
+// Events builds the legacy messages of one change, reading its versions
+// from the store (replays older than the cache; live changes come with
+// their versions through Change). A version that no longer exists gives no
+// message (nil, nil); other store errors are returned (the caller
+// retries).
 func (f *Feed) Events(ctx context.Context, c fhirstore.Change) ([]*channels.LegacyEvent, error) {
-	cur, err := f.store.VRead(ctx, c.Type, c.ID, c.VersionID)
-	if errors.Is(err, fhirstore.ErrNotFound) {
+	return f.fromVersions(c, &storeVersions{ctx: ctx, store: f.store, c: c})
+}
+
+// fromVersions builds the legacy messages of change c from its versions:
+// the update message, then one clinical_event per topic it fires.
+func (f *Feed) fromVersions(c fhirstore.Change, v subscriptions.Versions) ([]*channels.LegacyEvent, error) {
+	cur, err := v.Resource()
+	switch {
+	case errors.Is(err, fhirstore.ErrNotFound):
 		f.log.Warn("legacy feed: changed version not found", "seq", c.Seq, "type", c.Type, "id", c.ID, "version", c.VersionID)
 		return nil, nil
-	}
-	if err != nil {
+	case err != nil && cur == nil:
 		return nil, fmt.Errorf("read %s/%s/_history/%s: %w", c.Type, c.ID, c.VersionID, err)
-	}
-	var prev *fhirstore.Resource
-	if c.PreviousVersionID != "" {
-		prev, err = f.store.VRead(ctx, c.Type, c.ID, c.PreviousVersionID)
-		if err != nil && !errors.Is(err, fhirstore.ErrNotFound) {
-			return nil, fmt.Errorf("read %s/%s/_history/%s: %w", c.Type, c.ID, c.PreviousVersionID, err)
-		}
-	}
-	curMap, err := decode(cur)
-	if err != nil {
+	case err != nil:
 		f.log.Error("legacy feed: stored version is not JSON", "seq", c.Seq, "type", c.Type, "id", c.ID, "error", err)
 		return nil, nil
 	}
-	prevMap, err := decode(prev)
+	curMap, _ := v.Current()
+	prevMap, err := v.Previous()
 	if err != nil {
-		prevMap = nil // the previous version only refines patients and triggers
+		// the previous version only refines patients and triggers
+		f.log.Debug("legacy feed: previous version unreadable", "seq", c.Seq, "type", c.Type, "id", c.ID, "error", err)
+		prevMap = nil
 	}
 
 	action := channels.ActionUpdated
@@ -107,17 +109,49 @@ func (f *Feed) Events(ctx context.Context, c fhirstore.Change) ([]*channels.Lega
 	return events, nil
 }
 
-func decode(r *fhirstore.Resource) (map[string]any, error) {
-	if r == nil || r.Deleted || len(r.Body) == 0 {
-		return nil, nil
+// storeVersions reads a change's versions from the store, each once
+// (subscriptions.Versions for a replay).
+type storeVersions struct {
+	ctx   context.Context
+	store Store
+	c     fhirstore.Change
+
+	res           *fhirstore.Resource
+	cur, prev     map[string]any
+	resErr        error
+	resOK, prevOK bool
+	prevErr       error
+}
+
+func (v *storeVersions) Resource() (*fhirstore.Resource, error) {
+	if !v.resOK {
+		v.resOK = true
+		v.res, v.resErr = v.store.VRead(v.ctx, v.c.Type, v.c.ID, v.c.VersionID)
+		if v.resErr == nil && !v.res.Deleted {
+			v.cur, v.resErr = fhirstore.Decode(v.res.Body)
+		}
 	}
-	dec := json.NewDecoder(bytes.NewReader(r.Body))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("decode %s/%s: %w", r.Type, r.ID, err)
+	return v.res, v.resErr
+}
+
+func (v *storeVersions) Current() (map[string]any, error) {
+	_, err := v.Resource()
+	return v.cur, err
+}
+
+func (v *storeVersions) Previous() (map[string]any, error) {
+	if !v.prevOK && v.c.PreviousVersionID != "" {
+		v.prevOK = true
+		res, err := v.store.VRead(v.ctx, v.c.Type, v.c.ID, v.c.PreviousVersionID)
+		switch {
+		case errors.Is(err, fhirstore.ErrNotFound):
+		case err != nil:
+			v.prevErr = err
+		case !res.Deleted:
+			v.prev, v.prevErr = fhirstore.Decode(res.Body)
+		}
 	}
-	return m, nil
+	return v.prev, v.prevErr
 }
 
 // details is the "details" object of a clinical event: what a dashboard

@@ -11,21 +11,26 @@ import (
 
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
-// Store is the part of fhirstore.Store the feed reads.
+// Store is the part of fhirstore.Store the feed reads: the end of the
+// change feed at start, and changes and versions for replays older than
+// the cache.
 type Store interface {
 	Changes(ctx context.Context, after int64, limit int) ([]fhirstore.Change, error)
-	Wait(ctx context.Context, after int64) error
 	VRead(ctx context.Context, typ, id, versionID string) (*fhirstore.Resource, error)
 	LastSeq(ctx context.Context) (int64, error)
 }
 
 // Sink receives the legacy messages of every change, in seq order, from the
-// feed's goroutine. *channels.Legacy implements it; Publish must not block.
+// matcher's goroutine. *channels.Legacy implements it; neither method may
+// block. PublishLazy calls build only when a connection holds a
+// subscription.
 type Sink interface {
 	Publish(seq int64, events []*channels.LegacyEvent)
+	PublishLazy(seq int64, build func() ([]*channels.LegacyEvent, error)) error
 }
 
 var _ Sink = (*channels.Legacy)(nil)
@@ -33,7 +38,7 @@ var _ Sink = (*channels.Legacy)(nil)
 // Config configures a Feed. Store and Sink are required; the zero value of
 // every other field means its default.
 type Config struct {
-	// Store is read for changes and versions.
+	// Store is read for the end of the feed and for replays.
 	Store Store
 	// Sink receives the messages (the legacy websocket protocol).
 	Sink Sink
@@ -43,9 +48,10 @@ type Config struct {
 	// Logger receives lifecycle and error messages; nil discards them.
 	Logger *slog.Logger
 	// BatchSize is how many changes one read of the change feed returns
-	// (default 256).
+	// in a replay (default 256).
 	BatchSize int
-	// RetryInterval is the pause after a store error (default 1 s).
+	// RetryInterval is the pause after a store error at Start (default
+	// 1 s).
 	RetryInterval time.Duration
 	// CacheSize is how many recent changes are kept in memory to serve
 	// replays without reading the store (default 1000; older replays read
@@ -58,10 +64,13 @@ type Config struct {
 	Redact func(resourceType string, body []byte) []byte
 }
 
-// Feed turns the store's ordered change feed into legacy messages: one
-// goroutine (Run) tails the feed from its end at start, loads each version
-// and its previous one, encodes the update message once, evaluates the
-// topics, and hands the messages to the Sink. It also serves replays
+// Feed turns the store's ordered change feed into legacy messages. It does
+// not tail the feed itself: it is a tap of the subscription matcher
+// (subscriptions.Tap), which reads each change and its versions once for
+// both. For each change after its start (Start) it builds the update
+// message from those versions, evaluates the topics, and hands the
+// messages to the Sink — only when a legacy client holds a subscription;
+// otherwise only the head moves. It also serves replays
 // (channels.LegacyReplayer). Create it with New.
 type Feed struct {
 	cfg   Config
@@ -71,16 +80,18 @@ type Feed struct {
 	mu      sync.Mutex
 	started bool
 	stopped bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	after   int64 // the last seq published
 	ready   chan struct{}
 
 	cache cache
 }
 
-var _ channels.LegacyReplayer = (*Feed)(nil)
+var (
+	_ channels.LegacyReplayer = (*Feed)(nil)
+	_ subscriptions.Tap       = (*Feed)(nil)
+)
 
-// New checks cfg and returns a Feed; call Run to start it.
+// New checks cfg and returns a Feed; call Start to start it.
 func New(cfg Config) (*Feed, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("legacy feed: a store is required")
@@ -103,76 +114,71 @@ func New(cfg Config) (*Feed, error) {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 1000
 	}
-	f := &Feed{cfg: cfg, log: cfg.Logger.With("component", "legacy-feed"), store: cfg.Store, done: make(chan struct{}), ready: make(chan struct{})}
+	f := &Feed{cfg: cfg, log: cfg.Logger.With("component", "legacy-feed"), store: cfg.Store, ready: make(chan struct{})}
 	f.cache.size = cfg.CacheSize
 	return f, nil
 }
 
-// Run tails the change feed until ctx is done or Shutdown is called, then
-// returns nil. It starts after the last change committed when it is
-// called (Sink.Publish(lastSeq, nil) tells the sink where that is). Store
-// errors are logged and retried; only a closed store ends it with an error.
-// Run may be called once.
-func (f *Feed) Run(ctx context.Context) error {
+// Start finds the feed's starting point, the last change committed, and
+// tells the sink (Sink.Publish(lastSeq, nil)); every later change the
+// matcher hands to Change is published. A change handed before Start is
+// older than the starting point and ignored. Store errors are logged and
+// retried until ctx ends; a closed store ends it with an error. Start may
+// be called once.
+func (f *Feed) Start(ctx context.Context) error {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.started || f.stopped {
-		f.mu.Unlock()
-		return errors.New("legacy feed: Run called twice or after Shutdown")
+		return errors.New("legacy feed: Start called twice or after Shutdown")
 	}
-	f.started = true
-	ctx, f.cancel = context.WithCancel(ctx)
-	f.mu.Unlock()
-	defer close(f.done)
-	defer f.cancel()
-
-	var after int64
 	for {
 		seq, err := f.store.LastSeq(ctx)
 		if err == nil {
-			after = seq
+			f.after = seq
 			break
 		}
 		if stop, err := f.pause(ctx, "read last seq", err); stop {
+			if err == nil {
+				err = ctx.Err()
+			}
 			return err
 		}
 	}
-	f.cache.reset(after)
-	f.cfg.Sink.Publish(after, nil)
+	f.started = true
+	f.cache.reset(f.after)
+	f.cfg.Sink.Publish(f.after, nil)
 	close(f.ready)
-	f.log.Info("legacy feed started", "after", after)
-	for {
-		changes, err := f.store.Changes(ctx, after, f.cfg.BatchSize)
-		if err != nil {
-			if stop, err := f.pause(ctx, "read changes", err); stop {
-				return err
-			}
-			continue
-		}
-		if len(changes) == 0 {
-			if err := f.store.Wait(ctx, after); err != nil {
-				if stop, err := f.pause(ctx, "wait for changes", err); stop {
-					return err
-				}
-			}
-			continue
-		}
-		for _, c := range changes {
-			events, err := f.Events(ctx, c)
-			for err != nil {
-				if stop, err := f.pause(ctx, fmt.Sprintf("load change %d", c.Seq), err); stop {
-					return err
-				}
-				events, err = f.Events(ctx, c)
-			}
-			f.cache.add(c.Seq, events)
-			f.cfg.Sink.Publish(c.Seq, events)
-			after = c.Seq
-		}
-	}
+	f.log.Info("legacy feed started", "after", f.after)
+	return nil
 }
 
-// Ready is closed once Run has found its starting point and told the sink:
-// every change committed after that is published.
+// Change implements subscriptions.Tap: it publishes the messages of a
+// change after the starting point, once. The versions are read (through v)
+// only when a legacy client holds a subscription.
+func (f *Feed) Change(ctx context.Context, c fhirstore.Change, v subscriptions.Versions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.started || f.stopped || c.Seq <= f.after {
+		return nil
+	}
+	var built []*channels.LegacyEvent
+	err := f.cfg.Sink.PublishLazy(c.Seq, func() ([]*channels.LegacyEvent, error) {
+		events, err := f.fromVersions(c, v)
+		built = events
+		return events, err
+	})
+	if err != nil {
+		return fmt.Errorf("legacy feed: change %d: %w", c.Seq, err)
+	}
+	if built != nil {
+		f.cache.add(c.Seq, built)
+	}
+	f.after = c.Seq
+	return nil
+}
+
+// Ready is closed once Start has found its starting point and told the
+// sink: every change committed after that is published.
 func (f *Feed) Ready() <-chan struct{} { return f.ready }
 
 // pause handles a store error: stop (with the error to return) when ctx is
@@ -195,23 +201,14 @@ func (f *Feed) pause(ctx context.Context, op string, err error) (bool, error) {
 	}
 }
 
-// Shutdown stops Run and waits for it to return, or for ctx (then it
-// returns ctx.Err()). Idempotent; safe before Run.
+// Shutdown stops publishing: changes handed later are ignored. It returns
+// at once (the feed runs no goroutine); ctx is for the caller's symmetry
+// with the other components. Idempotent; safe before Start.
 func (f *Feed) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.stopped = true
-	started, cancel := f.started, f.cancel
-	f.mu.Unlock()
-	if !started {
-		return nil
-	}
-	cancel()
-	select {
-	case <-f.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
 // Replay implements channels.LegacyReplayer: the events of the changes

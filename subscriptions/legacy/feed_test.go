@@ -21,6 +21,7 @@ func TestUpdatesEndToEnd(t *testing.T) {
 	checkGoroutines(t)
 	s := mustStart(t, "", channels.Config{}, channels.LegacyConfig{})
 	ctx := context.Background()
+	start := s.proto.Head() // after the built-in topics the pipeline stores
 
 	byType := mustDial(t, s.url)
 	subscribe(t, byType, "types", []string{"Observation"}, nil)
@@ -47,7 +48,7 @@ func TestUpdatesEndToEnd(t *testing.T) {
 	if _, err := s.store.Delete(ctx, "Observation", created.ID, fhirstore.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	changes, err := s.store.Changes(ctx, 0, 10)
+	changes, err := s.store.Changes(ctx, start, 10)
 	if err != nil || len(changes) != 4 {
 		t.Fatalf("changes: %v %v", changes, err)
 	}
@@ -256,7 +257,7 @@ func TestResumeAcrossRestart(t *testing.T) {
 	}
 }
 
-func TestFeedShutdownBeforeRun(t *testing.T) {
+func TestFeedShutdownBeforeStart(t *testing.T) {
 	checkGoroutines(t)
 	db := mustOpenStore(t, filepath.Join(t.TempDir(), "x.db"))
 	defer db.Close()
@@ -268,8 +269,8 @@ func TestFeedShutdownBeforeRun(t *testing.T) {
 	if err := f.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Run(context.Background()); err == nil {
-		t.Error("Run after Shutdown succeeded")
+	if err := f.Start(context.Background()); err == nil {
+		t.Error("Start after Shutdown succeeded")
 	}
 	if _, err := legacy.New(legacy.Config{Sink: proto}); err == nil {
 		t.Error("New without a store succeeded")

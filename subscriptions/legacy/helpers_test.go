@@ -17,21 +17,24 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/fhirsub/fhirsub/channels"
+	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/fhirstore/sqlite"
+	"github.com/fhirsub/fhirsub/subscriptions"
 	"github.com/fhirsub/fhirsub/subscriptions/legacy"
 )
 
-// server is the whole legacy pipeline on a real SQLite file: store → feed
-// → legacy protocol → hub → httptest server.
+// server is the whole legacy pipeline on a real SQLite file: store →
+// matcher (the one tail of the change feed) → feed → legacy protocol →
+// hub → httptest server, wired as cmd/fhirsub does.
 type server struct {
-	store  *sqlite.DB
-	hub    *channels.Hub
-	proto  *channels.Legacy
-	feed   *legacy.Feed
-	srv    *httptest.Server
-	url    string
-	runErr chan error
-	once   sync.Once
+	store *sqlite.DB
+	mgr   *subscriptions.Manager
+	hub   *channels.Hub
+	proto *channels.Legacy
+	feed  *legacy.Feed
+	srv   *httptest.Server
+	url   string
+	once  sync.Once
 }
 
 func logger() *slog.Logger {
@@ -54,10 +57,17 @@ func mustOpenStore(tb testing.TB, path string) *sqlite.DB {
 // is ""); stop (also run by t.Cleanup) shuts it down in the order cmd uses.
 func mustStart(tb testing.TB, path string, hcfg channels.Config, lcfg channels.LegacyConfig) *server {
 	tb.Helper()
+	return mustStartReading(tb, path, hcfg, lcfg, nil)
+}
+
+// mustStartReading is mustStart with the pipeline reading the store
+// through read (nil: directly).
+func mustStartReading(tb testing.TB, path string, hcfg channels.Config, lcfg channels.LegacyConfig, read func(fhirstore.Store) fhirstore.Store) *server {
+	tb.Helper()
 	if path == "" {
 		path = filepath.Join(tb.TempDir(), "fhir.db")
 	}
-	s := &server{store: mustOpenStore(tb, path), runErr: make(chan error, 1)}
+	s := &server{store: mustOpenStore(tb, path)}
 	var err error
 	hcfg.Logger = logger()
 	if s.hub, err = channels.New(hcfg); err != nil {
@@ -73,7 +83,21 @@ func mustStart(tb testing.TB, path string, hcfg channels.Config, lcfg channels.L
 	if s.feed, err = legacy.New(legacy.Config{Store: s.store, Sink: s.proto, Logger: logger(), RetryInterval: 50 * time.Millisecond}); err != nil {
 		tb.Fatal(err)
 	}
-	go func() { s.runErr <- s.feed.Run(context.Background()) }()
+	var store fhirstore.Store = s.store
+	if read != nil {
+		store = read(store)
+	}
+	if s.mgr, err = subscriptions.New(subscriptions.Config{Store: store, Events: s.store, BaseURL: "http://127.0.0.1/fhir",
+		ValidateEndpoint: channels.ValidateEndpoint, PollInterval: 20 * time.Millisecond, Logger: logger(),
+		Taps: []subscriptions.Tap{s.feed}}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.mgr.Run(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.feed.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
 	s.srv = httptest.NewServer(s.hub.Handler(s.proto))
 	s.url = "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/ws"
 	tb.Cleanup(func() { s.stop(tb) })
@@ -97,8 +121,8 @@ func (s *server) stop(tb testing.TB) {
 		if err := s.feed.Shutdown(ctx); err != nil {
 			tb.Errorf("feed shutdown: %v", err)
 		}
-		if err := <-s.runErr; err != nil {
-			tb.Errorf("feed run: %v", err)
+		if err := s.mgr.Shutdown(ctx); err != nil {
+			tb.Errorf("subscriptions shutdown: %v", err)
 		}
 		if err := s.store.Close(); err != nil {
 			tb.Errorf("store close: %v", err)

@@ -1,4 +1,4 @@
-package subscriptions
+package delivery
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// queue holds the subscriptions that have delivery work, each at most
+// Queue holds the subscriptions that have delivery work, each at most
 // once, and guarantees one worker per subscription at a time: a push of
 // a subscription being worked on is remembered and re-queued when the
 // worker is done.
@@ -32,7 +32,7 @@ import (
 // So however many receivers hang, the healthy ones keep fastMax workers,
 // less the attempts that have not yet been running for slowAfter (at most
 // half of them per hung destination).
-type queue struct {
+type Queue struct {
 	mu      sync.Mutex
 	pending []string
 	queued  map[string]string // id → destination, while pending
@@ -47,10 +47,6 @@ type queue struct {
 	slow                      int                    // attempts started in the slow pool
 	fastMax, slowMax, hostMax int
 	slowAfter                 time.Duration
-
-	// lanes is the in-memory delivery work of each subscription, used by
-	// the one worker the queue lets work on it.
-	lanes *lanes
 }
 
 // attempt is the work of one worker on one subscription.
@@ -66,35 +62,47 @@ const (
 	poolStuck        // migrated out of the fast pool; counts nowhere
 )
 
-// queueLimits are the fairness limits of a queue (see queue).
-type queueLimits struct {
-	fast, slow, perHost int
-	slowAfter           time.Duration
+// Limits are the fairness limits of a Queue.
+type Limits struct {
+	// Fast is the most attempts at once to destinations that answer in
+	// time (the workers proper).
+	Fast int
+	// Slow is the most attempts at once to slow destinations.
+	Slow int
+	// PerHost is the most attempts at once to one slow destination.
+	PerHost int
+	// SlowAfter is how long an attempt may take before its destination
+	// counts as slow.
+	SlowAfter time.Duration
 }
 
-func newQueue(dest func(string) string, lim queueLimits) *queue {
+// NewQueue returns an empty queue; dest gives the destination of a
+// subscription ("" for none; nil: always "").
+func NewQueue(dest func(string) string, lim Limits) *Queue {
 	if dest == nil {
 		dest = func(string) string { return "" }
 	}
-	return &queue{queued: map[string]string{}, busy: map[string]*attempt{}, again: map[string]bool{},
-		wake: make(chan struct{}, 1), lanes: newLanes(), dest: dest,
+	return &Queue{queued: map[string]string{}, busy: map[string]*attempt{}, again: map[string]bool{},
+		wake: make(chan struct{}, 1), dest: dest,
 		perDest: map[string]int{}, slowDst: map[string]bool{},
-		fastMax: max(lim.fast, 1), slowMax: max(lim.slow, 1), hostMax: max(lim.perHost, 1),
-		slowAfter: lim.slowAfter}
+		fastMax: max(lim.Fast, 1), slowMax: max(lim.Slow, 1), hostMax: max(lim.PerHost, 1),
+		slowAfter: lim.SlowAfter}
 }
 
-// goroutines is the number of workers the limits can keep busy: the fast
+// Goroutines is the number of workers the limits can keep busy: the fast
 // and slow pools and the attempts that migrated out of the fast pool.
-func (lim queueLimits) goroutines() int { return 2*max(lim.fast, 1) + max(lim.slow, 1) }
+func (lim Limits) Goroutines() int { return 2*max(lim.Fast, 1) + max(lim.Slow, 1) }
 
-func (q *queue) push(id string) {
+// Push queues a subscription that has delivery work (once; a push while
+// a worker is on it re-queues it when the worker is done).
+func (q *Queue) Push(id string) {
 	d := q.dest(id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.pushLocked(id, d)
 }
 
-func (q *queue) pushLocked(id, dest string) {
+func (q *Queue) pushLocked(id, dest string) {
 	switch {
 	case q.busy[id] != nil:
 		q.again[id] = true
@@ -108,7 +116,7 @@ func (q *queue) pushLocked(id, dest string) {
 	q.signal()
 }
 
-func (q *queue) signal() {
+func (q *Queue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -117,7 +125,7 @@ func (q *queue) signal() {
 
 // admit returns the pool an attempt to dest may start in, or -1 when the
 // limits hold it back; q.mu must be held.
-func (q *queue) admit(dest string) int {
+func (q *Queue) admit(dest string) int {
 	if dest != "" && q.slowDst[dest] {
 		if q.slow < q.slowMax && q.perDest[dest] < q.hostMax {
 			return poolSlow
@@ -130,9 +138,9 @@ func (q *queue) admit(dest string) int {
 	return -1
 }
 
-// pop waits for a subscription the limits let a worker work on, marks it
+// Pop waits for a subscription the limits let a worker work on, marks it
 // busy and returns it; ok is false when ctx ends.
-func (q *queue) pop(ctx context.Context) (string, bool) {
+func (q *Queue) Pop(ctx context.Context) (string, bool) {
 	for {
 		q.mu.Lock()
 		for i, id := range q.pending {
@@ -165,8 +173,8 @@ func (q *queue) pop(ctx context.Context) (string, bool) {
 	}
 }
 
-// done releases a subscription; it is re-queued if pushed meanwhile.
-func (q *queue) done(id string) {
+// Done releases a subscription; it is re-queued if pushed meanwhile.
+func (q *Queue) Done(id string) {
 	d := q.dest(id)
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -191,9 +199,9 @@ func (q *queue) done(id string) {
 	}
 }
 
-// observe records how long one request to dest took: longer than
+// Observe records how long one request to dest took: longer than
 // slowAfter makes dest slow, shorter makes it fast again.
-func (q *queue) observe(dest string, took time.Duration) {
+func (q *Queue) Observe(dest string, took time.Duration) {
 	if dest == "" {
 		return
 	}
@@ -206,10 +214,10 @@ func (q *queue) observe(dest string, took time.Duration) {
 	}
 }
 
-// migrate moves the attempts of the fast pool that have run longer than
+// Migrate moves the attempts of the fast pool that have run longer than
 // slowAfter out of it (their destinations become slow), so that waiting
 // work to other destinations gets their place.
-func (q *queue) migrate(now time.Time) {
+func (q *Queue) Migrate(now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	moved := false
@@ -228,9 +236,9 @@ func (q *queue) migrate(now time.Time) {
 	}
 }
 
-// busyWhere reports whether a worker is on a subscription for which
+// BusyWhere reports whether a worker is on a subscription for which
 // pred holds.
-func (q *queue) busyWhere(pred func(id string) bool) bool {
+func (q *Queue) BusyWhere(pred func(id string) bool) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for id := range q.busy {
@@ -241,9 +249,9 @@ func (q *queue) busyWhere(pred func(id string) bool) bool {
 	return false
 }
 
-// destination is the fairness key of an endpoint URL: its lower-case
+// Destination is the fairness key of an endpoint URL: its lower-case
 // host:port, the port defaulted from the scheme ("" when unparsable).
-func destination(endpoint string) string {
+func Destination(endpoint string) string {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
 		return ""
@@ -256,4 +264,12 @@ func destination(endpoint string) string {
 		}
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// Depth returns the number of subscriptions waiting for a worker and the
+// number a worker is on.
+func (q *Queue) Depth() (pending, busy int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending), len(q.busy)
 }

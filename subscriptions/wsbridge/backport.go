@@ -1,4 +1,4 @@
-package subscriptions
+package wsbridge
 
 import (
 	"cmp"
@@ -10,40 +10,41 @@ import (
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions"
 )
 
 // wsBinding is one Backport binding: a subscription bound on one
 // connection. Events arrive from the matcher (onRecorded) into pending; one
 // worker at a time turns them into Bundles.
 type wsBinding struct {
-	b    *WSBridge
+	b    *Bridge
 	id   string
 	sink channels.Sink
 	acc  *smart.Access // the binding token's: every Bundle is limited to it too
 
 	mu       sync.Mutex
-	sub      *Subscription     // latest known version
-	pending  []fhirstore.Event // recorded, not yet sent
-	live     bool              // handshake queued: the workers may send
-	closed   bool              // unbound or failed
-	lastSent int64             // highest event number sent (or covered by the handshake)
-	lastComm time.Time         // last Bundle queued
-	beatDue  bool              // a heartbeat is wanted
-	queued   bool              // in the bridge's work queue
-	running  bool              // a worker is on it
-	again    bool              // scheduled while running
+	sub      *subscriptions.Subscription // latest known version
+	pending  []fhirstore.Event           // recorded, not yet sent
+	live     bool                        // handshake queued: the workers may send
+	closed   bool                        // unbound or failed
+	lastSent int64                       // highest event number sent (or covered by the handshake)
+	lastComm time.Time                   // last Bundle queued
+	beatDue  bool                        // a heartbeat is wanted
+	queued   bool                        // in the bridge's work queue
+	running  bool                        // a worker is on it
+	again    bool                        // scheduled while running
 }
 
 // BindBackport implements channels.BackportBinder. It listens first, then
 // reads the events recorded since the count reported by the handshake, so
 // that none recorded after the bind is lost (duplicates are dropped by
 // number).
-func (b *WSBridge) BindBackport(ctx context.Context, id string, acc *smart.Access, sink channels.Sink) (func(), error) {
+func (b *Bridge) BindBackport(ctx context.Context, id string, acc *smart.Access, sink channels.Sink) (func(), error) {
 	s, err := b.check(id, acc)
 	if err != nil {
 		return nil, err
 	}
-	st, err := b.m.state(ctx, id)
+	st, err := b.m.State(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -58,12 +59,12 @@ func (b *WSBridge) BindBackport(ctx context.Context, id string, acc *smart.Acces
 		delete(b.bindings, bd)
 		b.mu.Unlock()
 	}
-	hs, err := b.m.Notification(ctx, s, Notice{Kind: KindHandshake, Status: s.Status, Count: st.EventCount})
+	hs, err := b.m.Notification(ctx, s, subscriptions.Notice{Kind: subscriptions.KindHandshake, Status: s.Status, Count: st.EventCount})
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	data, err := encodeBundle(hs)
+	data, err := subscriptions.EncodeBundle(hs)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -89,7 +90,7 @@ func (b *WSBridge) BindBackport(ctx context.Context, id string, acc *smart.Acces
 }
 
 // onRecorded runs on the matcher goroutine: it only appends and schedules.
-func (bd *wsBinding) onRecorded(r Recorded) {
+func (bd *wsBinding) onRecorded(r subscriptions.Recorded) {
 	bd.mu.Lock()
 	if bd.closed {
 		bd.mu.Unlock()
@@ -129,7 +130,7 @@ func (bd *wsBinding) schedule() {
 	bd.b.push(bd)
 }
 
-func (b *WSBridge) push(bd *wsBinding) {
+func (b *Bridge) push(bd *wsBinding) {
 	b.qmu.Lock()
 	b.queue = append(b.queue, bd)
 	b.qmu.Unlock()
@@ -140,7 +141,7 @@ func (b *WSBridge) push(bd *wsBinding) {
 }
 
 // pop waits for a binding with work; nil when the bridge stops.
-func (b *WSBridge) pop() *wsBinding {
+func (b *Bridge) pop() *wsBinding {
 	for {
 		b.qmu.Lock()
 		if len(b.queue) > 0 {
@@ -166,7 +167,7 @@ func (b *WSBridge) pop() *wsBinding {
 	}
 }
 
-func (b *WSBridge) workLoop() {
+func (b *Bridge) workLoop() {
 	for {
 		bd := b.pop()
 		if bd == nil {
@@ -210,18 +211,18 @@ func (bd *wsBinding) work(ctx context.Context) {
 		chunk := evs[:n]
 		evs = evs[n:]
 		top := chunk[n-1].Number
-		if !bd.send(ctx, s, Notice{Kind: KindEvent, Status: s.Status, Count: top, Events: chunk}) {
+		if !bd.send(ctx, s, subscriptions.Notice{Kind: subscriptions.KindEvent, Status: s.Status, Count: top, Events: chunk}) {
 			return
 		}
 		last, sent = top, true
 	}
 	if beat && !sent {
-		st, err := bd.b.m.state(ctx, bd.id)
+		st, err := bd.b.m.State(ctx, bd.id)
 		if err != nil {
 			bd.fail(err)
 			return
 		}
-		if !bd.send(ctx, s, Notice{Kind: KindHeartbeat, Status: s.Status, Count: st.EventCount, Error: s.Error}) {
+		if !bd.send(ctx, s, subscriptions.Notice{Kind: subscriptions.KindHeartbeat, Status: s.Status, Count: st.EventCount, Error: s.Error}) {
 			return
 		}
 		sent = true
@@ -235,14 +236,14 @@ func (bd *wsBinding) work(ctx context.Context) {
 }
 
 // send builds and queues one Bundle; false when the binding is over.
-func (bd *wsBinding) send(ctx context.Context, s *Subscription, n Notice) bool {
+func (bd *wsBinding) send(ctx context.Context, s *subscriptions.Subscription, n subscriptions.Notice) bool {
 	n.Readers = append(n.Readers, bd.acc)
 	bundle, err := bd.b.m.Notification(ctx, s, n)
 	if err != nil {
 		bd.fail(err)
 		return false
 	}
-	data, err := encodeBundle(bundle)
+	data, err := subscriptions.EncodeBundle(bundle)
 	if err != nil {
 		bd.fail(err)
 		return false
@@ -271,7 +272,7 @@ func (bd *wsBinding) fail(err error) {
 
 // heartbeatLoop marks bindings whose subscription has a heartbeat period
 // and has been silent that long.
-func (b *WSBridge) heartbeatLoop() {
+func (b *Bridge) heartbeatLoop() {
 	t := time.NewTicker(b.cfg.HeartbeatTick)
 	defer t.Stop()
 	for {
@@ -289,7 +290,7 @@ func (b *WSBridge) heartbeatLoop() {
 		now := time.Now()
 		for _, bd := range all {
 			s, ok := b.m.Subscription(bd.id)
-			if !ok || s.Heartbeat <= 0 || s.Status == StatusOff {
+			if !ok || s.Heartbeat <= 0 || s.Status == subscriptions.StatusOff {
 				continue
 			}
 			bd.mu.Lock()

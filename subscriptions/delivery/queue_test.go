@@ -1,4 +1,4 @@
-package subscriptions
+package delivery
 
 import (
 	"context"
@@ -12,16 +12,16 @@ import (
 // served by the slow pool, at most hostMax at once.
 func TestQueueFairness(t *testing.T) {
 	dests := map[string]string{"a1": "hung:1", "a2": "hung:1", "a3": "hung:1", "b1": "ok:1", "b2": "ok:1"}
-	q := newQueue(func(id string) string { return dests[id] },
-		queueLimits{fast: 4, slow: 1, perHost: 1, slowAfter: 10 * time.Millisecond})
+	q := NewQueue(func(id string) string { return dests[id] },
+		Limits{Fast: 4, Slow: 1, PerHost: 1, SlowAfter: 10 * time.Millisecond})
 	for _, id := range []string{"a1", "a2", "a3", "b1", "b2"} {
-		q.push(id)
+		q.Push(id)
 	}
 	pop := func() string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
-		id, ok := q.pop(ctx)
+		id, ok := q.Pop(ctx)
 		if !ok {
 			return ""
 		}
@@ -37,24 +37,24 @@ func TestQueueFairness(t *testing.T) {
 	if id := pop(); id != "" {
 		t.Fatalf("popped %s with the fast pool full", id)
 	}
-	q.done("b1")
-	q.done("b2")
+	q.Done("b1")
+	q.Done("b2")
 	time.Sleep(20 * time.Millisecond)
-	q.migrate(time.Now()) // a1 and a2 hang: they leave the fast pool, hung:1 is slow
+	q.Migrate(time.Now()) // a1 and a2 hang: they leave the fast pool, hung:1 is slow
 	if id := pop(); id != "" {
 		t.Fatalf("popped %s: hung:1 already holds more than hostMax", id)
 	}
-	q.done("a1")
-	q.done("a2")
+	q.Done("a1")
+	q.Done("a2")
 	if id := pop(); id != "a3" {
 		t.Fatalf("popped %q, want a3 in the slow pool", id)
 	}
 	if q.slow != 1 || q.fast != 0 {
 		t.Errorf("slow %d, fast %d; want a3 counted in the slow pool", q.slow, q.fast)
 	}
-	q.done("a3")
-	q.observe("hung:1", time.Millisecond) // answered in time: fast again
-	q.push("a1")
+	q.Done("a3")
+	q.Observe("hung:1", time.Millisecond) // answered in time: fast again
+	q.Push("a1")
 	if id := pop(); id != "a1" || q.fast != 1 {
 		t.Errorf("popped %q with fast %d; want a1 in the fast pool", id, q.fast)
 	}

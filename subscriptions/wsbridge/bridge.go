@@ -1,8 +1,12 @@
-package subscriptions
+// Package wsbridge connects the subscription pipeline to the websocket
+// protocols of package channels: it turns recorded events into R4 pings
+// and Backport notification Bundles on the sockets bound on this node,
+// and issues the tokens of $get-ws-binding-token. It is the one part of
+// the subscription tree that adapts to channels' Binder types.
+package wsbridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,17 +18,39 @@ import (
 
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/conformance/smart"
+	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions"
 )
 
-// WSBridgeConfig configures a WSBridge. Zero values mean the defaults
-// given.
-type WSBridgeConfig struct {
+// Pipeline is what the bridge needs of the subscription pipeline
+// (*subscriptions.Manager implements it).
+type Pipeline interface {
+	// Subscription returns the current state of a subscription.
+	Subscription(id string) (*subscriptions.Subscription, bool)
+	// Subscriptions returns every known subscription.
+	Subscriptions() []*subscriptions.Subscription
+	// Listen registers fn for the events recorded for a subscription.
+	Listen(id string, fn func(subscriptions.Recorded)) (cancel func())
+	// State returns a subscription's delivery state (event count).
+	State(ctx context.Context, id string) (fhirstore.SubscriptionState, error)
+	// Notification builds a notification Bundle.
+	Notification(ctx context.Context, s *subscriptions.Subscription, n subscriptions.Notice) (map[string]any, error)
+	// EventsAfter returns the retained events numbered after after.
+	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]fhirstore.Event, error)
+}
+
+// Config configures a Bridge. Zero values mean the defaults given.
+type Config struct {
+	// Pipeline is the subscription pipeline (required).
+	Pipeline Pipeline
 	// Tokens issues the tokens of $get-ws-binding-token (required).
 	Tokens *channels.BindingTokens
 	// BackportURL is the websocket-url $get-ws-binding-token returns
-	// (default: the manager's base URL with ws/wss and the path
-	// /ws/subscriptions).
+	// (required unless BaseURL is given).
 	BackportURL string
+	// BaseURL is the server's FHIR base: the default BackportURL is it
+	// with ws/wss and the path /ws/subscriptions.
+	BaseURL string
 	// Workers is the number of goroutines that build the Backport Bundles
 	// (default 4).
 	Workers int
@@ -36,25 +62,25 @@ type WSBridgeConfig struct {
 	// recorded while it was being set up (default 1000).
 	ReplayLimit int
 	// HeartbeatTick is how often due heartbeats are looked for (default
-	// the manager's HeartbeatTick).
+	// 1 s).
 	HeartbeatTick time.Duration
-	// Logger receives failures (default: the manager's).
+	// Logger receives failures (default: discard).
 	Logger *slog.Logger
 }
 
-// WSBridge connects the Manager to the websocket protocols of package
-// channels: it implements channels.R4Binder (ping per recorded event),
+// Bridge connects the subscription pipeline to the websocket protocols of
+// package channels: it implements channels.R4Binder (ping per recorded event),
 // channels.BackportBinder (handshake, event-notification and heartbeat
 // Bundles) and issues the tokens of $get-ws-binding-token (the web
-// package's WSBindingIssuer). Create it with NewWSBridge; its goroutines
+// package's WSBindingIssuer). Create it with New; its goroutines
 // (Workers Bundle builders and a heartbeat ticker) stop on Shutdown.
 //
 // Listen callbacks run on the matcher goroutine and never block: R4 pings
 // go straight to the connection's queue, Backport events are appended to
 // the binding's bounded pending list and a worker builds their Bundles.
-type WSBridge struct {
-	m   *Manager
-	cfg WSBridgeConfig
+type Bridge struct {
+	m   Pipeline
+	cfg Config
 	log *slog.Logger
 	url string
 
@@ -71,14 +97,17 @@ type WSBridge struct {
 }
 
 var (
-	_ channels.R4Binder       = (*WSBridge)(nil)
-	_ channels.BackportBinder = (*WSBridge)(nil)
+	_ channels.R4Binder       = (*Bridge)(nil)
+	_ channels.BackportBinder = (*Bridge)(nil)
 )
 
-// NewWSBridge returns a running bridge for m.
-func NewWSBridge(m *Manager, cfg WSBridgeConfig) (*WSBridge, error) {
-	if m == nil {
-		return nil, errors.New("websocket bridge: manager required")
+// New returns a running bridge.
+func New(cfg Config) (*Bridge, error) {
+	if cfg.Pipeline == nil {
+		return nil, errors.New("websocket bridge: pipeline required")
+	}
+	if cfg.BackportURL == "" && cfg.BaseURL == "" {
+		return nil, errors.New("websocket bridge: base URL required")
 	}
 	if cfg.Tokens == nil {
 		return nil, errors.New("websocket bridge: binding tokens required")
@@ -86,17 +115,17 @@ func NewWSBridge(m *Manager, cfg WSBridgeConfig) (*WSBridge, error) {
 	cfg.Workers = cmpOr(cfg.Workers, 4)
 	cfg.MaxPending = cmpOr(cfg.MaxPending, 1000)
 	cfg.ReplayLimit = cmpOr(cfg.ReplayLimit, 1000)
-	cfg.HeartbeatTick = cmpOr(cfg.HeartbeatTick, m.cfg.HeartbeatTick)
+	cfg.HeartbeatTick = cmpOr(cfg.HeartbeatTick, time.Second)
 	if cfg.Logger == nil {
-		cfg.Logger = m.log
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	url := cfg.BackportURL
 	if url == "" {
-		url = WebsocketURL(m.base, "/ws/subscriptions")
+		url = WebsocketURL(cfg.BaseURL, "/ws/subscriptions")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &WSBridge{
-		m: m, cfg: cfg, log: cfg.Logger.With("component", "wsbridge"), url: url,
+	b := &Bridge{
+		m: cfg.Pipeline, cfg: cfg, log: cfg.Logger.With("component", "wsbridge"), url: url,
 		bindings: map[*wsBinding]struct{}{},
 		wake:     make(chan struct{}, 1),
 		ctx:      ctx, cancel: cancel,
@@ -129,24 +158,42 @@ func WebsocketURL(base, path string) string {
 
 // Shutdown stops the workers and the heartbeat ticker and waits for them,
 // or until ctx ends. Call it after the hub's Shutdown. Idempotent.
-func (b *WSBridge) Shutdown(ctx context.Context) error {
+func (b *Bridge) Shutdown(ctx context.Context) error {
 	b.cancel()
-	return waitGroup(ctx, &b.wg)
+	done := make(chan struct{})
+	go func() {
+		b.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }
 
 // check finds a subscription that acc may bind: one whose events it may
-// read (readsEvents, the decision of $events).
-func (b *WSBridge) check(id string, acc *smart.Access) (*Subscription, error) {
+// read (ReadsEvents, the decision of $events).
+func (b *Bridge) check(id string, acc *smart.Access) (*subscriptions.Subscription, error) {
 	s, ok := b.m.Subscription(id)
 	if !ok {
 		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
 		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrSubscriptionNotFound)
 	}
-	if s.ChannelType != ChannelWebsocket {
+	if s.ChannelType != subscriptions.ChannelWebsocket {
 		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
 		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrNotWebsocket)
 	}
-	if acc == nil || !readsEvents(acc, s) {
+	if acc == nil || !subscriptions.ReadsEvents(acc, s) {
 		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
 		return nil, fmt.Errorf("Subscription/%s: %w", id, channels.ErrBindForbidden)
 	}
@@ -154,11 +201,11 @@ func (b *WSBridge) check(id string, acc *smart.Access) (*Subscription, error) {
 }
 
 // BindR4 implements channels.R4Binder.
-func (b *WSBridge) BindR4(ctx context.Context, id string, acc *smart.Access, ping func(int64)) (func(), error) {
+func (b *Bridge) BindR4(ctx context.Context, id string, acc *smart.Access, ping func(int64)) (func(), error) {
 	if _, err := b.check(id, acc); err != nil {
 		return nil, err
 	}
-	return b.m.Listen(id, func(r Recorded) {
+	return b.m.Listen(id, func(r subscriptions.Recorded) {
 		for _, ev := range r.Events {
 			ping(ev.Number)
 		}
@@ -167,17 +214,17 @@ func (b *WSBridge) BindR4(ctx context.Context, id string, acc *smart.Access, pin
 
 // BindingToken answers $get-ws-binding-token: a token for the websocket
 // subscriptions ids (none: every one whose events acc may read) bound to
-// acc. Failures are *Error (404 unknown, 422 not websocket, 403 when acc
+// acc. Failures are *subscriptions.Error (404 unknown, 422 not websocket, 403 when acc
 // may not read the subscription's events, as $events).
-func (b *WSBridge) BindingToken(ctx context.Context, acc *smart.Access, ids []string) (channels.BindingToken, error) {
+func (b *Bridge) BindingToken(ctx context.Context, acc *smart.Access, ids []string) (channels.BindingToken, error) {
 	var out channels.BindingToken
 	if acc == nil {
-		return out, &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "no access"}
+		return out, &subscriptions.Error{Status: http.StatusForbidden, Code: "forbidden", Message: "no access"}
 	}
 	var err error
 	if len(ids) == 0 {
 		if ids = b.bindable(acc); len(ids) == 0 {
-			return out, &Error{Status: http.StatusNotFound, Code: "not-found", Message: "no websocket subscription visible to the caller"}
+			return out, &subscriptions.Error{Status: http.StatusNotFound, Code: "not-found", Message: "no websocket subscription visible to the caller"}
 		}
 	} else {
 		ids = slices.Compact(slices.Sorted(slices.Values(ids)))
@@ -188,7 +235,7 @@ func (b *WSBridge) BindingToken(ctx context.Context, acc *smart.Access, ids []st
 		}
 	}
 	if len(ids) > channels.MaxTokenSubscriptions {
-		return out, &Error{Status: http.StatusBadRequest, Code: "too-costly", Element: "id",
+		return out, &subscriptions.Error{Status: http.StatusBadRequest, Code: "too-costly", Element: "id",
 			Message: fmt.Sprintf("a token binds at most %d subscriptions, %d asked", channels.MaxTokenSubscriptions, len(ids))}
 	}
 	tok, exp, err := b.cfg.Tokens.Issue(acc, ids)
@@ -200,39 +247,28 @@ func (b *WSBridge) BindingToken(ctx context.Context, acc *smart.Access, ids []st
 
 // bindable lists, sorted, the websocket subscriptions (not off) whose
 // events acc may read.
-func (b *WSBridge) bindable(acc *smart.Access) []string {
-	b.m.mu.RLock()
+func (b *Bridge) bindable(acc *smart.Access) []string {
 	var ids []string
-	for _, s := range b.m.subs {
-		if s.ChannelType == ChannelWebsocket && s.Status != StatusOff && readsEvents(acc, s) {
+	for _, s := range b.m.Subscriptions() {
+		if s.ChannelType == subscriptions.ChannelWebsocket && s.Status != subscriptions.StatusOff && subscriptions.ReadsEvents(acc, s) {
 			ids = append(ids, s.ID)
 		}
 	}
-	b.m.mu.RUnlock()
 	slices.Sort(ids)
 	return ids
 }
 
-// bindError turns a check failure into the operation's *Error.
+// bindError turns a check failure into the operation's *subscriptions.Error.
 func bindError(id string, err error) error {
 	switch {
 	case errors.Is(err, channels.ErrSubscriptionNotFound):
-		return notFound(id)
+		return &subscriptions.Error{Status: http.StatusNotFound, Code: "not-found", Message: fmt.Sprintf("Subscription/%s not found", id)}
 	case errors.Is(err, channels.ErrNotWebsocket):
-		return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Element: "id",
+		return &subscriptions.Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Element: "id",
 			Message: fmt.Sprintf("Subscription/%s does not use the websocket channel", id)}
 	case errors.Is(err, channels.ErrBindForbidden):
-		return &Error{Status: http.StatusForbidden, Code: "forbidden",
+		return &subscriptions.Error{Status: http.StatusForbidden, Code: "forbidden",
 			Message: fmt.Sprintf("Subscription/%s is not visible to the caller", id)}
 	}
 	return err
-}
-
-// encode marshals a notification Bundle.
-func encodeBundle(bundle map[string]any) ([]byte, error) {
-	data, err := json.Marshal(bundle)
-	if err != nil {
-		return nil, fmt.Errorf("encode notification: %w", err)
-	}
-	return data, nil
 }

@@ -1,0 +1,277 @@
+package delivery
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
+
+// Timing is what the timers of one subscription depend on.
+type Timing struct {
+	// Off: nothing is due.
+	Off bool
+	// RestHook: retries and heartbeats are the deliverers' (rest-hook).
+	RestHook bool
+	// Beats: heartbeats are due (status active or error).
+	Beats bool
+	// Heartbeat is the heartbeat period (0: none).
+	Heartbeat time.Duration
+	// End is the end of the subscription (zero: none).
+	End time.Time
+}
+
+// Schedule keeps the in-memory timing of every subscription (when its
+// next retry is due, when it last communicated, its heartbeat period and
+// end) and a min-heap (container/heap) of the time each one next needs the
+// deliverers, so that finding the due ones costs their number, not the
+// number of subscriptions. It is safe for concurrent use.
+type Schedule struct {
+	mu     sync.Mutex
+	timing map[string]*timing
+	timers timerHeap
+	kick   chan struct{} // a timer earlier than wake was set: the schedule loop recomputes its wait
+	wake   time.Time     // when the schedule loop looks next
+}
+
+// timing is what the schedule knows of one subscription.
+type timing struct {
+	id   string
+	next time.Time // retry due
+	comm time.Time // last successful communication or activation
+
+	known bool   // a current Subscription is tracked
+	sub   Timing // its fields the timers depend on
+
+	floor time.Time // fired: not again before (until a new retry is set)
+	at    time.Time // when the timer fires (valid while index >= 0)
+	index int       // position in the heap, -1 when not armed
+}
+
+// NewSchedule returns an empty schedule.
+func NewSchedule() *Schedule {
+	return &Schedule{timing: map[string]*timing{}, kick: make(chan struct{}, 1)}
+}
+
+// Kick receives when a timer earlier than the planned look was set: the
+// schedule loop recomputes its wait.
+func (s *Schedule) Kick() <-chan struct{} { return s.kick }
+
+// get returns (creating it) the timing of id; s.mu must be held.
+func (s *Schedule) get(id string) *timing {
+	t := s.timing[id]
+	if t == nil {
+		t = &timing{id: id, index: -1}
+		s.timing[id] = t
+	}
+	return t
+}
+
+// Due computes when t next needs the deliverers (zero: never).
+func (t *timing) due() time.Time {
+	if !t.known || t.sub.Off {
+		return time.Time{}
+	}
+	at := t.sub.End
+	earlier := func(c time.Time) {
+		if !c.IsZero() && (at.IsZero() || c.Before(at)) {
+			at = c
+		}
+	}
+	if t.sub.RestHook {
+		earlier(t.next)
+		if t.sub.Heartbeat > 0 && t.sub.Beats {
+			earlier(t.comm.Add(t.sub.Heartbeat))
+		}
+	}
+	if !at.IsZero() && at.Before(t.floor) {
+		at = t.floor
+	}
+	return at
+}
+
+// arm (re)places t's timer at its due time; s.mu must be held.
+func (s *Schedule) arm(t *timing) {
+	at := t.due()
+	if at.IsZero() {
+		s.disarm(t)
+		return
+	}
+	t.at = at
+	if t.index >= 0 {
+		heap.Fix(&s.timers, t.index)
+	} else {
+		heap.Push(&s.timers, t)
+	}
+	if !s.wake.IsZero() && !at.Before(s.wake) {
+		return // the loop looks by then anyway
+	}
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// disarm removes t's timer; s.mu must be held.
+func (s *Schedule) disarm(t *timing) {
+	if t.index >= 0 {
+		heap.Remove(&s.timers, t.index)
+	}
+}
+
+// Track records the fields of a subscription the timers depend on.
+func (s *Schedule) Track(id string, sub Timing) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.get(id)
+	t.known, t.sub = true, sub
+	s.arm(t)
+}
+
+// Untrack stops the timers of a subscription no longer known (its
+// retry and communication times stay until forget).
+func (s *Schedule) Untrack(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.timing[id]; t != nil {
+		t.known = false
+		s.disarm(t)
+	}
+}
+
+// Rearm puts back the timers of ids (a partition this node gained).
+func (s *Schedule) Rearm(ids []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if t := s.timing[id]; t != nil {
+			s.arm(t)
+		}
+	}
+}
+
+// Due pops the timers due at now and returns the ids of those this node
+// delivers (owns). A fired timer is re-armed no earlier than now+again,
+// as the old once-a-tick walk looked again at a subscription still due;
+// one of a subscription owned elsewhere is dropped until rearm.
+func (s *Schedule) Due(now time.Time, again time.Duration, owns func(string) bool) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	var fired []*timing
+	for len(s.timers) > 0 && !now.Before(s.timers[0].at) {
+		t := heap.Pop(&s.timers).(*timing)
+		if !owns(t.id) {
+			continue
+		}
+		ids = append(ids, t.id)
+		t.floor = now.Add(again)
+		fired = append(fired, t)
+	}
+	for _, t := range fired {
+		s.arm(t)
+	}
+	return ids
+}
+
+// Plan records when the schedule loop looks next.
+func (s *Schedule) Plan(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wake = t
+}
+
+// Earliest returns the earliest timer (zero when none).
+func (s *Schedule) Earliest() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.timers) == 0 {
+		return time.Time{}
+	}
+	return s.timers[0].at
+}
+
+// Restore seeds the timing of id from a persisted delivery state: the
+// next attempt and the last success (zero: unknown).
+func (s *Schedule) Restore(id string, next, comm time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.get(id)
+	if !next.IsZero() {
+		t.next = next
+	}
+	if !comm.IsZero() {
+		t.comm = comm
+	}
+	s.arm(t)
+}
+
+// Touch records a communication (or a start) at at.
+func (s *Schedule) Touch(id string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.get(id)
+	if at.After(t.comm) {
+		t.comm = at
+		s.arm(t)
+	}
+}
+
+// SetNext sets (zero: clears) the time of the next retry. A new retry is
+// Due at its time, even if the timer fired a moment ago.
+func (s *Schedule) SetNext(id string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.get(id)
+	t.next = at
+	if !at.IsZero() {
+		t.floor = time.Time{}
+	}
+	s.arm(t)
+}
+
+// Times returns the retry due and the last communication of id.
+func (s *Schedule) Times(id string) (next, comm time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.timing[id]; t != nil {
+		return t.next, t.comm
+	}
+	return time.Time{}, time.Time{}
+}
+
+// Forget drops every timing of id.
+func (s *Schedule) Forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.timing[id]; t != nil {
+		s.disarm(t)
+		delete(s.timing, id)
+	}
+}
+
+// timerHeap orders timings by when they fire (container/heap).
+type timerHeap []*timing
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+
+// Push implements heap.Interface.
+func (h *timerHeap) Push(x any) {
+	t := x.(*timing)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+
+// Pop implements heap.Interface.
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	t.index = -1
+	*h = old[:len(old)-1]
+	return t
+}
