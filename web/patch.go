@@ -19,21 +19,32 @@ import (
 
 const jsonPatchType = "application/json-patch+json"
 
+// maxPatchCopyBytes caps the bytes a JSON Patch's copy operations may add
+// in total: each copy can double a document (copy /a into /a/b, again and
+// again), so a few dozen operations would otherwise ask for gigabytes.
+const maxPatchCopyBytes = 4 << 20
+
 // patcher turns the current body of a resource into the patched one.
 type patcher func(cur map[string]any) (map[string]any, error)
 
 // jsonPatcher applies an RFC 6902 JSON Patch document.
 func jsonPatcher(doc []byte) (patcher, error) {
+	if t := bytes.TrimSpace(doc); len(t) == 0 || t[0] != '[' {
+		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON Patch: the document must be a JSON array of operations")
+	}
 	p, err := jsonpatch.DecodePatch(doc)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON Patch: %v", err)
 	}
+	opts := jsonpatch.NewApplyOptions()
+	opts.SupportNegativeIndices = false // RFC 6902: an index is a non-negative integer or "-"
+	opts.AccumulatedCopySizeLimit = maxPatchCopyBytes
 	return func(cur map[string]any) (map[string]any, error) {
 		raw, err := json.Marshal(cur)
 		if err != nil {
 			return nil, err
 		}
-		out, err := p.Apply(raw)
+		out, err := p.ApplyWithOptions(raw, opts)
 		if err != nil {
 			return nil, errorf(http.StatusUnprocessableEntity, "processing", "JSON Patch does not apply: %v", err)
 		}

@@ -102,3 +102,28 @@ func TestPatchInBundles(t *testing.T) {
 		t.Errorf("patch not advertised: %s", got)
 	}
 }
+
+// TestPatchJSONPatchBombs: a JSON Patch whose copies double the document
+// (copy /extension/0 into /extension/0/extension/-, again and again) is
+// refused with 422 before it asks for gigabytes; negative indices and a
+// document that is not an array are refused as RFC 6902 says.
+func TestPatchJSONPatchBombs(t *testing.T) {
+	s := mustServer(t)
+	p := patient("Bomb")
+	p["extension"] = []any{map[string]any{"url": "http://example.org/a",
+		"extension": []any{map[string]any{"url": "b", "valueString": strings.Repeat("v", 200)}}}}
+	id := str(s.do("POST", "/Patient", p).wantStatus(t, http.StatusCreated).JSON, "id")
+	ops := strings.TrimSuffix(strings.Repeat(`{"op":"copy","from":"/extension/0","path":"/extension/0/extension/-"},`, 40), ",")
+	r := s.do("PATCH", "/Patient/"+id, "["+ops+"]", "Content-Type", "application/json-patch+json").wantStatus(t, http.StatusUnprocessableEntity)
+	if !strings.Contains(string(r.Body), "copy") {
+		t.Errorf("the refusal does not name the copies: %s", r.Body)
+	}
+	s.do("PATCH", "/Patient/"+id, `[{"op":"add","path":"/name/-1","value":{"family":"x"}}]`, "Content-Type", "application/json-patch+json").
+		wantStatus(t, http.StatusUnprocessableEntity)
+	for _, doc := range []string{`null`, `"x"`, `7`} {
+		s.do("PATCH", "/Patient/"+id, doc, "Content-Type", "application/json-patch+json").wantStatus(t, http.StatusBadRequest)
+	}
+	if v := str(s.do("GET", "/Patient/"+id, nil).JSON, "meta", "versionId"); v != "1" {
+		t.Fatalf("refused patches wrote: version %s, want 1", v)
+	}
+}
