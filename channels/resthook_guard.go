@@ -58,6 +58,14 @@ func (rh *RestHook) ValidateEndpoint(endpoint string) error {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return rh.check(ip, port)
 	}
+	if ip, numeric, ok := legacyIPv4(host); numeric {
+		// 0x7f000001, 2130706433, 0177.1, 127.1: a resolver that follows
+		// inet_aton (glibc, browsers' URL parsers) reads these as IPv4.
+		if !ok {
+			return fmt.Errorf("%w: host %q ends in a number but is not an IPv4 address", ErrInvalidEndpoint, host)
+		}
+		return rh.check(ip, port)
+	}
 	if h := strings.ToLower(strings.TrimSuffix(host, ".")); h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		// RFC 6761: localhost names are loopback, whatever DNS says.
 		if err := rh.check(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port); err != nil {
@@ -65,6 +73,52 @@ func (rh *RestHook) ValidateEndpoint(endpoint string) error {
 		}
 	}
 	return nil
+}
+
+// legacyIPv4 reads host as inet_aton and the WHATWG URL standard do:
+// numeric is true when its last label is a number (decimal, 0-prefixed
+// octal or 0x hex), and then ok says whether the whole host is an IPv4
+// address of one to four such parts (the last part fills the remaining
+// bytes).
+func legacyIPv4(host string) (ip netip.Addr, numeric, ok bool) {
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	parsePart := func(p string) (uint64, bool) {
+		base := 10
+		switch {
+		case len(p) >= 2 && (p[:2] == "0x" || p[:2] == "0X"):
+			p, base = p[2:], 16
+			if p == "" {
+				return 0, true
+			}
+		case len(p) > 1 && p[0] == '0':
+			p, base = p[1:], 8
+		}
+		n, err := strconv.ParseUint(p, base, 64)
+		return n, err == nil
+	}
+	if _, numeric = parsePart(labels[len(labels)-1]); !numeric || len(labels) > 4 {
+		return netip.Addr{}, numeric, false
+	}
+	var v uint64
+	for i, l := range labels {
+		n, good := parsePart(l)
+		if !good {
+			return netip.Addr{}, true, false
+		}
+		if i < len(labels)-1 {
+			if n > 255 {
+				return netip.Addr{}, true, false
+			}
+			v = v<<8 | n
+			continue
+		}
+		rest := uint(8 * (4 - i))
+		if n >= 1<<rest {
+			return netip.Addr{}, true, false
+		}
+		v = v<<rest | n
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), true, true
 }
 
 func parseEndpoint(endpoint string) (*url.URL, error) {

@@ -100,3 +100,38 @@ func TestRefusalNamesTheSetting(t *testing.T) {
 		}
 	}
 }
+
+// TestNumericHostsAreAddresses: hosts that inet_aton (and so glibc's
+// resolver) reads as IPv4 are judged as the address they name at
+// validation, and a host ending in a number that is no address is invalid.
+func TestNumericHostsAreAddresses(t *testing.T) {
+	rh, err := NewRestHook(RestHookConfig{Allow: []string{"127.0.0.1:8443"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for endpoint, want := range map[string]error{
+		"http://0x7f000001:9/h":        ErrBlockedAddress,
+		"http://2130706433:9/h":        ErrBlockedAddress,
+		"http://017700000001:9/h":      ErrBlockedAddress,
+		"http://0177.0.0.1:9/h":        ErrBlockedAddress,
+		"http://127.1:9/h":             ErrBlockedAddress,
+		"http://0:9/h":                 ErrBlockedAddress,
+		"http://0xa9.254.169.254/h":    ErrBlockedAddress,
+		"http://10.1:9/h":              ErrBlockedAddress,
+		"http://0x7f.1:9/h":            ErrBlockedAddress,
+		"http://127.0.0.0x1./h":        ErrBlockedAddress,
+		"http://1.2.3.4.5/h":           ErrInvalidEndpoint,
+		"http://example.256/h":         ErrInvalidEndpoint,
+		"http://4294967296/h":          ErrInvalidEndpoint,
+		"http://0x7f000001:8443/h":     nil, // the allow-listed address, written in hex
+		"http://134744072/h":           nil, // 8.8.8.8
+		"http://hooks.example.org/h":   nil,
+		"http://0xample.example.com/h": nil,
+	} {
+		err := rh.ValidateEndpoint(endpoint)
+		t.Logf("%s: %v", endpoint, err)
+		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", endpoint, err, want)
+		}
+	}
+}
