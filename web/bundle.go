@@ -85,7 +85,11 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 	}
 	e.Method, _ = req["method"].(string)
 	rawURL, _ := req["url"].(string)
-	e.IfMatch, _ = req["ifMatch"].(string)
+	if v, ok := req["ifMatch"]; ok {
+		if e.IfMatch, _ = v.(string); !validIfMatch(e.IfMatch) {
+			return bad("request.ifMatch %q is not one version ETag (W/\"3\", \"3\" or 3)", e.IfMatch)
+		}
+	}
 	e.IfMatch = strings.Trim(strings.TrimPrefix(strings.TrimSpace(e.IfMatch), "W/"), `"`)
 	if v, ok := req["ifNoneExist"]; ok {
 		if e.IfNoneExist, _ = v.(string); e.IfNoneExist == "" {

@@ -33,8 +33,35 @@ func (s *Server) limits(next echo.HandlerFunc) echo.HandlerFunc {
 		if acc := r.Header.Get("Accept"); acc != "" && !acceptsJSON(acc) {
 			return errorf(http.StatusNotAcceptable, "not-supported", "Accept %q is not supported: this server speaks application/fhir+json only", acc)
 		}
+		if im, ok := r.Header["If-Match"]; ok {
+			if len(im) != 1 || !validIfMatch(im[0]) {
+				return errorf(http.StatusBadRequest, "invalid", "If-Match %q is not one version ETag (W/\"3\", \"3\" or 3)", strings.Join(im, ", "))
+			}
+		}
 		return next(c)
 	}
+}
+
+// validIfMatch reports whether an If-Match value names one version: W/"3",
+// "3" or 3 with a FHIR id as the version. A value that names none (`"`,
+// `W/`, `*`, a list) would otherwise be read as no If-Match at all, and
+// the write would go through unconditionally.
+func validIfMatch(v string) bool {
+	v = strings.TrimSpace(v)
+	v = strings.TrimPrefix(v, "W/")
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	if v == "" || len(v) > 64 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func jsonFormat(f string) bool {

@@ -127,3 +127,28 @@ func TestPatchJSONPatchBombs(t *testing.T) {
 		t.Fatalf("refused patches wrote: version %s, want 1", v)
 	}
 }
+
+// TestIfMatchGarbage: an If-Match that names no version is refused with
+// 400 on PUT, PATCH, DELETE and in bundles; it used to be read as no
+// If-Match, so the write went through unconditionally.
+func TestIfMatchGarbage(t *testing.T) {
+	s := mustServer(t)
+	id := str(s.do("POST", "/Patient", patient("Garbage")).wantStatus(t, http.StatusCreated).JSON, "id")
+	body := patient("Changed")
+	body["id"] = id
+	for _, v := range []string{`"`, `W/`, `W/""`, `*`, `"1", "2"`, `W/"1 OR 1=1"`, strings.Repeat("9", 65)} {
+		s.do("PUT", "/Patient/"+id, body, "If-Match", v).wantStatus(t, http.StatusBadRequest)
+		s.do("PATCH", "/Patient/"+id, `[]`, "Content-Type", "application/json-patch+json", "If-Match", v).wantStatus(t, http.StatusBadRequest)
+		s.do("DELETE", "/Patient/"+id, nil, "If-Match", v).wantStatus(t, http.StatusBadRequest)
+	}
+	b := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{map[string]any{"resource": body,
+		"request": map[string]any{"method": "PUT", "url": "Patient/" + id, "ifMatch": `"`}}}}
+	s.do("POST", "/", b).wantStatus(t, http.StatusBadRequest)
+	for _, v := range []string{`W/"1"`, `"1"`, `1`} {
+		s.do("GET", "/Patient/"+id, nil, "If-Match", v).wantStatus(t, http.StatusOK)
+	}
+	if v := str(s.do("GET", "/Patient/"+id, nil).JSON, "meta", "versionId"); v != "1" {
+		t.Fatalf("writes with a garbage If-Match went through: version %s, want 1", v)
+	}
+	s.do("PUT", "/Patient/"+id, body, "If-Match", `W/"1"`).wantStatus(t, http.StatusOK)
+}
