@@ -42,8 +42,6 @@ func (h *SubscriptionHook) Validate(ctx context.Context, body map[string]any, cu
 		if owner, stored, err = ownership(caller, current); err != nil {
 			return err
 		}
-	} else if err := h.m.checkQuota(owner); err != nil {
-		return err
 	}
 	if err := takeClientAccess(body, stored); err != nil {
 		return err
@@ -60,6 +58,11 @@ func (h *SubscriptionHook) Validate(ctx context.Context, body map[string]any, cu
 	}
 	if err := readable(owner, s); err != nil {
 		return err
+	}
+	if current == nil {
+		if err := h.m.checkQuota(owner); err != nil {
+			return err
+		}
 	}
 	body["status"] = string(s.Status)
 	delete(body, "error")
@@ -120,6 +123,9 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 		return fmt.Errorf("register Subscription/%s: %w", res.ID, err)
 	}
 	m.mu.Lock()
+	if in == fhirstore.InteractionCreate {
+		m.releaseQuotaLocked(s.Access)
+	}
 	m.putLocked(s, since)
 	m.mu.Unlock()
 	if s.Status == StatusRequested {

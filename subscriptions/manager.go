@@ -152,6 +152,8 @@ type Manager struct {
 
 	mu   sync.RWMutex
 	subs map[string]*Subscription // every known subscription, any status
+	// holds are the quota places of creates in flight (quota.go).
+	holds quotaHolds
 	// deleted is the tombstone version of each deleted subscription, so
 	// that an older version met later in the change feed does not bring
 	// it back (a re-create gets a higher version).

@@ -133,3 +133,43 @@ func TestNotificationOfASubscriptionIsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionQuotaInFlight: creates of one owner validated at the same
+// time (none committed yet) cannot pass the cap together; once they
+// register, the places they held are counted as subscriptions, not twice.
+func TestSubscriptionQuotaInFlight(t *testing.T) {
+	rcv := newReceiver(t)
+	e := newEnv(t, func(c *subscriptions.Config) { c.MaxPerOwner = 3 })
+	e.mustDo(201, "PUT", "/SubscriptionTopic/encounter-start", encounterTopic())
+	a := accessOf(t, "alice", "pa", "patient/*.rs")
+	h := e.m.SubscriptionInterceptor()
+	var bodies []map[string]any
+	refused := 0
+	for range 20 {
+		b := topicSub(rcv.srv.URL+"/a", encTopic, "id-only")
+		switch err := h.Validate(as(a), b, nil); {
+		case err == nil:
+			bodies = append(bodies, b)
+		case statusOf(err) == http.StatusTooManyRequests:
+			refused++
+		default:
+			t.Fatalf("validate: %v", err)
+		}
+	}
+	t.Logf("in flight: %d passed, %d refused", len(bodies), refused)
+	if len(bodies) != 3 || refused != 17 {
+		t.Fatalf("%d creates in flight passed the quota of 3 (%d refused)", len(bodies), refused)
+	}
+	for _, b := range bodies {
+		res, err := e.db.Create(context.Background(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Committed(context.Background(), res, fhirstore.InteractionCreate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.write(as(a), "", topicSub(rcv.srv.URL+"/a", encTopic, "id-only")); statusOf(err) != http.StatusTooManyRequests {
+		t.Errorf("a fourth subscription after three registered: %v, want 429", err)
+	}
+}
