@@ -232,6 +232,8 @@ func (f *moreFixture) socketAttacks(t *testing.T) []restAttack {
 				run: func() (int, []byte, error) { return socketProbe(sk.url, sk.probe, fr.typ, fr.data) }})
 		}
 	}
+	cs = append(cs, restAttack{name: "subscription quota: 60 creates of one owner at once", attacker: true, want: []int{200},
+		run: f.quotaRace})
 	cs = append(cs, restAttack{name: "socket /ws: 300 sockets of one token", attacker: true, want: []int{200},
 		run: func() (int, []byte, error) { return f.manySockets(ws+"/ws?access_token="+q, 300) }})
 	cs = append(cs, restAttack{name: "socket /api/ws: 300 sockets of one token", attacker: true, want: []int{200},
@@ -308,6 +310,45 @@ func (f *moreFixture) manySockets(u string, n int) (int, []byte, error) {
 	}
 	if len(bad) > 0 {
 		return 0, nil, fmt.Errorf("%d dials failed badly, e.g. %s", len(bad), bad[0])
+	}
+	return 200, nil, nil
+}
+
+// quotaRace sends 60 Subscription creates of a fresh owner at once: no
+// more than the per-owner quota may be created.
+func (f *moreFixture) quotaRace() (int, []byte, error) {
+	tok, err := mintToken(mintOptions{Secret: []byte(f.secret), Scope: "patient/*.cruds", Patient: "pat-a",
+		Subject: "quota-racer", TTL: time.Hour, Now: time.Now()})
+	if err != nil {
+		return 0, nil, err
+	}
+	body := mustMarshal(topicSubscription(f.hook.url+"/ok", criticalTopic, "id-only"))
+	var (
+		mu      sync.Mutex
+		created int
+		other   []int
+		wg      sync.WaitGroup
+	)
+	for range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, _, err := f.doRaw("POST", "/Subscription", tok, "application/fhir+json", body)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				other = append(other, 0)
+			case st == 201:
+				created++
+			case st != 429:
+				other = append(other, st)
+			}
+		}()
+	}
+	wg.Wait()
+	if created > f.maxPerOwner || len(other) > 0 {
+		return 0, nil, fmt.Errorf("%d created (quota %d), other answers %v", created, f.maxPerOwner, other)
 	}
 	return 200, nil, nil
 }
