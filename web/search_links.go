@@ -138,6 +138,18 @@ func (s *Server) included(ctx context.Context, q *search.Query, page []*fhirstor
 		out = append(out, r)
 		return true, nil
 	}
+	// Each resource is decoded once, however many _include values read it.
+	decoded := map[*fhirstore.Resource]map[string]any{}
+	decode := func(r *fhirstore.Resource) (map[string]any, error) {
+		if m, ok := decoded[r]; ok {
+			return m, nil
+		}
+		m, err := fhirstore.Decode(r.Body)
+		if err == nil {
+			decoded[r] = m
+		}
+		return m, err
+	}
 	frontier := page
 	for round := 0; round < maxIncludeRounds && len(frontier) > 0; round++ {
 		var next []*fhirstore.Resource
@@ -145,7 +157,7 @@ func (s *Server) included(ctx context.Context, q *search.Query, page []*fhirstor
 			if round > 0 && !in.Iterate {
 				continue
 			}
-			found, err := s.includeOne(ctx, in, frontier)
+			found, err := s.includeOne(ctx, in, frontier, decode)
 			if err != nil {
 				return nil, err
 			}
@@ -165,14 +177,15 @@ func (s *Server) included(ctx context.Context, q *search.Query, page []*fhirstor
 }
 
 // includeOne applies one _include or _revinclude to the resources from.
-func (s *Server) includeOne(ctx context.Context, in search.Include, from []*fhirstore.Resource) ([]*fhirstore.Resource, error) {
+func (s *Server) includeOne(ctx context.Context, in search.Include, from []*fhirstore.Resource,
+	decode func(*fhirstore.Resource) (map[string]any, error)) ([]*fhirstore.Resource, error) {
 	var out []*fhirstore.Resource
 	if !in.Rev {
 		for _, r := range from {
 			if r.Type != in.Source {
 				continue
 			}
-			body, err := fhirstore.Decode(r.Body)
+			body, err := decode(r)
 			if err != nil {
 				return nil, err
 			}

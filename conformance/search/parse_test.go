@@ -163,3 +163,37 @@ func TestParseIgnoresFormat(t *testing.T) {
 		t.Errorf("query = %q, params %v; want no parameters", q, q.Params())
 	}
 }
+
+// TestIncludesDeduplicatedAndCapped: a repeated _include is walked once (200
+// copies made one search take seconds on a large page), and more than
+// MaxIncludes distinct values are refused.
+func TestIncludesDeduplicatedAndCapped(t *testing.T) {
+	v := url.Values{"_include": slices.Repeat([]string{"Observation:subject"}, 200),
+		"_include:iterate": {"Observation:subject", "Observation:has-member", "Observation:has-member"}}
+	q, err := search.Parse("Observation", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.Includes) != 3 {
+		t.Fatalf("%d includes, want 3 (subject, subject:iterate, has-member:iterate): %v", len(q.Includes), q.Includes)
+	}
+	var many []string
+	for _, typ := range []string{"Observation", "Condition", "Encounter", "DiagnosticReport", "Procedure",
+		"MedicationRequest", "AllergyIntolerance", "Immunization", "CarePlan", "Goal", "ServiceRequest",
+		"DocumentReference", "Communication", "Appointment", "Claim", "Coverage", "Consent", "Device",
+		"Flag", "List", "NutritionOrder", "RiskAssessment", "Specimen", "Media", "FamilyMemberHistory",
+		"ClinicalImpression", "DetectedIssue", "EpisodeOfCare", "ImagingStudy", "MedicationStatement",
+		"QuestionnaireResponse", "SupplyRequest", "VisionPrescription", "AdverseEvent"} {
+		if _, err := search.Parse("Patient", url.Values{"_revinclude": {typ + ":patient"}}); err == nil {
+			many = append(many, typ+":patient")
+		}
+	}
+	if len(many) <= search.MaxIncludes/2 {
+		t.Fatalf("only %d types with a patient parameter: %v", len(many), many)
+	}
+	_, err = search.Parse("Patient", url.Values{"_revinclude": many, "_revinclude:iterate": many})
+	var se *search.Error
+	if !errors.As(err, &se) || !strings.Contains(se.Message, "distinct") {
+		t.Fatalf("%d distinct _revinclude values: %v, want the limit named", len(many), err)
+	}
+}

@@ -61,6 +61,11 @@ func (in Include) References(res map[string]any) ([]string, error) {
 	return out, nil
 }
 
+// MaxIncludes caps the distinct _include and _revinclude values of one
+// search: each walks the whole page (and, with :iterate, what it brought
+// in) again.
+const MaxIncludes = 32
+
 // summaries are the _summary values served.
 var summaries = map[string]bool{"count": true, "data": true, "true": true, "false": true}
 
@@ -79,6 +84,14 @@ func (q *Query) parseResultParam(name string, vals []string) (ok bool, err error
 			in, err := q.parseInclude(code == "_revinclude", mod != "", name, v)
 			if err != nil {
 				return true, err
+			}
+			if slices.ContainsFunc(q.Includes, func(o Include) bool {
+				return o.Rev == in.Rev && o.Iterate == in.Iterate && o.Source == in.Source && o.Param == in.Param && o.Target == in.Target
+			}) {
+				continue // a repeat adds nothing but the work of walking the page again
+			}
+			if len(q.Includes) == MaxIncludes {
+				return true, &Error{Param: name, Message: fmt.Sprintf("more than %d distinct _include and _revinclude values (the limit per search)", MaxIncludes)}
 			}
 			q.Includes = append(q.Includes, in)
 		}
