@@ -141,7 +141,11 @@ func (s *Server) patched(ctx context.Context, t, id string, p patcher, wantVersi
 	if wantVersion != "" && wantVersion != cur.VersionID {
 		return nil, nil, fhirstore.ErrVersionConflict
 	}
-	body, err := fhirstore.Decode(cur.Body)
+	// The patch applies to the resource as the caller may see it (secrets
+	// masked, as Redact shows them), never to the stored secrets: a copy,
+	// move or test op on them would reveal them. The update's validation
+	// puts the stored secrets back where the masked values remain.
+	body, err := fhirstore.Decode(s.shown(cur))
 	if err != nil {
 		return nil, nil, err
 	}
