@@ -195,6 +195,27 @@ func (f *moreFixture) writeAttacks() []restAttack {
 		{name: "expired token conditional create", tok: f.expired, method: "POST", path: "/Observation", body: own("exp"), want: []int{401}},
 		{name: "A deletes B's Subscription conditionally", tok: A, method: "DELETE", path: "/Subscription?_id=" + f.subB,
 			want: []int{200, 204, 404}, check: notDeleted},
+		{name: "B JSON-patches its header into reason (secret stays masked)", tok: s.tokB, method: "PATCH", path: "/Subscription/" + s.subB, ctype: jp,
+			body: `[{"op":"copy","from":"/channel/header/0","path":"/reason"}]`, want: []int{200, 400, 422}},
+		{name: "B JSON-patches its HMAC secret into reason", tok: s.tokB, method: "PATCH", path: "/Subscription/" + s.subB, ctype: jp,
+			body: `[{"op":"copy","from":"/channel/extension/0/valueString","path":"/reason"}]`, want: []int{200, 400, 422}},
+		{name: "B tests its header's real value by JSON Patch (no oracle)", tok: s.tokB, method: "PATCH", path: "/Subscription/" + s.subB, ctype: jp,
+			body: `[{"op":"test","path":"/channel/header/0","value":"Authorization: Bearer ` + hookSecret + `"}]`, want: []int{422}},
+		{name: "B moves its header where validation names it", tok: s.tokB, method: "PATCH", path: "/Subscription/" + s.subB, ctype: jp,
+			body: `[{"op":"move","from":"/channel/header/0","path":"/bogus"}]`, want: []int{400, 422}},
+		{name: "B FHIRPath-patches its reason (secrets kept)", tok: s.tokB, method: "PATCH", path: "/Subscription/" + s.subB,
+			body: fpReplace("Subscription.reason", "patched"), want: []int{200}},
+		{name: "B's endpoint still gets the real header after a PATCH", tok: s.tokB, want: []int{200}, run: func() (int, []byte, error) {
+			n := s.hook.count()
+			st, body, err := f.doRaw("PATCH", "/Subscription/"+s.subB, s.tokB, "application/fhir+json", mustMarshal(fpReplace("Subscription.reason", "again")))
+			if err != nil || st != 200 {
+				return st, body, err
+			}
+			if !s.hook.waitAuth(n+1, 30*time.Second) {
+				return 0, body, fmt.Errorf("no handshake with the stored secret after the PATCH")
+			}
+			return st, body, nil
+		}},
 		{name: "A patches B's Subscription", tok: A, method: "PATCH", path: "/Subscription/" + f.subB, ctype: jp,
 			body: `[{"op":"replace","path":"/status","value":"off"}]`, want: []int{404}},
 	}
