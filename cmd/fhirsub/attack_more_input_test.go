@@ -204,11 +204,11 @@ func (f *moreFixture) ssrfAttacks() []restAttack {
 func (f *moreFixture) socketAttacks(t *testing.T) []restAttack {
 	ws := "ws" + strings.TrimPrefix(f.p.base, "http")
 	q := url.QueryEscape(f.tokA)
-	sockets := []struct{ name, url, probe string }{
-		{"/ws", ws + "/ws?access_token=" + q, `{"type":"ping"}`},
-		{"/api/ws", ws + "/api/ws?token=" + q, `{"type":"ping"}`},
-		{"/websocket", ws + "/websocket?access_token=" + q, "bind does-not-exist"},
-		{"/ws/subscriptions", ws + "/ws/subscriptions", `{"type":"ping"}`},
+	sockets := []struct{ name, url, probe, answer string }{
+		{"/ws", ws + "/ws?access_token=" + q, `{"type":"ping"}`, "pong"},
+		{"/api/ws", ws + "/api/ws?token=" + q, `{"type":"ping"}`, "pong"},
+		{"/websocket", ws + "/websocket?access_token=" + q, "bind does-not-exist", "error"},
+		{"/ws/subscriptions", ws + "/ws/subscriptions", `{"type":"ping"}`, "pong"},
 	}
 	frames := []struct {
 		name string
@@ -229,7 +229,7 @@ func (f *moreFixture) socketAttacks(t *testing.T) []restAttack {
 	for _, sk := range sockets {
 		for _, fr := range frames {
 			cs = append(cs, restAttack{name: "socket " + sk.name + ": " + fr.name, attacker: true, want: []int{200},
-				run: func() (int, []byte, error) { return socketProbe(sk.url, sk.probe, fr.typ, fr.data) }})
+				run: func() (int, []byte, error) { return socketProbe(sk.url, sk.probe, sk.answer, fr.typ, fr.data) }})
 		}
 	}
 	cs = append(cs, restAttack{name: "subscription quota: 60 creates of one owner at once", attacker: true, want: []int{200},
@@ -241,9 +241,10 @@ func (f *moreFixture) socketAttacks(t *testing.T) []restAttack {
 	return cs
 }
 
-// socketProbe sends one hostile frame then the probe; 200 when the server
-// answered or closed the socket properly, an error otherwise.
-func socketProbe(u, probe string, typ int, data []byte) (int, []byte, error) {
+// socketProbe sends one hostile frame then the probe; 200 when a frame
+// carrying answer came back (the socket survived) or the server closed the
+// socket with a protocol code, an error otherwise (dropped, 1011, silence).
+func socketProbe(u, probe, answer string, typ int, data []byte) (int, []byte, error) {
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	c, resp, err := d.Dial(u, nil)
 	if err != nil {
@@ -264,12 +265,14 @@ func socketProbe(u, probe string, typ int, data []byte) (int, []byte, error) {
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) && ce.Code != websocket.CloseAbnormalClosure && ce.Code != websocket.CloseInternalServerErr {
-				return 200, got, nil
+				return 200, got, nil // closed with a protocol code
 			}
-			return 0, got, fmt.Errorf("the socket ended with %v", err)
+			return 0, got, fmt.Errorf("the socket ended with %v after %q", err, got)
 		}
 		got = append(got, b...)
-		return 200, got, nil
+		if bytes.Contains(b, []byte(answer)) {
+			return 200, got, nil // the probe was answered: the socket survived the frame
+		}
 	}
 }
 

@@ -142,16 +142,6 @@ func sameAs(want *[]byte) func(int, []byte) error {
 	}
 }
 
-// contains checks the answer carries text.
-func contains(text string) func(int, []byte) error {
-	return func(_ int, body []byte) error {
-		if !bytes.Contains(body, []byte(text)) {
-			return fmt.Errorf("the answer does not say %q", text)
-		}
-		return nil
-	}
-}
-
 // signJWT signs header.claims with HMAC-SHA256 under secret, whatever the
 // header claims the algorithm is.
 func signJWT(secret string, header, claims any) string {
