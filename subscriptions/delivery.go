@@ -39,11 +39,13 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 			m.sched.Forget(id)
 		}
 		m.lanes.drop(id)
+		m.lag.forget(id)
 		return nil
 	}
 	now := m.cfg.Now()
 	if s.Status == StatusOff || s.ChannelType != ChannelRestHook {
 		m.lanes.drop(id)
+		m.lag.forget(id)
 	}
 	if s.Status == StatusOff {
 		return nil
@@ -65,6 +67,7 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	m.lag.failing(id, ln.st.ConsecutiveFailures > 0)
 	if next := ln.st.NextAttempt; !next.IsZero() && now.Before(next) {
 		m.sched.SetNext(id, next)
 		return nil
@@ -89,6 +92,7 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 		m.lanes.drop(id)
 		return fmt.Errorf("read events: %w", err)
 	}
+	m.lag.attempt(id, ln.st.Delivered, evs)
 	if len(evs) == 0 {
 		_, comm := m.sched.Times(id)
 		if s.Heartbeat > 0 && !s.Classic() && now.Sub(comm) >= s.Heartbeat {
@@ -119,6 +123,11 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 		return err
 	}
 	ln.delivered(last)
+	var next time.Time
+	if len(ln.ahead) > 0 {
+		next = ln.ahead[0].Time
+	}
+	m.lag.delivered(id, last, next)
 	if before/pruneEvery != last/pruneEvery {
 		if err := m.events.Prune(ctx, id, m.cfg.Retention); err != nil {
 			m.log.Warn("prune events", "subscription", id, "err", err)
@@ -255,6 +264,7 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 		return err
 	}
 	m.sched.SetNext(s.ID, st.NextAttempt)
+	m.lag.failing(s.ID, true)
 	m.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,
 		"retry_in", delay, "err", cause)
 	if s.Status != StatusError && (perm || st.ConsecutiveFailures >= m.cfg.MaxFailures) {

@@ -163,7 +163,8 @@ type Manager struct {
 	topicVer map[string]int64  // SubscriptionTopic id → newest version applied (deletes too)
 
 	queue   *delivery.Queue
-	lanes   *lanes // the in-memory delivery work of the subscription a worker is on
+	lanes   *lanes      // the in-memory delivery work of the subscription a worker is on
+	lag     *lagTracker // what Lag is computed from (lag.go)
 	sched   *delivery.Schedule
 	own     *leaseSet  // partitions held (Cluster.Leases)
 	stats   counters   // running totals of Stats (stats.go)
@@ -235,6 +236,7 @@ func New(cfg Config) (*Manager, error) {
 		topicVer:  map[string]int64{},
 		sched:     delivery.NewSchedule(),
 		lanes:     newLanes(),
+		lag:       newLagTracker(),
 		own:       newLeaseSet(),
 		listeners: map[string]map[*listener]struct{}{},
 	}

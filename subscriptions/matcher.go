@@ -33,6 +33,7 @@ func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
 			continue
 		}
 		if len(changes) == 0 {
+			m.lag.matching(time.Time{}) // caught up
 			lazy.maybeSave(ctx)
 			wctx, cancel := context.WithTimeout(ctx, lazy.wait(m.cfg.PollInterval))
 			err := m.store.Wait(wctx, cursor)
@@ -43,6 +44,7 @@ func (m *Manager) matchLoop(ctx context.Context, cursor int64) {
 			continue
 		}
 		for _, c := range changes {
+			m.lag.matching(c.Time)
 			saved, err := m.process(ctx, c, m.cfg.Cursor, true)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -412,6 +414,10 @@ func (m *Manager) dispatch(ctx context.Context, evs []fhirstore.Event) {
 			continue
 		}
 		if s.ChannelType == ChannelRestHook {
+			if m.owns(id) {
+				last := group[len(group)-1]
+				m.lag.recorded(id, group[0].Time, last.Number, last.Time)
+			}
 			m.queue.Push(id)
 			continue
 		}

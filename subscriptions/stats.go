@@ -37,6 +37,8 @@ type Stats struct {
 	ChangesSkipped int64
 	// Skipped lists the changes currently set aside, by seq.
 	Skipped []SkippedChange
+	// Lag is how far notifications are behind the writes (see Manager.Lag).
+	Lag Lag
 }
 
 // Statuses lists the four R4 subscription statuses, in the order of the
@@ -75,6 +77,7 @@ func (m *Manager) Stats() Stats {
 		ChangesSkipped:    m.stats.skippedChanges.Load(),
 		Skipped:           m.skipped.list(),
 		Subscriptions:     make(map[Status]int, 4),
+		Lag:               m.Lag(),
 	}
 	for _, s := range Statuses() {
 		st.Subscriptions[s] = 0

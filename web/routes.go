@@ -26,6 +26,9 @@ import (
 //	GET    /{type}/{id}/_history             instance history
 //	GET    /{type}/{id}/_history/{vid}       vread
 //
+// The writes (POST /, POST /{type}, PUT, PATCH, DELETE) pass the
+// backpressure gate first (Config.Backpressure, backpressure.go).
+//
 // Paging uses _count and _offset; next/previous links carry both.
 func (s *Server) routes() {
 	e := s.echo
@@ -53,18 +56,19 @@ func (s *Server) routes() {
 	}
 	s.subscriptionRoutes()
 	s.wsBindingRoutes()
-	e.POST("/", s.bundle)
+	w := s.writeGate // writes only: see backpressure.go
+	e.POST("/", s.bundle, w)
 	e.GET("/_history", s.historySystem)
 	e.GET("/:type", s.search)
 	e.POST("/:type/_search", s.search)
-	e.POST("/:type", s.create)
-	e.PUT("/:type", s.updateConditionalHTTP)
-	e.DELETE("/:type", s.deleteConditionalHTTP)
+	e.POST("/:type", s.create, w)
+	e.PUT("/:type", s.updateConditionalHTTP, w)
+	e.DELETE("/:type", s.deleteConditionalHTTP, w)
 	e.GET("/:type/_history", s.historyType)
 	e.GET("/:type/:id", s.read)
-	e.PUT("/:type/:id", s.update)
-	e.DELETE("/:type/:id", s.delete)
-	e.PATCH("/:type/:id", s.patchHTTP)
+	e.PUT("/:type/:id", s.update, w)
+	e.DELETE("/:type/:id", s.delete, w)
+	e.PATCH("/:type/:id", s.patchHTTP, w)
 	e.GET("/:type/:id/_history", s.historyInstance)
 	e.GET("/:type/:id/_history/:vid", s.vread)
 }

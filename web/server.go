@@ -75,6 +75,11 @@ type Config struct {
 	// cmd/fhirsub builds), without authentication like /healthz; nil
 	// leaves the route out.
 	Metrics http.Handler
+	// Backpressure, when set, is asked before every write (create,
+	// update, patch, delete, batch, transaction) and refuses it with 503
+	// and Retry-After while it says the server is overloaded; nil never
+	// refuses.
+	Backpressure Backpressure
 }
 
 // Server is the FHIR REST API as an http.Handler.

@@ -111,6 +111,7 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		Subscriptions: mgr,
 		WSBinding:     bridge,
 		Metrics:       a.metrics.handler(),
+		Backpressure:  lagGate{lag: mgr, bound: cfg.MaxNotificationLag},
 		Readiness: func(context.Context) map[string]any {
 			if skipped := mgr.Stats().Skipped; len(skipped) > 0 {
 				return map[string]any{"skipped_changes": skipped}

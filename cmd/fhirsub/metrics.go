@@ -222,7 +222,7 @@ type pipelineCollector struct {
 	sockets socketCounter
 
 	changes, skipped, events, wsDeliveries *prometheus.Desc
-	subs, pending, busy, conns             *prometheus.Desc
+	subs, pending, busy, conns, lag        *prometheus.Desc
 }
 
 func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineCollector {
@@ -246,12 +246,18 @@ func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineC
 			"Rest-hook subscriptions a delivery worker is on.", nil, nil),
 		conns: prometheus.NewDesc("fhirsub_websocket_connections",
 			"Open websocket connections, every protocol.", nil, nil),
+		lag: prometheus.NewDesc("fhirsub_notification_lag_seconds",
+			"Age of the oldest committed work not yet handed on, by channel: matcher (the oldest change "+
+				"not yet matched; websocket events are handed over as they are matched) and rest-hook (the "+
+				"oldest undelivered event of a subscription whose delivery is due; receivers in backoff "+
+				"after a failure do not count). Writes get 503 while it is over --max-notification-lag.",
+			[]string{"channel"}, nil),
 	}
 }
 
 // Describe sends the descriptors of every metric Collect sends.
 func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.changes, c.skipped, c.events, c.wsDeliveries, c.subs, c.pending, c.busy, c.conns} {
+	for _, d := range []*prometheus.Desc{c.changes, c.skipped, c.events, c.wsDeliveries, c.subs, c.pending, c.busy, c.conns, c.lag} {
 		ch <- d
 	}
 }
@@ -275,4 +281,6 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.pending, st.QueuePending)
 	gauge(c.busy, st.QueueBusy)
 	gauge(c.conns, c.sockets.Len())
+	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, st.Lag.Matcher.Seconds(), "matcher")
+	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, st.Lag.RestHook.Seconds(), subscriptions.ChannelRestHook)
 }

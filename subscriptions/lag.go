@@ -1,0 +1,174 @@
+package subscriptions
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// Lag is how far notifications are behind the writes, per channel: the
+// age of the oldest thing committed and not yet handed on. Zero means
+// caught up.
+type Lag struct {
+	// Matcher is the age of the oldest committed change the matcher has
+	// not finished processing (now minus its commit time). Websocket
+	// events are handed to the bound sockets as the matcher records them,
+	// so this is also the websocket channels' lag.
+	Matcher time.Duration
+	// RestHook is the age of the oldest recorded, undelivered event of a
+	// rest-hook subscription this node delivers whose delivery is due.
+	// Subscriptions whose last attempt failed (waiting in backoff, or in
+	// status error) do not count: their receiver's failure is theirs
+	// alone, shown by their status and $status, and must not hold back
+	// everybody's writes. A receiver that accepts but answers slowly does
+	// count: the server keeps working for it, and the backlog is real.
+	RestHook time.Duration
+}
+
+// Max returns the larger of the two lags and the channel it is of
+// ("matcher" or "rest-hook").
+func (l Lag) Max() (time.Duration, string) {
+	if l.RestHook > l.Matcher {
+		return l.RestHook, ChannelRestHook
+	}
+	return l.Matcher, "matcher"
+}
+
+// lagEvery is how long a computed rest-hook lag is reused: the gate asks
+// on every write, the scan of the backlogs runs at most this often.
+const lagEvery = 100 * time.Millisecond
+
+// lagTracker keeps what the lag is computed from, updated by the loops
+// that already run: the matcher notes the change it works on, the
+// dispatcher and the deliverers the oldest undelivered event of each
+// rest-hook subscription with a backlog. It is safe for concurrent use.
+type lagTracker struct {
+	behind atomic.Int64 // commit time (Unix ns) of the change the matcher works on; 0: caught up
+
+	mu       sync.Mutex
+	backlogs map[string]*backlog // rest-hook subscriptions with undelivered events
+	oldest   time.Time           // the oldest counted backlog found at cachedAt (zero: none)
+	cachedAt time.Time
+}
+
+// backlog is the undelivered work of one rest-hook subscription.
+type backlog struct {
+	oldest   time.Time // commit time of the oldest undelivered event (or a lower bound of its age)
+	newest   int64     // number of the newest event recorded
+	newestAt time.Time // its commit time
+	failing  bool      // the last attempt failed: in backoff, not counted
+}
+
+func newLagTracker() *lagTracker { return &lagTracker{backlogs: map[string]*backlog{}} }
+
+// matching notes that the matcher works on a change committed at t; a zero
+// t says it is caught up.
+func (l *lagTracker) matching(t time.Time) {
+	if t.IsZero() {
+		l.behind.Store(0)
+		return
+	}
+	l.behind.Store(t.UnixNano())
+}
+
+// recorded notes events first..last (numbers; committed at firstAt and
+// lastAt) recorded for subscription id.
+func (l *lagTracker) recorded(id string, firstAt time.Time, last int64, lastAt time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.backlogs[id]
+	if b == nil {
+		b = &backlog{oldest: firstAt}
+		l.backlogs[id] = b
+	}
+	if last > b.newest {
+		b.newest, b.newestAt = last, lastAt
+	}
+}
+
+// attempt notes what a deliverer found undelivered after event number
+// delivered: next, oldest first (none: caught up, unless an event was
+// recorded since the deliverer read).
+func (l *lagTracker) attempt(id string, delivered int64, next []fhirstore.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.backlogs[id]
+	switch {
+	case len(next) > 0 && b == nil:
+		last := next[len(next)-1]
+		l.backlogs[id] = &backlog{oldest: next[0].Time, newest: last.Number, newestAt: last.Time}
+	case len(next) > 0:
+		b.oldest = next[0].Time
+	case b != nil && b.newest <= delivered:
+		delete(l.backlogs, id)
+	}
+}
+
+// delivered notes that the events up to number last were delivered and
+// that next (zero: unknown) is the commit time of the following one.
+func (l *lagTracker) delivered(id string, last int64, next time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.backlogs[id]
+	if b == nil {
+		return
+	}
+	b.failing = false
+	switch {
+	case !next.IsZero():
+		b.oldest = next
+	case b.newest > last:
+		// more was recorded than the deliverer read ahead: the newest's
+		// age is a lower bound until the next attempt reads the oldest
+		b.oldest = b.newestAt
+	default:
+		delete(l.backlogs, id)
+	}
+}
+
+// failing notes whether the last attempt of id failed.
+func (l *lagTracker) failing(id string, failed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.backlogs[id]; b != nil {
+		b.failing = failed
+	}
+}
+
+// forget drops the backlog of id (gone, off, not this node's).
+func (l *lagTracker) forget(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.backlogs, id)
+}
+
+// lag returns the lag at now; which backlog is the oldest is found again
+// at most every lagEvery (its age is always computed at now).
+func (l *lagTracker) lag(now time.Time) Lag {
+	var out Lag
+	if b := l.behind.Load(); b != 0 {
+		out.Matcher = max(now.Sub(time.Unix(0, b)), 0)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cachedAt.IsZero() || now.Sub(l.cachedAt) >= lagEvery || now.Before(l.cachedAt) {
+		var oldest time.Time
+		for _, b := range l.backlogs {
+			if !b.failing && (oldest.IsZero() || b.oldest.Before(oldest)) {
+				oldest = b.oldest
+			}
+		}
+		l.oldest, l.cachedAt = oldest, now
+	}
+	if !l.oldest.IsZero() {
+		out.RestHook = max(now.Sub(l.oldest), 0)
+	}
+	return out
+}
+
+// Lag returns how far notifications are behind the writes (see Lag). It
+// is cheap enough to call on every write: the rest-hook part is a scan of
+// the subscriptions with undelivered events at most every 100 ms.
+func (m *Manager) Lag() Lag { return m.lag.lag(time.Now()) }
