@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fhirsub/fhirsub/subscriptions"
+)
+
+type fixedLag subscriptions.Lag
+
+func (l fixedLag) Lag() subscriptions.Lag { return subscriptions.Lag(l) }
+
+func TestLagGate(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		lag   subscriptions.Lag
+		bound time.Duration
+		over  bool
+		after time.Duration
+		says  string
+	}{
+		{"disabled", subscriptions.Lag{RestHook: time.Hour}, 0, false, 0, ""},
+		{"under", subscriptions.Lag{Matcher: 9 * time.Second, RestHook: 10 * time.Second}, 10 * time.Second, false, 0, ""},
+		{"rest-hook over", subscriptions.Lag{Matcher: time.Second, RestHook: 10200 * time.Millisecond}, 10 * time.Second, true, time.Second, "(rest-hook) is 10.2s"},
+		{"matcher over", subscriptions.Lag{Matcher: 14 * time.Second}, 10 * time.Second, true, 4 * time.Second, "(matcher) is 14s"},
+		{"far over", subscriptions.Lag{RestHook: 10 * time.Minute}, 10 * time.Second, true, maxRetryAfter, "over the bound of 10s"},
+	} {
+		after, reason, over := lagGate{lag: fixedLag(c.lag), bound: c.bound}.Overloaded()
+		if over != c.over || after != c.after || !strings.Contains(reason, c.says) {
+			t.Errorf("%s: Overloaded() = %v, %q, %v; want %v, %v, mentioning %q", c.name, after, reason, over, c.after, c.over, c.says)
+		}
+	}
+}
+
+// holdingReceiver answers handshakes and heartbeats at once and holds
+// every event notification until release (or 20 s, under the server's
+// 30 s time limit of an attempt, so that a held delivery never fails).
+type holdingReceiver struct {
+	srv     *httptest.Server
+	held    chan struct{} // one send per event notification held
+	release chan struct{}
+	once    sync.Once
+}
+
+func newHoldingReceiver(t *testing.T) *holdingReceiver {
+	r := &holdingReceiver{held: make(chan struct{}, 100), release: make(chan struct{})}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		raw, _ := io.ReadAll(req.Body)
+		if strings.Contains(string(raw), `"event-notification"`) {
+			select {
+			case r.held <- struct{}{}:
+			default:
+			}
+			select {
+			case <-r.release:
+			case <-time.After(20 * time.Second):
+			case <-req.Context().Done():
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(func() { r.open(); r.srv.Close() })
+	return r
+}
+
+// open lets every held and later notification through.
+func (r *holdingReceiver) open() { r.once.Do(func() { close(r.release) }) }
+
+// postPatient POSTs a Patient and returns the status, Retry-After and the first
+// issue code of an OperationOutcome.
+func postPatient(t *testing.T, base, family string) (status int, retryAfter, code string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"resourceType":"Patient","name":[{"family":%q}]}`, family)
+	req, err := http.NewRequest(http.MethodPost, base+"/Patient", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /Patient: %v", err)
+	}
+	defer resp.Body.Close()
+	var oo struct {
+		ResourceType string                  `json:"resourceType"`
+		Issue        []struct{ Code string } `json:"issue"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&oo)
+	if oo.ResourceType == "OperationOutcome" && len(oo.Issue) > 0 {
+		code = oo.Issue[0].Code
+	}
+	return resp.StatusCode, resp.Header.Get("Retry-After"), code
+}
+
+// restHookLag reads fhirsub_notification_lag_seconds{channel="rest-hook"}.
+func restHookLag(t *testing.T, base string) time.Duration {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), `fhirsub_notification_lag_seconds{channel="rest-hook"} `); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("lag gauge %q: %v", v, err)
+			}
+			return time.Duration(f * float64(time.Second))
+		}
+	}
+	t.Fatal("no fhirsub_notification_lag_seconds{channel=\"rest-hook\"} on /metrics")
+	return 0
+}
+
+// TestBackpressureRefusesWrites runs the binary with a 300 ms bound on the
+// notification lag and a receiver that accepts its subscription's
+// handshake but holds the event notification: the undelivered event ages
+// past the bound, writes get 503 with Retry-After while reads are served,
+// and once the receiver answers writes are accepted again.
+func TestBackpressureRefusesWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("backpressure test skipped in -short mode (starts the binary)")
+	}
+	const bound = 300 * time.Millisecond
+	rcv := newHoldingReceiver(t)
+	srv := startServerProc(t, "--log-level", "error", "--max-notification-lag", bound.String())
+
+	patient := mustFHIR(t, http.StatusCreated, "POST", srv.base+"/Patient",
+		map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": "Lagging"}}})["id"].(string)
+	sub := mustFHIR(t, http.StatusCreated, "POST", srv.base+"/Subscription",
+		topicSubscription(rcv.srv.URL+"/hook", criticalTopic, "id-only", "Observation?patient=Patient/"+patient))["id"].(string)
+	waitStatus(t, srv.base, sub, "active", 15*time.Second)
+	mustFHIR(t, http.StatusCreated, "POST", srv.base+"/Observation", criticalObservation(patient, loincPotassium, "lag-1"))
+	select {
+	case <-rcv.held:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the event notification did not reach the receiver within 15s")
+	}
+
+	// Write until refused with the rest-hook lag over the bound: the event
+	// in flight ages past it. (On a loaded machine the matcher's lag may
+	// refuse a write first; the loop goes on until the rest-hook's does.)
+	var status int
+	var retryAfter, code string
+	var lag time.Duration
+	accepted := 0
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		status, retryAfter, code = postPatient(t, srv.base, fmt.Sprintf("Before%d", accepted))
+		if status != http.StatusCreated {
+			if lag = restHookLag(t, srv.base); lag > bound {
+				break
+			}
+			t.Logf("write refused with the rest-hook lag at %v (the matcher's lag?); going on", lag)
+		} else {
+			accepted++
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	refusedStatus, refusedRetry, refusedCode := status, retryAfter, code
+	// Reads are served while writes are refused; a refused write is
+	// refused again (not stored).
+	readStatus, _, _ := fhirDo(context.Background(), "GET", srv.base+"/Patient/"+patient, nil)
+	metaStatus, _, _ := fhirDo(context.Background(), "GET", srv.base+"/metadata", nil)
+	againStatus, _, _ := postPatient(t, srv.base, "Refused")
+
+	// The receiver answers: the backlog drains and writes are accepted.
+	released := time.Now()
+	rcv.open()
+	var recovered time.Duration
+	deadline = time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if s, _, _ := postPatient(t, srv.base, "After"); s == http.StatusCreated {
+			recovered = time.Since(released)
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	refusedStored := len(searchAll(t, srv.base+"/Patient?family:exact=Refused"))
+	lagAfter := restHookLag(t, srv.base)
+
+	line := fmt.Sprintf("backpressure: lag=%v (bound %v), write status=%d, retry-after=%s, issue=%s, accepted before=%d,"+
+		" read status=%d, metadata status=%d, recovered after=%v, lag after=%v, refused writes stored=%d",
+		lag.Round(time.Millisecond), bound, refusedStatus, refusedRetry, refusedCode, accepted,
+		readStatus, metaStatus, recovered.Round(time.Millisecond), lagAfter.Round(time.Millisecond), refusedStored)
+	t.Log(line)
+	reportFigure(line)
+
+	if refusedStatus != http.StatusServiceUnavailable || refusedCode != "transient" {
+		t.Fatalf("write while the lag grows: status %d issue %q, want 503 transient", refusedStatus, refusedCode)
+	}
+	if n, err := strconv.Atoi(refusedRetry); err != nil || n < 1 {
+		t.Errorf("Retry-After %q, want a number of seconds >= 1", refusedRetry)
+	}
+	if lag <= bound {
+		t.Errorf("rest-hook lag gauge %v when refused, want over the bound %v", lag, bound)
+	}
+	if readStatus != http.StatusOK || metaStatus != http.StatusOK {
+		t.Errorf("reads while writes are refused: read %d, metadata %d; want 200", readStatus, metaStatus)
+	}
+	if againStatus != http.StatusServiceUnavailable || refusedStored != 0 {
+		t.Errorf("a write during the refusal: status %d, stored %d; want 503 and not stored", againStatus, refusedStored)
+	}
+	if recovered == 0 || recovered > 5*time.Second {
+		t.Errorf("writes accepted again after %v of the receiver answering, want within 5s", recovered)
+	}
+	if lagAfter > bound {
+		t.Errorf("rest-hook lag %v after recovery, want under %v", lagAfter, bound)
+	}
+}

@@ -1,0 +1,76 @@
+package subscriptions
+
+import (
+	"testing"
+	"time"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+func TestLagTracker(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	ev := func(n int64, ms int) fhirstore.Event { return fhirstore.Event{Number: n, Time: at(ms)} }
+	l := newLagTracker()
+	check := func(step string, now time.Time, matcher, resthook time.Duration) {
+		t.Helper()
+		// every check is lagEvery after the previous one: the scan runs again
+		got := l.lag(now)
+		if got.Matcher != matcher || got.RestHook != resthook {
+			t.Fatalf("%s: lag %+v, want matcher %v rest-hook %v", step, got, matcher, resthook)
+		}
+	}
+	check("idle", at(0), 0, 0)
+
+	l.matching(at(100))
+	check("matcher on a change", at(400), 300*time.Millisecond, 0)
+	l.matching(time.Time{})
+	check("matcher caught up", at(500), 0, 0)
+
+	// a: events 1-2 recorded at 1000 and 1100; b: event 1 at 1050
+	l.recorded("a", at(1000), 1, at(1000))
+	l.recorded("a", at(1100), 2, at(1100))
+	l.recorded("b", at(1050), 1, at(1050))
+	check("two backlogs", at(1500), 0, 500*time.Millisecond)
+	// a's event 1 delivered, event 2 read ahead
+	l.delivered("a", 1, at(1100))
+	check("a's oldest moves on", at(1600), 0, 550*time.Millisecond) // b's 1050 is now the oldest
+	// b's receiver fails: b is in backoff and does not count
+	l.failing("b", true)
+	check("b failing", at(1700), 0, 600*time.Millisecond)
+	// a delivered everything read; event 3 was recorded meanwhile
+	l.recorded("a", at(1650), 3, at(1650))
+	l.delivered("a", 2, time.Time{})
+	check("a: newer event than read ahead", at(1800), 0, 150*time.Millisecond)
+	// the next attempt reads event 3 itself
+	l.attempt("a", 2, []fhirstore.Event{ev(3, 1650)})
+	l.delivered("a", 3, time.Time{})
+	check("a caught up, b failing", at(1900), 0, 0)
+	// an attempt that reads nothing while a newer event was recorded
+	// (the read raced the record) keeps the backlog
+	l.recorded("a", at(1950), 4, at(1950))
+	l.attempt("a", 3, nil)
+	check("a: read raced record", at(2000), 0, 50*time.Millisecond)
+	l.attempt("a", 3, []fhirstore.Event{ev(4, 1950)})
+	l.delivered("a", 4, time.Time{})
+	// b recovers: a success clears failing
+	l.attempt("b", 0, []fhirstore.Event{ev(1, 1050)})
+	check("b retried, still failing", at(2100), 0, 0)
+	l.delivered("b", 1, time.Time{})
+	check("all delivered", at(2200), 0, 0)
+	// a backlog found by a deliverer only (after a restart)
+	l.attempt("c", 7, []fhirstore.Event{ev(8, 2000), ev(9, 2100)})
+	check("backlog seen by the deliverer", at(2300), 0, 300*time.Millisecond)
+	l.forget("c")
+	check("forgotten", at(2400), 0, 0)
+
+	// within lagEvery the oldest backlog is not searched again, but its
+	// age is computed at now
+	l.recorded("d", at(2500), 1, at(2500))
+	check("new backlog", at(2600), 0, 100*time.Millisecond)
+	l.delivered("d", 1, time.Time{})
+	if got := l.lag(at(2650)).RestHook; got != 150*time.Millisecond {
+		t.Fatalf("cached: rest-hook lag %v, want 150ms", got)
+	}
+	check("next scan", at(2700), 0, 0)
+}
