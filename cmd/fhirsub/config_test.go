@@ -43,6 +43,9 @@ func TestParseConfig(t *testing.T) {
 		{"zero leeway allowed", []string{"--jwt-leeway", "0s"}, nil, func(c *config) any { return c.Auth.Leeway }, time.Duration(0)},
 		{"mongo from env", nil, map[string]string{"MONGODB_URI": "mongodb://db:27017", "MONGODB_DATABASE": "x"}, func(c *config) any { return c.MongoURI + " " + c.MongoDatabase }, "mongodb://db:27017 x"},
 		{"node id default", nil, nil, func(c *config) any { return c.NodeID != "" }, true},
+		{"max notification lag default", nil, nil, func(c *config) any { return c.MaxNotificationLag }, 10 * time.Second},
+		{"max notification lag from env", nil, map[string]string{"FHIRSUB_MAX_NOTIFICATION_LAG": "250ms"}, func(c *config) any { return c.MaxNotificationLag }, 250 * time.Millisecond},
+		{"max notification lag off", []string{"--max-notification-lag", "0"}, nil, func(c *config) any { return c.MaxNotificationLag }, time.Duration(0)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,6 +77,11 @@ func TestMetricsThroughTheServer(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
 		}
 	}
+	for _, ch := range []string{"matcher", "rest-hook"} {
+		if _, ok := got[`fhirsub_notification_lag_seconds{channel="`+ch+`"}`]; !ok {
+			t.Errorf("no notification lag gauge for channel %s", ch)
+		}
+	}
 	if w := sumOf(got, "fhirsub_writes_total{"); w < 3 {
 		t.Errorf("writes total %v, want at least 3 (Patient, Subscription, Observation)", w)
 	}
@@ -199,20 +204,23 @@ func TestCountingStore(t *testing.T) {
 func TestPipelineCollector(t *testing.T) {
 	m := newMetrics(slog.New(slog.DiscardHandler))
 	m.observe(fixedStats{ChangesProcessed: 7, EventsRecorded: 5, EventsToListeners: 3, QueuePending: 2, QueueBusy: 1,
-		Subscriptions: map[subscriptions.Status]int{subscriptions.StatusActive: 4, subscriptions.StatusError: 1}}, fixedLen(6))
+		Subscriptions: map[subscriptions.Status]int{subscriptions.StatusActive: 4, subscriptions.StatusError: 1},
+		Lag:           subscriptions.Lag{Matcher: 250 * time.Millisecond, RestHook: 1500 * time.Millisecond}}, fixedLen(6))
 	got := scrape(t, m.handler())
 	for series, want := range map[string]float64{
-		"fhirsub_matcher_changes_total":             7,
-		"fhirsub_events_recorded_total":             5,
-		websocketOK:                                 3,
-		restHookOK:                                  0,
-		"fhirsub_delivery_queue_depth":              2,
-		"fhirsub_delivery_in_flight":                1,
-		"fhirsub_websocket_connections":             6,
-		`fhirsub_subscriptions{status="active"}`:    4,
-		`fhirsub_subscriptions{status="error"}`:     1,
-		`fhirsub_subscriptions{status="requested"}`: 0,
-		`fhirsub_subscriptions{status="off"}`:       0,
+		"fhirsub_matcher_changes_total":                         7,
+		"fhirsub_events_recorded_total":                         5,
+		websocketOK:                                             3,
+		restHookOK:                                              0,
+		"fhirsub_delivery_queue_depth":                          2,
+		"fhirsub_delivery_in_flight":                            1,
+		"fhirsub_websocket_connections":                         6,
+		`fhirsub_subscriptions{status="active"}`:                4,
+		`fhirsub_subscriptions{status="error"}`:                 1,
+		`fhirsub_subscriptions{status="requested"}`:             0,
+		`fhirsub_subscriptions{status="off"}`:                   0,
+		`fhirsub_notification_lag_seconds{channel="matcher"}`:   0.25,
+		`fhirsub_notification_lag_seconds{channel="rest-hook"}`: 1.5,
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
