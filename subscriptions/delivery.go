@@ -225,6 +225,7 @@ func (m *Manager) succeeded(ctx context.Context, s *Subscription, ln *lane) erro
 	}
 	m.sched.SetNext(s.ID, time.Time{})
 	m.sched.Touch(s.ID, now)
+	m.lag.failing(s.ID, false)
 	if s.Status != StatusActive {
 		if _, err := m.setStatus(ctx, s, StatusActive, ""); err != nil {
 			return err

@@ -49,6 +49,7 @@ type lagTracker struct {
 
 	mu       sync.Mutex
 	backlogs map[string]*backlog // rest-hook subscriptions with undelivered events
+	failed   map[string]bool     // rest-hook subscriptions whose last attempt failed: not counted
 	oldest   time.Time           // the oldest counted backlog found at cachedAt (zero: none)
 	cachedAt time.Time
 }
@@ -58,10 +59,11 @@ type backlog struct {
 	oldest   time.Time // commit time of the oldest undelivered event (or a lower bound of its age)
 	newest   int64     // number of the newest event recorded
 	newestAt time.Time // its commit time
-	failing  bool      // the last attempt failed: in backoff, not counted
 }
 
-func newLagTracker() *lagTracker { return &lagTracker{backlogs: map[string]*backlog{}} }
+func newLagTracker() *lagTracker {
+	return &lagTracker{backlogs: map[string]*backlog{}, failed: map[string]bool{}}
+}
 
 // matching notes that the matcher works on a change committed at t; a zero
 // t says it is caught up.
@@ -111,11 +113,11 @@ func (l *lagTracker) attempt(id string, delivered int64, next []fhirstore.Event)
 func (l *lagTracker) delivered(id string, last int64, next time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.failed, id)
 	b := l.backlogs[id]
 	if b == nil {
 		return
 	}
-	b.failing = false
 	switch {
 	case !next.IsZero():
 		b.oldest = next
@@ -128,12 +130,15 @@ func (l *lagTracker) delivered(id string, last int64, next time.Time) {
 	}
 }
 
-// failing notes whether the last attempt of id failed.
+// failing notes whether the last attempt of id failed (kept apart from
+// the backlogs: it holds for the events recorded later too).
 func (l *lagTracker) failing(id string, failed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if b := l.backlogs[id]; b != nil {
-		b.failing = failed
+	if failed {
+		l.failed[id] = true
+	} else {
+		delete(l.failed, id)
 	}
 }
 
@@ -142,6 +147,7 @@ func (l *lagTracker) forget(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.backlogs, id)
+	delete(l.failed, id)
 }
 
 // lag returns the lag at now; which backlog is the oldest is found again
@@ -155,8 +161,8 @@ func (l *lagTracker) lag(now time.Time) Lag {
 	defer l.mu.Unlock()
 	if l.cachedAt.IsZero() || now.Sub(l.cachedAt) >= lagEvery || now.Before(l.cachedAt) {
 		var oldest time.Time
-		for _, b := range l.backlogs {
-			if !b.failing && (oldest.IsZero() || b.oldest.Before(oldest)) {
+		for id, b := range l.backlogs {
+			if !l.failed[id] && (oldest.IsZero() || b.oldest.Before(oldest)) {
 				oldest = b.oldest
 			}
 		}

@@ -64,6 +64,13 @@ func TestLagTracker(t *testing.T) {
 	l.forget("c")
 	check("forgotten", at(2400), 0, 0)
 
+	// a receiver that failed before it had a backlog (a refused
+	// handshake): the events recorded later do not count either
+	l.failing("e", true)
+	l.recorded("e", at(2400), 1, at(2400))
+	check("failed before the backlog", at(2450), 0, 0)
+	l.forget("e")
+
 	// within lagEvery the oldest backlog is not searched again, but its
 	// age is computed at now
 	l.recorded("d", at(2500), 1, at(2500))

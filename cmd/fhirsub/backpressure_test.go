@@ -126,17 +126,42 @@ func restHookLag(t *testing.T, base string) time.Duration {
 }
 
 // TestBackpressureRefusesWrites runs the binary with a 300 ms bound on the
-// notification lag and a receiver that accepts its subscription's
-// handshake but holds the event notification: the undelivered event ages
-// past the bound, writes get 503 with Retry-After while reads are served,
-// and once the receiver answers writes are accepted again.
+// notification lag. First a dead receiver (nothing listens): its
+// subscription fails and its undelivered event, older than the bound, must
+// not refuse anybody's writes. Then a receiver that accepts its
+// subscription's handshake but holds the event notification: the
+// undelivered event ages past the bound, writes get 503 with Retry-After
+// while reads are served, and once the receiver answers writes are
+// accepted again.
 func TestBackpressureRefusesWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("backpressure test skipped in -short mode (starts the binary)")
 	}
 	const bound = 300 * time.Millisecond
 	rcv := newHoldingReceiver(t)
-	srv := startServerProc(t, "--log-level", "error", "--max-notification-lag", bound.String())
+	srv := startServerProc(t, "--log-level", "error", "--max-notification-lag", bound.String(), "--max-failures", "1")
+
+	// A dead receiver: its subscription goes to error at the first failed
+	// handshake, then gets an event that is never delivered.
+	deadPatient := mustFHIR(t, http.StatusCreated, "POST", srv.base+"/Patient",
+		map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": "Dead"}}})["id"].(string)
+	dead := mustFHIR(t, http.StatusCreated, "POST", srv.base+"/Subscription",
+		topicSubscription("http://"+freeAddr(t)+"/hook", criticalTopic, "id-only", "Observation?patient=Patient/"+deadPatient))["id"].(string)
+	waitStatus(t, srv.base, dead, "error", 15*time.Second)
+	mustFHIR(t, http.StatusCreated, "POST", srv.base+"/Observation", criticalObservation(deadPatient, loincPotassium, "dead-1"))
+	deadRecorded := time.Now()
+	deadline := time.Now().Add(15 * time.Second)
+	for eventsSince(getRaw(t, srv.base+"/Subscription/"+dead+"/$status")) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the dead receiver's event was not recorded within 15s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// once its event is older than twice the bound, writes are accepted
+	time.Sleep(time.Until(deadRecorded.Add(2 * bound)))
+	deadAge := time.Since(deadRecorded)
+	deadWrite, _, _ := postPatient(t, srv.base, "BesideTheDead")
+	deadLag := restHookLag(t, srv.base)
 
 	patient := mustFHIR(t, http.StatusCreated, "POST", srv.base+"/Patient",
 		map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": "Lagging"}}})["id"].(string)
@@ -157,7 +182,7 @@ func TestBackpressureRefusesWrites(t *testing.T) {
 	var retryAfter, code string
 	var lag time.Duration
 	accepted := 0
-	deadline := time.Now().Add(15 * time.Second)
+	deadline = time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		status, retryAfter, code = postPatient(t, srv.base, fmt.Sprintf("Before%d", accepted))
 		if status != http.StatusCreated {
@@ -193,12 +218,18 @@ func TestBackpressureRefusesWrites(t *testing.T) {
 	lagAfter := restHookLag(t, srv.base)
 
 	line := fmt.Sprintf("backpressure: lag=%v (bound %v), write status=%d, retry-after=%s, issue=%s, accepted before=%d,"+
-		" read status=%d, metadata status=%d, recovered after=%v, lag after=%v, refused writes stored=%d",
+		" read status=%d, metadata status=%d, recovered after=%v, lag after=%v, refused writes stored=%d;"+
+		" dead receiver's event undelivered for %v: write status=%d, rest-hook lag=%v",
 		lag.Round(time.Millisecond), bound, refusedStatus, refusedRetry, refusedCode, accepted,
-		readStatus, metaStatus, recovered.Round(time.Millisecond), lagAfter.Round(time.Millisecond), refusedStored)
+		readStatus, metaStatus, recovered.Round(time.Millisecond), lagAfter.Round(time.Millisecond), refusedStored,
+		deadAge.Round(time.Millisecond), deadWrite, deadLag.Round(time.Millisecond))
 	t.Log(line)
 	reportFigure(line)
 
+	if deadWrite != http.StatusCreated || deadLag > bound {
+		t.Errorf("beside a dead receiver's event %v old: write status %d, rest-hook lag %v; want 201 and the lag under %v",
+			deadAge, deadWrite, deadLag, bound)
+	}
 	if refusedStatus != http.StatusServiceUnavailable || refusedCode != "transient" {
 		t.Fatalf("write while the lag grows: status %d issue %q, want 503 transient", refusedStatus, refusedCode)
 	}
@@ -220,4 +251,19 @@ func TestBackpressureRefusesWrites(t *testing.T) {
 	if lagAfter > bound {
 		t.Errorf("rest-hook lag %v after recovery, want under %v", lagAfter, bound)
 	}
+}
+
+// getRaw GETs url and returns the body (fails the test on a non-200).
+func getRaw(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v: %s", url, resp.StatusCode, err, raw)
+	}
+	return raw
 }
