@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,12 +19,16 @@ type Lag struct {
 	// so this is also the websocket channels' lag.
 	Matcher time.Duration
 	// RestHook is the age of the oldest recorded, undelivered event of a
-	// rest-hook subscription this node delivers whose delivery is due.
-	// Subscriptions whose last attempt failed (waiting in backoff, or in
-	// status error) do not count: their receiver's failure is theirs
-	// alone, shown by their status and $status, and must not hold back
-	// everybody's writes. A receiver that accepts but answers slowly does
-	// count: the server keeps working for it, and the backlog is real.
+	// rest-hook subscription this node delivers whose delivery is the
+	// server's to do. A subscription whose receiver is the cause does not
+	// count: its last attempt failed (waiting in backoff, or in status
+	// error), or its receiver is slow in the delivery queue's sense (an
+	// attempt running, or the last one having taken, longer than
+	// Config.SlowAfter; such receivers already get their own worker pool).
+	// Their backlog is theirs alone, shown by their status and $status,
+	// and must not hold back everybody's writes. What counts is work the
+	// server is late with: events waiting for a worker, receivers that
+	// answer in time but not fast enough for the rate of events.
 	RestHook time.Duration
 }
 
@@ -48,9 +53,10 @@ type lagTracker struct {
 	behind atomic.Int64 // commit time (Unix ns) of the change the matcher works on; 0: caught up
 
 	mu       sync.Mutex
-	backlogs map[string]*backlog // rest-hook subscriptions with undelivered events
-	failed   map[string]bool     // rest-hook subscriptions whose last attempt failed: not counted
-	oldest   time.Time           // the oldest counted backlog found at cachedAt (zero: none)
+	backlogs map[string]*backlog  // rest-hook subscriptions with undelivered events
+	failed   map[string]bool      // rest-hook subscriptions whose last attempt failed: not counted
+	stalled  func(id string) bool // the receiver of id is slow: not counted (nil: none is)
+	oldest   time.Time            // the oldest counted backlog found at cachedAt (zero: none)
 	cachedAt time.Time
 }
 
@@ -158,18 +164,40 @@ func (l *lagTracker) lag(now time.Time) Lag {
 		out.Matcher = max(now.Sub(time.Unix(0, b)), 0)
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cachedAt.IsZero() || now.Sub(l.cachedAt) >= lagEvery || now.Before(l.cachedAt) {
-		var oldest time.Time
-		for id, b := range l.backlogs {
-			if !l.failed[id] && (oldest.IsZero() || b.oldest.Before(oldest)) {
-				oldest = b.oldest
-			}
+	if !l.cachedAt.IsZero() && now.Sub(l.cachedAt) < lagEvery && !now.Before(l.cachedAt) {
+		oldest := l.oldest
+		l.mu.Unlock()
+		if !oldest.IsZero() {
+			out.RestHook = max(now.Sub(oldest), 0)
 		}
-		l.oldest, l.cachedAt = oldest, now
+		return out
 	}
-	if !l.oldest.IsZero() {
-		out.RestHook = max(now.Sub(l.oldest), 0)
+	type cand struct {
+		id     string
+		oldest time.Time
+	}
+	cands := make([]cand, 0, len(l.backlogs))
+	for id, b := range l.backlogs {
+		if !l.failed[id] {
+			cands = append(cands, cand{id, b.oldest})
+		}
+	}
+	l.mu.Unlock()
+	// the oldest backlog whose receiver is not slow (asked outside l.mu:
+	// the queue has its own lock)
+	slices.SortFunc(cands, func(a, b cand) int { return a.oldest.Compare(b.oldest) })
+	var oldest time.Time
+	for _, c := range cands {
+		if l.stalled == nil || !l.stalled(c.id) {
+			oldest = c.oldest
+			break
+		}
+	}
+	l.mu.Lock()
+	l.oldest, l.cachedAt = oldest, now
+	l.mu.Unlock()
+	if !oldest.IsZero() {
+		out.RestHook = max(now.Sub(oldest), 0)
 	}
 	return out
 }

@@ -80,4 +80,14 @@ func TestLagTracker(t *testing.T) {
 		t.Fatalf("cached: rest-hook lag %v, want 150ms", got)
 	}
 	check("next scan", at(2700), 0, 0)
+
+	// a slow receiver (the queue's judgement) does not count; the next
+	// oldest backlog does
+	slow := map[string]bool{"f": true}
+	l.stalled = func(id string) bool { return slow[id] }
+	l.recorded("f", at(3000), 1, at(3000))
+	l.recorded("g", at(3200), 1, at(3200))
+	check("slow receiver skipped", at(3500), 0, 300*time.Millisecond)
+	slow["f"] = false
+	check("receiver fast again", at(3600), 0, 600*time.Millisecond)
 }

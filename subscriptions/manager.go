@@ -241,6 +241,7 @@ func New(cfg Config) (*Manager, error) {
 		listeners: map[string]map[*listener]struct{}{},
 	}
 	m.queue = delivery.NewQueue(m.destination, m.limits())
+	m.lag.stalled = m.queue.Stalled
 	return m, nil
 }
 

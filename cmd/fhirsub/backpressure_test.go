@@ -132,7 +132,8 @@ func restHookLag(t *testing.T, base string) time.Duration {
 // subscription's handshake but holds the event notification: the
 // undelivered event ages past the bound, writes get 503 with Retry-After
 // while reads are served, and once the receiver answers writes are
-// accepted again.
+// accepted again. (Held past 2 s, the receiver would count as slow and
+// stop counting: the test releases it as soon as it has seen the 503.)
 func TestBackpressureRefusesWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("backpressure test skipped in -short mode (starts the binary)")
@@ -179,12 +180,13 @@ func TestBackpressureRefusesWrites(t *testing.T) {
 	// in flight ages past it. (On a loaded machine the matcher's lag may
 	// refuse a write first; the loop goes on until the rest-hook's does.)
 	var status int
-	var retryAfter, code string
+	var retryAfter, code, refusedFamily string
 	var lag time.Duration
 	accepted := 0
 	deadline = time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		status, retryAfter, code = postPatient(t, srv.base, fmt.Sprintf("Before%d", accepted))
+		refusedFamily = fmt.Sprintf("Before%d", accepted)
+		status, retryAfter, code = postPatient(t, srv.base, refusedFamily)
 		if status != http.StatusCreated {
 			if lag = restHookLag(t, srv.base); lag > bound {
 				break
@@ -196,11 +198,10 @@ func TestBackpressureRefusesWrites(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	refusedStatus, refusedRetry, refusedCode := status, retryAfter, code
-	// Reads are served while writes are refused; a refused write is
-	// refused again (not stored).
+	// Reads are served while writes are refused (at once: the receiver
+	// counts as slow once its attempt has run for 2 s).
 	readStatus, _, _ := fhirDo(context.Background(), "GET", srv.base+"/Patient/"+patient, nil)
 	metaStatus, _, _ := fhirDo(context.Background(), "GET", srv.base+"/metadata", nil)
-	againStatus, _, _ := postPatient(t, srv.base, "Refused")
 
 	// The receiver answers: the backlog drains and writes are accepted.
 	released := time.Now()
@@ -214,7 +215,7 @@ func TestBackpressureRefusesWrites(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	refusedStored := len(searchAll(t, srv.base+"/Patient?family:exact=Refused"))
+	refusedStored := len(searchAll(t, srv.base+"/Patient?family:exact="+refusedFamily))
 	lagAfter := restHookLag(t, srv.base)
 
 	line := fmt.Sprintf("backpressure: lag=%v (bound %v), write status=%d, retry-after=%s, issue=%s, accepted before=%d,"+
@@ -242,8 +243,8 @@ func TestBackpressureRefusesWrites(t *testing.T) {
 	if readStatus != http.StatusOK || metaStatus != http.StatusOK {
 		t.Errorf("reads while writes are refused: read %d, metadata %d; want 200", readStatus, metaStatus)
 	}
-	if againStatus != http.StatusServiceUnavailable || refusedStored != 0 {
-		t.Errorf("a write during the refusal: status %d, stored %d; want 503 and not stored", againStatus, refusedStored)
+	if refusedStored != 0 {
+		t.Errorf("the refused write (family %s) was stored %d time(s)", refusedFamily, refusedStored)
 	}
 	if recovered == 0 || recovered > 5*time.Second {
 		t.Errorf("writes accepted again after %v of the receiver answering, want within 5s", recovered)

@@ -250,7 +250,7 @@ func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineC
 			"Age of the oldest committed work not yet handed on, by channel: matcher (the oldest change "+
 				"not yet matched; websocket events are handed over as they are matched) and rest-hook (the "+
 				"oldest undelivered event of a subscription whose delivery is due; receivers in backoff "+
-				"after a failure do not count). Writes get 503 while it is over --max-notification-lag.",
+				"after a failure or slower than 2 s do not count). Writes get 503 while it is over --max-notification-lag.",
 			[]string{"channel"}, nil),
 	}
 }

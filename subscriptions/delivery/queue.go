@@ -249,6 +249,19 @@ func (q *Queue) BusyWhere(pred func(id string) bool) bool {
 	return false
 }
 
+// Stalled reports whether the subscription's delivery is the receiver's
+// to wait for: an attempt of it has been running longer than slowAfter,
+// or its destination is slow (its last attempt took longer).
+func (q *Queue) Stalled(id string) bool {
+	d := q.dest(id)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if a := q.busy[id]; a != nil && time.Since(a.start) > q.slowAfter {
+		return true
+	}
+	return d != "" && q.slowDst[d]
+}
+
 // Destination is the fairness key of an endpoint URL: its lower-case
 // host:port, the port defaulted from the scheme ("" when unparsable).
 func Destination(endpoint string) string {

@@ -59,3 +59,45 @@ func TestQueueFairness(t *testing.T) {
 		t.Errorf("popped %q with fast %d; want a1 in the fast pool", id, q.fast)
 	}
 }
+
+// TestQueueStalled: a subscription is stalled while an attempt of it runs
+// longer than slowAfter, or while its destination's last attempt was slow.
+func TestQueueStalled(t *testing.T) {
+	dests := map[string]string{"a": "slow:1", "b": "fast:1", "c": "slow:1"}
+	const slowAfter = 20 * time.Millisecond
+	q := NewQueue(func(id string) string { return dests[id] }, Limits{Fast: 4, Slow: 1, PerHost: 1, SlowAfter: slowAfter})
+	q.Push("a")
+	q.Push("b")
+	ctx := context.Background()
+	for range 2 {
+		if _, ok := q.Pop(ctx); !ok {
+			t.Fatal("pop")
+		}
+	}
+	if q.Stalled("a") || q.Stalled("b") || q.Stalled("c") {
+		t.Fatal("stalled before any attempt took long")
+	}
+	// the attempt of a runs past slowAfter; b's is done in time
+	q.Done("b")
+	q.Observe("fast:1", time.Millisecond)
+	deadline := time.Now().Add(5 * time.Second)
+	for !q.Stalled("a") {
+		if time.Now().After(deadline) {
+			t.Fatal("a's attempt running past slowAfter is not stalled")
+		}
+		time.Sleep(slowAfter / 2)
+	}
+	if q.Stalled("b") {
+		t.Error("b stalled after a quick attempt")
+	}
+	// a's attempt ends slow: its destination is slow, c shares it
+	q.Done("a")
+	q.Observe("slow:1", 2*slowAfter)
+	if !q.Stalled("a") || !q.Stalled("c") {
+		t.Errorf("after a slow attempt: a stalled %v, c stalled %v; want both", q.Stalled("a"), q.Stalled("c"))
+	}
+	q.Observe("slow:1", time.Millisecond)
+	if q.Stalled("a") || q.Stalled("c") {
+		t.Error("still stalled after a quick attempt to the destination")
+	}
+}
