@@ -26,7 +26,9 @@ type Lag struct {
 	// attempt running, or the last one having taken, longer than
 	// Config.SlowAfter; such receivers already get their own worker pool).
 	// Their backlog is theirs alone, shown by their status and $status,
-	// and must not hold back everybody's writes. What counts is work the
+	// and must not hold back everybody's writes; when a failing receiver
+	// recovers, its backlog counts from the recovery, not from the commit
+	// of its oldest event. What counts is work the
 	// server is late with: events waiting for a worker, receivers that
 	// answer in time but not fast enough for the rate of events.
 	RestHook time.Duration
@@ -56,6 +58,7 @@ type lagTracker struct {
 	backlogs map[string]*backlog  // rest-hook subscriptions with undelivered events
 	failed   map[string]bool      // rest-hook subscriptions whose last attempt failed: not counted
 	stalled  func(id string) bool // the receiver of id is slow: not counted (nil: none is)
+	now      func() time.Time     // the clock of the failure marks (time.Now)
 	oldest   time.Time            // the oldest counted backlog found at cachedAt (zero: none)
 	cachedAt time.Time
 }
@@ -65,10 +68,21 @@ type backlog struct {
 	oldest   time.Time // commit time of the oldest undelivered event (or a lower bound of its age)
 	newest   int64     // number of the newest event recorded
 	newestAt time.Time // its commit time
+	due      time.Time // when the receiver last recovered from a failure: the backlog is due since
+}
+
+// since is when the oldest undelivered event became the server's to
+// deliver: its commit, or the receiver's recovery if later (the time the
+// receiver was failing is its own, not the server's lateness).
+func (b *backlog) since() time.Time {
+	if b.due.After(b.oldest) {
+		return b.due
+	}
+	return b.oldest
 }
 
 func newLagTracker() *lagTracker {
-	return &lagTracker{backlogs: map[string]*backlog{}, failed: map[string]bool{}}
+	return &lagTracker{backlogs: map[string]*backlog{}, failed: map[string]bool{}, now: time.Now}
 }
 
 // matching notes that the matcher works on a change committed at t; a zero
@@ -119,7 +133,7 @@ func (l *lagTracker) attempt(id string, delivered int64, next []fhirstore.Event)
 func (l *lagTracker) delivered(id string, last int64, next time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.failed, id)
+	l.recoveredLocked(id)
 	b := l.backlogs[id]
 	if b == nil {
 		return
@@ -144,7 +158,19 @@ func (l *lagTracker) failing(id string, failed bool) {
 	if failed {
 		l.failed[id] = true
 	} else {
-		delete(l.failed, id)
+		l.recoveredLocked(id)
+	}
+}
+
+// recoveredLocked clears the failure mark of id; a backlog that waited
+// for the receiver is due from now on. l.mu must be held.
+func (l *lagTracker) recoveredLocked(id string) {
+	if !l.failed[id] {
+		return
+	}
+	delete(l.failed, id)
+	if b := l.backlogs[id]; b != nil {
+		b.due = l.now()
 	}
 }
 
@@ -179,7 +205,7 @@ func (l *lagTracker) lag(now time.Time) Lag {
 	cands := make([]cand, 0, len(l.backlogs))
 	for id, b := range l.backlogs {
 		if !l.failed[id] {
-			cands = append(cands, cand{id, b.oldest})
+			cands = append(cands, cand{id, b.since()})
 		}
 	}
 	l.mu.Unlock()

@@ -90,4 +90,21 @@ func TestLagTracker(t *testing.T) {
 	check("slow receiver skipped", at(3500), 0, 300*time.Millisecond)
 	slow["f"] = false
 	check("receiver fast again", at(3600), 0, 600*time.Millisecond)
+
+	l.stalled = nil
+
+	// a receiver that recovers after a failure: its backlog counts from
+	// the recovery, not from its oldest event's commit
+	clock := at(4500)
+	l.now = func() time.Time { return clock }
+	l.recorded("h", at(4000), 1, at(4000))
+	l.recorded("h", at(4100), 2, at(4100))
+	l.forget("g")
+	l.forget("f")
+	l.failing("h", true)
+	check("h failing", at(4400), 0, 0)
+	l.delivered("h", 1, at(4100)) // the retry at 4500 succeeds
+	check("h recovered", at(4600), 0, 100*time.Millisecond)
+	l.recorded("i", at(4550), 1, at(4550))
+	check("an older due backlog", at(4700), 0, 200*time.Millisecond)
 }
