@@ -35,6 +35,9 @@ test: testdeps
 ## the tests that measure agreement and print their figures
 test-report:
 	@cat cmd/fhirsub/testdata/artifacts/figures.txt 2>/dev/null || true
+	@awk -F'[=,]' '/^attacks \(/ { c += $$2; p += $$4; l += $$6; n++ } \
+	  END { if (n) printf "attacks: cases=%d, passed=%d, leaked=%d (%d tables)\n", c, p, l, n }' \
+	  cmd/fhirsub/testdata/artifacts/figures.txt 2>/dev/null || true
 	@$(GO) test -count=1 -v -run '^TestDifferential$$' ./conformance/fhirpath | grep -E 'fhirpath differential|^(ok|FAIL)' || true
 	@$(GO) test -count=1 -v -run 'Contract/SearchProperty|Contract$$' ./fhirstore/... | grep -E 'storetest:|property|^(ok|FAIL)' || true
 
