@@ -64,6 +64,7 @@ type DB struct {
 	evStmts eventStmts // event store statements, prepared on writer, guarded by wmu
 	qmu     sync.Mutex // guards queue; taken inside wmu, never the other way round
 	queue   []*request // writes waiting for a leader
+	leading bool       // a submit call leads (commits the queue); guarded by qmu
 	notify  *fhirstore.Notifier
 	seen    atomic.Int64 // highest seq known to be committed
 

@@ -185,7 +185,8 @@ type request struct {
 	fn      func(ctx context.Context, tx *sql.Tx) error
 	results []fhirstore.OpResult
 	err     error
-	done    chan struct{}
+	done    chan struct{} // closed when results and err are set
+	lead    chan struct{} // closed when the caller is handed the lead (submit)
 }
 
 // write commits entries atomically. Concurrent calls are committed in
@@ -199,21 +200,38 @@ func (db *DB) write(ctx context.Context, entries []*entry) ([]fhirstore.OpResult
 }
 
 // submit queues req for the next group commit and waits for its result.
+//
+// At most one caller leads at a time (db.leading). A caller that finds no
+// leader leads: it takes the queue, commits it and, if more requests
+// queued meanwhile, hands the lead to the oldest of them by closing its
+// lead channel. Every other caller sleeps until its request is done or it
+// is handed the lead, so each waiter wakes once, when its answer is ready.
+// (Waiters that took the write lock in turn just to look at their done
+// channel woke one by one behind every commit: a convoy on the lock that
+// lengthened the tail of every batch.)
 func (db *DB) submit(req *request) ([]fhirstore.OpResult, error) {
+	req.lead = make(chan struct{})
 	db.qmu.Lock()
 	db.queue = append(db.queue, req)
+	fresh := !db.leading
+	db.leading = true
 	db.qmu.Unlock()
-	for {
-		db.wmu.Lock()
+	if !fresh {
 		select {
-		case <-req.done: // an earlier leader committed it
-			db.wmu.Unlock()
+		case <-req.done: // a leader committed it
 			return req.results, req.err
-		default:
+		case <-req.lead: // handed the lead, with req at the head of the queue
 		}
-		// Let goroutines that are about to queue a write do so first: a
-		// larger batch shares one commit. Costs one scheduler round.
-		runtime.Gosched()
+	}
+	for {
+		if fresh {
+			// Let goroutines that are about to queue a write do so
+			// first: a larger batch shares one commit. A handed lead
+			// skips this: its queue filled during the previous commit.
+			runtime.Gosched()
+			fresh = false
+		}
+		db.wmu.Lock()
 		db.qmu.Lock()
 		n := min(len(db.queue), maxBatch)
 		batch := db.queue[:n:n]
@@ -221,12 +239,24 @@ func (db *DB) submit(req *request) ([]fhirstore.OpResult, error) {
 		db.qmu.Unlock()
 		db.commit(batch)
 		db.wmu.Unlock()
+
+		db.qmu.Lock()
+		if len(db.queue) == 0 {
+			db.leading = false
+			db.qmu.Unlock()
+			break
+		}
 		select {
 		case <-req.done:
+			close(db.queue[0].lead) // db.leading stays true: the lead passes on
+			db.qmu.Unlock()
 			return req.results, req.err
-		default: // the queue was longer than maxBatch: lead again
+		default: // the queue was longer than maxBatch and req was not in it
+			db.qmu.Unlock()
 		}
 	}
+	<-req.done
+	return req.results, req.err
 }
 
 // commit applies and commits one batch; it must be called with wmu held.
