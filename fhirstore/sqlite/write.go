@@ -238,6 +238,7 @@ func (db *DB) submit(req *request) ([]fhirstore.OpResult, error) {
 		db.queue = db.queue[n:]
 		db.qmu.Unlock()
 		db.commit(batch)
+		db.finishCheckpoint()
 		db.wmu.Unlock()
 
 		db.qmu.Lock()
@@ -327,6 +328,7 @@ func (db *DB) commit(batch []*request) {
 		fail(fmt.Errorf("commit write: %w", err))
 		return
 	}
+	db.committed()
 	last = batchLast
 }
 
