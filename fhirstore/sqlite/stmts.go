@@ -18,6 +18,7 @@ type writeStmts struct {
 	insChange  *sql.Stmt
 	insVersion *sql.Stmt
 	putRes     *sql.Stmt
+	insRes     *sql.Stmt
 	delKey     *sql.Stmt
 	savepoint  *sql.Stmt
 	release    *sql.Stmt
@@ -37,6 +38,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&s.putRes, `INSERT INTO resources (type, id, version, seq, deleted, keys) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
 			deleted = excluded.deleted, keys = excluded.keys`},
+		{&s.insRes, `INSERT INTO resources (type, id, version, seq, deleted, keys) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&s.delKey, `DELETE FROM search_keys WHERE type = ? AND param = ? AND value = ? AND id = ?`},
 		{&s.savepoint, `SAVEPOINT request`},
 		{&s.release, `RELEASE request`},
@@ -61,7 +63,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (s *writeStmts) all() []*sql.Stmt {
-	out := []*sql.Stmt{s.current, s.insChange, s.insVersion, s.putRes, s.delKey, s.savepoint, s.release, s.rollbackTo}
+	out := []*sql.Stmt{s.current, s.insChange, s.insVersion, s.putRes, s.insRes, s.delKey, s.savepoint, s.release, s.rollbackTo}
 	return append(out, s.insKeys[:]...)
 }
 

@@ -28,6 +28,11 @@ type entry struct {
 	version int // the version data and keys were computed for; 0 = none
 	data    []byte
 	keys    []search.Key
+	// fresh is set when the store made up id (a create without one): no
+	// row can have it, so apply does not look for the current version
+	// and inserts the resource row without ON CONFLICT, which would fail
+	// rather than overwrite should the impossible happen.
+	fresh bool
 }
 
 // newEntry validates op and, for create and update, stamps and encodes its
@@ -46,7 +51,7 @@ func newEntry(op fhirstore.Op, at time.Time, guess int) (*entry, error) {
 		e.typ = typ
 		if op.Method == fhirstore.MethodCreate {
 			if e.id == "" {
-				e.id = fhirstore.NewID()
+				e.id, e.fresh = fhirstore.NewID(), true
 			}
 			guess = 1
 		} else if raw, ok := op.Body["id"]; ok {
@@ -366,11 +371,15 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResu
 		curKeys    sql.NullString
 		exists     = true
 	)
-	err := tx.StmtContext(ctx, db.stmts.current).QueryRowContext(ctx, e.typ, e.id).Scan(&curVersion, &curDeleted, &curTime, &curKeys)
-	if errors.Is(err, sql.ErrNoRows) {
+	if e.fresh {
 		exists = false
-	} else if err != nil {
-		return fhirstore.OpResult{}, 0, fmt.Errorf("read current %s/%s: %w", e.typ, e.id, err)
+	} else {
+		err := tx.StmtContext(ctx, db.stmts.current).QueryRowContext(ctx, e.typ, e.id).Scan(&curVersion, &curDeleted, &curTime, &curKeys)
+		if errors.Is(err, sql.ErrNoRows) {
+			exists = false
+		} else if err != nil {
+			return fhirstore.OpResult{}, 0, fmt.Errorf("read current %s/%s: %w", e.typ, e.id, err)
+		}
 	}
 	if e.op.IfMatch != "" && (!exists || e.op.IfMatch != strconv.Itoa(curVersion)) {
 		return fhirstore.OpResult{}, 0, fmt.Errorf("%w: %s/%s If-Match %q", fhirstore.ErrVersionConflict, e.typ, e.id, e.op.IfMatch)
@@ -442,7 +451,11 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResu
 	if err != nil {
 		return fhirstore.OpResult{}, 0, err
 	}
-	if _, err := tx.StmtContext(ctx, db.stmts.putRes).ExecContext(ctx, e.typ, e.id, version, seq, deleted, keysJSON); err != nil {
+	putRes := db.stmts.putRes
+	if e.fresh {
+		putRes = db.stmts.insRes
+	}
+	if _, err := tx.StmtContext(ctx, putRes).ExecContext(ctx, e.typ, e.id, version, seq, deleted, keysJSON); err != nil {
 		return fhirstore.OpResult{}, 0, fmt.Errorf("put resource: %w", err)
 	}
 	if len(removed) > 0 {
