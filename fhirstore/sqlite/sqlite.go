@@ -63,6 +63,7 @@ type DB struct {
 	wmu     sync.Mutex // serialises write transactions (the group-commit leader holds it)
 	stmts   writeStmts // prepared on writer, guarded by wmu
 	evStmts eventStmts // event store statements, prepared on writer, guarded by wmu
+	rstmts  readStmts  // hot read statements, prepared on reader
 	qmu     sync.Mutex // guards queue; taken inside wmu, never the other way round
 	queue   []*request // writes waiting for a leader
 	leading bool       // a submit call leads (commits the queue); guarded by qmu
@@ -173,6 +174,9 @@ func (db *DB) open(ctx context.Context) error {
 	}
 	db.reader.SetMaxOpenConns(db.cfg.ReadConns)
 	db.reader.SetMaxIdleConns(db.cfg.ReadConns)
+	if err := db.rstmts.prepare(ctx, db.reader); err != nil {
+		return err
+	}
 	if db.ckpt, err = sql.Open("sqlite", db.dsn(false)); err != nil {
 		return err
 	}
@@ -259,6 +263,7 @@ func (db *DB) closeDBs() error {
 	var errs []error
 	db.stmts.close()
 	db.evStmts.close()
+	db.rstmts.close()
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
 	}

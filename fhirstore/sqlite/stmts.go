@@ -74,3 +74,44 @@ func (s *writeStmts) close() {
 		}
 	}
 }
+
+// readStmts are the statements of the hot read paths (Read, VRead,
+// Changes, LastSeq), prepared once on the reader pool: database/sql then
+// prepares each on a pool connection the first time it runs there and
+// reuses it, instead of parsing the SQL text at every call (a VRead per
+// change, for every consumer of the change feed).
+type readStmts struct {
+	read    *sql.Stmt
+	vread   *sql.Stmt
+	changes *sql.Stmt
+	lastSeq *sql.Stmt
+}
+
+func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&s.read, `SELECT v.id, v.version, v.time, v.body
+			FROM resources r JOIN versions v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?`},
+		{&s.vread, `SELECT id, version, time, body FROM versions WHERE type = ? AND id = ? AND version = ?`},
+		{&s.changes, `SELECT seq, type, id, version, prev_version, interaction, time
+			FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`},
+		{&s.lastSeq, `SELECT max(seq) FROM changes`},
+	} {
+		st, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.query, err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+func (s *readStmts) close() {
+	for _, st := range []*sql.Stmt{s.read, s.vread, s.changes, s.lastSeq} {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
