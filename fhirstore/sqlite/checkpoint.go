@@ -22,20 +22,26 @@ import (
 // the following write restarts the WAL.
 
 const (
-	// checkpointEvery is how many commits are made between two
-	// checkpoints under load: at ~25 WAL frames per single create and
-	// ~65 per group commit of 8, about 1,600–4,200 frames, around the
-	// 4,000 SQLite's automatic checkpoint was set to.
-	checkpointEvery = 64
+	// checkpointFrames is the WAL size, in frames, at which a checkpoint
+	// is due: the 4,000 pages (16 MB) SQLite's automatic checkpoint was
+	// set to. The writer cannot see the WAL's size, so the checkpointer
+	// turns it into a number of commits (checkpointEvery) from the
+	// frames per commit of the previous checkpoint: about 25 for a
+	// single create, 65 for a group commit of 8.
+	checkpointFrames = 4000
+	// minEvery and maxEvery bound checkpointEvery; firstEvery is its
+	// value until a checkpoint has measured the frames per commit.
+	minEvery, maxEvery, firstEvery = 8, 256, 64
 	// checkpointIdle is how long after its last checkpoint a DB with
 	// fewer commits than checkpointEvery checkpoints them anyway.
 	checkpointIdle = time.Second
 )
 
-// committed counts a commit for the checkpointer and kicks it every
-// checkpointEvery commits. Called by the group-commit leader.
+// committed counts a commit for the checkpointer and kicks it when
+// checkpointEvery commits were made since the last checkpoint began.
+// Called by the group-commit leader.
 func (db *DB) committed() {
-	if db.commits.Add(1)%checkpointEvery == 0 {
+	if db.commits.Add(1)-db.ckptAt.Load() >= db.ckptEvery.Load() {
 		select {
 		case db.kick <- struct{}{}:
 		default: // a checkpoint is already due
@@ -43,13 +49,12 @@ func (db *DB) committed() {
 	}
 }
 
-// checkpoint runs until Close: a PASSIVE checkpoint every checkpointEvery
-// commits, and one checkpointIdle after the last if commits came since.
+// checkpoint runs until Close: a PASSIVE checkpoint when committed kicks
+// it, and one checkpointIdle after the last if commits came since.
 func (db *DB) checkpoint() {
 	defer db.wg.Done()
 	t := time.NewTicker(checkpointIdle)
 	defer t.Stop()
-	var done uint64 // commits covered by the last checkpoint
 	for {
 		select {
 		case <-db.quit:
@@ -57,11 +62,11 @@ func (db *DB) checkpoint() {
 		case <-db.kick:
 		case <-t.C:
 		}
-		n := db.commits.Load()
+		n, done := db.commits.Load(), db.ckptAt.Load()
 		if n == done {
 			continue
 		}
-		done = n
+		db.ckptAt.Store(n)
 		var busy, log, moved sql.NullInt64
 		err := db.ckpt.QueryRowContext(db.ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &moved)
 		if err != nil {
@@ -71,6 +76,12 @@ func (db *DB) checkpoint() {
 			continue
 		}
 		db.log.Debug("wal checkpoint", "wal_frames", log.Int64, "checkpointed", moved.Int64)
+		if log.Int64 > 0 {
+			// The WAL restarted at the last checkpoint, so its frames
+			// are those of the n-done commits since.
+			every := uint64(checkpointFrames) * (n - done) / uint64(log.Int64)
+			db.ckptEvery.Store(min(max(every, minEvery), maxEvery))
+		}
 		// The figures are of the WAL as it was when the checkpoint
 		// began: commits made since are not in them, nor copied.
 		if busy.Int64 != 0 || moved.Int64 < log.Int64 || db.commits.Load() != n {

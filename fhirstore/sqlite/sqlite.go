@@ -70,8 +70,12 @@ type DB struct {
 	notify  *fhirstore.Notifier
 	seen    atomic.Int64  // highest seq known to be committed
 	commits atomic.Uint64 // commits made, for the checkpointer
-	kick    chan struct{} // wakes the checkpointer (capacity 1)
-	finish  atomic.Bool   // the writer should finish the last checkpoint
+	// ckptAt is commits when the last checkpoint began; ckptEvery the
+	// commits after which the next is due (checkpoint.go).
+	ckptAt    atomic.Uint64
+	ckptEvery atomic.Uint64
+	kick      chan struct{} // wakes the checkpointer (capacity 1)
+	finish    atomic.Bool   // the writer should finish the last checkpoint
 
 	ctx       context.Context // cancelled by Close; the poller's queries use it
 	cancel    context.CancelFunc
@@ -116,6 +120,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		quit:   make(chan struct{}),
 		kick:   make(chan struct{}, 1),
 	}
+	db.ckptEvery.Store(firstEvery)
 	db.ctx, db.cancel = context.WithCancel(context.Background())
 	if err := db.open(ctx); err != nil {
 		db.cancel()
