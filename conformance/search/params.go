@@ -16,7 +16,11 @@ type param struct {
 	typ     string
 	targets []string
 	expr    *fhirpath.Expression
-	comps   []component
+	// roots, when set, are the elements of the resource every branch of
+	// expr starts from, which is then a plain path: without any of them
+	// in the resource, expr selects nothing (see present).
+	roots []string
+	comps []component
 	// unsupported is why the parameter cannot be searched ("" when it can).
 	unsupported string
 }
@@ -97,6 +101,7 @@ func compileParam(resourceType, code string, d *definitions.SearchParam) *param 
 		return p
 	}
 	p.expr = expr
+	p.roots = pathRoots(src, resourceType)
 	if d.Type != "composite" {
 		return p
 	}
@@ -127,7 +132,7 @@ func compileParam(resourceType, code string, d *definitions.SearchParam) *param 
 
 // eval returns the nodes the parameter selects in res.
 func (p *param) eval(res map[string]any) ([]fhirpath.Value, error) {
-	if p.expr == nil {
+	if p.expr == nil || p.roots != nil && !present(res, p.roots) {
 		return nil, nil
 	}
 	nodes, err := p.expr.Evaluate(res, nil)

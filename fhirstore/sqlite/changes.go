@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -18,8 +19,7 @@ func (db *DB) Changes(ctx context.Context, after int64, limit int) ([]fhirstore.
 	if limit <= 0 {
 		limit = DefaultChangesLimit
 	}
-	rows, err := db.reader.QueryContext(ctx, `SELECT seq, type, id, version, prev_version, interaction, time
-		FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := db.rstmts.changes.QueryContext(ctx, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read changes: %w", err)
 	}
@@ -36,9 +36,9 @@ func (db *DB) Changes(ctx context.Context, after int64, limit int) ([]fhirstore.
 		if err := rows.Scan(&c.Seq, &c.Type, &c.ID, &version, &prev, &inter, &ms); err != nil {
 			return nil, fmt.Errorf("read changes: %w", err)
 		}
-		c.VersionID = fmt.Sprint(version)
+		c.VersionID = strconv.FormatInt(version, 10)
 		if prev.Valid {
-			c.PreviousVersionID = fmt.Sprint(prev.Int64)
+			c.PreviousVersionID = strconv.FormatInt(prev.Int64, 10)
 		}
 		c.Interaction = fhirstore.Interaction(inter)
 		c.Time = time.UnixMilli(ms).UTC()
@@ -53,7 +53,7 @@ func (db *DB) Changes(ctx context.Context, after int64, limit int) ([]fhirstore.
 // LastSeq returns the highest committed seq, 0 when the feed is empty.
 func (db *DB) LastSeq(ctx context.Context) (int64, error) {
 	var last sql.NullInt64
-	if err := db.reader.QueryRowContext(ctx, "SELECT max(seq) FROM changes").Scan(&last); err != nil {
+	if err := db.rstmts.lastSeq.QueryRowContext(ctx).Scan(&last); err != nil {
 		return 0, fmt.Errorf("read last seq: %w", err)
 	}
 	return last.Int64, nil

@@ -43,6 +43,9 @@ func decodeKeys(s string) ([]search.Key, error) {
 // diffKeys returns the keys of next missing from prev (to insert) and the
 // keys of prev missing from next (to delete), each without duplicates.
 func diffKeys(prev, next []search.Key) (added, removed []search.Key) {
+	if len(prev) == 0 && distinctSorted(next) {
+		return next, nil // a create: search.Keys gives sorted, distinct keys
+	}
 	inPrev := make(map[search.Key]bool, len(prev))
 	for _, k := range prev {
 		inPrev[k] = true
@@ -62,4 +65,16 @@ func diffKeys(prev, next []search.Key) (added, removed []search.Key) {
 		}
 	}
 	return added, removed
+}
+
+// distinctSorted reports whether keys are in strictly increasing order, so
+// without duplicates.
+func distinctSorted(keys []search.Key) bool {
+	for i := 1; i < len(keys); i++ {
+		a, b := keys[i-1], keys[i]
+		if a.Param > b.Param || a.Param == b.Param && a.Value >= b.Value {
+			return false
+		}
+	}
+	return true
 }

@@ -38,8 +38,7 @@ func (db *DB) Read(ctx context.Context, typ, id string) (*fhirstore.Resource, er
 	if !fhirstore.ValidID(id) {
 		return nil, fmt.Errorf("%w: %s/%s", fhirstore.ErrNotFound, typ, id)
 	}
-	row := db.reader.QueryRowContext(ctx, `SELECT v.id, v.version, v.time, v.body
-		FROM resources r JOIN versions v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?`, typ, id)
+	row := db.rstmts.read.QueryRowContext(ctx, typ, id)
 	res, err := scanVersion(row, typ)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s/%s", fhirstore.ErrNotFound, typ, id)
@@ -59,8 +58,7 @@ func (db *DB) VRead(ctx context.Context, typ, id, versionID string) (*fhirstore.
 	if err != nil || v < 1 || !fhirstore.ValidID(id) {
 		return nil, fmt.Errorf("%w: %s/%s/_history/%s", fhirstore.ErrNotFound, typ, id, versionID)
 	}
-	row := db.reader.QueryRowContext(ctx, `SELECT id, version, time, body FROM versions
-		WHERE type = ? AND id = ? AND version = ?`, typ, id, v)
+	row := db.rstmts.vread.QueryRowContext(ctx, typ, id, v)
 	res, err := scanVersion(row, typ)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %s/%s/_history/%s", fhirstore.ErrNotFound, typ, id, versionID)

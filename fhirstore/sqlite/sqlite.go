@@ -58,14 +58,24 @@ type DB struct {
 	log    *slog.Logger
 	writer *sql.DB // one connection, BEGIN IMMEDIATE
 	reader *sql.DB // read-only pool
+	ckpt   *sql.DB // one connection for the checkpointer (checkpoint.go)
 
 	wmu     sync.Mutex // serialises write transactions (the group-commit leader holds it)
 	stmts   writeStmts // prepared on writer, guarded by wmu
 	evStmts eventStmts // event store statements, prepared on writer, guarded by wmu
+	rstmts  readStmts  // hot read statements, prepared on reader
 	qmu     sync.Mutex // guards queue; taken inside wmu, never the other way round
 	queue   []*request // writes waiting for a leader
+	leading bool       // a submit call leads (commits the queue); guarded by qmu
 	notify  *fhirstore.Notifier
-	seen    atomic.Int64 // highest seq known to be committed
+	seen    atomic.Int64  // highest seq known to be committed
+	commits atomic.Uint64 // commits made, for the checkpointer
+	// ckptAt is commits when the last checkpoint began; ckptEvery the
+	// commits after which the next is due (checkpoint.go).
+	ckptAt    atomic.Uint64
+	ckptEvery atomic.Uint64
+	kick      chan struct{} // wakes the checkpointer (capacity 1)
+	finish    atomic.Bool   // the writer should finish the last checkpoint
 
 	ctx       context.Context // cancelled by Close; the poller's queries use it
 	cancel    context.CancelFunc
@@ -108,15 +118,18 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		log:    cfg.Logger.With("store", "sqlite", "path", cfg.Path),
 		notify: fhirstore.NewNotifier(),
 		quit:   make(chan struct{}),
+		kick:   make(chan struct{}, 1),
 	}
+	db.ckptEvery.Store(firstEvery)
 	db.ctx, db.cancel = context.WithCancel(context.Background())
 	if err := db.open(ctx); err != nil {
 		db.cancel()
 		_ = db.closeDBs()
 		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
 	}
-	db.wg.Add(1)
+	db.wg.Add(2)
 	go db.poll()
+	go db.checkpoint()
 	db.log.Info("sqlite store opened", "last_seq", db.seen.Load())
 	return db, nil
 }
@@ -136,8 +149,8 @@ func (db *DB) dsn(readOnly bool) string {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
-		q.Add("_pragma", "temp_store(MEMORY)")       // savepoint journals stay in memory
-		q.Add("_pragma", "wal_autocheckpoint(4000)") // fewer, larger checkpoints (16 MB WAL)
+		q.Add("_pragma", "temp_store(MEMORY)")    // savepoint journals stay in memory
+		q.Add("_pragma", "wal_autocheckpoint(0)") // the checkpointer goroutine does it (checkpoint.go)
 		q.Set("_txlock", "immediate")
 	}
 	return db.cfg.Path + "?" + q.Encode()
@@ -166,6 +179,16 @@ func (db *DB) open(ctx context.Context) error {
 	}
 	db.reader.SetMaxOpenConns(db.cfg.ReadConns)
 	db.reader.SetMaxIdleConns(db.cfg.ReadConns)
+	if err := db.rstmts.prepare(ctx, db.reader); err != nil {
+		return err
+	}
+	if db.ckpt, err = sql.Open("sqlite", db.dsn(false)); err != nil {
+		return err
+	}
+	db.ckpt.SetMaxOpenConns(1)
+	db.ckpt.SetMaxIdleConns(1)
+	db.ckpt.SetConnMaxLifetime(0)
+	db.ckpt.SetConnMaxIdleTime(0)
 	last, err := db.LastSeq(ctx)
 	if err != nil {
 		return err
@@ -245,8 +268,12 @@ func (db *DB) closeDBs() error {
 	var errs []error
 	db.stmts.close()
 	db.evStmts.close()
+	db.rstmts.close()
 	if db.reader != nil {
 		errs = append(errs, db.reader.Close())
+	}
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.Close())
 	}
 	if db.writer != nil {
 		// Checkpoint so that the file is complete without its WAL.

@@ -18,6 +18,7 @@ type writeStmts struct {
 	insChange  *sql.Stmt
 	insVersion *sql.Stmt
 	putRes     *sql.Stmt
+	insRes     *sql.Stmt
 	delKey     *sql.Stmt
 	savepoint  *sql.Stmt
 	release    *sql.Stmt
@@ -37,6 +38,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&s.putRes, `INSERT INTO resources (type, id, version, seq, deleted, keys) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
 			deleted = excluded.deleted, keys = excluded.keys`},
+		{&s.insRes, `INSERT INTO resources (type, id, version, seq, deleted, keys) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&s.delKey, `DELETE FROM search_keys WHERE type = ? AND param = ? AND value = ? AND id = ?`},
 		{&s.savepoint, `SAVEPOINT request`},
 		{&s.release, `RELEASE request`},
@@ -61,12 +63,53 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (s *writeStmts) all() []*sql.Stmt {
-	out := []*sql.Stmt{s.current, s.insChange, s.insVersion, s.putRes, s.delKey, s.savepoint, s.release, s.rollbackTo}
+	out := []*sql.Stmt{s.current, s.insChange, s.insVersion, s.putRes, s.insRes, s.delKey, s.savepoint, s.release, s.rollbackTo}
 	return append(out, s.insKeys[:]...)
 }
 
 func (s *writeStmts) close() {
 	for _, st := range s.all() {
+		if st != nil {
+			_ = st.Close()
+		}
+	}
+}
+
+// readStmts are the statements of the hot read paths (Read, VRead,
+// Changes, LastSeq), prepared once on the reader pool: database/sql then
+// prepares each on a pool connection the first time it runs there and
+// reuses it, instead of parsing the SQL text at every call (a VRead per
+// change, for every consumer of the change feed).
+type readStmts struct {
+	read    *sql.Stmt
+	vread   *sql.Stmt
+	changes *sql.Stmt
+	lastSeq *sql.Stmt
+}
+
+func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&s.read, `SELECT v.id, v.version, v.time, v.body
+			FROM resources r JOIN versions v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?`},
+		{&s.vread, `SELECT id, version, time, body FROM versions WHERE type = ? AND id = ? AND version = ?`},
+		{&s.changes, `SELECT seq, type, id, version, prev_version, interaction, time
+			FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`},
+		{&s.lastSeq, `SELECT max(seq) FROM changes`},
+	} {
+		st, err := db.PrepareContext(ctx, p.query)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.query, err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+func (s *readStmts) close() {
+	for _, st := range []*sql.Stmt{s.read, s.vread, s.changes, s.lastSeq} {
 		if st != nil {
 			_ = st.Close()
 		}

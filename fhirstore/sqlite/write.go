@@ -28,6 +28,11 @@ type entry struct {
 	version int // the version data and keys were computed for; 0 = none
 	data    []byte
 	keys    []search.Key
+	// fresh is set when the store made up id (a create without one): no
+	// row can have it, so apply does not look for the current version
+	// and inserts the resource row without ON CONFLICT, which would fail
+	// rather than overwrite should the impossible happen.
+	fresh bool
 }
 
 // newEntry validates op and, for create and update, stamps and encodes its
@@ -46,7 +51,7 @@ func newEntry(op fhirstore.Op, at time.Time, guess int) (*entry, error) {
 		e.typ = typ
 		if op.Method == fhirstore.MethodCreate {
 			if e.id == "" {
-				e.id = fhirstore.NewID()
+				e.id, e.fresh = fhirstore.NewID(), true
 			}
 			guess = 1
 		} else if raw, ok := op.Body["id"]; ok {
@@ -185,7 +190,8 @@ type request struct {
 	fn      func(ctx context.Context, tx *sql.Tx) error
 	results []fhirstore.OpResult
 	err     error
-	done    chan struct{}
+	done    chan struct{} // closed when results and err are set
+	lead    chan struct{} // closed when the caller is handed the lead (submit)
 }
 
 // write commits entries atomically. Concurrent calls are committed in
@@ -199,34 +205,64 @@ func (db *DB) write(ctx context.Context, entries []*entry) ([]fhirstore.OpResult
 }
 
 // submit queues req for the next group commit and waits for its result.
+//
+// At most one caller leads at a time (db.leading). A caller that finds no
+// leader leads: it takes the queue, commits it and, if more requests
+// queued meanwhile, hands the lead to the oldest of them by closing its
+// lead channel. Every other caller sleeps until its request is done or it
+// is handed the lead, so each waiter wakes once, when its answer is ready.
+// (Waiters that took the write lock in turn just to look at their done
+// channel woke one by one behind every commit: a convoy on the lock that
+// lengthened the tail of every batch.)
 func (db *DB) submit(req *request) ([]fhirstore.OpResult, error) {
+	req.lead = make(chan struct{})
 	db.qmu.Lock()
 	db.queue = append(db.queue, req)
+	fresh := !db.leading
+	db.leading = true
 	db.qmu.Unlock()
-	for {
-		db.wmu.Lock()
+	if !fresh {
 		select {
-		case <-req.done: // an earlier leader committed it
-			db.wmu.Unlock()
+		case <-req.done: // a leader committed it
 			return req.results, req.err
-		default:
+		case <-req.lead: // handed the lead, with req at the head of the queue
 		}
-		// Let goroutines that are about to queue a write do so first: a
-		// larger batch shares one commit. Costs one scheduler round.
-		runtime.Gosched()
+	}
+	for {
+		if fresh {
+			// Let goroutines that are about to queue a write do so
+			// first: a larger batch shares one commit. A handed lead
+			// skips this: its queue filled during the previous commit.
+			runtime.Gosched()
+			fresh = false
+		}
+		db.wmu.Lock()
 		db.qmu.Lock()
 		n := min(len(db.queue), maxBatch)
 		batch := db.queue[:n:n]
 		db.queue = db.queue[n:]
 		db.qmu.Unlock()
 		db.commit(batch)
+		db.finishCheckpoint()
 		db.wmu.Unlock()
+
+		db.qmu.Lock()
+		if len(db.queue) == 0 {
+			db.leading = false
+			db.qmu.Unlock()
+			break
+		}
 		select {
 		case <-req.done:
+			close(db.queue[0].lead) // db.leading stays true: the lead passes on
+			db.qmu.Unlock()
 			return req.results, req.err
-		default: // the queue was longer than maxBatch: lead again
+		default: // the queue was longer than maxBatch and req was not in it
+			db.qmu.Unlock()
 		}
 	}
+	<-req.done
+	return req.results, req.err
 }
 
 // commit applies and commits one batch; it must be called with wmu held.
@@ -297,6 +333,7 @@ func (db *DB) commit(batch []*request) {
 		fail(fmt.Errorf("commit write: %w", err))
 		return
 	}
+	db.committed()
 	last = batchLast
 }
 
@@ -334,11 +371,15 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResu
 		curKeys    sql.NullString
 		exists     = true
 	)
-	err := tx.StmtContext(ctx, db.stmts.current).QueryRowContext(ctx, e.typ, e.id).Scan(&curVersion, &curDeleted, &curTime, &curKeys)
-	if errors.Is(err, sql.ErrNoRows) {
+	if e.fresh {
 		exists = false
-	} else if err != nil {
-		return fhirstore.OpResult{}, 0, fmt.Errorf("read current %s/%s: %w", e.typ, e.id, err)
+	} else {
+		err := tx.StmtContext(ctx, db.stmts.current).QueryRowContext(ctx, e.typ, e.id).Scan(&curVersion, &curDeleted, &curTime, &curKeys)
+		if errors.Is(err, sql.ErrNoRows) {
+			exists = false
+		} else if err != nil {
+			return fhirstore.OpResult{}, 0, fmt.Errorf("read current %s/%s: %w", e.typ, e.id, err)
+		}
 	}
 	if e.op.IfMatch != "" && (!exists || e.op.IfMatch != strconv.Itoa(curVersion)) {
 		return fhirstore.OpResult{}, 0, fmt.Errorf("%w: %s/%s If-Match %q", fhirstore.ErrVersionConflict, e.typ, e.id, e.op.IfMatch)
@@ -410,7 +451,11 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResu
 	if err != nil {
 		return fhirstore.OpResult{}, 0, err
 	}
-	if _, err := tx.StmtContext(ctx, db.stmts.putRes).ExecContext(ctx, e.typ, e.id, version, seq, deleted, keysJSON); err != nil {
+	putRes := db.stmts.putRes
+	if e.fresh {
+		putRes = db.stmts.insRes
+	}
+	if _, err := tx.StmtContext(ctx, putRes).ExecContext(ctx, e.typ, e.id, version, seq, deleted, keysJSON); err != nil {
 		return fhirstore.OpResult{}, 0, fmt.Errorf("put resource: %w", err)
 	}
 	if len(removed) > 0 {
