@@ -66,10 +66,13 @@ func (q *Query) HasLinks() bool {
 // Values returns the query's parameters as given (resolved links as the
 // reference or _id values they found), for a search that re-parses them.
 func (q *Query) Values() url.Values {
-	out := make(url.Values, len(q.raw))
-	for k, vs := range q.raw {
-		out[k] = slices.Clone(vs)
-	}
+	return q.rawValues()
+}
+
+// rawValues decodes raw. It was made by url.Values.Encode, which escapes
+// everything ParseQuery refuses, so there is no error to report.
+func (q *Query) rawValues() url.Values {
+	out, _ := url.ParseQuery(q.raw)
 	return out
 }
 
@@ -223,10 +226,7 @@ func (q *Query) Resolve(ctx context.Context, r Resolver) (*Query, error) {
 	}
 	out := *q
 	out.clauses = make([]clause, 0, len(q.clauses))
-	out.raw = url.Values{}
-	for k, vs := range q.raw {
-		out.raw[k] = vs
-	}
+	raw := q.rawValues()
 	for _, c := range q.clauses {
 		if c.link == nil {
 			out.clauses = append(out.clauses, c)
@@ -240,15 +240,16 @@ func (q *Query) Resolve(ctx context.Context, r Resolver) (*Query, error) {
 			return nil, &Error{Param: c.name, Message: fmt.Sprintf("finds more than %d resources: narrow it", MaxLinked)}
 		}
 		out.clauses = append(out.clauses, rc)
-		delete(out.raw, c.name)
+		delete(raw, c.name)
 		if !rc.none {
 			vals := make([]string, len(rc.values))
 			for i, v := range rc.values {
 				vals[i] = v.code + v.ref.key
 			}
-			out.raw[rc.p.code] = append(slices.Clip(out.raw[rc.p.code]), strings.Join(vals, ","))
+			raw[rc.p.code] = append(raw[rc.p.code], strings.Join(vals, ","))
 		}
 	}
+	out.raw = raw.Encode()
 	return &out, nil
 }
 

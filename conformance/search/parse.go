@@ -64,7 +64,8 @@ func Parse(resourceType string, params url.Values) (*Query, error) {
 	if tp == nil {
 		return nil, fmt.Errorf("%q: %w", resourceType, ErrUnknownType)
 	}
-	q := &Query{Type: resourceType, raw: url.Values{}}
+	q := &Query{Type: resourceType}
+	raw := make(url.Values, len(params))
 	names := make([]string, 0, len(params))
 	for name := range params {
 		names = append(names, name)
@@ -76,9 +77,10 @@ func Parse(resourceType string, params url.Values) (*Query, error) {
 			return nil, err
 		}
 		if name != "_format" && name != "_pretty" {
-			q.raw[name] = vals
+			raw[name] = vals
 		}
 	}
+	q.raw = raw.Encode()
 	return q, nil
 }
 

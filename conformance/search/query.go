@@ -58,7 +58,10 @@ type Query struct {
 
 	clauses []clause
 	sorts   []*param
-	raw     url.Values
+	// raw is the parameters as given, encoded in canonical form (sorted
+	// by name, url.Values.Encode): one string rather than a map, as a
+	// subscription keeps its Query for its lifetime.
+	raw string
 }
 
 // clause is one parameter occurrence: its values are ORed, clauses are
@@ -107,10 +110,10 @@ const (
 // String returns the query in canonical form: the type, then the
 // parameters sorted by name, as given (paging and sort included).
 func (q *Query) String() string {
-	if len(q.raw) == 0 {
+	if q.raw == "" {
 		return q.Type
 	}
-	return q.Type + "?" + q.raw.Encode()
+	return q.Type + "?" + q.raw
 }
 
 // Params returns the codes of the parameters the query filters on, sorted
