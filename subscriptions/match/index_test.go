@@ -56,3 +56,33 @@ func TestSelective(t *testing.T) {
 		t.Errorf("Selective(no keys) = %v, want nil", got)
 	}
 }
+
+// TestKeyIndexManyOnOneKey: a key shared by more subscriptions than a
+// small set holds keeps every one of them, each once (added twice or
+// not), through removals on either side of the switch to a map.
+func TestKeyIndexManyOnOneKey(t *testing.T) {
+	for _, n := range []int{smallSet - 1, smallSet, smallSet + 1, 3 * smallSet} {
+		ki := NewKeyIndex[string]()
+		p1 := key("patient", "Patient/p1")
+		var want []string
+		for i := range n {
+			e := string(rune('a' + i))
+			ki.Add(e, []search.Key{p1})
+			ki.Add(e, []search.Key{p1}) // a re-add files it once
+			want = append(want, e)
+		}
+		slices.Sort(want)
+		if got := candidates(ki, p1); !slices.Equal(got, want) {
+			t.Fatalf("n=%d: candidates = %v, want %v", n, got, want)
+		}
+		for i, e := range want {
+			ki.Remove(e, []search.Key{p1})
+			if got := candidates(ki, p1); !slices.Equal(got, want[i+1:]) {
+				t.Fatalf("n=%d: after removing %s candidates = %v, want %v", n, e, got, want[i+1:])
+			}
+		}
+		if !ki.Empty() {
+			t.Errorf("n=%d: index not empty after every removal", n)
+		}
+	}
+}
