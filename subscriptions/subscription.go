@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/conformance/smart"
@@ -123,6 +124,8 @@ type Subscription struct {
 	Access *smart.Access
 
 	accessKey string // the encoded Access, to memoise decisions
+	// endpoint keeps the one shared copy of Endpoint alive (unique)
+	endpoint unique.Handle[string]
 }
 
 // Classic reports whether the subscription uses R4 classic criteria.
@@ -252,7 +255,7 @@ func (p *parser) access(s *Subscription, body map[string]any) error {
 
 func (p *parser) status(s *Subscription, body map[string]any) error {
 	st, _ := body["status"].(string)
-	s.Status = Status(st)
+	s.Status = Status(interned(st, string(StatusRequested), string(StatusActive), string(StatusError), string(StatusOff)))
 	switch s.Status {
 	case StatusRequested, StatusOff:
 	case StatusActive:
@@ -295,6 +298,7 @@ func (p *parser) end(s *Subscription, body map[string]any, res *fhirstore.Resour
 
 func (p *parser) channel(s *Subscription, ch map[string]any) error {
 	s.ChannelType, _ = ch["type"].(string)
+	s.ChannelType = interned(s.ChannelType, ChannelRestHook, ChannelWebsocket)
 	switch s.ChannelType {
 	case ChannelRestHook, ChannelWebsocket:
 	case "":
@@ -302,7 +306,11 @@ func (p *parser) channel(s *Subscription, ch map[string]any) error {
 	default:
 		return unsupported("Subscription.channel.type", "channel type %q is not supported (rest-hook, websocket)", s.ChannelType)
 	}
-	s.Endpoint, _ = ch["endpoint"].(string)
+	if e, _ := ch["endpoint"].(string); e != "" {
+		// many subscriptions share a receiver: one copy of its URL
+		s.endpoint = unique.Make(e)
+		s.Endpoint = s.endpoint.Value()
+	}
 	if s.ChannelType == ChannelRestHook {
 		if s.Endpoint == "" {
 			return invalid("Subscription.channel.endpoint", "required for a rest-hook channel")
@@ -317,7 +325,7 @@ func (p *parser) channel(s *Subscription, ch map[string]any) error {
 		if err := checkMIME(mt); err != nil {
 			return err
 		}
-		s.Payload = mt
+		s.Payload = interned(mt, "application/fhir+json", "application/json")
 	}
 	headers, _ := ch["header"].([]any)
 	for i, h := range headers {
@@ -388,7 +396,7 @@ func (p *parser) topic(s *Subscription, criteria string, body, ch map[string]any
 	if !ok {
 		return unsupported("Subscription.criteria", "unknown SubscriptionTopic %q (the CapabilityStatement lists the supported topics)", criteria)
 	}
-	s.Topic, s.TopicURL = t, criteria
+	s.Topic, s.TopicURL = t, interned(criteria, t.URL)
 	if c, _ := body["_criteria"].(map[string]any); c != nil {
 		exts, _ := c["extension"].([]any)
 		for i, raw := range exts {
@@ -422,6 +430,18 @@ func (p *parser) topic(s *Subscription, criteria string, body, ch map[string]any
 	return nil
 }
 
+// interned returns the one of known equal to s, else s: a parsed
+// subscription lives as long as the server, and a string decoded from
+// its body would otherwise be a copy of its own for each of them.
+func interned(s string, known ...string) string {
+	for _, k := range known {
+		if s == k {
+			return k
+		}
+	}
+	return s
+}
+
 func payloadContent(ch map[string]any) (Content, error) {
 	pl, _ := ch["_payload"].(map[string]any)
 	exts, _ := pl["extension"].([]any)
@@ -438,7 +458,7 @@ func payloadContent(ch map[string]any) (Content, error) {
 		code, _ := ext["valueCode"].(string)
 		switch c := Content(code); c {
 		case ContentEmpty, ContentIDOnly, ContentFullResource:
-			out = c
+			out = Content(interned(code, string(ContentEmpty), string(ContentIDOnly), string(ContentFullResource)))
 		default:
 			return "", unsupported(path+".valueCode", "payload content %q is not supported (empty, id-only, full-resource)", code)
 		}
