@@ -40,7 +40,7 @@ func (s *suite) testSearchProperty(t *testing.T) {
 	t.Logf("property test seed %d (set RunOptions.Seed to replay)", seed)
 	rng := rand.New(rand.NewSource(seed))
 	st := s.store(t)
-	ctx := ctxFor(t)
+	ctx := ctxWithin(t, 3*time.Minute)
 	p := &propGen{rng: rng, live: map[string]map[string]any{}}
 
 	start := fhirstore.Now()

@@ -93,8 +93,14 @@ func (s *suite) store(t *testing.T) fhirstore.Store {
 	return st
 }
 
-func ctxFor(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// ctxFor is the context of one contract test: 30 s for all it does.
+func ctxFor(t *testing.T) context.Context { return ctxWithin(t, 30*time.Second) }
+
+// ctxWithin is ctxFor with a budget of d, for the tests that run hundreds
+// of operations under one context (on FerretDB under -race on a loaded
+// 2-core machine, 400 queries took longer than 30 s).
+func ctxWithin(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
