@@ -29,8 +29,8 @@ const (
 	multiPatients   = 5
 	multiSubs       = 20
 	multiPhase1     = 30              // writes while every node lives
-	multiAfterKill  = 5 * time.Second // writing goes on this long after the kill
-	multiLeaseTTL   = 2 * time.Second
+	multiAfterKill  = 7 * time.Second // writing goes on this long after the kill (past a takeover)
+	multiLeaseTTL   = 4 * time.Second // renewals every 1 s: margin for FerretDB under -race on 2 loaded cores
 	multiPartitions = 16
 	multiDatabase   = "fhirsub_multinode"
 )
