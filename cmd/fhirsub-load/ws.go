@@ -126,6 +126,7 @@ func listenBackport(ctx context.Context, c *client, sub string, tr *tracker) (*w
 type legacyFrame struct {
 	Type string `json:"type"`
 	Data struct {
+		Action       string `json:"action"`
 		ResourceType string `json:"resource_type"`
 		ResourceID   string `json:"resource_id"`
 	} `json:"data"`
@@ -166,7 +167,9 @@ func listenLegacy(ctx context.Context, base, path, clientID, patient string, tr 
 		if err := json.Unmarshal(raw, &f); err != nil {
 			return false
 		}
-		if f.Type == "update" && f.Data.ResourceType == "Observation" && f.Data.ResourceID != "" {
+		// The original dialect sends a clinical event as a second update
+		// (action clinical_event) of the same resource: not a duplicate.
+		if f.Type == "update" && f.Data.Action != "clinical_event" && f.Data.ResourceType == "Observation" && f.Data.ResourceID != "" {
 			tr.arrive(f.Data.ResourceID, at)
 		}
 		return true
