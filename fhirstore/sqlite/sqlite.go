@@ -61,6 +61,7 @@ type DB struct {
 	ckpt   *sql.DB // one connection for the checkpointer (checkpoint.go)
 
 	wmu     sync.Mutex // serialises write transactions (the group-commit leader holds it)
+	relaxed bool       // the writer runs synchronous=NORMAL now (durability.go); guarded by wmu
 	stmts   writeStmts // prepared on writer, guarded by wmu
 	evStmts eventStmts // event store statements, prepared on writer, guarded by wmu
 	rstmts  readStmts  // hot read statements, prepared on reader
@@ -114,11 +115,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		}
 	}
 	db := &DB{
-		cfg:    cfg,
-		log:    cfg.Logger.With("store", "sqlite", "path", cfg.Path),
-		notify: fhirstore.NewNotifier(),
-		quit:   make(chan struct{}),
-		kick:   make(chan struct{}, 1),
+		cfg:     cfg,
+		relaxed: cfg.RelaxedSync, // as the writer's DSN opens it
+		log:     cfg.Logger.With("store", "sqlite", "path", cfg.Path),
+		notify:  fhirstore.NewNotifier(),
+		quit:    make(chan struct{}),
+		kick:    make(chan struct{}, 1),
 	}
 	db.ckptEvery.Store(firstEvery)
 	db.ctx, db.cancel = context.WithCancel(context.Background())

@@ -288,6 +288,10 @@ func (db *DB) commit(batch []*request) {
 		fail(fhirstore.ErrClosed)
 		return
 	}
+	if err := db.syncFor(batch); err != nil {
+		fail(err)
+		return
+	}
 	tx, err := db.writer.BeginTx(db.ctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin write: %w", err))
