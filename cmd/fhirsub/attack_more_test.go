@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -68,63 +67,7 @@ func TestMoreAttacks(t *testing.T) {
 	_, f.patchMis, _ = s.do(restAttack{tok: s.tokA, method: "PATCH", path: "/Observation/does-not-exist",
 		body: `[{"op":"replace","path":"/status","value":"amended"}]`, ctype: "application/json-patch+json"})
 
-	attacks := f.attacks(t)
-	leaked, passed := 0, 0
-	var failures []string
-	for _, a := range attacks {
-		status, body, err := s.do(a)
-		ok := err == nil
-		var why []string
-		if err != nil {
-			why = append(why, err.Error())
-		}
-		if a.attacker && bytes.Contains(body, []byte(markerB)) {
-			leaked++
-			ok = false
-			why = append(why, "patient B's marker in the answer")
-		}
-		for _, secret := range []string{hookSecret, hmacSecret, internalPage, accessExtURL} {
-			if bytes.Contains(body, []byte(secret)) {
-				leaked++
-				ok = false
-				why = append(why, "secret "+secret+" in the answer")
-			}
-		}
-		if err == nil && !slices.Contains(a.want, status) {
-			ok = false
-			why = append(why, fmt.Sprintf("status %d, want %v", status, a.want))
-		}
-		if status >= 500 {
-			ok = false
-			why = append(why, fmt.Sprintf("server error %d", status))
-		}
-		if err == nil && a.check != nil {
-			if cerr := a.check(status, body); cerr != nil {
-				ok = false
-				why = append(why, cerr.Error())
-			}
-		}
-		if herr := s.healthy(); herr != nil {
-			ok = false
-			why = append(why, herr.Error())
-		}
-		if ok {
-			passed++
-		} else {
-			failures = append(failures, fmt.Sprintf("%s: %s: %.300s", a.name, strings.Join(why, "; "), body))
-		}
-	}
-	reportFigure(fmt.Sprintf("attacks (more): cases=%d, passed=%d, leaked=%d", len(attacks), passed, leaked))
-	for _, fl := range failures {
-		t.Error(fl)
-	}
-	if len(attacks) < 100 {
-		t.Errorf("only %d attack cases, want at least 100", len(attacks))
-	}
-	if leaked != 0 || passed != len(attacks) {
-		t.Errorf("%d of %d attacks passed, %d leaked", passed, len(attacks), leaked)
-	}
-	s.checkIntact(t)
+	s.runTable(t, "more", f.attacks(t), 100)
 	code, out, err := fhirDoWith(context.Background(), "GET", s.p.base+"/Observation/"+f.obsB2, nil, http.Header{"Authorization": {"Bearer " + s.tokB}})
 	if meta, _ := out["meta"].(map[string]any); err != nil || code != 200 || meta["versionId"] != "1" {
 		t.Errorf("B's second Observation after the attacks: %d %v %v, want version 1", code, out["meta"], err)
