@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -110,4 +111,19 @@ func (r *result) addLatency(prefix string, l latencies) {
 	r.add(prefix+".p50", ms(l.P50), "ms", -1)
 	r.add(prefix+".p99", ms(l.P99), "ms", -1)
 	r.add(prefix+".max", ms(l.Max), "ms", -1)
+}
+
+// addWrites adds the tally of a scenario's writes (n acknowledged, errors)
+// and notes the first error; it returns an error when no write was
+// acknowledged, since no figure of the scenario then means anything.
+func (r *result) addWrites(acked, failed int, firstErr error) error {
+	r.add("n", float64(acked), "", 0)
+	r.add("errors", float64(failed), "", 0)
+	if firstErr != nil {
+		r.note("first error: %v", firstErr)
+	}
+	if acked == 0 {
+		return errors.Join(fmt.Errorf("%s: no write acknowledged", r.Scenario), firstErr)
+	}
+	return nil
 }

@@ -41,15 +41,7 @@ func createOpen(ctx context.Context, t target, o options) (*result, error) {
 	l := postLatency(ws)
 	r.add("post.p50", ms(l.P50), "ms", -1)
 	r.add("post.p99", ms(l.P99), "ms", -1)
-	r.add("n", float64(acked), "", 0)
-	r.add("errors", float64(failed), "", 0)
-	if firstErr != nil {
-		r.note("first error: %v", firstErr)
-	}
-	if acked == 0 {
-		return r, fmt.Errorf("create-open: no write acknowledged: %v", firstErr)
-	}
-	return r, nil
+	return r, r.addWrites(acked, failed, firstErr)
 }
 
 // createRate: Observations POSTed at a steady o.Rate per second for
@@ -70,15 +62,7 @@ func createRate(ctx context.Context, t target, o options) (*result, error) {
 	r.add("rate", o.Rate, "/s", 0)
 	r.addLatency("post", postLatency(ws))
 	cpu.addPer(r, "cpu/create", acked)
-	r.add("n", float64(acked), "", 0)
-	r.add("errors", float64(failed), "", 0)
-	if firstErr != nil {
-		r.note("first error: %v", firstErr)
-	}
-	if acked == 0 {
-		return r, fmt.Errorf("create-rate: no write acknowledged: %v", firstErr)
-	}
-	return r, nil
+	return r, r.addWrites(acked, failed, firstErr)
 }
 
 // warmUp writes for o.Warmup before a measurement, so that the

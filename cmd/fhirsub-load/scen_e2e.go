@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -108,22 +107,14 @@ func e2e(ctx context.Context, t target, o options) (*result, error) {
 		lost += oc.Lost
 	}
 	r.add("lost", float64(lost), "", 0)
-	r.add("n", float64(acked), "", 0)
-	r.add("errors", float64(failed), "", 0)
 	for _, l := range listeners {
 		if bad := l.bad.Load(); bad > 0 {
 			r.note("%d websocket frames not understood", bad)
 			break
 		}
 	}
-	if firstErr != nil {
-		r.note("first error: %v", firstErr)
-	}
 	if bad := rcv.bad.Load(); bad > 0 {
 		r.note("%d rest-hook requests were not notification Bundles", bad)
 	}
-	if acked == 0 {
-		return r, errors.Join(errors.New("e2e: no write acknowledged"), firstErr)
-	}
-	return r, nil
+	return r, r.addWrites(acked, failed, firstErr)
 }
