@@ -146,15 +146,7 @@ func (m *Manager) Partitions() []int {
 
 // partitionSubs returns the ids of the known subscriptions of partition p.
 func (m *Manager) partitionSubs(p int) []string {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var out []string
-	for id := range m.subs {
-		if Partition(id, m.cfg.Cluster.Partitions) == p {
-			out = append(out, id)
-		}
-	}
-	return out
+	return m.reg.inPartition(p, m.cfg.Cluster.Partitions)
 }
 
 // gain starts delivering partition p under lease l: the cached lanes of

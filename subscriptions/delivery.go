@@ -383,8 +383,6 @@ func (m *Manager) adopt(res *fhirstore.Resource, body map[string]any) (*Subscrip
 	if err != nil {
 		return nil, fmt.Errorf("parse Subscription/%s: %w", res.ID, err)
 	}
-	m.mu.Lock()
-	m.putLocked(ns, 0)
-	m.mu.Unlock()
+	m.reg.put(ns, 0)
 	return ns, nil
 }

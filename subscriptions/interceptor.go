@@ -60,7 +60,7 @@ func (h *SubscriptionHook) Validate(ctx context.Context, body map[string]any, cu
 		return err
 	}
 	if current == nil {
-		if err := h.m.checkQuota(owner); err != nil {
+		if err := h.m.reg.hold(owner, h.m.cfg.MaxPerOwner, h.m.now()); err != nil {
 			return err
 		}
 	}
@@ -102,9 +102,7 @@ func (h *SubscriptionHook) Committed(ctx context.Context, res *fhirstore.Resourc
 
 func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Resource, in fhirstore.Interaction) error {
 	if in == fhirstore.InteractionDelete || res.Deleted {
-		m.mu.Lock()
-		m.dropLocked(res.ID, res.VersionID)
-		m.mu.Unlock()
+		m.reg.drop(res.ID, res.VersionID)
 		if err := m.events.DropSubscription(ctx, res.ID); err != nil {
 			return fmt.Errorf("drop events of Subscription/%s: %w", res.ID, err)
 		}
@@ -122,12 +120,7 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 	if err != nil {
 		return fmt.Errorf("register Subscription/%s: %w", res.ID, err)
 	}
-	m.mu.Lock()
-	if in == fhirstore.InteractionCreate {
-		m.releaseQuotaLocked(s.Access)
-	}
-	m.putLocked(s, since)
-	m.mu.Unlock()
+	m.reg.putCreated(s, since, in == fhirstore.InteractionCreate)
 	if s.Status == StatusRequested {
 		// (re-)activation: a fresh handshake, no backoff left from before
 		st, err := m.state(ctx, s.ID)
@@ -158,10 +151,8 @@ func (h *TopicHook) Validate(ctx context.Context, body map[string]any, current *
 		return topicError(err)
 	}
 	if current != nil {
-		h.m.mu.RLock()
-		oldURL := h.m.topicIDs[current.ID]
-		h.m.mu.RUnlock()
-		if oldURL != "" && oldURL != t.URL && h.m.topicInUse(oldURL) {
+		oldURL := h.m.reg.topicURL(current.ID)
+		if oldURL != "" && oldURL != t.URL && h.m.reg.topicInUse(oldURL) {
 			return &Error{Status: http.StatusConflict, Code: "conflict", Element: "SubscriptionTopic.url",
 				Message: fmt.Sprintf("topic %s is used by subscriptions: its url cannot change", oldURL)}
 		}
@@ -177,10 +168,8 @@ func (h *TopicHook) Committed(ctx context.Context, res *fhirstore.Resource, in f
 
 // ValidateDelete refuses to delete a topic some subscription uses (409).
 func (h *TopicHook) ValidateDelete(ctx context.Context, id string) error {
-	h.m.mu.RLock()
-	url := h.m.topicIDs[id]
-	h.m.mu.RUnlock()
-	if url != "" && h.m.topicInUse(url) {
+	url := h.m.reg.topicURL(id)
+	if url != "" && h.m.reg.topicInUse(url) {
 		return &Error{Status: http.StatusConflict, Code: "conflict", Element: "SubscriptionTopic",
 			Message: fmt.Sprintf("topic %s is used by subscriptions: delete or switch them off first", url)}
 	}
@@ -195,34 +184,14 @@ func topicError(err error) error {
 	return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: err.Error()}
 }
 
-func (m *Manager) topicInUse(url string) bool {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	for _, s := range m.subs {
-		if s.Topic != nil && s.Topic.URL == url && s.Status != StatusOff {
-			return true
-		}
-	}
-	return false
-}
-
 // committedTopic applies a committed topic version (also one seen in the
 // change feed).
 func (m *Manager) committedTopic(res *fhirstore.Resource) error {
-	v := versionNumber(res.VersionID)
-	m.mu.Lock()
-	if v <= m.topicVer[res.ID] {
-		m.mu.Unlock()
+	if !m.reg.newerTopic(res.ID, versionNumber(res.VersionID)) {
 		return nil // a version older than the one applied (met again in the feed)
 	}
-	m.topicVer[res.ID] = v
-	m.mu.Unlock()
 	if res.Deleted {
-		m.mu.Lock()
-		url := m.topicIDs[res.ID]
-		delete(m.topicIDs, res.ID)
-		m.mu.Unlock()
-		if url != "" {
+		if url := m.reg.forgetTopic(res.ID); url != "" {
 			m.topics.Remove(url)
 		}
 		return nil
@@ -236,31 +205,6 @@ func (m *Manager) committedTopic(res *fhirstore.Resource) error {
 		return fmt.Errorf("parse SubscriptionTopic/%s: %w", res.ID, err)
 	}
 	m.topics.Put(t)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.topicIDs[res.ID] = t.URL
-	// subscriptions naming the topic without a version follow it
-	for _, s := range m.subs {
-		if s.Topic == nil || s.TopicURL != t.URL || s.Topic == t {
-			continue
-		}
-		moved := *s
-		moved.Topic = t
-		moved.Filters = nil
-		ok := true
-		for _, f := range s.Filters {
-			nf, err := t.ParseFilter(f.Raw)
-			if err != nil {
-				m.log.Warn("subscription filter no longer valid for the new topic version; keeping the old topic",
-					"subscription", s.ID, "topic", t.URL, "err", err)
-				ok = false
-				break
-			}
-			moved.Filters = append(moved.Filters, nf)
-		}
-		if ok {
-			m.putLocked(&moved, 0)
-		}
-	}
+	m.reg.followTopic(res.ID, t, m.log)
 	return nil
 }

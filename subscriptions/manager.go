@@ -150,17 +150,7 @@ type Manager struct {
 	log    *slog.Logger
 	base   string
 
-	mu   sync.RWMutex
-	subs map[string]*Subscription // every known subscription, any status
-	// holds are the quota places of creates in flight (quota.go).
-	holds quotaHolds
-	// deleted is the tombstone version of each deleted subscription, so
-	// that an older version met later in the change feed does not bring
-	// it back (a re-create gets a higher version).
-	deleted  map[string]int64
-	idx      *index
-	topicIDs map[string]string // SubscriptionTopic id → canonical URL
-	topicVer map[string]int64  // SubscriptionTopic id → newest version applied (deletes too)
+	reg *registry // the known subscriptions and topics, and the index
 
 	queue   *delivery.Queue
 	lanes   *lanes      // the in-memory delivery work of the subscription a worker is on
@@ -222,6 +212,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.NewID == nil {
 		cfg.NewID = fhirstore.NewID
 	}
+	sched := delivery.NewSchedule()
 	m := &Manager{
 		cfg:       cfg,
 		store:     cfg.Store,
@@ -229,12 +220,8 @@ func New(cfg Config) (*Manager, error) {
 		topics:    cfg.Topics,
 		log:       cfg.Logger.With("component", "subscriptions"),
 		base:      strings.TrimRight(cfg.BaseURL, "/"),
-		subs:      map[string]*Subscription{},
-		deleted:   map[string]int64{},
-		idx:       newIndex(),
-		topicIDs:  map[string]string{},
-		topicVer:  map[string]int64{},
-		sched:     delivery.NewSchedule(),
+		reg:       newRegistry(sched),
+		sched:     sched,
 		lanes:     newLanes(),
 		lag:       newLagTracker(),
 		own:       newLeaseSet(),
@@ -320,7 +307,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.leaseLoop(rctx)
 		}()
 	}
-	m.log.Info("subscriptions started", "subscriptions", len(m.subs), "topics", len(m.topics.All()), "cursor", cursor)
+	m.log.Info("subscriptions started", "subscriptions", m.reg.len(), "topics", len(m.topics.All()), "cursor", cursor)
 	return nil
 }
 
@@ -376,8 +363,7 @@ func (m *Manager) loadTopics(ctx context.Context) error {
 			return
 		}
 		m.topics.Put(t)
-		m.topicIDs[res.ID] = t.URL
-		m.topicVer[res.ID] = versionNumber(res.VersionID)
+		m.reg.knowTopic(res.ID, t.URL, versionNumber(res.VersionID))
 	})
 }
 
@@ -407,11 +393,7 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 			m.sched.Restore(st.SubscriptionID, st.NextAttempt, st.LastSuccess)
 		}
 	}
-	m.mu.Lock()
-	for _, s := range subs {
-		m.putLocked(s, 0)
-	}
-	m.mu.Unlock()
+	m.reg.putAll(subs)
 	if err := m.reprocessSkipped(ctx, states); err != nil {
 		return fmt.Errorf("subscriptions: reprocess skipped changes: %w", err)
 	}
@@ -455,63 +437,12 @@ func (m *Manager) parser(client bool) *parser {
 	return &parser{topics: m.topics, endpoint: m.cfg.ValidateEndpoint, client: client}
 }
 
-// putLocked records a parsed subscription and (re)files it in the index;
-// m.mu must be held. A version older than the known one is ignored. since
-// is the feed position after which a newly indexed subscription matches;
-// an already indexed one keeps its own.
-func (m *Manager) putLocked(s *Subscription, since int64) bool {
-	if old := m.subs[s.ID]; old != nil && versionNumber(old.VersionID) > versionNumber(s.VersionID) {
-		return false
-	}
-	if gone, ok := m.deleted[s.ID]; ok {
-		if versionNumber(s.VersionID) <= gone {
-			return false // a version from before the delete
-		}
-		delete(m.deleted, s.ID)
-	}
-	m.subs[s.ID] = s
-	m.sched.Track(s.ID, timingOf(s))
-	if s.Status == StatusOff {
-		m.idx.remove(s.ID)
-		return true
-	}
-	if e := m.idx.get(s.ID); e != nil {
-		since = e.since
-	}
-	m.idx.put(&entry{sub: s, since: since})
-	return true
-}
-
-// dropLocked forgets a subscription deleted by the tombstone version
-// version; m.mu must be held.
-func (m *Manager) dropLocked(id, version string) {
-	delete(m.subs, id)
-	m.idx.remove(id)
-	m.sched.Untrack(id)
-	if v := versionNumber(version); v > m.deleted[id] {
-		m.deleted[id] = v
-	}
-}
-
 // Subscription returns the current parsed state of a subscription.
-func (m *Manager) Subscription(id string) (*Subscription, bool) {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	s, ok := m.subs[id]
-	return s, ok
-}
+func (m *Manager) Subscription(id string) (*Subscription, bool) { return m.reg.get(id) }
 
 // Subscriptions returns every known subscription (any status), in no
 // particular order.
-func (m *Manager) Subscriptions() []*Subscription {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	out := make([]*Subscription, 0, len(m.subs))
-	for _, s := range m.subs {
-		out = append(out, s)
-	}
-	return out
-}
+func (m *Manager) Subscriptions() []*Subscription { return m.reg.all() }
 
 // State returns the delivery state of a subscription (its event count;
 // zero values when none is stored yet).

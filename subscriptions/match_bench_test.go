@@ -44,7 +44,7 @@ func benchManager(tb testing.TB, n int) *Manager {
 			}
 			s.Criteria = q
 		}
-		m.putLocked(s, 0)
+		m.reg.put(s, 0)
 	}
 	for i := range n {
 		add(i, fmt.Sprintf("other-%d", i))
@@ -85,15 +85,15 @@ func TestIndexFindsOnlyCandidates(t *testing.T) {
 	ch := &loaded{m: m, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
 	keys := ch.focusKeys()
 	var n int
-	m.idx.classic["Observation"].Candidates(keys, func(*entry) { n++ })
-	for _, g := range m.idx.byType["Observation"] {
+	m.reg.idx.classic["Observation"].Candidates(keys, func(*entry) { n++ })
+	for _, g := range m.reg.idx.byType["Observation"] {
 		g.byType["Observation"].Candidates(keys, func(*entry) { n++ })
 	}
 	if n != 2 {
 		t.Errorf("%d candidates, want the 2 subscriptions on Patient/target", n)
 	}
-	m.idx.remove("s000100")
-	m.idx.remove("s000101")
+	m.reg.idx.remove("s000100")
+	m.reg.idx.remove("s000101")
 	c := fhirstore.Change{Seq: 1, Type: "Observation", ID: "o1", VersionID: "1", Interaction: fhirstore.InteractionCreate}
 	ch = &loaded{m: m, ctx: context.Background(), c: c, res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
 	if got := m.match(c, ch); len(got) != 0 {

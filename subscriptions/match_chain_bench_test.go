@@ -23,7 +23,7 @@ func benchMatchChained(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m.putLocked(&Subscription{ID: "chained", VersionID: "1", Status: StatusActive, ChannelType: ChannelRestHook,
+	m.reg.put(&Subscription{ID: "chained", VersionID: "1", Status: StatusActive, ChannelType: ChannelRestHook,
 		Access: smart.Full(), Criteria: q}, 0)
 	c := fhirstore.Change{Seq: 1, Type: "Observation", ID: "o1", VersionID: "1", Interaction: fhirstore.InteractionCreate, Time: time.Now()}
 	res := &fhirstore.Resource{Type: "Observation", ID: "o1", VersionID: "1"}

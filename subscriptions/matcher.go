@@ -202,10 +202,7 @@ type loaded struct {
 // at once unless nothing the matcher holds can be interested in the type.
 func (m *Manager) load(ctx context.Context, c fhirstore.Change) (*loaded, error) {
 	ch := &loaded{m: m, ctx: ctx, c: c}
-	m.mu.RLock()
-	interested := m.idx.classic[c.Type] != nil || len(m.idx.byType[c.Type]) > 0
-	m.mu.RUnlock()
-	if !interested && c.Type != "Subscription" && c.Type != "SubscriptionTopic" {
+	if !m.reg.interested(c.Type) && c.Type != "Subscription" && c.Type != "SubscriptionTopic" {
 		return ch, nil
 	}
 	if _, err := ch.Current(); err != nil {
@@ -290,11 +287,7 @@ func (ch *loaded) focusKeys() []search.Key {
 // the writes of other processes and the server's own status changes).
 func (m *Manager) feedSubscription(ctx context.Context, c fhirstore.Change, ch *loaded) {
 	if c.Interaction == fhirstore.InteractionDelete {
-		m.mu.Lock()
-		known := m.subs[c.ID] != nil
-		m.dropLocked(c.ID, c.VersionID)
-		m.mu.Unlock()
-		if known {
+		if m.reg.drop(c.ID, c.VersionID) {
 			if err := m.events.DropSubscription(ctx, c.ID); err != nil {
 				m.log.Warn("drop subscription events", "subscription", c.ID, "err", err)
 			}
@@ -309,10 +302,7 @@ func (m *Manager) feedSubscription(ctx context.Context, c fhirstore.Change, ch *
 		m.log.Warn("stored Subscription ignored", "id", c.ID, "err", err)
 		return
 	}
-	m.mu.Lock()
-	changed := m.putLocked(s, c.Seq)
-	m.mu.Unlock()
-	if changed {
+	if m.reg.put(s, c.Seq) {
 		m.queue.Push(s.ID)
 	}
 }
@@ -332,20 +322,12 @@ func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 		return c.Seq > e.since && e.sub.Status != StatusOff && (e.sub.End.IsZero() || now.Before(e.sub.End))
 	}
 
-	m.mu.RLock()
-	classic := m.idx.classic[c.Type]
-	groups := slices.Clone(m.idx.byType[c.Type])
-	m.mu.RUnlock()
+	groups := m.reg.topicGroups(c.Type)
 
 	// Classic criteria: R4 applies them to the new version of creates and
 	// updates; deletes are not notified.
-	if classic != nil && ch.cur != nil {
-		keys := ch.focusKeys()
-		m.mu.RLock()
-		var cands []*entry
-		classic.Candidates(keys, func(e *entry) { cands = append(cands, e) })
-		m.mu.RUnlock()
-		for _, e := range cands {
+	if ch.cur != nil && m.reg.hasClassic(c.Type) {
+		for _, e := range m.reg.classicCandidates(c.Type, ch.focusKeys()) {
 			if !live(e) {
 				continue
 			}
@@ -374,14 +356,7 @@ func (m *Manager) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 			continue
 		}
 		focus := ch.focus()
-		keys := ch.focusKeys()
-		var cands []*entry
-		m.mu.RLock()
-		if ki := g.byType[c.Type]; ki != nil {
-			ki.Candidates(keys, func(e *entry) { cands = append(cands, e) })
-		}
-		m.mu.RUnlock()
-		for _, e := range cands {
+		for _, e := range m.reg.topicCandidates(g, c.Type, ch.focusKeys()) {
 			if !live(e) {
 				continue
 			}

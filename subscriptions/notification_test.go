@@ -137,9 +137,7 @@ func TestNotificationGolden(t *testing.T) {
 	t.Run("query-status", func(t *testing.T) {
 		m, _ := goldenManager(t)
 		s := goldenSub(m, ContentIDOnly)
-		m.mu.Lock()
-		m.putLocked(s, 0)
-		m.mu.Unlock()
+		m.reg.put(s, 0)
 		b, err := m.StatusBundle(context.Background(), []string{"s1"}, nil, "https://fhir.example.org/r4/Subscription/s1/$status")
 		if err != nil {
 			t.Fatal(err)

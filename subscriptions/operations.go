@@ -39,20 +39,12 @@ func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self
 		}
 	}
 	caller := callerAccess(ctx)
-	m.mu.RLock()
 	var subs []*Subscription
 	if len(ids) == 0 {
-		for _, s := range m.subs {
-			subs = append(subs, s)
-		}
+		subs = m.reg.all()
 	} else {
-		for _, id := range ids {
-			if s := m.subs[id]; s != nil && !slices.Contains(subs, s) {
-				subs = append(subs, s)
-			}
-		}
+		subs = m.reg.pick(ids)
 	}
-	m.mu.RUnlock()
 	subs = slices.DeleteFunc(subs, func(s *Subscription) bool { return !ReadsEvents(caller, s) })
 	slices.SortFunc(subs, func(a, b *Subscription) int { return strings.Compare(a.ID, b.ID) })
 	entries := []any{}

@@ -43,11 +43,9 @@ func (m *Manager) lookup(ctx context.Context, id string) (*Subscription, bool) {
 		m.log.Warn("stored Subscription ignored", "id", id, "err", err)
 		return nil, false
 	}
-	m.mu.Lock()
-	m.putLocked(s, since) // the feed brings the same version later: no change
-	cur := m.subs[id]
-	m.mu.Unlock()
-	if cur == nil {
+	m.reg.put(s, since) // the feed brings the same version later: no change
+	cur, ok := m.reg.get(id)
+	if !ok {
 		return nil, false
 	}
 	m.queue.Push(id)

@@ -31,14 +31,12 @@ func BenchmarkScheduleTick(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			m.mu.Lock()
 			for i := range n {
 				s := restHookSub(fmt.Sprintf("s%d", i), time.Hour)
 				s.Topic, s.TopicURL = tp, tp.URL
-				m.putLocked(s, 0)
+				m.reg.put(s, 0)
 				m.sched.Touch(s.ID, t0.Add(time.Duration(i)*time.Millisecond))
 			}
-			m.mu.Unlock()
 			b.ResetTimer()
 			for range b.N {
 				m.tick()

@@ -82,11 +82,7 @@ func (m *Manager) Stats() Stats {
 	for _, s := range Statuses() {
 		st.Subscriptions[s] = 0
 	}
-	m.mu.RLock()
-	for _, s := range m.subs {
-		st.Subscriptions[s.Status]++
-	}
-	m.mu.RUnlock()
+	m.reg.countByStatus(st.Subscriptions)
 	st.QueuePending, st.QueueBusy = m.queue.Depth()
 	return st
 }

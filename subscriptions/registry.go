@@ -1,0 +1,301 @@
+package subscriptions
+
+import (
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/subscriptions/delivery"
+	"github.com/fhirsub/fhirsub/topics"
+)
+
+// registry is the set of subscriptions and topics this node knows, with
+// the matcher's index of the live ones. It is the one owner of that state
+// and its lock: the matcher asks it for candidates, the write hooks and
+// the deliverer put what they parsed, and every reader gets a snapshot.
+type registry struct {
+	mu   sync.RWMutex
+	subs map[string]*Subscription // every known subscription, any status
+	// holds are the quota places of creates in flight (quota.go).
+	holds quotaHolds
+	// deleted is the tombstone version of each deleted subscription, so
+	// that an older version met later in the change feed does not bring
+	// it back (a re-create gets a higher version).
+	deleted  map[string]int64
+	idx      *index
+	topicIDs map[string]string // SubscriptionTopic id → canonical URL
+	topicVer map[string]int64  // SubscriptionTopic id → newest version applied (deletes too)
+	// sched gets the timing of every subscription put or dropped, under
+	// the same lock, so that the timers follow the known state exactly.
+	sched *delivery.Schedule
+}
+
+func newRegistry(sched *delivery.Schedule) *registry {
+	return &registry{
+		subs:     map[string]*Subscription{},
+		deleted:  map[string]int64{},
+		idx:      newIndex(),
+		topicIDs: map[string]string{},
+		topicVer: map[string]int64{},
+		sched:    sched,
+	}
+}
+
+// get returns the current parsed state of a subscription.
+func (r *registry) get(id string) (*Subscription, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	s, ok := r.subs[id]
+	return s, ok
+}
+
+// all returns every known subscription, in no particular order.
+func (r *registry) all() []*Subscription {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Subscription, 0, len(r.subs))
+	for _, s := range r.subs {
+		out = append(out, s)
+	}
+	return out
+}
+
+// pick returns the known subscriptions among ids, once each.
+func (r *registry) pick(ids []string) []*Subscription {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []*Subscription
+	for _, id := range ids {
+		if s := r.subs[id]; s != nil && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// len returns the number of known subscriptions.
+func (r *registry) len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.subs)
+}
+
+// put records a parsed subscription and (re)files it in the index. A
+// version older than the known one is ignored (put reports whether it
+// changed anything). since is the feed position after which a newly
+// indexed subscription matches; an already indexed one keeps its own.
+func (r *registry) put(s *Subscription, since int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.putLocked(s, since)
+}
+
+// putAll puts subscriptions met at start-up.
+func (r *registry) putAll(subs []*Subscription) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range subs {
+		r.putLocked(s, 0)
+	}
+}
+
+// putCreated puts a subscription whose write committed; a create also
+// ends the quota hold its owner took for it.
+func (r *registry) putCreated(s *Subscription, since int64, created bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if created {
+		r.releaseQuotaLocked(s.Access)
+	}
+	r.putLocked(s, since)
+}
+
+func (r *registry) putLocked(s *Subscription, since int64) bool {
+	if old := r.subs[s.ID]; old != nil && versionNumber(old.VersionID) > versionNumber(s.VersionID) {
+		return false
+	}
+	if gone, ok := r.deleted[s.ID]; ok {
+		if versionNumber(s.VersionID) <= gone {
+			return false // a version from before the delete
+		}
+		delete(r.deleted, s.ID)
+	}
+	r.subs[s.ID] = s
+	r.sched.Track(s.ID, timingOf(s))
+	if s.Status == StatusOff {
+		r.idx.remove(s.ID)
+		return true
+	}
+	if e := r.idx.get(s.ID); e != nil {
+		since = e.since
+	}
+	r.idx.put(&entry{sub: s, since: since})
+	return true
+}
+
+// drop forgets a subscription deleted by the tombstone version version
+// and reports whether it was known.
+func (r *registry) drop(id, version string) (known bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	known = r.subs[id] != nil
+	delete(r.subs, id)
+	r.idx.remove(id)
+	r.sched.Untrack(id)
+	if v := versionNumber(version); v > r.deleted[id] {
+		r.deleted[id] = v
+	}
+	return known
+}
+
+// inPartition returns the ids of the known subscriptions of partition p
+// of n.
+func (r *registry) inPartition(p, n int) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for id := range r.subs {
+		if Partition(id, n) == p {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// countByStatus adds the number of known subscriptions per status to out.
+func (r *registry) countByStatus(out map[Status]int) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, s := range r.subs {
+		out[s.Status]++
+	}
+}
+
+// interested reports whether some live subscription can match a change
+// of resource type typ.
+func (r *registry) interested(typ string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.idx.classic[typ] != nil || len(r.idx.byType[typ]) > 0
+}
+
+// hasClassic reports whether a classic subscription is filed under typ.
+func (r *registry) hasClassic(typ string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.idx.classic[typ] != nil
+}
+
+// classicCandidates returns the classic subscriptions on typ that a
+// resource with the search keys keys may match.
+func (r *registry) classicCandidates(typ string, keys []search.Key) []*entry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []*entry
+	if ki := r.idx.classic[typ]; ki != nil {
+		ki.Candidates(keys, func(e *entry) { out = append(out, e) })
+	}
+	return out
+}
+
+// topicGroups returns the topic groups that watch resource type typ.
+func (r *registry) topicGroups(typ string) []*topicGroup {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Clone(r.idx.byType[typ])
+}
+
+// topicCandidates returns the subscriptions of group g that a resource of
+// type typ with the search keys keys may match.
+func (r *registry) topicCandidates(g *topicGroup, typ string, keys []search.Key) []*entry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []*entry
+	if ki := g.byType[typ]; ki != nil {
+		ki.Candidates(keys, func(e *entry) { out = append(out, e) })
+	}
+	return out
+}
+
+// topicURL returns the canonical URL of the SubscriptionTopic id ("" when
+// unknown).
+func (r *registry) topicURL(id string) string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.topicIDs[id]
+}
+
+// topicInUse reports whether a subscription that is not off uses the
+// topic url.
+func (r *registry) topicInUse(url string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, s := range r.subs {
+		if s.Topic != nil && s.Topic.URL == url && s.Status != StatusOff {
+			return true
+		}
+	}
+	return false
+}
+
+// knowTopic records that SubscriptionTopic id is version v with url.
+func (r *registry) knowTopic(id, url string, v int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.topicIDs[id] = url
+	r.topicVer[id] = v
+}
+
+// newerTopic records version v of SubscriptionTopic id as applied, and
+// reports false when a version as new was applied already.
+func (r *registry) newerTopic(id string, v int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v <= r.topicVer[id] {
+		return false
+	}
+	r.topicVer[id] = v
+	return true
+}
+
+// forgetTopic forgets the URL of a deleted SubscriptionTopic and returns
+// it ("" when unknown).
+func (r *registry) forgetTopic(id string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	url := r.topicIDs[id]
+	delete(r.topicIDs, id)
+	return url
+}
+
+// followTopic records the new version t of SubscriptionTopic id and moves
+// the subscriptions naming its URL without a version to it; a
+// subscription whose filters the new version refuses keeps the old one.
+func (r *registry) followTopic(id string, t *topics.Topic, log *slog.Logger) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.topicIDs[id] = t.URL
+	for _, s := range r.subs {
+		if s.Topic == nil || s.TopicURL != t.URL || s.Topic == t {
+			continue
+		}
+		moved := *s
+		moved.Topic = t
+		moved.Filters = nil
+		ok := true
+		for _, f := range s.Filters {
+			nf, err := t.ParseFilter(f.Raw)
+			if err != nil {
+				log.Warn("subscription filter no longer valid for the new topic version; keeping the old topic",
+					"subscription", s.ID, "topic", t.URL, "err", err)
+				ok = false
+				break
+			}
+			moved.Filters = append(moved.Filters, nf)
+		}
+		if ok {
+			r.putLocked(&moved, 0)
+		}
+	}
+}
