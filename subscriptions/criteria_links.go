@@ -66,7 +66,7 @@ func (r ownerResolver) Search(ctx context.Context, sub *search.Query) ([]map[str
 
 // matchCriteria applies classic criteria to the new version of a change;
 // chained and _has parameters are followed now, as the owner.
-func (m *Manager) matchCriteria(ctx context.Context, s *Subscription, cur map[string]any) (bool, error) {
+func matchCriteria(ctx context.Context, store fhirstore.Store, s *Subscription, cur map[string]any) (bool, error) {
 	if !s.Criteria.HasLinks() {
 		return s.Criteria.Match(cur)
 	}
@@ -74,5 +74,5 @@ func (m *Manager) matchCriteria(ctx context.Context, s *Subscription, cur map[st
 	if acc == nil {
 		return false, errors.New("subscription without an access: chained criteria not followed")
 	}
-	return s.Criteria.MatchLinked(ctx, cur, ownerResolver{store: m.store, acc: acc})
+	return s.Criteria.MatchLinked(ctx, cur, ownerResolver{store: store, acc: acc})
 }

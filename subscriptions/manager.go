@@ -13,6 +13,7 @@ import (
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/subscriptions/delivery"
+	"github.com/fhirsub/fhirsub/subscriptions/match"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
@@ -150,7 +151,9 @@ type Manager struct {
 	log    *slog.Logger
 	base   string
 
-	reg *registry // the known subscriptions and topics, and the index
+	reg  *registry   // the known subscriptions and topics, and the index
+	mt   *matcher    // turns each change into recorded events
+	tail *match.Tail // the one reader of the change feed, feeding mt
 
 	queue   *delivery.Queue
 	lanes   *lanes      // the in-memory delivery work of the subscription a worker is on
@@ -227,6 +230,10 @@ func New(cfg Config) (*Manager, error) {
 		own:       newLeaseSet(),
 		listeners: map[string]map[*listener]struct{}{},
 	}
+	m.mt = &matcher{store: cfg.Store, events: cfg.Events, reg: m.reg, taps: cfg.Taps, cursor: cfg.Cursor,
+		now: cfg.Now, log: m.log, lag: m.lag, stats: &m.stats, skipped: &m.skipped, next: m}
+	m.tail = match.NewTail(cfg.Store, m.mt, match.TailConfig{BatchSize: cfg.BatchSize, PollInterval: cfg.PollInterval,
+		CursorEvery: cfg.CursorEvery, MaxAttempts: cfg.MaxChangeAttempts, Logger: m.log})
 	m.queue = delivery.NewQueue(m.destination, m.limits())
 	m.lag.stalled = m.queue.Stalled
 	return m, nil
@@ -286,7 +293,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	go func() {
 		defer m.wg.Done()
 		defer stop()
-		m.matchLoop(rctx, cursor)
+		m.tail.Run(rctx, cursor)
 	}()
 	go func() {
 		defer m.wg.Done()
@@ -394,7 +401,7 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 		}
 	}
 	m.reg.putAll(subs)
-	if err := m.reprocessSkipped(ctx, states); err != nil {
+	if err := m.mt.reprocessSkipped(ctx, states); err != nil {
 		return fmt.Errorf("subscriptions: reprocess skipped changes: %w", err)
 	}
 	for _, s := range subs {

@@ -67,8 +67,8 @@ func benchMatch(b *testing.B, n int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		ch := &loaded{m: m, ctx: context.Background(), c: c, res: res, cur: benchObservation, prevOK: true}
-		if got := m.match(c, ch); len(got) != 2 {
+		ch := &loaded{store: m.store, ctx: context.Background(), c: c, res: res, cur: benchObservation, prevOK: true}
+		if got := m.mt.match(c, ch); len(got) != 2 {
 			b.Fatalf("%d matches, want 2", len(got))
 		}
 	}
@@ -82,7 +82,7 @@ func BenchmarkMatch_100kSubs(b *testing.B) { benchMatch(b, 100_000) }
 // subscriptions filed under the change's keys and not the others.
 func TestIndexFindsOnlyCandidates(t *testing.T) {
 	m := benchManager(t, 100)
-	ch := &loaded{m: m, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
+	ch := &loaded{store: m.store, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
 	keys := ch.focusKeys()
 	var n int
 	m.reg.idx.classic["Observation"].Candidates(keys, func(*entry) { n++ })
@@ -95,8 +95,8 @@ func TestIndexFindsOnlyCandidates(t *testing.T) {
 	m.reg.idx.remove("s000100")
 	m.reg.idx.remove("s000101")
 	c := fhirstore.Change{Seq: 1, Type: "Observation", ID: "o1", VersionID: "1", Interaction: fhirstore.InteractionCreate}
-	ch = &loaded{m: m, ctx: context.Background(), c: c, res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
-	if got := m.match(c, ch); len(got) != 0 {
+	ch = &loaded{store: m.store, ctx: context.Background(), c: c, res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
+	if got := m.mt.match(c, ch); len(got) != 0 {
 		t.Errorf("removed subscriptions still match: %v", got)
 	}
 }

@@ -30,8 +30,8 @@ func benchMatchChained(b *testing.B, n int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		ch := &loaded{m: m, ctx: context.Background(), c: c, res: res, cur: benchObservation, prevOK: true}
-		if got := m.match(c, ch); len(got) != 3 {
+		ch := &loaded{store: m.store, ctx: context.Background(), c: c, res: res, cur: benchObservation, prevOK: true}
+		if got := m.mt.match(c, ch); len(got) != 3 {
 			b.Fatalf("%d matches, want 3 (two plain, one chained)", len(got))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
@@ -77,32 +78,32 @@ func describe(c fhirstore.Change) string {
 	return c.Type + "/" + c.ID + "/_history/" + c.VersionID
 }
 
-// skip sets change c aside after attempts failed attempts: it is
-// remembered, then the cursor moves past it (no events).
-func (m *Manager) skip(ctx context.Context, c fhirstore.Change, attempts int, cause error) error {
+// SetAside implements match.Handler: change c is remembered as failed
+// after attempts attempts, then the cursor moves past it (no events).
+func (mt *matcher) SetAside(ctx context.Context, c fhirstore.Change, attempts int, cause error) error {
 	msg := cause.Error()
 	if len(msg) > 500 {
 		msg = msg[:500]
 	}
-	st := fhirstore.SubscriptionState{SubscriptionID: skippedID(m.cfg.Cursor, c.Seq), ConsecutiveFailures: attempts,
-		LastError: msg, LastAttempt: m.now()}
-	if err := m.events.SaveDelivery(ctx, st); err != nil {
+	st := fhirstore.SubscriptionState{SubscriptionID: skippedID(mt.cursor, c.Seq), ConsecutiveFailures: attempts,
+		LastError: msg, LastAttempt: mt.now().UTC().Truncate(time.Millisecond)}
+	if err := mt.events.SaveDelivery(ctx, st); err != nil {
 		return fmt.Errorf("remember skipped change %d: %w", c.Seq, err)
 	}
-	if _, err := m.events.Record(ctx, m.cfg.Cursor, c.Seq, c.Time, nil); err != nil {
+	if _, err := mt.events.Record(ctx, mt.cursor, c.Seq, c.Time, nil); err != nil {
 		return fmt.Errorf("move the cursor past skipped change %d: %w", c.Seq, err)
 	}
-	m.skipped.put(SkippedChange{Seq: c.Seq, Resource: describe(c), Error: msg})
-	m.stats.skippedChanges.Add(1)
-	m.log.Error("matcher: change set aside after repeated failures; the feed goes on (it is retried at the next start)",
+	mt.skipped.put(SkippedChange{Seq: c.Seq, Resource: describe(c), Error: msg})
+	mt.stats.skippedChanges.Add(1)
+	mt.log.Error("matcher: change set aside after repeated failures; the feed goes on (it is retried at the next start)",
 		"seq", c.Seq, "resource", describe(c), "attempts", attempts, "err", cause)
 	return nil
 }
 
 // reprocessSkipped processes again every remembered set-aside change
 // (see skip); those that succeed are forgotten.
-func (m *Manager) reprocessSkipped(ctx context.Context, states []fhirstore.SubscriptionState) error {
-	prefix := skippedID(m.cfg.Cursor, 0)
+func (mt *matcher) reprocessSkipped(ctx context.Context, states []fhirstore.SubscriptionState) error {
+	prefix := skippedID(mt.cursor, 0)
 	prefix = prefix[:len(prefix)-1]
 	for _, st := range states {
 		if !strings.HasPrefix(st.SubscriptionID, prefix) {
@@ -112,32 +113,32 @@ func (m *Manager) reprocessSkipped(ctx context.Context, states []fhirstore.Subsc
 		if err != nil || seq < 1 {
 			continue
 		}
-		changes, err := m.store.Changes(ctx, seq-1, 1)
+		changes, err := mt.store.Changes(ctx, seq-1, 1)
 		if err != nil {
 			return fmt.Errorf("read skipped change %d: %w", seq, err)
 		}
 		if len(changes) == 0 || changes[0].Seq != seq {
-			m.log.Warn("skipped change no longer in the feed; forgotten", "seq", seq)
-			_ = m.events.DropSubscription(ctx, st.SubscriptionID)
+			mt.log.Warn("skipped change no longer in the feed; forgotten", "seq", seq)
+			_ = mt.events.DropSubscription(ctx, st.SubscriptionID)
 			continue
 		}
 		c := changes[0]
 		// A cursor of its own: the matcher's is past seq, so Record under
 		// it would write nothing.
-		if _, err := m.process(ctx, c, fmt.Sprintf("%s.retry.%d", m.cfg.Cursor, seq), false); err != nil {
+		if _, err := mt.process(ctx, c, fmt.Sprintf("%s.retry.%d", mt.cursor, seq), false); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return err
 			}
 			msg := err.Error()
-			m.skipped.put(SkippedChange{Seq: seq, Resource: describe(c), Error: msg})
-			m.stats.skippedChanges.Add(1)
-			m.log.Error("matcher: skipped change still fails; it stays set aside", "seq", seq, "resource", describe(c), "err", err)
+			mt.skipped.put(SkippedChange{Seq: seq, Resource: describe(c), Error: msg})
+			mt.stats.skippedChanges.Add(1)
+			mt.log.Error("matcher: skipped change still fails; it stays set aside", "seq", seq, "resource", describe(c), "err", err)
 			continue
 		}
-		if err := m.events.DropSubscription(ctx, st.SubscriptionID); err != nil {
-			m.log.Warn("forget reprocessed change", "seq", seq, "err", err)
+		if err := mt.events.DropSubscription(ctx, st.SubscriptionID); err != nil {
+			mt.log.Warn("forget reprocessed change", "seq", seq, "err", err)
 		}
-		m.log.Info("matcher: skipped change reprocessed", "seq", seq, "resource", describe(c))
+		mt.log.Info("matcher: skipped change reprocessed", "seq", seq, "resource", describe(c))
 	}
 	return nil
 }

@@ -1,0 +1,52 @@
+package subscriptions
+
+import (
+	"context"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// dispatch hands recorded events to the rest-hook queue and the listeners.
+func (m *Manager) dispatch(ctx context.Context, evs []fhirstore.Event) {
+	for i := 0; i < len(evs); {
+		j := i + 1
+		for j < len(evs) && evs[j].SubscriptionID == evs[i].SubscriptionID {
+			j++
+		}
+		id := evs[i].SubscriptionID
+		group := evs[i:j]
+		i = j
+		s, ok := m.Subscription(id)
+		if !ok {
+			continue
+		}
+		if s.ChannelType == ChannelRestHook {
+			if m.owns(id) {
+				last := group[len(group)-1]
+				m.lag.recorded(id, group[0].Time, last.Number, last.Time)
+			}
+			m.queue.Push(id)
+			continue
+		}
+		m.notifyListeners(s, group)
+		// events of channels without acknowledgement are delivered once
+		// handed over; mark them so that retention can prune
+		if last := group[len(group)-1].Number; last%64 == 0 {
+			if err := m.events.SaveDelivery(ctx, fhirstore.SubscriptionState{SubscriptionID: id, Delivered: last}); err == nil {
+				_ = m.events.Prune(ctx, id, m.cfg.Retention)
+			}
+		}
+	}
+}
+
+// parse implements matchOutput.
+func (m *Manager) parse(body map[string]any, res *fhirstore.Resource) (*Subscription, error) {
+	return m.parser(false).parse(body, res)
+}
+
+// subscriptionChanged implements matchOutput: the subscription's
+// deliverer looks at it.
+func (m *Manager) subscriptionChanged(id string) { m.queue.Push(id) }
+
+// topicCommitted implements matchOutput.
+func (m *Manager) topicCommitted(res *fhirstore.Resource) error { return m.committedTopic(res) }
