@@ -159,9 +159,9 @@ type Manager struct {
 	lanes   *lanes      // the in-memory delivery work of the subscription a worker is on
 	lag     *lagTracker // what Lag is computed from (lag.go)
 	sched   *delivery.Schedule
-	own     *leaseSet  // partitions held (Cluster.Leases)
-	stats   counters   // running totals of Stats (stats.go)
-	skipped skippedSet // changes the matcher set aside (skipped.go)
+	keeper  *delivery.Keeper // the partitions held (nil without Cluster.Leases)
+	stats   counters         // running totals of Stats (stats.go)
+	skipped skippedSet       // changes the matcher set aside (skipped.go)
 
 	lmu       sync.Mutex
 	listeners map[string]map[*listener]struct{}
@@ -227,7 +227,6 @@ func New(cfg Config) (*Manager, error) {
 		sched:     sched,
 		lanes:     newLanes(),
 		lag:       newLagTracker(),
-		own:       newLeaseSet(),
 		listeners: map[string]map[*listener]struct{}{},
 	}
 	m.mt = &matcher{store: cfg.Store, events: cfg.Events, reg: m.reg, taps: cfg.Taps, cursor: cfg.Cursor,
@@ -236,6 +235,11 @@ func New(cfg Config) (*Manager, error) {
 		CursorEvery: cfg.CursorEvery, MaxAttempts: cfg.MaxChangeAttempts, Logger: m.log})
 	m.queue = delivery.NewQueue(m.destination, m.limits())
 	m.lag.stalled = m.queue.Stalled
+	if c := cfg.Cluster; c.Leases != nil {
+		m.keeper = delivery.NewKeeper(delivery.LeaseConfig{Store: c.Leases, NodeID: c.NodeID, Partitions: c.Partitions,
+			TTL: c.LeaseTTL, Logger: m.log},
+			partitions{reg: m.reg, lanes: m.lanes, queue: m.queue, sched: m.sched, n: c.Partitions})
+	}
 	return m, nil
 }
 
@@ -307,11 +311,15 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.workLoop(rctx)
 		}()
 	}
-	if m.cfg.Cluster.Leases != nil {
+	if m.keeper != nil {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
-			m.leaseLoop(rctx)
+			m.keeper.Run(rctx)
+			// Release once the workers stopped, so that the other nodes
+			// take over at once instead of after LeaseTTL.
+			m.workers.Wait()
+			m.keeper.ReleaseAll()
 		}()
 	}
 	m.log.Info("subscriptions started", "subscriptions", m.reg.len(), "topics", len(m.topics.All()), "cursor", cursor)

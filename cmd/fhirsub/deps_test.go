@@ -65,8 +65,8 @@ var arrows = []arrow{
 	// declares and cmd adapts.
 	{from: "subscriptions/wsbridge", may: []string{"subscriptions", "topics", "conformance", "fhirstore", "channels"},
 		why: "subscriptions/wsbridge adapts the pipeline to channels' websocket Binder types"},
-	{from: "subscriptions/delivery", may: []string{"subscriptions/delivery"},
-		why: "subscriptions/delivery is delivery mechanics by subscription id (queue, timers, backoff): it imports no other project package"},
+	{from: "subscriptions/delivery", may: []string{"subscriptions/delivery", "fhirstore"},
+		why: "subscriptions/delivery is delivery mechanics by subscription id (queue, timers, backoff, leases): fhirstore's value types only"},
 	{from: "subscriptions/match", may: []string{"subscriptions/match", "conformance", "fhirstore"},
 		why: "subscriptions/match is the tail of the change feed and the matcher's index primitives: conformance (search keys) and fhirstore's value types only"},
 	{from: "subscriptions/legacy", may: []string{"subscriptions", "topics", "conformance", "fhirstore", "channels"},
