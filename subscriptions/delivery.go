@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -12,18 +13,46 @@ import (
 	"github.com/fhirsub/fhirsub/subscriptions/delivery"
 )
 
+// deliverer is the last stage of the pipeline for rest-hook
+// subscriptions (and the activation of websocket ones): its workers take
+// subscription ids from the queue and do their pending work — end,
+// activation, handshake, events, heartbeat — on the node that holds the
+// subscription's partition, keeping the delivery state and the
+// subscription's status in the stores. The scheduler wakes it for due
+// retries, heartbeats and ends.
+type deliverer struct {
+	cfg    *Config // read-only after New
+	store  fhirstore.Store
+	events fhirstore.EventStore
+	sender Sender
+	reg    *registry
+	queue  *delivery.Queue
+	sched  *delivery.Schedule
+	lanes  *lanes
+	lag    *lagTracker
+	owns   func(id string) bool
+	notes  notifier
+	parse  func(body map[string]any, res *fhirstore.Resource) (*Subscription, error)
+	log    *slog.Logger
+}
+
+// notifier builds notification Bundles (Manager.Notification).
+type notifier interface {
+	Notification(ctx context.Context, s *Subscription, n Notice) (map[string]any, error)
+}
+
 // workLoop is one delivery worker.
-func (m *Manager) workLoop(ctx context.Context) {
+func (d *deliverer) workLoop(ctx context.Context) {
 	for {
-		id, ok := m.queue.Pop(ctx)
+		id, ok := d.queue.Pop(ctx)
 		if !ok {
 			return
 		}
-		if err := m.deliver(ctx, id); err != nil && ctx.Err() == nil {
-			m.log.Error("delivery bookkeeping failed", "subscription", id, "err", err)
-			m.sched.SetNext(id, m.cfg.Now().Add(m.cfg.RetryBase))
+		if err := d.deliver(ctx, id); err != nil && ctx.Err() == nil {
+			d.log.Error("delivery bookkeeping failed", "subscription", id, "err", err)
+			d.sched.SetNext(id, d.cfg.Now().Add(d.cfg.RetryBase))
 		}
-		m.queue.Done(id)
+		d.queue.Done(id)
 	}
 }
 
@@ -32,94 +61,94 @@ func (m *Manager) workLoop(ctx context.Context) {
 // subscription's partition (see Cluster). Only one deliver runs per
 // subscription at a time. A returned error is a bookkeeping failure
 // (store); delivery failures are handled here.
-func (m *Manager) deliver(ctx context.Context, id string) error {
-	s, ok := m.Subscription(id)
-	if !ok || !m.owns(id) { // gone, or another node holds its partition
+func (d *deliverer) deliver(ctx context.Context, id string) error {
+	s, ok := d.reg.get(id)
+	if !ok || !d.owns(id) { // gone, or another node holds its partition
 		if !ok {
-			m.sched.Forget(id)
+			d.sched.Forget(id)
 		}
-		m.lanes.drop(id)
-		m.lag.forget(id)
+		d.lanes.drop(id)
+		d.lag.forget(id)
 		return nil
 	}
-	now := m.cfg.Now()
+	now := d.cfg.Now()
 	if s.Status == StatusOff || s.ChannelType != ChannelRestHook {
-		m.lanes.drop(id)
-		m.lag.forget(id)
+		d.lanes.drop(id)
+		d.lag.forget(id)
 	}
 	if s.Status == StatusOff {
 		return nil
 	}
 	if !s.End.IsZero() && !now.Before(s.End) {
-		_, err := m.setStatus(ctx, s, StatusOff, "")
+		_, err := d.setStatus(ctx, s, StatusOff, "")
 		return err
 	}
 	if s.ChannelType != ChannelRestHook {
 		// websocket: nothing to hand-shake over HTTP; the socket binding
 		// sends its own handshake
 		if s.Status == StatusRequested {
-			_, err := m.setStatus(ctx, s, StatusActive, "")
+			_, err := d.setStatus(ctx, s, StatusActive, "")
 			return err
 		}
 		return nil
 	}
-	ln, err := m.lane(ctx, s)
+	ln, err := d.lane(ctx, s)
 	if err != nil {
 		return err
 	}
-	m.lag.failing(id, ln.st.ConsecutiveFailures > 0)
+	d.lag.failing(id, ln.st.ConsecutiveFailures > 0)
 	if next := ln.st.NextAttempt; !next.IsZero() && now.Before(next) {
-		m.sched.SetNext(id, next)
+		d.sched.SetNext(id, next)
 		return nil
 	}
-	m.sched.SetNext(id, time.Time{}) // this is the attempt; a failure schedules the next
+	d.sched.SetNext(id, time.Time{}) // this is the attempt; a failure schedules the next
 	if s.Status == StatusRequested {
 		if s.Classic() {
 			// classic R4 has no handshake: the server activates at once
-			if s, err = m.setStatus(ctx, s, StatusActive, ""); err != nil || s == nil {
+			if s, err = d.setStatus(ctx, s, StatusActive, ""); err != nil || s == nil {
 				return err
 			}
 		} else {
-			return m.handshake(ctx, s, ln)
+			return d.handshake(ctx, s, ln)
 		}
 	}
 	batch := 1
 	if !s.Classic() {
 		batch = max(s.MaxCount, 1)
 	}
-	evs, err := m.pending(ctx, id, ln, batch)
+	evs, err := d.pending(ctx, id, ln, batch)
 	if err != nil {
-		m.lanes.drop(id)
+		d.lanes.drop(id)
 		return fmt.Errorf("read events: %w", err)
 	}
-	m.lag.attempt(id, ln.st.Delivered, evs)
+	d.lag.attempt(id, ln.st.Delivered, evs)
 	if len(evs) == 0 {
-		_, comm := m.sched.Times(id)
+		_, comm := d.sched.Times(id)
 		if s.Heartbeat > 0 && !s.Classic() && now.Sub(comm) >= s.Heartbeat {
-			return m.heartbeat(ctx, s, ln)
+			return d.heartbeat(ctx, s, ln)
 		}
 		return nil
 	}
 	var sendErr error
 	if s.Classic() {
-		sendErr = m.sendClassic(ctx, s, evs[0])
+		sendErr = d.sendClassic(ctx, s, evs[0])
 	} else {
 		var b map[string]any
-		b, err = m.Notification(ctx, s, Notice{Kind: KindEvent, Status: s.Status, Count: evs[len(evs)-1].Number, Events: evs})
+		b, err = d.notes.Notification(ctx, s, Notice{Kind: KindEvent, Status: s.Status, Count: evs[len(evs)-1].Number, Events: evs})
 		if err != nil {
 			return err
 		}
-		sendErr = m.sendBundle(ctx, s, b)
+		sendErr = d.sendBundle(ctx, s, b)
 	}
 	if ctx.Err() != nil || errors.Is(sendErr, errNotOwner) {
 		return nil // shutting down, or the partition moved: not a failure of the receiver
 	}
 	if sendErr != nil {
-		return m.failed(ctx, s, ln, sendErr, false)
+		return d.failed(ctx, s, ln, sendErr, false)
 	}
 	before, last := ln.st.Delivered, evs[len(evs)-1].Number
 	ln.st.Delivered = last
-	if err := m.succeeded(ctx, s, ln); err != nil {
+	if err := d.succeeded(ctx, s, ln); err != nil {
 		return err
 	}
 	ln.delivered(last)
@@ -127,18 +156,18 @@ func (m *Manager) deliver(ctx context.Context, id string) error {
 	if len(ln.ahead) > 0 {
 		next = ln.ahead[0].Time
 	}
-	m.lag.delivered(id, last, next)
+	d.lag.delivered(id, last, next)
 	if before/pruneEvery != last/pruneEvery {
-		if err := m.events.Prune(ctx, id, m.cfg.Retention); err != nil {
-			m.log.Warn("prune events", "subscription", id, "err", err)
+		if err := d.events.Prune(ctx, id, d.cfg.Retention); err != nil {
+			d.log.Warn("prune events", "subscription", id, "err", err)
 		}
 	}
-	m.queue.Push(id) // there may be more
+	d.queue.Push(id) // there may be more
 	return nil
 }
 
-func (m *Manager) state(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
-	st, err := m.events.State(ctx, id)
+func deliveryState(ctx context.Context, events fhirstore.EventStore, id string) (fhirstore.SubscriptionState, error) {
+	st, err := events.State(ctx, id)
 	if errors.Is(err, fhirstore.ErrNoState) {
 		return fhirstore.SubscriptionState{SubscriptionID: id}, nil
 	}
@@ -150,8 +179,8 @@ func (m *Manager) state(ctx context.Context, id string) (fhirstore.SubscriptionS
 
 // eventCount returns the subscription's current event count, which the
 // lane does not keep (the matcher moves it).
-func (m *Manager) eventCount(ctx context.Context, id string) (int64, error) {
-	st, err := m.state(ctx, id)
+func (d *deliverer) eventCount(ctx context.Context, id string) (int64, error) {
+	st, err := deliveryState(ctx, d.events, id)
 	return st.EventCount, err
 }
 
@@ -161,54 +190,54 @@ func (m *Manager) eventCount(ctx context.Context, id string) (int64, error) {
 // requested); the subscription goes to error only when MaxFailures
 // consecutive attempts have failed. The events recorded meanwhile wait in
 // the event log and go out, with status active, once it succeeded.
-func (m *Manager) handshake(ctx context.Context, s *Subscription, ln *lane) error {
-	count, err := m.eventCount(ctx, s.ID)
+func (d *deliverer) handshake(ctx context.Context, s *Subscription, ln *lane) error {
+	count, err := d.eventCount(ctx, s.ID)
 	if err != nil {
 		return err
 	}
-	b, err := m.Notification(ctx, s, Notice{Kind: KindHandshake, Status: StatusRequested, Count: count})
+	b, err := d.notes.Notification(ctx, s, Notice{Kind: KindHandshake, Status: StatusRequested, Count: count})
 	if err != nil {
 		return err
 	}
-	sendErr := m.sendBundle(ctx, s, b)
+	sendErr := d.sendBundle(ctx, s, b)
 	if ctx.Err() != nil || errors.Is(sendErr, errNotOwner) {
 		return nil
 	}
 	if sendErr != nil {
-		return m.failed(ctx, s, ln, sendErr, true)
+		return d.failed(ctx, s, ln, sendErr, true)
 	}
-	if err := m.succeeded(ctx, s, ln); err != nil {
+	if err := d.succeeded(ctx, s, ln); err != nil {
 		return err
 	}
-	m.queue.Push(s.ID) // deliver the events that waited for the handshake
+	d.queue.Push(s.ID) // deliver the events that waited for the handshake
 	return nil
 }
 
 // heartbeat sends a heartbeat with the current status and count.
-func (m *Manager) heartbeat(ctx context.Context, s *Subscription, ln *lane) error {
-	count, err := m.eventCount(ctx, s.ID)
+func (d *deliverer) heartbeat(ctx context.Context, s *Subscription, ln *lane) error {
+	count, err := d.eventCount(ctx, s.ID)
 	if err != nil {
 		return err
 	}
-	b, err := m.Notification(ctx, s, Notice{Kind: KindHeartbeat, Status: s.Status, Count: count, Error: s.Error})
+	b, err := d.notes.Notification(ctx, s, Notice{Kind: KindHeartbeat, Status: s.Status, Count: count, Error: s.Error})
 	if err != nil {
 		return err
 	}
-	sendErr := m.sendBundle(ctx, s, b)
+	sendErr := d.sendBundle(ctx, s, b)
 	if ctx.Err() != nil || errors.Is(sendErr, errNotOwner) {
 		return nil
 	}
 	if sendErr != nil {
-		return m.failed(ctx, s, ln, sendErr, false)
+		return d.failed(ctx, s, ln, sendErr, false)
 	}
-	return m.succeeded(ctx, s, ln)
+	return d.succeeded(ctx, s, ln)
 }
 
 // save stores the lane's delivery state; on failure the lane is dropped so
 // that the next delivery starts again from the stored state.
-func (m *Manager) save(ctx context.Context, id string, ln *lane) error {
-	if err := m.events.SaveDelivery(ctx, ln.st); err != nil {
-		m.lanes.drop(id)
+func (d *deliverer) save(ctx context.Context, id string, ln *lane) error {
+	if err := d.events.SaveDelivery(ctx, ln.st); err != nil {
+		d.lanes.drop(id)
 		return fmt.Errorf("save delivery state: %w", err)
 	}
 	return nil
@@ -216,18 +245,18 @@ func (m *Manager) save(ctx context.Context, id string, ln *lane) error {
 
 // succeeded records a successful request and re-activates the
 // subscription if it was requested or in error.
-func (m *Manager) succeeded(ctx context.Context, s *Subscription, ln *lane) error {
-	now := m.cfg.Now()
+func (d *deliverer) succeeded(ctx context.Context, s *Subscription, ln *lane) error {
+	now := d.cfg.Now()
 	ln.st.ConsecutiveFailures, ln.st.LastError = 0, ""
 	ln.st.LastAttempt, ln.st.LastSuccess, ln.st.NextAttempt = now, now, time.Time{}
-	if err := m.save(ctx, s.ID, ln); err != nil {
+	if err := d.save(ctx, s.ID, ln); err != nil {
 		return err
 	}
-	m.sched.SetNext(s.ID, time.Time{})
-	m.sched.Touch(s.ID, now)
-	m.lag.failing(s.ID, false)
+	d.sched.SetNext(s.ID, time.Time{})
+	d.sched.Touch(s.ID, now)
+	d.lag.failing(s.ID, false)
 	if s.Status != StatusActive {
-		if _, err := m.setStatus(ctx, s, StatusActive, ""); err != nil {
+		if _, err := d.setStatus(ctx, s, StatusActive, ""); err != nil {
 			return err
 		}
 	}
@@ -240,13 +269,13 @@ func (m *Manager) succeeded(ctx context.Context, s *Subscription, ln *lane) erro
 // heartbeat. A handshake is never failed at once: a receiver may refuse
 // the attempt that races the client's reading of the 201 (Inferno's does),
 // so the handshake gets MaxFailures attempts with the ordinary backoff.
-func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause error, handshake bool) error {
-	now := m.cfg.Now()
+func (d *deliverer) failed(ctx context.Context, s *Subscription, ln *lane, cause error, handshake bool) error {
+	now := d.cfg.Now()
 	st := &ln.st
 	st.ConsecutiveFailures++
 	st.LastError = cause.Error()
 	st.LastAttempt = now
-	delay := delivery.Backoff(st.ConsecutiveFailures, m.cfg.RetryBase, m.cfg.RetryMax)
+	delay := delivery.Backoff(st.ConsecutiveFailures, d.cfg.RetryBase, d.cfg.RetryMax)
 	var permanent bool
 	var after time.Duration
 	var hint RetryHint
@@ -256,24 +285,24 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 	perm := permanent && !handshake
 	switch {
 	case perm:
-		delay = m.cfg.RetryMax
+		delay = d.cfg.RetryMax
 	case after > delay:
-		delay = min(after, m.cfg.RetryMax)
+		delay = min(after, d.cfg.RetryMax)
 	}
 	st.NextAttempt = now.Add(delay)
-	if err := m.save(ctx, s.ID, ln); err != nil {
+	if err := d.save(ctx, s.ID, ln); err != nil {
 		return err
 	}
-	m.sched.SetNext(s.ID, st.NextAttempt)
-	m.lag.failing(s.ID, true)
-	m.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,
+	d.sched.SetNext(s.ID, st.NextAttempt)
+	d.lag.failing(s.ID, true)
+	d.log.Warn("rest-hook delivery failed", "subscription", s.ID, "failures", st.ConsecutiveFailures,
 		"retry_in", delay, "err", cause)
-	if s.Status != StatusError && (perm || st.ConsecutiveFailures >= m.cfg.MaxFailures) {
+	if s.Status != StatusError && (perm || st.ConsecutiveFailures >= d.cfg.MaxFailures) {
 		msg := fmt.Sprintf("delivery to %s failed %d time(s): %s", s.Endpoint, st.ConsecutiveFailures, publicReason(cause))
 		if handshake {
 			msg = fmt.Sprintf("handshake to %s failed %d time(s): %s", s.Endpoint, st.ConsecutiveFailures, publicReason(cause))
 		}
-		if _, err := m.setStatus(ctx, s, StatusError, msg); err != nil {
+		if _, err := d.setStatus(ctx, s, StatusError, msg); err != nil {
 			return err
 		}
 	}
@@ -282,22 +311,22 @@ func (m *Manager) failed(ctx context.Context, s *Subscription, ln *lane, cause e
 
 // sendBundle POSTs a notification Bundle with the subscription's MIME type
 // and headers.
-func (m *Manager) sendBundle(ctx context.Context, s *Subscription, bundle map[string]any) error {
+func (d *deliverer) sendBundle(ctx context.Context, s *Subscription, bundle map[string]any) error {
 	body, err := EncodeBundle(bundle)
 	if err != nil {
 		return err
 	}
-	return m.send(ctx, s, Request{Method: http.MethodPost, URL: s.Endpoint, ContentType: s.Payload, Body: body})
+	return d.send(ctx, s, Request{Method: http.MethodPost, URL: s.Endpoint, ContentType: s.Payload, Body: body})
 }
 
 // sendClassic delivers one event of a classic subscription: an empty POST
 // to the endpoint without payload, or a PUT of the resource version to
 // {endpoint}/{Type}/{id} with one.
-func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore.Event) error {
+func (d *deliverer) sendClassic(ctx context.Context, s *Subscription, ev fhirstore.Event) error {
 	if s.Payload == "" {
-		return m.send(ctx, s, Request{Method: http.MethodPost, URL: s.Endpoint})
+		return d.send(ctx, s, Request{Method: http.MethodPost, URL: s.Endpoint})
 	}
-	res, err := m.store.VRead(ctx, ev.Type, ev.ID, ev.VersionID)
+	res, err := d.store.VRead(ctx, ev.Type, ev.ID, ev.VersionID)
 	if err != nil {
 		return fmt.Errorf("read %s/%s/_history/%s: %w", ev.Type, ev.ID, ev.VersionID, err)
 	}
@@ -309,7 +338,7 @@ func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore
 	if ev.Type == "Subscription" { // its secrets are write-only
 		body = redactJSON(body, Redact)
 	}
-	return m.send(ctx, s, Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: body})
+	return d.send(ctx, s, Request{Method: http.MethodPut, URL: url, ContentType: s.Payload, Body: body})
 }
 
 // errNotOwner is the outcome of a send skipped because this node lost the
@@ -317,21 +346,21 @@ func (m *Manager) sendClassic(ctx context.Context, s *Subscription, ev fhirstore
 // delivers from the stored state.
 var errNotOwner = errors.New("partition no longer held")
 
-func (m *Manager) send(ctx context.Context, s *Subscription, req Request) error {
-	if !m.owns(s.ID) { // the lease may have lapsed while the Bundle was built
+func (d *deliverer) send(ctx context.Context, s *Subscription, req Request) error {
+	if !d.owns(s.ID) { // the lease may have lapsed while the Bundle was built
 		return errNotOwner
 	}
-	if m.cfg.Sender == nil {
+	if d.sender == nil {
 		return noSender{}
 	}
 	req.Headers = s.Headers
-	req.Timeout = min(cmpOr(s.Timeout, m.cfg.Timeout), m.cfg.MaxTimeout)
+	req.Timeout = min(cmpOr(s.Timeout, d.cfg.Timeout), d.cfg.MaxTimeout)
 	if s.Secret != "" {
 		req.Secret = []byte(s.Secret)
 	}
 	began := time.Now()
-	err := m.cfg.Sender.Send(ctx, req)
-	m.queue.Observe(delivery.Destination(req.URL), time.Since(began))
+	err := d.sender.Send(ctx, req)
+	d.queue.Observe(delivery.Destination(req.URL), time.Since(began))
 	return err
 }
 
@@ -340,8 +369,8 @@ func (m *Manager) send(ctx context.Context, s *Subscription, req Request) error 
 // the resource changed meanwhile (a client update), nothing is written
 // and the newer version is taken instead (nil returned with no error when
 // it is gone).
-func (m *Manager) setStatus(ctx context.Context, s *Subscription, status Status, msg string) (*Subscription, error) {
-	res, err := m.store.Read(ctx, "Subscription", s.ID)
+func (d *deliverer) setStatus(ctx context.Context, s *Subscription, status Status, msg string) (*Subscription, error) {
+	res, err := d.store.Read(ctx, "Subscription", s.ID)
 	if errors.Is(err, fhirstore.ErrNotFound) || errors.Is(err, fhirstore.ErrGone) {
 		return nil, nil
 	}
@@ -353,7 +382,7 @@ func (m *Manager) setStatus(ctx context.Context, s *Subscription, status Status,
 		return nil, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
 	}
 	if res.VersionID != s.VersionID {
-		return m.adopt(res, body)
+		return d.adopt(res, body)
 	}
 	body["status"] = string(status)
 	if msg != "" {
@@ -361,28 +390,28 @@ func (m *Manager) setStatus(ctx context.Context, s *Subscription, status Status,
 	} else {
 		delete(body, "error")
 	}
-	nres, _, err := m.store.Update(ctx, s.ID, body, fhirstore.WriteOptions{IfMatch: res.VersionID})
+	nres, _, err := d.store.Update(ctx, s.ID, body, fhirstore.WriteOptions{IfMatch: res.VersionID})
 	if errors.Is(err, fhirstore.ErrVersionConflict) {
-		m.queue.Push(s.ID)
+		d.queue.Push(s.ID)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update status of Subscription/%s: %w", s.ID, err)
 	}
-	m.log.Info("subscription status", "subscription", s.ID, "status", status, "error", msg)
+	d.log.Info("subscription status", "subscription", s.ID, "status", status, "error", msg)
 	nbody, err := fhirstore.Decode(nres.Body)
 	if err != nil {
 		return nil, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
 	}
-	return m.adopt(nres, nbody)
+	return d.adopt(nres, nbody)
 }
 
 // adopt parses a stored version and makes it the known state.
-func (m *Manager) adopt(res *fhirstore.Resource, body map[string]any) (*Subscription, error) {
-	ns, err := m.parser(false).parse(body, res)
+func (d *deliverer) adopt(res *fhirstore.Resource, body map[string]any) (*Subscription, error) {
+	ns, err := d.parse(body, res)
 	if err != nil {
 		return nil, fmt.Errorf("parse Subscription/%s: %w", res.ID, err)
 	}
-	m.reg.put(ns, 0)
+	d.reg.put(ns, 0)
 	return ns, nil
 }

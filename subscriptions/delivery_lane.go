@@ -60,26 +60,26 @@ func (l *lanes) drop(id string) {
 // lane returns the lane of s: the cached one if it was filled under s's
 // current version, else a new one with the delivery state read from the
 // store.
-func (m *Manager) lane(ctx context.Context, s *Subscription) (*lane, error) {
-	if ln := m.lanes.get(s.ID); ln != nil && ln.version == s.VersionID {
+func (d *deliverer) lane(ctx context.Context, s *Subscription) (*lane, error) {
+	if ln := d.lanes.get(s.ID); ln != nil && ln.version == s.VersionID {
 		return ln, nil
 	}
-	st, err := m.state(ctx, s.ID)
+	st, err := deliveryState(ctx, d.events, s.ID)
 	if err != nil {
-		m.lanes.drop(s.ID)
+		d.lanes.drop(s.ID)
 		return nil, err
 	}
 	ln := &lane{version: s.VersionID, st: st}
-	m.lanes.put(s.ID, ln)
+	d.lanes.put(s.ID, ln)
 	return ln, nil
 }
 
 // pending returns the next at most batch undelivered events of the lane's
 // subscription, reading ahead from the event log when the lane holds
 // fewer than batch.
-func (m *Manager) pending(ctx context.Context, id string, ln *lane, batch int) ([]fhirstore.Event, error) {
+func (d *deliverer) pending(ctx context.Context, id string, ln *lane, batch int) ([]fhirstore.Event, error) {
 	if len(ln.ahead) < batch {
-		evs, err := m.events.Events(ctx, id, ln.st.Delivered+1, 0, max(batch, readAhead))
+		evs, err := d.events.Events(ctx, id, ln.st.Delivered+1, 0, max(batch, readAhead))
 		if err != nil {
 			return nil, err
 		}

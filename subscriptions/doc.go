@@ -33,8 +33,14 @@
 //
 // # Pipeline
 //
-// One matcher goroutine reads the store's change feed from a cursor kept
-// in the EventStore: it is the only tail of the feed. For each change it
+// Where each step lives: match.Tail (package match) reads the store's
+// change feed from a cursor kept in the EventStore — the only tail of the
+// feed — and hands each change to the matcher (matcher.go); the registry
+// (registry.go) holds the known subscriptions, topics and index; route.go
+// hands recorded events to the rest-hook queue or the listeners; the
+// deliverer (delivery.go) sends rest-hook work, with the queue, timers,
+// backoff and lease keeper of package delivery. For each change the
+// matcher
 // loads the new (and, for topics, the previous) version, each read and
 // decoded once, hands the change and its versions to the taps
 // (Config.Taps: the legacy channel's feed, see tap.go), evaluates the
@@ -46,8 +52,8 @@
 // cannot match. The matches are recorded with EventStore.Record, atomic
 // with the cursor and idempotent, which numbers each subscription's events
 // without gaps; a change that matches nothing moves the cursor only in
-// memory, stored with the next recorded change or within CursorEvery. A subscription is registered with the index in the write
-// hook, before its 201 is answered, and matches the changes committed
+// memory, stored with the next recorded change or within CursorEvery.
+// A subscription is registered with the index in the write hook, before its 201 is answered, and matches the changes committed
 // after that point. Subscriptions in status requested, active and error
 // match (events of a requested subscription wait for its handshake); off
 // does not.
@@ -82,9 +88,10 @@
 //
 // A Manager is safe for concurrent use. Its goroutines (the matcher, the
 // scheduler, Config.Workers delivery workers and, with Cluster.Leases,
-// the lease loop) are started by Run and stopped and awaited by Shutdown.
-// Lock order: Manager.mu before the topic registry's lock and the
-// schedule's; the queue, schedule and listener locks are leaves.
+// the lease keeper) are started by Run and stopped and awaited by
+// Shutdown. Lock order: the registry's lock before the topic registry's
+// lock and the schedule's; the queue, schedule and listener locks are
+// leaves.
 //
 // The websocket protocols are served by package wsbridge through the
 // Manager's exported methods; rest-hook requests go out through the

@@ -123,7 +123,7 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 	m.reg.putCreated(s, since, in == fhirstore.InteractionCreate)
 	if s.Status == StatusRequested {
 		// (re-)activation: a fresh handshake, no backoff left from before
-		st, err := m.state(ctx, s.ID)
+		st, err := deliveryState(ctx, m.events, s.ID)
 		if err != nil {
 			return err
 		}

@@ -139,10 +139,18 @@ type Config struct {
 	MaxPerOwner int
 }
 
-// Manager owns the subscription pipeline: validation of Subscription and
-// SubscriptionTopic writes, the matcher, the event log, rest-hook delivery,
-// heartbeats and the $status / $events operations. Create it with New,
-// start it with Run and stop it with Shutdown.
+// Manager assembles the subscription pipeline and is its face to the
+// rest of the server. A write stored through web becomes a change in the
+// feed; match.Tail reads it once and hands it to the matcher (matcher.go),
+// which asks the registry (registry.go) for candidates, records the
+// events of the subscriptions it triggers in the event log, and hands
+// them on (route.go): rest-hook ones to the delivery queue, where the
+// deliverer's workers (delivery.go) send them under the lease
+// delivery.Keeper holds; websocket ones to the listeners (listen.go) that
+// wsbridge and the legacy channel registered. The Manager itself keeps
+// the write hooks (interceptor.go), the notification Bundles
+// (notification.go) and $status / $events (operations.go). Create it with
+// New, start it with Run and stop it with Shutdown.
 type Manager struct {
 	cfg    Config
 	store  fhirstore.Store
@@ -153,10 +161,10 @@ type Manager struct {
 
 	reg  *registry   // the known subscriptions and topics, and the index
 	mt   *matcher    // turns each change into recorded events
+	dl   *deliverer  // delivers rest-hook events, heartbeats and status changes
 	tail *match.Tail // the one reader of the change feed, feeding mt
 
 	queue   *delivery.Queue
-	lanes   *lanes      // the in-memory delivery work of the subscription a worker is on
 	lag     *lagTracker // what Lag is computed from (lag.go)
 	sched   *delivery.Schedule
 	keeper  *delivery.Keeper // the partitions held (nil without Cluster.Leases)
@@ -225,7 +233,6 @@ func New(cfg Config) (*Manager, error) {
 		base:      strings.TrimRight(cfg.BaseURL, "/"),
 		reg:       newRegistry(sched),
 		sched:     sched,
-		lanes:     newLanes(),
 		lag:       newLagTracker(),
 		listeners: map[string]map[*listener]struct{}{},
 	}
@@ -235,10 +242,13 @@ func New(cfg Config) (*Manager, error) {
 		CursorEvery: cfg.CursorEvery, MaxAttempts: cfg.MaxChangeAttempts, Logger: m.log})
 	m.queue = delivery.NewQueue(m.destination, m.limits())
 	m.lag.stalled = m.queue.Stalled
+	lanes := newLanes() // the in-memory delivery work of the subscription a worker is on
+	m.dl = &deliverer{cfg: &m.cfg, store: cfg.Store, events: cfg.Events, sender: cfg.Sender, reg: m.reg,
+		queue: m.queue, sched: m.sched, lanes: lanes, lag: m.lag, owns: m.owns, notes: m, parse: m.parse, log: m.log}
 	if c := cfg.Cluster; c.Leases != nil {
 		m.keeper = delivery.NewKeeper(delivery.LeaseConfig{Store: c.Leases, NodeID: c.NodeID, Partitions: c.Partitions,
 			TTL: c.LeaseTTL, Logger: m.log},
-			partitions{reg: m.reg, lanes: m.lanes, queue: m.queue, sched: m.sched, n: c.Partitions})
+			partitions{reg: m.reg, lanes: lanes, queue: m.queue, sched: m.sched, n: c.Partitions})
 	}
 	return m, nil
 }
@@ -301,14 +311,14 @@ func (m *Manager) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer m.wg.Done()
-		m.scheduleLoop(rctx)
+		m.dl.scheduleLoop(rctx)
 	}()
 	m.workers.Add(workers)
 	for range workers {
 		go func() {
 			defer m.wg.Done()
 			defer m.workers.Done()
-			m.workLoop(rctx)
+			m.dl.workLoop(rctx)
 		}()
 	}
 	if m.keeper != nil {
@@ -462,7 +472,7 @@ func (m *Manager) Subscriptions() []*Subscription { return m.reg.all() }
 // State returns the delivery state of a subscription (its event count;
 // zero values when none is stored yet).
 func (m *Manager) State(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
-	return m.state(ctx, id)
+	return deliveryState(ctx, m.events, id)
 }
 
 // now returns the clock's time in UTC at millisecond precision.

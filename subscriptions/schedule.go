@@ -13,15 +13,15 @@ import (
 // number known. It looks every HeartbeatTick (the queue's slow-attempt
 // check runs then too) and when the earliest timer is due; a timer set
 // earlier than the next look wakes it to recompute.
-func (m *Manager) scheduleLoop(ctx context.Context) {
-	t := time.NewTimer(m.cfg.HeartbeatTick)
+func (d *deliverer) scheduleLoop(ctx context.Context) {
+	t := time.NewTimer(d.cfg.HeartbeatTick)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-m.sched.Kick():
+		case <-d.sched.Kick():
 			if !t.Stop() {
 				select {
 				case <-t.C:
@@ -29,23 +29,23 @@ func (m *Manager) scheduleLoop(ctx context.Context) {
 				}
 			}
 		}
-		t.Reset(m.tick())
+		t.Reset(d.tick())
 	}
 }
 
 // tick is one look of the schedule loop: it queues the subscriptions
 // whose timer is due and returns how long to wait until the next look.
-func (m *Manager) tick() time.Duration {
-	now := m.cfg.Now()
-	m.queue.Migrate(time.Now())
-	for _, id := range m.sched.Due(now, m.cfg.HeartbeatTick, m.owns) {
-		m.queue.Push(id)
+func (d *deliverer) tick() time.Duration {
+	now := d.cfg.Now()
+	d.queue.Migrate(time.Now())
+	for _, id := range d.sched.Due(now, d.cfg.HeartbeatTick, d.owns) {
+		d.queue.Push(id)
 	}
-	wait := m.cfg.HeartbeatTick
-	if first := m.sched.Earliest(); !first.IsZero() {
-		wait = min(wait, max(first.Sub(m.cfg.Now()), time.Millisecond))
+	wait := d.cfg.HeartbeatTick
+	if first := d.sched.Earliest(); !first.IsZero() {
+		wait = min(wait, max(first.Sub(d.cfg.Now()), time.Millisecond))
 	}
-	m.sched.Plan(m.cfg.Now().Add(wait))
+	d.sched.Plan(d.cfg.Now().Add(wait))
 	return wait
 }
 

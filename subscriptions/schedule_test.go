@@ -39,7 +39,7 @@ func BenchmarkScheduleTick(b *testing.B) {
 			}
 			b.ResetTimer()
 			for range b.N {
-				m.tick()
+				m.dl.tick()
 			}
 		})
 	}
