@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -185,20 +184,32 @@ func TestSubscriptionAccessFiltersNotifications(t *testing.T) {
 	e.mustDo(200, "DELETE", "/Encounter/"+bID, nil) // a deletion is judged by the version deleted
 	e.mustDo(200, "DELETE", "/Encounter/"+aID, nil)
 
-	rcv.waitN("unrestricted events", 5, func(r received) bool { return r.Path == "/full" && kindOf(t, r) == "event-notification" })
-	rcv.waitN("alice's events", 2, func(r received) bool { return r.Path == "/a" && kindOf(t, r) == "event-notification" })
-	time.Sleep(300 * time.Millisecond)
+	// A marker, a later encounter of alice's, proves there is nothing
+	// more: each subscription is delivered in event order, so every
+	// earlier event of hers went out before it, and the events of every
+	// change up to it are recorded for all three subscriptions.
+	marker := e.mustDo(201, "POST", "/Encounter", enc("pa", "MARKER-A"))["id"].(string)
+	rcv.waitFor("alice's marker", func(r received) bool { return r.Path == "/a" && strings.Contains(string(r.Body), "MARKER-A") })
+	rcv.waitFor("the unrestricted marker", func(r received) bool { return r.Path == "/full" && strings.Contains(string(r.Body), marker) })
 	got := rcv.matching(func(r received) bool { return r.Path == "/a" && kindOf(t, r) == "event-notification" })
-	if len(got) != 2 {
-		t.Errorf("alice's subscription got %d events, want 2 (create and delete of her encounter)", len(got))
+	if len(got) != 3 {
+		t.Errorf("alice's subscription got %d events, want 3 (create and delete of her encounter, the marker)", len(got))
 	}
+	if n := len(rcv.matching(func(r received) bool { return r.Path == "/full" && kindOf(t, r) == "event-notification" })); n != 6 {
+		t.Errorf("the unrestricted subscription got %d events, want 6 (3 creates, 2 deletes, the marker)", n)
+	}
+	st, err := e.m.State(context.Background(), classic)
+	if err != nil || st.EventCount != 4 {
+		t.Errorf("the classic subscription has %d events (%v), want 4 creates with the marker", st.EventCount, err)
+	}
+	rcv.waitN("classic notifications with the marker's", 4, func(r received) bool { return r.Path == "/classic" })
 	for _, r := range rcv.matching(func(r received) bool { return r.Path == "/a" }) {
 		if strings.Contains(string(r.Body), "MARK-B") || strings.Contains(string(r.Body), "Patient/pb") || strings.Contains(string(r.Body), bID) {
 			t.Errorf("patient B's data reached alice's endpoint: %s", r.Body)
 		}
 	}
 	ev, err := e.m.EventsBundle(as(a), res.ID, 0, 0, "")
-	if err != nil || len(eventNumbers(t, ev)) != 2 {
+	if err != nil || len(eventNumbers(t, ev)) != 3 {
 		t.Errorf("$events for alice: %v %v", eventNumbers(t, ev), err)
 	}
 	// The unrestricted subscription's events, asked by alice: she may not
@@ -213,10 +224,10 @@ func TestSubscriptionAccessFiltersNotifications(t *testing.T) {
 		t.Errorf("$events by a token narrower than the subscription's: %v", err)
 	}
 	ev, err = e.m.EventsBundle(as(accessOf(t, "root", "", "system/*.rs")), full, 0, 0, "")
-	if err != nil || len(eventNumbers(t, ev)) != 5 {
+	if err != nil || len(eventNumbers(t, ev)) != 6 {
 		t.Errorf("$events by a reading admin: %v %v", eventNumbers(t, ev), err)
 	}
-	if n := len(rcv.matching(func(r received) bool { return r.Path == "/classic" })); n != 3 {
-		t.Errorf("classic unrestricted subscription got %d notifications, want 3 creates", n)
+	if n := len(rcv.matching(func(r received) bool { return r.Path == "/classic" })); n != 4 {
+		t.Errorf("classic unrestricted subscription got %d notifications, want 4 creates with the marker", n)
 	}
 }

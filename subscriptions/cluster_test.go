@@ -17,11 +17,12 @@ type memLeases struct {
 	mu     sync.Mutex
 	terms  map[int]fhirstore.Lease // the newest term of each partition
 	beats  map[string]time.Time
-	events []string // "acquire p node", "release p node"
+	rounds map[string]int // heartbeats per node: one per lease round
+	events []string       // "acquire p node", "release p node"
 }
 
 func newMemLeases() *memLeases {
-	return &memLeases{terms: map[int]fhirstore.Lease{}, beats: map[string]time.Time{}}
+	return &memLeases{terms: map[int]fhirstore.Lease{}, beats: map[string]time.Time{}, rounds: map[string]int{}}
 }
 
 func (l *memLeases) Heartbeat(_ context.Context, node string, ttl time.Duration) (int, error) {
@@ -29,6 +30,7 @@ func (l *memLeases) Heartbeat(_ context.Context, node string, ttl time.Duration)
 	defer l.mu.Unlock()
 	now := time.Now()
 	l.beats[node] = now.Add(ttl)
+	l.rounds[node]++
 	n := 0
 	for _, exp := range l.beats {
 		if exp.After(now) {
@@ -124,7 +126,27 @@ func TestPartitionOwnerDelivers(t *testing.T) {
 	id := e.mustDo(201, "POST", "/Subscription", sub)["id"].(string)
 	e.mustDo(201, "POST", "/Observation", observation("p1", "final"))
 
-	time.Sleep(300 * time.Millisecond)
+	// Absence, shown by what the node did instead of by a pause: it
+	// recorded the event, its queue went idle (the deliverer looked at the
+	// subscription and left it), and it ran two more lease rounds without
+	// gaining a partition.
+	rounds := func() int {
+		leases.mu.Lock()
+		defer leases.mu.Unlock()
+		return leases.rounds["me"]
+	}
+	r0 := rounds()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := e.m.Stats()
+		if st.EventsRecorded >= 1 && st.QueuePending == 0 && st.QueueBusy == 0 && rounds() >= r0+2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not record the event, idle and run two lease rounds in 30 s: %+v, rounds %d", st, rounds())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := len(rcv.matching(func(received) bool { return true })); n != 0 {
 		t.Fatalf("%d requests sent while another node held every partition", n)
 	}

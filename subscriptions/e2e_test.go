@@ -1,6 +1,7 @@
 package subscriptions_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -306,9 +307,21 @@ func TestClassicRestHook(t *testing.T) {
 			t.Errorf("PUT %d carries version %v", i, meta["versionId"])
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
-	if n := len(rcv.matching(func(r received) bool { return strings.HasPrefix(r.Path, "/classic") })); n != 4 {
-		t.Errorf("%d classic notifications, want 4 (create and update of the matching observation, twice)", n)
+	// No other notification: a marker, a later matching create, reaches
+	// the payload subscription (delivered in order, so every earlier event
+	// went first); both subscriptions' events of every change up to it
+	// are recorded by then, so the empty one's count is final too.
+	marker := e.mustDo(201, "POST", "/Observation", observation("p1", "final"))["id"].(string)
+	rcv.waitFor("the marker's PUT", func(r received) bool {
+		return r.Path == "/classic-application/fhir+json/Observation/"+marker
+	})
+	st, err := e.m.State(context.Background(), empty)
+	if err != nil || st.EventCount != 3 {
+		t.Errorf("the empty subscription has %d events (%v), want 3: create, update, marker", st.EventCount, err)
+	}
+	rcv.waitN("empty POSTs with the marker's", 3, func(r received) bool { return r.Path == "/classic-" })
+	if n := len(rcv.matching(func(r received) bool { return strings.HasPrefix(r.Path, "/classic") })); n != 6 {
+		t.Errorf("%d classic notifications, want 6 (create and update of the matching observation and the marker, twice)", n)
 	}
 }
 

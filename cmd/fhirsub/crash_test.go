@@ -150,6 +150,23 @@ func TestCrashSafety(t *testing.T) {
 	restart(srv, rcv, rng)
 	kills := crashKills + 1
 
+	// Markers: one more acknowledged write per patient and code after the
+	// last kill. Each subscription's last events are markers, and delivery
+	// goes in event order, so once every event has arrived nothing earlier
+	// can still come: the drain below needs no pause to prove it.
+	for i, p := range patients {
+		for _, code := range []string{loincSodium, loincPotassium} {
+			wr := writeResult{tag: fmt.Sprintf("mark%02d-%s", i, code), patient: p, code: code}
+			st, res, err := fhirDo(context.Background(), "POST", srv.base+"/Observation", criticalObservation(p, code, wr.tag))
+			if err != nil || st != http.StatusCreated {
+				t.Fatalf("marker write %s: %d %v", wr.tag, st, err)
+			}
+			wr.id, _ = res["id"].(string)
+			wr.acked = wr.id != ""
+			writes = append(writes, wr)
+		}
+	}
+
 	// Reconcile: every committed write is in the store, acknowledged or not.
 	stored := map[string]map[string]any{} // tag → Observation
 	for _, obs := range searchAll(t, srv.base+"/Observation?_count=1000") {
@@ -217,7 +234,6 @@ func TestCrashSafety(t *testing.T) {
 		t.Errorf("deliveries did not drain within 60s of the end of the load")
 	}
 	drainTook := time.Since(loadDone)
-	time.Sleep(300 * time.Millisecond) // anything extra would arrive now
 
 	var delivered, duplicates, lost, sameProcess int
 	for _, s := range subs {

@@ -101,6 +101,19 @@ func TestSeveralNodes(t *testing.T) {
 	for i := range multiPhase1 {
 		write(context.Background(), nodes[i%len(nodes)].base)
 	}
+	// Markers: one acknowledged write per patient, last (see drain).
+	marks := 0
+	writeMarkers := func(base string) {
+		for _, p := range patients {
+			marks++
+			seq.Add(1) // an attempted write like the others
+			res := mustFHIR(t, http.StatusCreated, "POST", base+"/Observation",
+				criticalObservation(p, loincSodium, fmt.Sprintf("mark%04d", marks)))
+			id, _ := res["id"].(string)
+			ack.add(id, p)
+		}
+	}
+	writeMarkers(nodes[0].base)
 	want, _ := expectedEvents(t, nodes[0].base, subs)
 	drain(t, rcv, subs, want, 30*time.Second)
 	phase1 := tallyAcked(t, rcv, subs, want, ack, nil, time.Time{})
@@ -159,6 +172,7 @@ func TestSeveralNodes(t *testing.T) {
 	// after the store's commit timeout (5 s): reconcile with the store
 	// until the numbering no longer moves.
 	time.Sleep(time.Until(killed.Add(6 * time.Second)))
+	writeMarkers(nodes[0].base)
 	want, written := expectedEvents(t, nodes[0].base, subs)
 	for range 3 {
 		drain(t, rcv, subs, want, 30*time.Second)
