@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -50,5 +51,53 @@ func TestSyncFollowsTheBatch(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDerivedWritesSkipTheResourceFsync queues a resource write and an
+// event store write into one group commit: the event store write runs in
+// its own transaction without an fsync (synchronous=NORMAL) instead of
+// sharing the resource write's FULL commit.
+func TestDerivedWritesSkipTheResourceFsync(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "fhir.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.wmu.Lock() // hold the leader back until both requests queued
+	created := make(chan error, 1)
+	go func() {
+		_, err := db.Create(ctx, map[string]any{"resourceType": "Patient"})
+		created <- err
+	}()
+	mode := make(chan int, 1)
+	go func() {
+		var m int
+		err := db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&m)
+		})
+		if err != nil {
+			t.Error(err)
+		}
+		mode <- m
+	}()
+	for {
+		db.qmu.Lock()
+		n := len(db.queue)
+		db.qmu.Unlock()
+		if n == 2 {
+			break
+		}
+		runtime.Gosched()
+	}
+	db.wmu.Unlock()
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	got := <-mode
+	t.Logf("synchronous of an event store write queued with a resource write: %d", got)
+	if got != 1 {
+		t.Errorf("synchronous=%d in the event store write, want 1 (NORMAL, its own commit)", got)
 	}
 }

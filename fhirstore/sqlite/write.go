@@ -242,7 +242,13 @@ func (db *DB) submit(req *request) ([]fhirstore.OpResult, error) {
 		batch := db.queue[:n:n]
 		db.queue = db.queue[n:]
 		db.qmu.Unlock()
-		db.commit(batch)
+		derived, writes := splitDerived(batch)
+		if len(derived) > 0 {
+			db.commit(derived)
+		}
+		if len(writes) > 0 {
+			db.commit(writes)
+		}
 		db.finishCheckpoint()
 		db.wmu.Unlock()
 
@@ -263,6 +269,24 @@ func (db *DB) submit(req *request) ([]fhirstore.OpResult, error) {
 	}
 	<-req.done
 	return req.results, req.err
+}
+
+// splitDerived splits a batch into the event store's writes and the
+// resource writes, each in queue order. The event store's writes commit
+// first, in a transaction of their own without an fsync (durability.go),
+// so that the matcher's Record is not held behind the fsync of resource
+// writes queued with it: that wait was most of the tail from a POST to
+// its notification. Requests in one batch are concurrent, so committing
+// one group before the other reorders nothing a caller could rely on.
+func splitDerived(batch []*request) (derived, writes []*request) {
+	for _, r := range batch {
+		if r.fn != nil {
+			derived = append(derived, r)
+		} else {
+			writes = append(writes, r)
+		}
+	}
+	return derived, writes
 }
 
 // commit applies and commits one batch; it must be called with wmu held.
