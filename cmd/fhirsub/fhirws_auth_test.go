@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -75,8 +76,18 @@ func TestWebsocketAuthorizationThroughTheServer(t *testing.T) {
 		if f := ws.mustNext(); f != "ping "+subA {
 			t.Fatalf("want one ping for A's write, got %q", f)
 		}
-		if f, err := ws.next(500 * time.Millisecond); err == nil {
-			t.Fatalf("a second frame %q: B's write reached A's subscription", f)
+		// B's write came first: had it reached A's subscription, its ping
+		// would come before the marker's, and the count would say 3.
+		do(201, admin, "POST", "/Observation", criticalObservation("pat-a", "2823-3", "a-marker"))
+		if f := ws.mustNext(); f != "ping "+subA {
+			t.Fatalf("want the marker's ping, got %q", f)
+		}
+		raw, err := json.Marshal(do(200, tokA, "GET", "/Subscription/"+subA+"/$status", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := eventsSince(raw); n != 2 {
+			t.Fatalf("A's subscription counts %d events after 2 pings (A's write, the marker): B's write reached it", n)
 		}
 	})
 
