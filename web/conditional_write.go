@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -63,7 +64,12 @@ func (s *Server) updateConditional(ctx context.Context, cond *condition, body ma
 	if v, ok := body["id"]; ok && (bodyID == "" || !idPattern.MatchString(bodyID)) {
 		return nil, false, errorf(http.StatusBadRequest, "invalid", "invalid resource id %v in the body", v)
 	}
-	for range claimAttempts {
+	// Every version conflict means another writer's update of the target
+	// went through, so the loop makes progress; but with n concurrent
+	// updaters one of them may lose n-1 times, so conflicts are bounded
+	// by time (claimWait), not by claimAttempts.
+	deadline := time.Now().Add(claimWait)
+	for attempt := 0; attempt < claimAttempts || time.Now().Before(deadline); attempt++ {
 		page, err := s.matches(ctx, cond, 2)
 		if err != nil {
 			return nil, false, err
