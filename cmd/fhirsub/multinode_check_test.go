@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -233,4 +235,53 @@ func sameExpectation(a, b map[string][]string) bool {
 		}
 	}
 	return true
+}
+
+// postPolitely POSTs body like a well-behaved client: a 503 or 429 with
+// Retry-After (the server's backpressure, e.g. while a node that took
+// over a dead node's partitions catches up) is waited out and the write
+// sent again, for up to a minute. It fails the test unless the answer is
+// 201, and returns the created resource.
+func postPolitely(t *testing.T, url string, body any) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, out, err := fhirDoResp(url, body)
+		if err != nil {
+			t.Fatalf("POST %s: %v", url, err)
+		}
+		after, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		if (resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests) &&
+			after > 0 && time.Now().Before(deadline) {
+			t.Logf("POST %s: %d, retrying after %ds as the server asked", url, resp.StatusCode, after)
+			time.Sleep(time.Duration(after) * time.Second)
+			continue
+		}
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST %s: status %d, want 201: %v", url, resp.StatusCode, out)
+		}
+		return out
+	}
+}
+
+// fhirDoResp POSTs body as FHIR JSON and returns the response (body
+// closed) with the decoded answer.
+func fhirDoResp(url string, body any) (*http.Response, map[string]any, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/fhir+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp, out, nil
 }
