@@ -21,6 +21,13 @@
 // moment the server settles after the last one (deferred work included),
 // divided by the acknowledged writes.
 //
+// Backpressure is honoured: a write the server refuses with 503 or 429
+// and a Retry-After is retried after that wait (at most 30 s), up to
+// -retries times, and then counts as an error. Every scenario's line
+// ends with refused=N, the refusals it met (retried ones included), so
+// that no scenario passes under backpressure without saying so; a fanout
+// step with a refusal does not keep pace.
+//
 //   - create-open: -concurrency clients POST Observations back to back for
 //     -duration after a -warmup: creates/s, cpu/create (µs), cores, POST
 //     p50/p99.

@@ -113,7 +113,8 @@ func TestScenariosAgainstTheBinary(t *testing.T) {
 					t.Errorf("figure %s: %v (present %v), want a positive value", name, v, ok)
 				}
 			}
-			for _, name := range zero[s.name] {
+			// every scenario says whether the server pushed back
+			for _, name := range append(zero[s.name], "refused") {
 				if v, ok := r.get(name); !ok || v != 0 {
 					t.Errorf("figure %s: %v (present %v), want 0", name, v, ok)
 				}

@@ -141,6 +141,7 @@ type options struct {
 	Matching    int           // e2e: matching subscribers per channel
 	LegacyPaths []string      // e2e: legacy channel paths (a 404 is noted, not an error)
 	Drain       time.Duration // how long notifications may still arrive after the last write
+	Retries     int           // most retries of a write refused with 503/429 and Retry-After
 
 	FanoutSubs  int           // fanout: Subscriptions in all
 	FanoutMatch int           // fanout: Subscriptions each write matches
@@ -171,6 +172,7 @@ func registerOptions(fs *flag.FlagSet) *options {
 	fs.IntVar(&o.Subscribers, "subscribers", 1000, "e2e: Subscriptions in all (2×matching of them match)")
 	fs.IntVar(&o.Matching, "matching", 1, "e2e: matching subscribers per channel")
 	fs.StringVar(&o.legacy, "legacy", "/ws,/api/ws", "e2e: legacy channel paths, comma separated (one answered 404 is noted and skipped)")
+	fs.IntVar(&o.Retries, "retries", 5, "most retries of one write the server refused with 503/429 and Retry-After (each refusal is counted: figure refused)")
 	fs.DurationVar(&o.Drain, "drain", 10*time.Second, "how long notifications may still arrive after the last write")
 	fs.IntVar(&o.FanoutSubs, "fanout-subs", 10000, "fanout: Subscriptions in all")
 	fs.IntVar(&o.FanoutMatch, "fanout-match", 10, "fanout: Subscriptions each write matches")
@@ -218,13 +220,17 @@ func (o *options) finish(fs *flag.FlagSet, log io.Writer) error {
 	case o.Rate <= 0 || o.FanoutStart <= 0 || o.FanoutMax < o.FanoutStart || o.FanoutRate < 0:
 		return errors.New("rates must be positive (and -fanout-max at least -fanout-start)")
 	case o.Concurrency < 1 || o.Workers < 1 || o.Patients < 1 || o.Subscribers < 0 || o.Matching < 1 ||
-		o.FanoutSubs < 1 || o.FanoutMatch < 1 || o.SubsCount < 1:
+		o.FanoutSubs < 1 || o.FanoutMatch < 1 || o.SubsCount < 1 || o.Retries < 0:
 		return errors.New("counts must be positive")
 	case o.SubsChannel != "rest-hook" && o.SubsChannel != "websocket":
 		return fmt.Errorf("-subs-channel %q: want rest-hook or websocket", o.SubsChannel)
 	}
 	return nil
 }
+
+// client is a client of the target with conns keep-alive connections,
+// retrying refused writes as -retries says.
+func (o options) client(t target, conns int) *client { return newClient(t.Base, conns, o.Retries) }
 
 // progress prints a progress line.
 func (o options) progress(format string, args ...any) {

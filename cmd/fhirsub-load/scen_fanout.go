@@ -14,12 +14,14 @@ import (
 // kept pace and the first that did not.
 //
 // A step keeps pace when every notification of its acknowledged writes
-// arrived within o.Drain after the last write and the p99 lag (POST sent
-// → notification received) stayed within o.LagBound.
+// arrived within o.Drain after the last write, the p99 lag (POST sent
+// → notification received) stayed within o.LagBound and the server
+// refused no write (backpressure).
 func fanout(ctx context.Context, t target, o options) (*result, error) {
 	r := &result{Scenario: "fanout"}
-	c := newClient(t.Base, max(o.Workers, o.Concurrency))
+	c := o.client(t, max(o.Workers, o.Concurrency))
 	defer c.close()
+	defer r.addRefused(c)
 	rcv, err := startReceiver()
 	if err != nil {
 		return r, err
@@ -87,6 +89,7 @@ func fanout(ctx context.Context, t target, o options) (*result, error) {
 		r.add("behind.writes/s", failed.rate, "", 0)
 		r.add("behind.deliveries/s", failed.deliveries, "", +1)
 		r.add("behind.lag.p99", ms(failed.lag.P99), "ms", -1)
+		r.add("behind.refused", float64(failed.refused), "", 0)
 	}
 	return r, nil
 }
@@ -98,12 +101,14 @@ type fanStep struct {
 	deliveries     float64 // notifications per second, first write → last arrival
 	lag            latencies
 	lost           int
+	refused        int     // writes the server refused with Retry-After during the step
 	cpuPerDelivery float64 // µs of server CPU (writes included) per notification
 }
 
 func fanoutStep(ctx context.Context, t target, o options, c *client, rcv *receiver, run string, patients, m int, rate float64) (*fanStep, error) {
 	tr := newTracker("fanout", m)
 	rcv.track(tr)
+	refused0 := c.refusals()
 	cpu := startCPU(t.PID)
 	ws := openLoop(ctx, c, "Observation", rate, o.FanoutStep, o.Workers, func(i int) []byte {
 		return observation(patientOf(run, i, patients), i)
@@ -115,17 +120,18 @@ func fanoutStep(ctx context.Context, t target, o options, c *client, rcv *receiv
 	complete := tr.waitComplete(ctx, ws, o.Drain)
 	cpu.stop()
 	oc := tr.outcome(ws)
-	s := &fanStep{rate: rate, lag: oc.FromSend, lost: oc.Lost}
+	s := &fanStep{rate: rate, lag: oc.FromSend, lost: oc.Lost, refused: c.refusals() - refused0}
 	if n := oc.Expected - oc.Lost; n > 0 && !oc.Last.IsZero() {
 		s.deliveries = float64(n) / oc.Last.Sub(ws[0].Intended).Seconds()
 		s.cpuPerDelivery = float64(cpu.Used) / float64(n) / float64(time.Microsecond)
 	}
-	s.ok = complete && oc.Lost == 0 && oc.FromSend.P99 <= o.LagBound
+	// a rate the server pushed back on is not one it keeps pace with
+	s.ok = complete && oc.Lost == 0 && oc.FromSend.P99 <= o.LagBound && s.refused == 0
 	if !complete {
 		// let the backlog drain (bounded) so the next step, if any, starts clean
 		tr.waitComplete(ctx, ws, 3*o.Drain)
 	}
-	o.progress("fanout step %.0f writes/s: kept pace %v, %.0f deliveries/s, lag p50 %.1f ms p99 %.1f ms, lost %d\n",
-		rate, s.ok, s.deliveries, ms(s.lag.P50), ms(s.lag.P99), s.lost)
+	o.progress("fanout step %.0f writes/s: kept pace %v, %.0f deliveries/s, lag p50 %.1f ms p99 %.1f ms, lost %d, refused %d\n",
+		rate, s.ok, s.deliveries, ms(s.lag.P50), ms(s.lag.P99), s.lost, s.refused)
 	return s, nil
 }

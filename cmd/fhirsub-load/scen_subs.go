@@ -12,8 +12,9 @@ import (
 // rest-hook handshakes arrived, minus VmRSS before the first create).
 func subs(ctx context.Context, t target, o options) (*result, error) {
 	r := &result{Scenario: "subs"}
-	c := newClient(t.Base, o.Concurrency)
+	c := o.client(t, o.Concurrency)
 	defer c.close()
+	defer r.addRefused(c)
 	endpoint := ""
 	var rcv *receiver
 	if o.SubsChannel == "rest-hook" {
