@@ -38,7 +38,6 @@ func refusingServer(t *testing.T, refusals []refusal) (*httptest.Server, *atomic
 	return srv, &calls
 }
 
-
 func TestCreateHonoursRetryAfter(t *testing.T) {
 	ctx := context.Background()
 	// Retry-After 0 and a date in the past both mean "now": no test waits.
