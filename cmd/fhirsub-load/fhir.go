@@ -150,6 +150,12 @@ const resultTopic = "https://fhirsub.org/SubscriptionTopic/result-available"
 // patient's Observations, id-only, on rest-hook (endpoint given) or
 // websocket (endpoint "").
 func topicSubscription(endpoint, patient string) []byte {
+	return topicSubscriptionMax(endpoint, patient, 0)
+}
+
+// topicSubscriptionMax is topicSubscription with backport-max-count
+// maxCount on its channel (0: none, the server's default).
+func topicSubscriptionMax(endpoint, patient string, maxCount int) []byte {
 	ch := map[string]any{
 		"type":    "rest-hook",
 		"payload": "application/fhir+json",
@@ -157,6 +163,12 @@ func topicSubscription(endpoint, patient string) []byte {
 			"url":       "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content",
 			"valueCode": "id-only",
 		}}},
+	}
+	if maxCount > 0 {
+		ch["extension"] = []any{map[string]any{
+			"url":              "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-max-count",
+			"valuePositiveInt": maxCount,
+		}}
 	}
 	if endpoint == "" {
 		ch["type"] = "websocket"

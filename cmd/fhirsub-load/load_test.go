@@ -62,7 +62,7 @@ func tinyOptions(t *testing.T) options {
 	o := registerOptions(fs)
 	err := fs.Parse([]string{"-duration", "1s", "-rate", "50", "-subscribers", "20", "-matching", "2",
 		"-drain", "30s", "-fanout-subs", "60", "-fanout-match", "5", "-fanout-rate", "20", "-fanout-step", "1s",
-		"-lag-bound", "30s", "-subs-count", "100", "-workers", "16"})
+		"-lag-bound", "30s", "-subs-count", "100", "-workers", "16", "-resthook-subs", "20", "-resthook-rate", "10"})
 	if err == nil {
 		err = o.finish(fs, testWriter{t})
 	}
@@ -90,12 +90,14 @@ func TestScenariosAgainstTheBinary(t *testing.T) {
 		"e2e":         {"resthook.p50", "resthook.p99", "backport.p99", "legacy/ws.p99", "legacy/ws.p99-from-201"},
 		"fanout":      {"kept-pace.writes/s", "deliveries/s", "lag.p99", "cpu/delivery"},
 		"subs":        {"created/s", "rss/sub"},
+		"resthook":    {"kept-pace.writes/s", "deliveries/s", "cpu/delivery"},
 	}
 	zero := map[string][]string{
 		"create-open": {"errors"},
 		"create-rate": {"errors"},
 		"e2e":         {"errors", "lost", "resthook.lost", "backport.lost", "legacy/ws.lost"},
 		"fanout":      {"lost"},
+		"resthook":    {"lost"},
 	}
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
