@@ -28,6 +28,7 @@ var scenarios = []scenario{
 	{"fanout", fanout},
 	{"subs", subs},
 	{"resthook", resthook},
+	{"starve", starve},
 }
 
 // pick returns the named scenarios ("all" for every one).
@@ -73,6 +74,9 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "compare" {
 		return compareCmd(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "burn" { // hidden: the burners of starve
+		return burnCmd(args[1:], os.Stdin, stderr)
 	}
 	fs := newFlagSet()
 	fs.SetOutput(stderr)
@@ -157,6 +161,11 @@ type options struct {
 	HookStart float64 // resthook search: first rate
 	HookMax   float64 // resthook search: highest rate tried
 
+	StarveSubs     int           // starve: rest-hook Subscriptions, each matching every write
+	StarveRate     float64       // starve: writes per second
+	StarveDuration time.Duration // starve: how long writes are sent (and the burners run)
+	Burners        int           // starve: busy processes (0: one per core)
+
 	SubsCount   int    // subs: Subscriptions to create
 	SubsChannel string // subs: rest-hook or websocket
 
@@ -191,6 +200,10 @@ func registerOptions(fs *flag.FlagSet) *options {
 	fs.Float64Var(&o.HookRate, "resthook-rate", 0, "resthook: write rate to test (0: search for the highest that keeps pace)")
 	fs.Float64Var(&o.HookStart, "resthook-start", 10, "resthook search: first write rate, doubled while deliveries keep pace")
 	fs.Float64Var(&o.HookMax, "resthook-max", 640, "resthook search: highest write rate tried")
+	fs.IntVar(&o.StarveSubs, "starve-subs", 10, "starve: rest-hook Subscriptions, each matching every write")
+	fs.Float64Var(&o.StarveRate, "starve-rate", 500, "starve: writes per second while the burners run")
+	fs.DurationVar(&o.StarveDuration, "starve-duration", 10*time.Second, "starve: how long writes are sent with every core busy")
+	fs.IntVar(&o.Burners, "burners", 0, "starve: processes keeping a core busy each (0: one per core)")
 	fs.IntVar(&o.SubsCount, "subs-count", 100000, "subs: Subscriptions to create")
 	fs.StringVar(&o.SubsChannel, "subs-channel", "rest-hook", "subs: channel of the Subscriptions (rest-hook or websocket)")
 	fs.BoolVar(&o.Quick, "quick", false, "small sizes and short durations (~15 s per server) for the flags not given")
@@ -207,7 +220,7 @@ func (o *options) finish(fs *flag.FlagSet, log io.Writer) error {
 	if o.Quick {
 		quick := map[string]string{"duration": "2s", "warmup": "500ms", "rate": "200", "subscribers": "200", "drain": "5s",
 			"fanout-subs": "500", "fanout-rate": "100", "fanout-step": "2s", "subs-count": "1000",
-			"resthook-rate": "20"}
+			"resthook-rate": "20", "starve-duration": "3s", "starve-rate": "200"}
 		for name, v := range quick {
 			if !set[name] {
 				if err := fs.Set(name, v); err != nil {
@@ -226,13 +239,15 @@ func (o *options) finish(fs *flag.FlagSet, log io.Writer) error {
 		}
 	}
 	switch {
-	case o.Duration <= 0 || o.Warmup < 0 || o.FanoutStep <= 0 || o.Drain <= 0 || o.Timeout <= 0 || o.LagBound <= 0:
+	case o.Duration <= 0 || o.Warmup < 0 || o.FanoutStep <= 0 || o.Drain <= 0 || o.Timeout <= 0 || o.LagBound <= 0 ||
+		o.StarveDuration <= 0:
 		return errors.New("durations must be positive")
 	case o.Rate <= 0 || o.FanoutStart <= 0 || o.FanoutMax < o.FanoutStart || o.FanoutRate < 0 ||
-		o.HookStart <= 0 || o.HookMax < o.HookStart || o.HookRate < 0:
+		o.HookStart <= 0 || o.HookMax < o.HookStart || o.HookRate < 0 || o.StarveRate <= 0:
 		return errors.New("rates must be positive (and -fanout-max, -resthook-max at least -fanout-start, -resthook-start)")
 	case o.Concurrency < 1 || o.Workers < 1 || o.Patients < 1 || o.Subscribers < 0 || o.Matching < 1 ||
-		o.FanoutSubs < 1 || o.FanoutMatch < 1 || o.SubsCount < 1 || o.Retries < 0 || o.HookSubs < 1:
+		o.FanoutSubs < 1 || o.FanoutMatch < 1 || o.SubsCount < 1 || o.Retries < 0 || o.HookSubs < 1 ||
+		o.StarveSubs < 1 || o.Burners < 0:
 		return errors.New("counts must be positive")
 	case o.SubsChannel != "rest-hook" && o.SubsChannel != "websocket":
 		return fmt.Errorf("-subs-channel %q: want rest-hook or websocket", o.SubsChannel)

@@ -49,24 +49,15 @@ func fanRun(ctx context.Context, t target, o options, f fanSpec) (*result, error
 	c := o.client(t, max(o.Workers, o.Concurrency))
 	defer c.close()
 	defer r.addRefused(c)
-	rcv, err := startReceiver()
+	h, err := startHooks(ctx, c, o, f)
+	if h != nil {
+		defer h.rcv.close()
+	}
 	if err != nil {
 		return r, err
 	}
-	defer rcv.close()
-	run := runID()
-	m := max(1, f.match)
-	patients := max(1, f.subs/m)
-	if _, err := createMany(ctx, c, "Subscription", patients*m, o.Concurrency, func(i int) []byte {
-		return topicSubscriptionMax(rcv.url, patientOf(run, i, patients), f.maxCount)
-	}); err != nil {
-		return r, err
-	}
-	n := patients * m
-	if got := rcv.waitHandshakes(ctx, n, o.Drain+time.Duration(n)*time.Millisecond); got < n {
-		return r, fmt.Errorf("%s: %d of %d rest-hook handshakes arrived", f.name, got, n)
-	}
-	r.add("subs", float64(n), "", 0)
+	rcv, run, patients, m := h.rcv, h.run, h.patients, h.match
+	r.add("subs", float64(patients*m), "", 0)
 	r.add("match/write", float64(m), "", 0)
 
 	var best, failed *fanStep
@@ -119,6 +110,38 @@ func fanRun(ctx context.Context, t target, o options, f fanSpec) (*result, error
 		r.add("behind.refused", float64(failed.refused), "", 0)
 	}
 	return r, nil
+}
+
+// hooks are the rest-hook Subscriptions of a fanSpec, active, and the
+// receiver they deliver to. Patient patientOf(run, i, patients) is
+// followed by match of them.
+type hooks struct {
+	rcv      *receiver
+	run      string
+	patients int
+	match    int
+}
+
+// startHooks starts the receiver, creates the Subscriptions of f and
+// waits for their handshakes. The receiver is returned (to be closed)
+// also with an error, once started.
+func startHooks(ctx context.Context, c *client, o options, f fanSpec) (*hooks, error) {
+	rcv, err := startReceiver()
+	if err != nil {
+		return nil, err
+	}
+	m := max(1, f.match)
+	h := &hooks{rcv: rcv, run: runID(), patients: max(1, f.subs/m), match: m}
+	n := h.patients * m
+	if _, err := createMany(ctx, c, "Subscription", n, o.Concurrency, func(i int) []byte {
+		return topicSubscriptionMax(rcv.url, patientOf(h.run, i, h.patients), f.maxCount)
+	}); err != nil {
+		return h, err
+	}
+	if got := rcv.waitHandshakes(ctx, n, o.Drain+time.Duration(n)*time.Millisecond); got < n {
+		return h, fmt.Errorf("%s: %d of %d rest-hook handshakes arrived", f.name, got, n)
+	}
+	return h, nil
 }
 
 // fanStep is one write rate tried by fanout.
