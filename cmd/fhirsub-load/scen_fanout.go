@@ -139,7 +139,7 @@ func startHooks(ctx context.Context, c *client, o options, f fanSpec) (*hooks, e
 		return h, err
 	}
 	if got := rcv.waitHandshakes(ctx, n, o.Drain+time.Duration(n)*time.Millisecond); got < n {
-		return h, fmt.Errorf("%s: %d of %d rest-hook handshakes arrived", f.name, got, n)
+		return h, fmt.Errorf("%d of %d rest-hook handshakes arrived within %v", got, n, o.Drain+time.Duration(n)*time.Millisecond)
 	}
 	return h, nil
 }

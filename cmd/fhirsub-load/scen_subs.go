@@ -56,7 +56,7 @@ func subs(ctx context.Context, t target, o options) (*result, error) {
 	if rcv != nil && err == nil {
 		got := rcv.waitHandshakes(ctx, created, o.Drain+time.Duration(created)*time.Millisecond)
 		if got < created {
-			err = fmt.Errorf("subs: %d of %d rest-hook handshakes arrived", got, created)
+			err = fmt.Errorf("%d of %d rest-hook handshakes arrived within %v", got, created, o.Drain+time.Duration(created)*time.Millisecond)
 		}
 	}
 	if t.PID > 0 {
