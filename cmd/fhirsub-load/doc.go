@@ -65,8 +65,9 @@
 //     at the latest) keep every core busy while -starve-rate writes per
 //     second are sent for -starve-duration. Figures: accepted writes,
 //     refused (503/429 with Retry-After), post p50/p99/max, lag
-//     p50/p99/max (POST sent → notification received at the receiver),
-//     lost, and server-lag.<channel>.max, the highest
+//     p50/p99/max (POST sent → notification received at the receiver;
+//     lag.p99-from-201 leaves out the waits of refused writes), lost, and
+//     server-lag.<channel>.max, the highest
 //     fhirsub_notification_lag_seconds /metrics showed (read every
 //     200 ms) during the writes and the drain. A server that neither
 //     refuses nor slows writes while lag grows seconds is falling behind

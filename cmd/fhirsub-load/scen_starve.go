@@ -74,6 +74,10 @@ func starve(ctx context.Context, t target, o options) (*result, error) {
 	r.add("accepted", float64(acked), "", 0)
 	r.addLatency("post", postLatency(ws))
 	r.addLatency("lag", oc.FromSend)
+	if oc.FromAck.N > 0 {
+		// without the waits of refused writes: the server's own delay
+		r.add("lag.p99-from-201", ms(oc.FromAck.P99), "ms", -1)
+	}
 	r.add("lost", float64(oc.Lost), "", 0)
 	if len(lagMax) == 0 {
 		r.note("no fhirsub_notification_lag_seconds on /metrics: %v", pollErr)
