@@ -61,7 +61,10 @@ bench:
 ## bench-e2e: the built binary under load from an external client on
 ## loopback (cmd/fhirsub-load compare): creates/s and CPU per create, POST
 ## latency at a steady rate, POST-to-notification latency and loss on every
-## channel, fan-out, memory per subscription. BASE=<git ref> also builds
+## channel, fan-out, rest-hook delivery throughput and CPU per delivery,
+## writes and lag with every core busy (starve), memory per subscription;
+## refused=N on every line counts writes refused with Retry-After (each is
+## waited out and retried). BASE=<git ref> also builds
 ## that ref and prints each figure for both with the ratio; RUNS=3 runs
 ## each scenario 3 times per binary and shows the medians; QUICK=1 is a
 ## ~1 min run; LOAD_FLAGS passes more flags (go run ./cmd/fhirsub-load compare -h).

@@ -24,6 +24,16 @@ type Sink interface {
 	Close(code int, reason string)
 }
 
+// notifySink is the Sink of a binding: the frames of a binding are
+// notification Bundles, which count in the hub's NotificationLag.
+type notifySink struct{ c *Conn }
+
+// Send implements Sink.
+func (s notifySink) Send(data []byte, seq int64) bool { return s.c.notify(data, seq) }
+
+// Close implements Sink.
+func (s notifySink) Close(code int, reason string) { s.c.Close(code, reason) }
+
 // BackportBinder is what the Backport protocol needs from the subscription
 // side (subscriptions.WSBridge implements it).
 type BackportBinder interface {
@@ -207,7 +217,7 @@ func (s *backportSession) bind(ctx context.Context, token string) {
 	// connection before any notification is queued.
 	s.conn.ExpireAt(claims.BearerExpires, nil)
 	for _, id := range ids {
-		cancel, err := s.p.cfg.Binder.BindBackport(ctx, id, claims.Access, s.conn)
+		cancel, err := s.p.cfg.Binder.BindBackport(ctx, id, claims.Access, notifySink{s.conn})
 		if err != nil {
 			s.p.log.Debug("backport bind refused", "conn", s.conn.ID(), "subscription", id, "err", err)
 			s.conn.Close(ClosePolicyViolation, bindReason(err))

@@ -17,6 +17,7 @@ import (
 type frame struct {
 	data []byte
 	seq  int64
+	at   int64 // a notification frame: when it was queued (Unix ns); 0 for other frames
 }
 
 // Conn is one websocket connection of a Hub. It has exactly two goroutines:
@@ -42,6 +43,12 @@ type Conn struct {
 	abrupt      bool          // close without waiting for the peer's close frame
 	firstUnsent int64         // seq of the first frame dropped by the close, 0 if none
 	space       chan struct{} // closed by the writer when it takes the queue; lazily made
+	queuedNote  int64         // queue time (Unix ns) of the oldest notification frame in queue; 0: none
+
+	// writingNote is the queue time (Unix ns) of the oldest notification
+	// frame of the batch the writer works on that is not yet written (0:
+	// none). take sets it under mu; the writer moves it forward alone.
+	writingNote atomic.Int64
 
 	wake       chan struct{} // cap 1: queue, ping or close pending
 	pingDue    atomic.Bool
@@ -100,7 +107,14 @@ func (c *Conn) FirstUnsent() int64 {
 // Written and FirstUnsent (0 for none). It returns false when the
 // connection is closing, or when the queue is full: the connection is then
 // a slow consumer and is closed with 1013 "slow consumer".
-func (c *Conn) Send(data []byte, seq int64) bool {
+func (c *Conn) Send(data []byte, seq int64) bool { return c.send(data, seq, false) }
+
+// notify is Send for a notification frame (an event, handshake or
+// heartbeat of a subscription): its wait counts in the hub's
+// NotificationLag.
+func (c *Conn) notify(data []byte, seq int64) bool { return c.send(data, seq, true) }
+
+func (c *Conn) send(data []byte, seq int64, note bool) bool {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -116,7 +130,7 @@ func (c *Conn) Send(data []byte, seq int64) bool {
 		c.signal()
 		return false
 	}
-	c.pushLocked(data, seq)
+	c.pushLocked(data, seq, note)
 	c.mu.Unlock()
 	c.signal()
 	return true
@@ -126,10 +140,19 @@ func (c *Conn) Send(data []byte, seq int64) bool {
 // control for replays. It returns ErrShutdown when the connection closes
 // and ctx.Err() when ctx is done first.
 func (c *Conn) SendWait(ctx context.Context, data []byte, seq int64) error {
+	return c.sendWait(ctx, data, seq, false)
+}
+
+// notifyWait is SendWait for a notification frame (see notify).
+func (c *Conn) notifyWait(ctx context.Context, data []byte, seq int64) error {
+	return c.sendWait(ctx, data, seq, true)
+}
+
+func (c *Conn) sendWait(ctx context.Context, data []byte, seq int64, note bool) error {
 	if err := c.awaitLocked(ctx, func() bool { return c.roomLocked(len(data)) }); err != nil {
 		return err
 	}
-	c.pushLocked(data, seq)
+	c.pushLocked(data, seq, note)
 	c.mu.Unlock()
 	c.signal()
 	return nil
@@ -206,9 +229,38 @@ func (c *Conn) roomLocked(n int) bool {
 		len(c.queue) < c.hub.cfg.SendQueue && c.queuedBytes+n <= c.hub.cfg.SendQueueBytes
 }
 
-func (c *Conn) pushLocked(data []byte, seq int64) {
-	c.queue = append(c.queue, frame{data: data, seq: seq})
+func (c *Conn) pushLocked(data []byte, seq int64, note bool) {
+	f := frame{data: data, seq: seq}
+	if note {
+		f.at = time.Now().UnixNano()
+		if c.queuedNote == 0 {
+			c.queuedNote = f.at
+		}
+	}
+	c.queue = append(c.queue, f)
 	c.queuedBytes += len(data)
+}
+
+// pendingNote returns the queue time (Unix ns) of the oldest notification
+// frame handed to the connection and not yet written to its socket, 0
+// when there is none.
+func (c *Conn) pendingNote() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// the batch being written was queued before anything still queued
+	if w := c.writingNote.Load(); w != 0 {
+		return w
+	}
+	return c.queuedNote
+}
+
+// nextNote returns the index of the first notification frame of fs at or
+// after i, len(fs) when there is none.
+func nextNote(fs []frame, i int) int {
+	for i < len(fs) && fs[i].at == 0 {
+		i++
+	}
+	return i
 }
 
 func (c *Conn) closeLocked(code int, reason string, abrupt bool) {
@@ -218,7 +270,7 @@ func (c *Conn) closeLocked(code int, reason string, abrupt bool) {
 	c.closing, c.closeCode, c.closeReason, c.abrupt = true, code, reason, abrupt
 	c.cancel() // a replay in progress stops now
 	c.dropLocked(c.queue)
-	c.queue, c.spare, c.queuedBytes = nil, nil, 0
+	c.queue, c.spare, c.queuedBytes, c.queuedNote = nil, nil, 0, 0
 	if c.space != nil {
 		close(c.space)
 		c.space = nil
@@ -278,6 +330,8 @@ func (c *Conn) take() (batch []frame, closing bool) {
 	c.queue = c.spare[:0]
 	c.spare = nil
 	c.queuedBytes = 0
+	c.writingNote.Store(c.queuedNote)
+	c.queuedNote = 0
 	if c.space != nil {
 		close(c.space)
 		c.space = nil
@@ -323,6 +377,7 @@ func (c *Conn) writeLoop() {
 			if len(batch) == 0 {
 				break
 			}
+			next := nextNote(batch, 0) // the notification frame writingNote is of
 			for i, f := range batch {
 				_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
 				if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
@@ -331,6 +386,14 @@ func (c *Conn) writeLoop() {
 					c.mu.Unlock()
 					c.fail(err)
 					return
+				}
+				if i == next {
+					next = nextNote(batch, i+1)
+					if next < len(batch) {
+						c.writingNote.Store(batch[next].at)
+					} else {
+						c.writingNote.Store(0)
+					}
 				}
 				if f.seq > 0 {
 					if f.seq != c.written.Load() {
@@ -371,7 +434,8 @@ func (c *Conn) writeClose() {
 func (c *Conn) fail(err error) {
 	c.mu.Lock()
 	c.closing = true
-	c.queue, c.spare, c.queuedBytes = nil, nil, 0
+	c.queue, c.spare, c.queuedBytes, c.queuedNote = nil, nil, 0, 0
+	c.writingNote.Store(0)
 	if c.space != nil {
 		close(c.space)
 		c.space = nil

@@ -25,6 +25,10 @@
 //     still takes it). Nobody else waits. Conn.SendWait is the
 //     flow-controlled variant used by replays on the connection's own
 //     reader goroutine.
+//   - Hub.NotificationLag is the age of the oldest notification frame
+//     (a binding's Bundles, an R4 ping, a legacy event) queued on any
+//     connection and not yet written to its socket: a gauge for operators,
+//     not a reason to refuse writes (a slow consumer is cut off instead).
 //   - Shutdown refuses new upgrades (503), sends close 1001 "server
 //     shutting down" to every connection, gives each peer up to a second to
 //     answer, and waits until every connection goroutine has ended (a peer

@@ -138,6 +138,30 @@ func (h *Hub) Len() int {
 	return len(h.conns)
 }
 
+// NotificationLag is the age at now of the oldest notification frame (an
+// event, handshake or heartbeat of a subscription, on any protocol) handed
+// to a websocket connection and not yet written to its socket, over all
+// connections; 0 when every one has been written. It shows a server whose
+// writers fall behind, or a peer that stopped reading.
+//
+// It is an operator's gauge, not a reason to refuse writes: a consumer
+// too slow for its queue is already cut off (1013 "slow consumer", or the
+// WriteTimeout), and one slow socket must not throttle everybody's
+// writes, so the write backpressure does not count it. The cost is a
+// short lock per connection: call it per scrape, not per write.
+func (h *Hub) NotificationLag(now time.Time) time.Duration {
+	var oldest int64
+	for _, c := range h.snapshot() {
+		if at := c.pendingNote(); at != 0 && (oldest == 0 || at < oldest) {
+			oldest = at
+		}
+	}
+	if oldest == 0 {
+		return 0
+	}
+	return max(now.Sub(time.Unix(0, oldest)), 0)
+}
+
 // Handler returns the http.Handler that upgrades GET requests to websocket
 // connections speaking p. After Shutdown it answers 503.
 func (h *Hub) Handler(p Protocol) http.Handler {

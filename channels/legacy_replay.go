@@ -70,7 +70,7 @@ func (s *legacySession) deliver(events []*LegacyEvent) {
 	}
 	s.mu.Unlock()
 	for _, ev := range events {
-		if i, ok := s.match(ev, subs); ok && !s.conn.Send(ev.DialectFrame(s.dialect, i), ev.Seq) {
+		if i, ok := s.match(ev, subs); ok && !s.conn.notify(ev.DialectFrame(s.dialect, i), ev.Seq) {
 			s.mu.Lock()
 			s.markLostLocked(ev.Seq)
 			s.mu.Unlock()
@@ -256,7 +256,7 @@ func (s *legacySession) pick(events []*LegacyEvent, after int64, skip int, only 
 // position along.
 func (s *legacySession) sendPicked(ctx context.Context, frames []frame) (int, error) {
 	for n, f := range frames {
-		if err := s.conn.SendWait(ctx, f.data, f.seq); err != nil {
+		if err := s.conn.notifyWait(ctx, f.data, f.seq); err != nil {
 			s.mu.Lock()
 			s.markLostLocked(f.seq)
 			s.mu.Unlock()

@@ -252,7 +252,7 @@ func (s *r4Session) bind(ctx context.Context, id string) {
 		return
 	}
 	conn, ping := s.conn, []byte("ping "+id)
-	cancel, err := s.p.cfg.Binder.BindR4(ctx, id, acc, func(int64) { conn.Send(ping, 0) })
+	cancel, err := s.p.cfg.Binder.BindR4(ctx, id, acc, func(int64) { conn.notify(ping, 0) })
 	if err != nil {
 		s.p.log.Debug("r4 bind refused", "conn", conn.ID(), "subscription", id, "err", err)
 		s.refuse(bindReason(err), fmt.Sprintf("bind %s: %v", id, cleanErr(err)))

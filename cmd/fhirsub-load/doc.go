@@ -21,6 +21,13 @@
 // moment the server settles after the last one (deferred work included),
 // divided by the acknowledged writes.
 //
+// Backpressure is honoured: a write the server refuses with 503 or 429
+// and a Retry-After is retried after that wait (at most 30 s), up to
+// -retries times, and then counts as an error. Every scenario's line
+// ends with refused=N, the refusals it met (retried ones included), so
+// that no scenario passes under backpressure without saying so; a fanout
+// step with a refusal does not keep pace.
+//
 //   - create-open: -concurrency clients POST Observations back to back for
 //     -duration after a -warmup: creates/s, cpu/create (µs), cores, POST
 //     p50/p99.
@@ -43,6 +50,28 @@
 //     delivery (writes included); and of the lowest that fell behind.
 //   - subs: -subs-count Subscriptions: created/s, cpu/sub and the growth of
 //     the server's VmRSS per subscription (after the rest-hook handshakes).
+//     When a refusal outlasts -retries, the figures are those of the
+//     subscriptions created until then (n says how many).
+//   - resthook: -resthook-subs rest-hook Subscriptions with
+//     backport-max-count 1, all matching every write, to one receiver in
+//     the client: fanout's steps (searched from -resthook-start up to
+//     -resthook-max writes/s, or -resthook-rate), so the same figures;
+//     deliveries/s and cpu/delivery (µs of server CPU per delivered
+//     notification, the writes' own CPU included) are the ones it is for.
+//   - starve: -starve-subs rest-hook Subscriptions all matching every
+//     write; -burners processes (default one per core: this executable
+//     re-run as the hidden "burn" sub-command, each ended when the writes
+//     end, when its input closes, and after -starve-duration plus a minute
+//     at the latest) keep every core busy while -starve-rate writes per
+//     second are sent for -starve-duration. Figures: accepted writes,
+//     refused (503/429 with Retry-After), post p50/p99/max, lag
+//     p50/p99/max (POST sent → notification received at the receiver;
+//     lag.p99-from-201 leaves out the waits of refused writes), lost, and
+//     server-lag.<channel>.max, the highest
+//     fhirsub_notification_lag_seconds /metrics showed (read every
+//     200 ms) during the writes and the drain. A server that neither
+//     refuses nor slows writes while lag grows seconds is falling behind
+//     silently; the figures show which it does.
 //
 // compare starts a fresh server (fresh data directory, authentication
 // off, rest-hooks to 127.0.0.1 allowed, all through FHIRSUB_* environment

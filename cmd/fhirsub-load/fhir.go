@@ -17,42 +17,84 @@ import (
 
 // client speaks FHIR JSON to one server over keep-alive connections.
 type client struct {
-	base string // http://127.0.0.1:port, no trailing slash
-	http *http.Client
+	base    string // http://127.0.0.1:port, no trailing slash
+	http    *http.Client
+	retries int // most retries of one write the server refused with Retry-After
+
+	refused atomic.Int64 // answers 503/429 with Retry-After (each retry that followed counts)
 }
 
-func newClient(base string, conns int) *client {
+// maxRetryWait caps the wait a Retry-After asks for: a server asking for
+// longer is as good as down for a load run.
+const maxRetryWait = 30 * time.Second
+
+func newClient(base string, conns, retries int) *client {
 	tr := &http.Transport{
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
 	}
-	return &client{base: strings.TrimRight(base, "/"), http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &client{base: strings.TrimRight(base, "/"), http: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		retries: max(0, retries)}
 }
 
 func (c *client) close() { c.http.CloseIdleConnections() }
 
+// refusals is how many times the server refused a write of this client
+// with 503 or 429 and a Retry-After.
+func (c *client) refusals() int { return int(c.refused.Load()) }
+
 // create POSTs body to /{typ} and returns the new id (from the Location
-// header) when the status is 201.
+// header) when the status is 201. A refusal with 503 or 429 and a
+// Retry-After (backpressure) is counted, waited out and the same write
+// retried, at most c.retries times; the last refusal is then the error.
 func (c *client) create(ctx context.Context, typ string, body []byte) (id string, status int, err error) {
+	for attempt := 0; ; attempt++ {
+		var after time.Duration
+		id, status, after, err = c.post(ctx, typ, body)
+		if after < 0 {
+			return id, status, err
+		}
+		c.refused.Add(1)
+		if attempt >= c.retries {
+			return id, status, fmt.Errorf("%w (refused %d times, retries exhausted)", err, attempt+1)
+		}
+		select {
+		case <-time.After(min(after, maxRetryWait)):
+		case <-ctx.Done():
+			return "", status, errors.Join(err, ctx.Err())
+		}
+	}
+}
+
+// post makes one attempt of create. after is the wait the server asked
+// for when it refused the write with 503 or 429 and a Retry-After, and
+// negative otherwise.
+func (c *client) post(ctx context.Context, typ string, body []byte) (id string, status int, after time.Duration, err error) {
+	after = -1
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/"+typ, bytes.NewReader(body))
 	if err != nil {
-		return "", 0, err
+		return "", 0, after, err
 	}
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("Accept", "application/fhir+json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", 0, err
+		return "", 0, after, err
 	}
 	raw, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return "", resp.StatusCode, err
+		return "", resp.StatusCode, after, err
 	}
 	if resp.StatusCode != http.StatusCreated {
-		return "", resp.StatusCode, fmt.Errorf("POST /%s: status %d: %.300s", typ, resp.StatusCode, raw)
+		if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests {
+			if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				after = d
+			}
+		}
+		return "", resp.StatusCode, after, fmt.Errorf("POST /%s: status %d: %.300s", typ, resp.StatusCode, raw)
 	}
 	// …/{typ}/{id}/_history/{vid}
 	loc := resp.Header.Get("Location")
@@ -62,11 +104,32 @@ func (c *client) create(ctx context.Context, typ string, body []byte) (id string
 	if id == "" {
 		var r struct{ ID string }
 		if err := json.Unmarshal(raw, &r); err != nil || r.ID == "" {
-			return "", resp.StatusCode, fmt.Errorf("POST /%s: 201 without Location or id: %.300s", typ, raw)
+			return "", resp.StatusCode, after, fmt.Errorf("POST /%s: 201 without Location or id: %.300s", typ, raw)
 		}
 		id = r.ID
 	}
-	return id, resp.StatusCode, nil
+	return id, resp.StatusCode, after, nil
+}
+
+// retryAfter reads a Retry-After header (RFC 9110 §10.2.3: delay seconds
+// or an HTTP date, which is compared with now); ok is false when there is
+// none or it cannot be read.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, int64(maxRetryWait/time.Second))) * time.Second, true
+	}
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(at.Sub(now), 0), true
 }
 
 // observation is a released vital-sign Observation of the patient: it
@@ -87,6 +150,12 @@ const resultTopic = "https://fhirsub.org/SubscriptionTopic/result-available"
 // patient's Observations, id-only, on rest-hook (endpoint given) or
 // websocket (endpoint "").
 func topicSubscription(endpoint, patient string) []byte {
+	return topicSubscriptionMax(endpoint, patient, 0)
+}
+
+// topicSubscriptionMax is topicSubscription with backport-max-count
+// maxCount on its channel (0: none, the server's default).
+func topicSubscriptionMax(endpoint, patient string, maxCount int) []byte {
 	ch := map[string]any{
 		"type":    "rest-hook",
 		"payload": "application/fhir+json",
@@ -94,6 +163,12 @@ func topicSubscription(endpoint, patient string) []byte {
 			"url":       "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content",
 			"valueCode": "id-only",
 		}}},
+	}
+	if maxCount > 0 {
+		ch["extension"] = []any{map[string]any{
+			"url":              "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-max-count",
+			"valuePositiveInt": maxCount,
+		}}
 	}
 	if endpoint == "" {
 		ch["type"] = "websocket"

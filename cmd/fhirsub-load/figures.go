@@ -113,6 +113,14 @@ func (r *result) addLatency(prefix string, l latencies) {
 	r.add(prefix+".max", ms(l.Max), "ms", -1)
 }
 
+// addRefused adds how many times the server refused a write of c with
+// 503 or 429 and Retry-After (backpressure). Every scenario adds it, even
+// when it fails, so that a scenario cannot pass under backpressure
+// without saying so: scenarios call it deferred, right after making c.
+func (r *result) addRefused(c *client) {
+	r.add("refused", float64(c.refusals()), "", 0)
+}
+
 // addWrites adds the tally of a scenario's writes (n acknowledged, errors)
 // and notes the first error; it returns an error when no write was
 // acknowledged, since no figure of the scenario then means anything.

@@ -47,6 +47,13 @@ func fhirsubBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	// the starve scenario re-executes this binary as its burners
+	if len(os.Args) > 1 && os.Args[1] == "burn" {
+		if err := burnCmd(os.Args[2:], os.Stdin, os.Stderr); err != nil {
+			os.Exit(2)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if built.path != "" {
 		_ = os.RemoveAll(filepath.Dir(built.path))
@@ -62,7 +69,8 @@ func tinyOptions(t *testing.T) options {
 	o := registerOptions(fs)
 	err := fs.Parse([]string{"-duration", "1s", "-rate", "50", "-subscribers", "20", "-matching", "2",
 		"-drain", "30s", "-fanout-subs", "60", "-fanout-match", "5", "-fanout-rate", "20", "-fanout-step", "1s",
-		"-lag-bound", "30s", "-subs-count", "100", "-workers", "16"})
+		"-lag-bound", "30s", "-subs-count", "100", "-workers", "16", "-resthook-subs", "20", "-resthook-rate", "10",
+		"-starve-subs", "5", "-starve-rate", "50", "-starve-duration", "1s"})
 	if err == nil {
 		err = o.finish(fs, testWriter{t})
 	}
@@ -90,12 +98,16 @@ func TestScenariosAgainstTheBinary(t *testing.T) {
 		"e2e":         {"resthook.p50", "resthook.p99", "backport.p99", "legacy/ws.p99", "legacy/ws.p99-from-201"},
 		"fanout":      {"kept-pace.writes/s", "deliveries/s", "lag.p99", "cpu/delivery"},
 		"subs":        {"created/s", "rss/sub"},
+		"resthook":    {"kept-pace.writes/s", "deliveries/s", "cpu/delivery"},
+		"starve":      {"accepted", "burners", "lag.p50", "lag.p99", "post.p99"},
 	}
 	zero := map[string][]string{
 		"create-open": {"errors"},
 		"create-rate": {"errors"},
 		"e2e":         {"errors", "lost", "resthook.lost", "backport.lost", "legacy/ws.lost"},
 		"fanout":      {"lost"},
+		"resthook":    {"lost"},
+		"starve":      {"lost", "errors"},
 	}
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) {
@@ -113,7 +125,8 @@ func TestScenariosAgainstTheBinary(t *testing.T) {
 					t.Errorf("figure %s: %v (present %v), want a positive value", name, v, ok)
 				}
 			}
-			for _, name := range zero[s.name] {
+			// every scenario says whether the server pushed back
+			for _, name := range append(zero[s.name], "refused") {
 				if v, ok := r.get(name); !ok || v != 0 {
 					t.Errorf("figure %s: %v (present %v), want 0", name, v, ok)
 				}

@@ -27,12 +27,14 @@ var scenarios = []scenario{
 	{"e2e", e2e},
 	{"fanout", fanout},
 	{"subs", subs},
+	{"resthook", resthook},
+	{"starve", starve},
 }
 
 // pick returns the named scenarios ("all" for every one).
 func pick(names []string) ([]scenario, error) {
 	if len(names) == 0 {
-		return nil, errors.New("name at least one scenario (create-open, create-rate, e2e, fanout, subs or all)")
+		return nil, errors.New("name at least one scenario (create-open, create-rate, e2e, fanout, subs, resthook, starve or all)")
 	}
 	var out []scenario
 	for _, n := range names {
@@ -73,13 +75,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "compare" {
 		return compareCmd(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "burn" { // hidden: the burners of starve
+		return burnCmd(args[1:], os.Stdin, stderr)
+	}
 	fs := newFlagSet()
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "base URL of the running server (loopback only)")
 	pid := fs.Int("pid", 0, "process id of the server, for its CPU and memory (0: not measured)")
 	o := registerOptions(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: fhirsub-load [flags] SCENARIO...   (create-open create-rate e2e fanout subs all)")
+		fmt.Fprintln(stderr, "Usage: fhirsub-load [flags] SCENARIO...   (create-open create-rate e2e fanout subs resthook starve all)")
 		fmt.Fprintln(stderr, "       fhirsub-load compare [flags]       (go run ./cmd/fhirsub-load compare -h)")
 		fs.PrintDefaults()
 	}
@@ -141,6 +146,7 @@ type options struct {
 	Matching    int           // e2e: matching subscribers per channel
 	LegacyPaths []string      // e2e: legacy channel paths (a 404 is noted, not an error)
 	Drain       time.Duration // how long notifications may still arrive after the last write
+	Retries     int           // most retries of a write refused with 503/429 and Retry-After
 
 	FanoutSubs  int           // fanout: Subscriptions in all
 	FanoutMatch int           // fanout: Subscriptions each write matches
@@ -149,6 +155,16 @@ type options struct {
 	FanoutMax   float64       // fanout search: highest rate tried
 	FanoutStep  time.Duration // fanout: writes per step
 	LagBound    time.Duration // fanout: p99 lag a step may have and keep pace
+
+	HookSubs  int     // resthook: Subscriptions, each matching every write
+	HookRate  float64 // resthook: the write rate to test (0: search)
+	HookStart float64 // resthook search: first rate
+	HookMax   float64 // resthook search: highest rate tried
+
+	StarveSubs     int           // starve: rest-hook Subscriptions, each matching every write
+	StarveRate     float64       // starve: writes per second
+	StarveDuration time.Duration // starve: how long writes are sent (and the burners run)
+	Burners        int           // starve: busy processes (0: one per core)
 
 	SubsCount   int    // subs: Subscriptions to create
 	SubsChannel string // subs: rest-hook or websocket
@@ -171,6 +187,7 @@ func registerOptions(fs *flag.FlagSet) *options {
 	fs.IntVar(&o.Subscribers, "subscribers", 1000, "e2e: Subscriptions in all (2×matching of them match)")
 	fs.IntVar(&o.Matching, "matching", 1, "e2e: matching subscribers per channel")
 	fs.StringVar(&o.legacy, "legacy", "/ws,/api/ws", "e2e: legacy channel paths, comma separated (one answered 404 is noted and skipped)")
+	fs.IntVar(&o.Retries, "retries", 5, "most retries of one write the server refused with 503/429 and Retry-After (each refusal is counted: figure refused)")
 	fs.DurationVar(&o.Drain, "drain", 10*time.Second, "how long notifications may still arrive after the last write")
 	fs.IntVar(&o.FanoutSubs, "fanout-subs", 10000, "fanout: Subscriptions in all")
 	fs.IntVar(&o.FanoutMatch, "fanout-match", 10, "fanout: Subscriptions each write matches")
@@ -179,6 +196,14 @@ func registerOptions(fs *flag.FlagSet) *options {
 	fs.Float64Var(&o.FanoutMax, "fanout-max", 3200, "fanout search: highest rate tried")
 	fs.DurationVar(&o.FanoutStep, "fanout-step", 4*time.Second, "fanout: how long each rate is sent")
 	fs.DurationVar(&o.LagBound, "lag-bound", time.Second, "fanout: the p99 lag within which deliveries keep pace")
+	fs.IntVar(&o.HookSubs, "resthook-subs", 100, "resthook: rest-hook Subscriptions (max-count 1), each matching every write")
+	fs.Float64Var(&o.HookRate, "resthook-rate", 0, "resthook: write rate to test (0: search for the highest that keeps pace)")
+	fs.Float64Var(&o.HookStart, "resthook-start", 10, "resthook search: first write rate, doubled while deliveries keep pace")
+	fs.Float64Var(&o.HookMax, "resthook-max", 640, "resthook search: highest write rate tried")
+	fs.IntVar(&o.StarveSubs, "starve-subs", 10, "starve: rest-hook Subscriptions, each matching every write")
+	fs.Float64Var(&o.StarveRate, "starve-rate", 500, "starve: writes per second while the burners run")
+	fs.DurationVar(&o.StarveDuration, "starve-duration", 10*time.Second, "starve: how long writes are sent with every core busy")
+	fs.IntVar(&o.Burners, "burners", 0, "starve: processes keeping a core busy each (0: one per core)")
 	fs.IntVar(&o.SubsCount, "subs-count", 100000, "subs: Subscriptions to create")
 	fs.StringVar(&o.SubsChannel, "subs-channel", "rest-hook", "subs: channel of the Subscriptions (rest-hook or websocket)")
 	fs.BoolVar(&o.Quick, "quick", false, "small sizes and short durations (~15 s per server) for the flags not given")
@@ -194,7 +219,8 @@ func (o *options) finish(fs *flag.FlagSet, log io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.Quick {
 		quick := map[string]string{"duration": "2s", "warmup": "500ms", "rate": "200", "subscribers": "200", "drain": "5s",
-			"fanout-subs": "500", "fanout-rate": "100", "fanout-step": "2s", "subs-count": "1000"}
+			"fanout-subs": "500", "fanout-rate": "100", "fanout-step": "2s", "subs-count": "1000",
+			"resthook-rate": "20", "starve-duration": "3s", "starve-rate": "200"}
 		for name, v := range quick {
 			if !set[name] {
 				if err := fs.Set(name, v); err != nil {
@@ -213,18 +239,25 @@ func (o *options) finish(fs *flag.FlagSet, log io.Writer) error {
 		}
 	}
 	switch {
-	case o.Duration <= 0 || o.Warmup < 0 || o.FanoutStep <= 0 || o.Drain <= 0 || o.Timeout <= 0 || o.LagBound <= 0:
+	case o.Duration <= 0 || o.Warmup < 0 || o.FanoutStep <= 0 || o.Drain <= 0 || o.Timeout <= 0 || o.LagBound <= 0 ||
+		o.StarveDuration <= 0:
 		return errors.New("durations must be positive")
-	case o.Rate <= 0 || o.FanoutStart <= 0 || o.FanoutMax < o.FanoutStart || o.FanoutRate < 0:
-		return errors.New("rates must be positive (and -fanout-max at least -fanout-start)")
+	case o.Rate <= 0 || o.FanoutStart <= 0 || o.FanoutMax < o.FanoutStart || o.FanoutRate < 0 ||
+		o.HookStart <= 0 || o.HookMax < o.HookStart || o.HookRate < 0 || o.StarveRate <= 0:
+		return errors.New("rates must be positive (and -fanout-max, -resthook-max at least -fanout-start, -resthook-start)")
 	case o.Concurrency < 1 || o.Workers < 1 || o.Patients < 1 || o.Subscribers < 0 || o.Matching < 1 ||
-		o.FanoutSubs < 1 || o.FanoutMatch < 1 || o.SubsCount < 1:
+		o.FanoutSubs < 1 || o.FanoutMatch < 1 || o.SubsCount < 1 || o.Retries < 0 || o.HookSubs < 1 ||
+		o.StarveSubs < 1 || o.Burners < 0:
 		return errors.New("counts must be positive")
 	case o.SubsChannel != "rest-hook" && o.SubsChannel != "websocket":
 		return fmt.Errorf("-subs-channel %q: want rest-hook or websocket", o.SubsChannel)
 	}
 	return nil
 }
+
+// client is a client of the target with conns keep-alive connections,
+// retrying refused writes as -retries says.
+func (o options) client(t target, conns int) *client { return newClient(t.Base, conns, o.Retries) }
 
 // progress prints a progress line.
 func (o options) progress(format string, args ...any) {

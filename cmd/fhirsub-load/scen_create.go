@@ -26,8 +26,9 @@ func runID() string { return fmt.Sprintf("load%x", time.Now().UnixNano()&0xfffff
 // for o.Duration: creates per second and server CPU per create.
 func createOpen(ctx context.Context, t target, o options) (*result, error) {
 	r := &result{Scenario: "create-open"}
-	c := newClient(t.Base, o.Concurrency)
+	c := o.client(t, o.Concurrency)
 	defer c.close()
+	defer r.addRefused(c)
 	run := runID()
 	body := func(i int) []byte { return observation(patientOf(run, i, o.Patients), i) }
 	if err := warmUp(ctx, c, o, body); err != nil {
@@ -49,8 +50,9 @@ func createOpen(ctx context.Context, t target, o options) (*result, error) {
 // server CPU per create at that rate.
 func createRate(ctx context.Context, t target, o options) (*result, error) {
 	r := &result{Scenario: "create-rate"}
-	c := newClient(t.Base, o.Workers)
+	c := o.client(t, o.Workers)
 	defer c.close()
+	defer r.addRefused(c)
 	run := runID()
 	body := func(i int) []byte { return observation(patientOf(run, i, o.Patients), i) }
 	if err := warmUp(ctx, c, o, body); err != nil {

@@ -14,8 +14,9 @@ import (
 // notifications of acknowledged writes never came within o.Drain.
 func e2e(ctx context.Context, t target, o options) (*result, error) {
 	r := &result{Scenario: "e2e"}
-	c := newClient(t.Base, max(o.Workers, o.Concurrency))
+	c := o.client(t, max(o.Workers, o.Concurrency))
 	defer c.close()
+	defer r.addRefused(c)
 	rcv, err := startReceiver()
 	if err != nil {
 		return r, err

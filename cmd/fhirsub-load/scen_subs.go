@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -10,10 +11,13 @@ import (
 // clients, each for its own patient: created per second, and the growth
 // of the server's resident memory per subscription (VmRSS after all
 // rest-hook handshakes arrived, minus VmRSS before the first create).
+// When creating stops early (a write refused beyond -retries), the
+// figures are those of the subscriptions created so far.
 func subs(ctx context.Context, t target, o options) (*result, error) {
 	r := &result{Scenario: "subs"}
-	c := newClient(t.Base, o.Concurrency)
+	c := o.client(t, o.Concurrency)
 	defer c.close()
+	defer r.addRefused(c)
 	endpoint := ""
 	var rcv *receiver
 	if o.SubsChannel == "rest-hook" {
@@ -37,28 +41,35 @@ func subs(ctx context.Context, t target, o options) (*result, error) {
 	ids, err := createMany(ctx, c, "Subscription", o.SubsCount, o.Concurrency, func(i int) []byte {
 		return topicSubscription(endpoint, patientOf(run, i, o.SubsCount))
 	})
-	if err != nil {
-		return r, err
-	}
 	elapsed := time.Since(start)
-	r.add("n", float64(len(ids)), "", 0)
-	r.add("created/s", float64(len(ids))/elapsed.Seconds(), "", +1)
-	cpu.addPer(r, "cpu/sub", len(ids))
-	if rcv != nil {
-		got := rcv.waitHandshakes(ctx, len(ids), o.Drain+time.Duration(len(ids))*time.Millisecond)
-		if got < len(ids) {
-			return r, fmt.Errorf("subs: %d of %d rest-hook handshakes arrived", got, len(ids))
+	// the figures of what was created, also when creating stopped early
+	// (a refusal that outlasted -retries): how far it got is the finding
+	created := 0
+	for _, id := range ids {
+		if id != "" {
+			created++
+		}
+	}
+	r.add("n", float64(created), "", 0)
+	r.add("created/s", float64(created)/elapsed.Seconds(), "", +1)
+	cpu.addPer(r, "cpu/sub", created)
+	if rcv != nil && err == nil {
+		got := rcv.waitHandshakes(ctx, created, o.Drain+time.Duration(created)*time.Millisecond)
+		if got < created {
+			err = fmt.Errorf("%d of %d rest-hook handshakes arrived within %v", got, created, o.Drain+time.Duration(created)*time.Millisecond)
 		}
 	}
 	if t.PID > 0 {
-		rss1, err := rssBytes(t.PID)
-		if err != nil {
-			return r, err
+		rss1, rerr := rssBytes(t.PID)
+		if rerr != nil {
+			return r, errors.Join(err, rerr)
 		}
-		r.add("rss/sub", float64(rss1-rss0)/float64(len(ids))/1024, "KB", -1)
+		if created > 0 {
+			r.add("rss/sub", float64(rss1-rss0)/float64(created)/1024, "KB", -1)
+		}
 		r.add("rss", float64(rss1)/(1<<20), "MB", -1)
 	} else {
 		r.note("no -pid: server memory not measured")
 	}
-	return r, nil
+	return r, err
 }

@@ -16,8 +16,11 @@ type lagSource interface {
 const maxRetryAfter = 30 * time.Second
 
 // lagGate is the web.Backpressure of the server: writes are refused while
-// the notification lag of any channel is over the bound, so that a server
-// that cannot keep up says so instead of falling behind silently.
+// the notification lag of the matcher or of rest-hook delivery is over the
+// bound, so that a server that cannot keep up says so instead of falling
+// behind silently. The websocket lag (frames queued on sockets, see
+// socketCounter) does not count: a slow consumer is disconnected by the
+// hub, and one slow socket must not throttle everybody's writes.
 type lagGate struct {
 	lag   lagSource
 	bound time.Duration // 0: never refuse

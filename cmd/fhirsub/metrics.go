@@ -34,9 +34,16 @@ type pipelineStats interface {
 	Stats() subscriptions.Stats
 }
 
-// socketCounter is what the metrics read from the websocket hub.
+// socketCounter is what the metrics read from the websocket hub
+// (*channels.Hub implements it).
 type socketCounter interface {
 	Len() int
+	// NotificationLag is the age of the oldest notification frame handed
+	// to a connection and not yet written to its socket. It is exported
+	// as a gauge only: the write gate (lagGate) does not read it, since a
+	// slow consumer is cut off by the hub already and one slow socket
+	// must not throttle everybody's writes.
+	NotificationLag(now time.Time) time.Duration
 }
 
 // metrics is the Prometheus registry of one app: its own registry (never
@@ -248,9 +255,12 @@ func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineC
 			"Open websocket connections, every protocol.", nil, nil),
 		lag: prometheus.NewDesc("fhirsub_notification_lag_seconds",
 			"Age of the oldest committed work not yet handed on, by channel: matcher (the oldest change "+
-				"not yet matched; websocket events are handed over as they are matched) and rest-hook (the "+
+				"not yet matched; websocket events are handed over as they are matched), rest-hook (the "+
 				"oldest undelivered event of a subscription whose delivery is due; receivers in backoff "+
-				"after a failure or slower than 2 s do not count). Writes get 503 while it is over --max-notification-lag.",
+				"after a failure or slower than 2 s do not count) and websocket (the oldest notification frame "+
+				"queued on a websocket connection, every protocol, and not yet written to its socket). Writes "+
+				"get 503 while matcher or rest-hook is over --max-notification-lag; websocket does not count "+
+				"(a slow consumer is disconnected instead).",
 			[]string{"channel"}, nil),
 	}
 }
@@ -283,4 +293,6 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.conns, c.sockets.Len())
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, st.Lag.Matcher.Seconds(), "matcher")
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, st.Lag.RestHook.Seconds(), subscriptions.ChannelRestHook)
+	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, c.sockets.NotificationLag(time.Now()).Seconds(),
+		subscriptions.ChannelWebsocket)
 }

@@ -77,7 +77,7 @@ func TestMetricsThroughTheServer(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
 		}
 	}
-	for _, ch := range []string{"matcher", "rest-hook"} {
+	for _, ch := range []string{"matcher", "rest-hook", "websocket"} {
 		if _, ok := got[`fhirsub_notification_lag_seconds{channel="`+ch+`"}`]; !ok {
 			t.Errorf("no notification lag gauge for channel %s", ch)
 		}
@@ -205,7 +205,8 @@ func TestPipelineCollector(t *testing.T) {
 	m := newMetrics(slog.New(slog.DiscardHandler))
 	m.observe(fixedStats{ChangesProcessed: 7, EventsRecorded: 5, EventsToListeners: 3, QueuePending: 2, QueueBusy: 1,
 		Subscriptions: map[subscriptions.Status]int{subscriptions.StatusActive: 4, subscriptions.StatusError: 1},
-		Lag:           subscriptions.Lag{Matcher: 250 * time.Millisecond, RestHook: 1500 * time.Millisecond}}, fixedLen(6))
+		Lag:           subscriptions.Lag{Matcher: 250 * time.Millisecond, RestHook: 1500 * time.Millisecond}},
+		fixedSockets{n: 6, lag: 750 * time.Millisecond})
 	got := scrape(t, m.handler())
 	for series, want := range map[string]float64{
 		"fhirsub_matcher_changes_total":                         7,
@@ -221,6 +222,7 @@ func TestPipelineCollector(t *testing.T) {
 		`fhirsub_subscriptions{status="off"}`:                   0,
 		`fhirsub_notification_lag_seconds{channel="matcher"}`:   0.25,
 		`fhirsub_notification_lag_seconds{channel="rest-hook"}`: 1.5,
+		`fhirsub_notification_lag_seconds{channel="websocket"}`: 0.75,
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
@@ -238,9 +240,13 @@ type fixedStats subscriptions.Stats
 
 func (s fixedStats) Stats() subscriptions.Stats { return subscriptions.Stats(s) }
 
-type fixedLen int
+type fixedSockets struct {
+	n   int
+	lag time.Duration
+}
 
-func (n fixedLen) Len() int { return int(n) }
+func (s fixedSockets) Len() int                                { return s.n }
+func (s fixedSockets) NotificationLag(time.Time) time.Duration { return s.lag }
 
 // scrape GETs a metrics handler and parses its text exposition.
 func scrape(t *testing.T, h http.Handler) map[string]float64 {
