@@ -103,6 +103,17 @@ type EventStore interface {
 	DropSubscription(ctx context.Context, subscriptionID string) error
 }
 
+// Recording is one change's part of a batch of recordings: its seq, its
+// commit time and the subscriptions it triggers (see EventStore.Record).
+// A backend may offer RecordMany(ctx, cursor, []Recording), recording a
+// batch in one atomic step as if Record were called for each in order
+// (fhirstore/sqlite does; the subscription pipeline uses it when present).
+type Recording struct {
+	Seq     int64
+	At      time.Time
+	Matches []Match
+}
+
 // ValidateRecord checks the arguments of EventStore.Record, so that every
 // backend refuses the same input: a cursor name, a seq >= 1, and matches
 // with a valid subscription id, resource type and id, a version id and a

@@ -46,7 +46,19 @@ type matchOutput interface {
 	dispatch(ctx context.Context, evs []fhirstore.Event)
 }
 
-var _ match.Handler = (*matcher)(nil)
+var _ match.BatchHandler = (*matcher)(nil)
+
+// batchRecorder is an event store that records a batch of changes in one
+// commit (fhirstore/sqlite); without it the matcher records change by
+// change.
+type batchRecorder interface {
+	RecordMany(ctx context.Context, cursor string, recs []fhirstore.Recording) ([][]fhirstore.Event, error)
+}
+
+// maxBatch bounds the changes matched before their events are recorded
+// together: the first change's notifications wait for the others'
+// matching (tens of µs each) and one commit.
+const maxBatch = 64
 
 // Handle implements match.Handler: see process.
 func (mt *matcher) Handle(ctx context.Context, c fhirstore.Change) (bool, error) {
@@ -62,6 +74,79 @@ func (mt *matcher) SaveCursor(ctx context.Context, c fhirstore.Change) error {
 // Reading implements match.Handler: the matcher's lag.
 func (mt *matcher) Reading(at time.Time) { mt.lag.matching(at) }
 
+// HandleBatch implements match.BatchHandler: it matches a run of changes
+// and records the events of all of them, with the cursor at the last, in
+// one commit, then dispatches them in order. A Subscription or
+// SubscriptionTopic change goes alone (see process); so does every change
+// when the event store cannot record batches. A change that cannot be
+// read ends the run before it (it then fails alone, and the Tail's retry
+// and set-aside policy applies to it).
+func (mt *matcher) HandleBatch(ctx context.Context, changes []fhirstore.Change) (int, bool, error) {
+	rec, ok := mt.events.(batchRecorder)
+	first := changes[0]
+	if !ok || first.Type == "Subscription" || first.Type == "SubscriptionTopic" {
+		stored, err := mt.process(ctx, first, mt.cursor, true)
+		if err != nil {
+			return 0, false, err
+		}
+		return 1, stored, nil
+	}
+	var recs []fhirstore.Recording
+	n := 0
+	for _, c := range changes[:min(len(changes), maxBatch)] {
+		if c.Type == "Subscription" || c.Type == "SubscriptionTopic" {
+			break
+		}
+		ch, err := mt.load(ctx, c)
+		if err == nil {
+			err = mt.tap(ctx, c, ch)
+		}
+		if err != nil {
+			if n == 0 {
+				return 0, false, err
+			}
+			break
+		}
+		if matches := mt.match(c, ch); len(matches) > 0 {
+			recs = append(recs, fhirstore.Recording{Seq: c.Seq, At: c.Time, Matches: matches})
+		}
+		n++
+	}
+	if len(recs) == 0 {
+		for range n {
+			mt.stats.recorded(0)
+		}
+		return n, false, nil
+	}
+	if last := changes[n-1]; recs[len(recs)-1].Seq != last.Seq {
+		recs = append(recs, fhirstore.Recording{Seq: last.Seq, At: last.Time}) // the cursor moves to it
+	}
+	out, err := rec.RecordMany(ctx, mt.cursor, recs)
+	if err != nil {
+		return 0, false, err
+	}
+	events := 0
+	for _, evs := range out {
+		events += len(evs)
+		mt.next.dispatch(ctx, evs)
+	}
+	for range n - 1 {
+		mt.stats.recorded(0)
+	}
+	mt.stats.recorded(events)
+	return n, true, nil
+}
+
+// tap hands a change and its versions to the taps.
+func (mt *matcher) tap(ctx context.Context, c fhirstore.Change, ch *loaded) error {
+	for _, t := range mt.taps {
+		if err := t.Change(ctx, c, ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // process handles one change: subscription bookkeeping, matching,
 // recording under cursor (idempotent, atomic with the cursor) and
 // dispatch. With lazy, a change that matches nothing and is no
@@ -74,10 +159,8 @@ func (mt *matcher) process(ctx context.Context, c fhirstore.Change, cursor strin
 	if err != nil {
 		return false, err
 	}
-	for _, t := range mt.taps {
-		if err := t.Change(ctx, c, ch); err != nil {
-			return false, err
-		}
+	if err := mt.tap(ctx, c, ch); err != nil {
+		return false, err
 	}
 	switch c.Type {
 	case "Subscription":

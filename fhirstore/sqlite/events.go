@@ -150,6 +150,40 @@ func (db *DB) Record(ctx context.Context, cursor string, seq int64, at time.Time
 	return out, nil
 }
 
+// RecordMany records a batch of changes in one transaction, as if Record
+// were called for each in order: all of them or, on an error, none. The
+// events of recs[i] are out[i]. One commit for a batch lets the matcher
+// keep pace with writes arriving faster than commits can follow one
+// another.
+func (db *DB) RecordMany(ctx context.Context, cursor string, recs []fhirstore.Recording) ([][]fhirstore.Event, error) {
+	for i, r := range recs {
+		if err := fhirstore.ValidateRecord(cursor, r.Seq, r.Matches); err != nil {
+			return nil, err
+		}
+		if i > 0 && r.Seq <= recs[i-1].Seq {
+			return nil, fmt.Errorf("%w: recordings out of seq order (%d after %d)", fhirstore.ErrInvalid, r.Seq, recs[i-1].Seq)
+		}
+	}
+	if db.closed() {
+		return nil, fhirstore.ErrClosed
+	}
+	out := make([][]fhirstore.Event, len(recs))
+	err := db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		for i, r := range recs {
+			evs, err := db.record(ctx, tx, cursor, r.Seq, r.At.UnixMilli(), r.Matches)
+			if err != nil {
+				return err
+			}
+			out[i] = evs
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // record is Record inside the group-commit transaction tx.
 func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int64, matches []fhirstore.Match) ([]fhirstore.Event, error) {
 	var cur int64

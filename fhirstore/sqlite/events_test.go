@@ -168,3 +168,52 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	b.ReportMetric(float64(seq*perChange)/time.Since(start).Seconds(), "events/s")
 }
+
+// TestRecordManyIsRecordInOrder: a batch numbers events, moves the cursor
+// and replays exactly as the same Record calls one by one would, and is
+// refused whole when out of seq order.
+func TestRecordManyIsRecordInOrder(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	one := mustOpen(t, filepath.Join(t.TempDir(), "one.db"))
+	many := mustOpen(t, filepath.Join(t.TempDir(), "many.db"))
+	defer one.Close()
+	defer many.Close()
+	recs := []fhirstore.Recording{
+		{Seq: 1, At: at, Matches: []fhirstore.Match{obsMatch("a", 1)}},
+		{Seq: 2, At: at},
+		{Seq: 4, At: at, Matches: []fhirstore.Match{obsMatch("a", 4), obsMatch("b", 4)}},
+	}
+	var want [][]fhirstore.Event
+	for _, r := range recs {
+		evs, err := one.Record(ctx, "matcher", r.Seq, r.At, r.Matches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, evs)
+	}
+	got, err := many.RecordMany(ctx, "matcher", recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("RecordMany = %v, want what Record one by one gave: %v", got, want)
+	}
+	if cur, err := many.Cursor(ctx, "matcher"); err != nil || cur != 4 {
+		t.Fatalf("cursor after the batch = %d, %v; want 4", cur, err)
+	}
+	again, err := many.RecordMany(ctx, "matcher", recs[2:])
+	if err != nil || fmt.Sprint(again[0]) != fmt.Sprint(want[2]) {
+		t.Fatalf("replayed batch = %v, %v; want the events recorded first %v", again, err, want[2])
+	}
+	if st, err := many.State(ctx, "a"); err != nil || st.EventCount != 2 {
+		t.Fatalf("subscription a counts %d events (%v), want 2", st.EventCount, err)
+	}
+	bad := []fhirstore.Recording{{Seq: 6, At: at}, {Seq: 5, At: at}}
+	if _, err := many.RecordMany(ctx, "matcher", bad); !errors.Is(err, fhirstore.ErrInvalid) {
+		t.Fatalf("out-of-order batch: %v, want ErrInvalid", err)
+	}
+	if cur, _ := many.Cursor(ctx, "matcher"); cur != 4 {
+		t.Fatalf("cursor after a refused batch = %d, want 4", cur)
+	}
+}

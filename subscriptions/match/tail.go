@@ -37,6 +37,19 @@ type Handler interface {
 	Reading(at time.Time)
 }
 
+// BatchHandler is a Handler that can also process several changes with
+// one commit of their events, so that the Tail keeps pace with writes
+// arriving faster than commits can follow one another.
+type BatchHandler interface {
+	Handler
+	// HandleBatch processes changes[:n] in order (1 ≤ n ≤ len(changes)
+	// when err is nil): it may stop early, e.g. before a change that
+	// must go alone or that fails. stored reports that the cursor is
+	// stored at changes[n-1]. On an error nothing of the batch counts,
+	// and the Tail hands changes[0] to Handle.
+	HandleBatch(ctx context.Context, changes []fhirstore.Change) (n int, stored bool, err error)
+}
+
 // TailConfig configures a Tail. Zero values mean the defaults given.
 type TailConfig struct {
 	// BatchSize is how many changes are read at once (default 256); it
@@ -114,8 +127,28 @@ func (t *Tail) Run(ctx context.Context, cursor int64) {
 			}
 			continue
 		}
-		for _, c := range changes {
+		bh, batches := t.h.(BatchHandler)
+		for i := 0; i < len(changes); i++ {
+			c := changes[i]
 			t.h.Reading(c.Time)
+			if batches && failing != c.Seq {
+				n, stored, err := bh.HandleBatch(ctx, changes[i:])
+				if err == nil && n >= 1 && n <= len(changes)-i {
+					last := changes[i+n-1]
+					cursor, retry = last.Seq, 0
+					if stored {
+						lazy.stored()
+					} else {
+						lazy.add(last, n)
+					}
+					i += n - 1
+					continue
+				}
+				if ctx.Err() != nil {
+					break
+				}
+				// The batch failed: this change goes alone, below.
+			}
 			stored, err := t.h.Handle(ctx, c)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -142,7 +175,7 @@ func (t *Tail) Run(ctx context.Context, cursor int64) {
 			if stored {
 				lazy.stored()
 			} else {
-				lazy.add(c)
+				lazy.add(c, 1)
 			}
 		}
 		lazy.maybeSave(ctx)
@@ -171,7 +204,8 @@ type lazyCursor struct {
 	last    time.Time        // when the cursor was last stored
 }
 
-func (l *lazyCursor) add(c fhirstore.Change) { l.pending, l.n = c, l.n+1 }
+// add notes n more changes, up to c, that stored nothing.
+func (l *lazyCursor) add(c fhirstore.Change, n int) { l.pending, l.n = c, l.n+n }
 
 // stored notes that the cursor is stored.
 func (l *lazyCursor) stored() { l.pending, l.n, l.last = fhirstore.Change{}, 0, time.Now() }

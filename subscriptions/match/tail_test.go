@@ -3,6 +3,7 @@ package match
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -192,5 +193,77 @@ func TestTailSetsAsideOnlyWhileTheStoreAnswers(t *testing.T) {
 	}
 	if len(r2.aside) != 0 || len(r2.handled) != 0 {
 		t.Errorf("with the store down: aside %v, handled %v; want nothing (an outage skips nothing)", r2.aside, r2.handled)
+	}
+}
+
+// batcher is a recorder that also takes changes in batches of up to 3,
+// stopping before a failing change, and storing the cursor only when a
+// batch holds a change in store.
+type batcher struct {
+	*recorder
+	batches [][]int64
+}
+
+func (b *batcher) HandleBatch(ctx context.Context, changes []fhirstore.Change) (int, bool, error) {
+	b.mu.Lock()
+	fails := b.fail[changes[0].Seq]
+	b.mu.Unlock()
+	if fails {
+		b.mu.Lock()
+		b.attempts[changes[0].Seq]++
+		b.mu.Unlock()
+		return 0, false, errors.New("cannot decode")
+	}
+	var seqs []int64
+	stored := false
+	for _, c := range changes[:min(len(changes), 3)] {
+		b.mu.Lock()
+		f := b.fail[c.Seq]
+		b.mu.Unlock()
+		if f {
+			break
+		}
+		s, _ := b.Handle(ctx, c)
+		stored = stored || s
+		seqs = append(seqs, c.Seq)
+	}
+	b.mu.Lock()
+	b.batches = append(b.batches, seqs)
+	b.mu.Unlock()
+	return len(seqs), stored, nil
+}
+
+// TestTailBatchesAndStillSetsAside: with a BatchHandler the Tail hands
+// runs of changes, moves past each run, and a change that fails in a
+// batch is retried alone and set aside after MaxAttempts.
+func TestTailBatchesAndStillSetsAside(t *testing.T) {
+	f2 := feedOf(8)
+	b2 := &batcher{recorder: newRecorder(8)}
+	b2.fail[4] = true
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		NewTail(f2, b2, TailConfig{MaxAttempts: 2}).Run(ctx, 0)
+	}()
+	select {
+	case <-b2.done:
+	case <-time.After(30 * time.Second):
+		t.Error("the tail did not reach the last change in 30 s")
+	}
+	cancel()
+	<-stopped
+	t.Logf("batches=%v handled=%v aside=%v cursor=%d", b2.batches, b2.handled, b2.aside, b2.cursor)
+	if fmt.Sprint(b2.handled) != "[1 2 3 5 6 7 8]" {
+		t.Errorf("handled %v, want 1 2 3 5 6 7 8 once each, in order", b2.handled)
+	}
+	if fmt.Sprint(b2.aside) != "[4]" {
+		t.Errorf("aside %v, want [4]", b2.aside)
+	}
+	if len(b2.batches) < 2 || fmt.Sprint(b2.batches[0]) != "[1 2 3]" {
+		t.Errorf("batches %v, want [1 2 3] first", b2.batches)
+	}
+	if b2.cursor != 8 {
+		t.Errorf("cursor %d after stop, want 8", b2.cursor)
 	}
 }
