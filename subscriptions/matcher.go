@@ -84,6 +84,9 @@ func (mt *matcher) Reading(at time.Time) { mt.lag.matching(at) }
 func (mt *matcher) HandleBatch(ctx context.Context, changes []fhirstore.Change) (int, bool, error) {
 	rec, ok := mt.events.(batchRecorder)
 	first := changes[0]
+	if ok && first.Type == "Subscription" && !mt.reg.interested("Subscription") {
+		return mt.subscriptionRun(ctx, rec, changes)
+	}
 	if !ok || first.Type == "Subscription" || first.Type == "SubscriptionTopic" {
 		stored, err := mt.process(ctx, first, mt.cursor, true)
 		if err != nil {
@@ -134,6 +137,45 @@ func (mt *matcher) HandleBatch(ctx context.Context, changes []fhirstore.Change) 
 		mt.stats.recorded(0)
 	}
 	mt.stats.recorded(events)
+	return n, true, nil
+}
+
+// subscriptionRun applies a run of Subscription changes (a bulk of
+// creates, each followed by its activation) and stores the cursor at the
+// last in one commit. Alone, each would wait for a commit of its own,
+// and thousands of new subscriptions would keep the matcher behind every
+// write that follows. Batching them is exact only while no subscription
+// watches Subscription resources: after a crash before the commit, the
+// run is processed again with its subscriptions loaded from the store,
+// and only a subscription on Subscription could then match a change from
+// before it. So the run stops as soon as one exists (the caller checked
+// before the first change).
+func (mt *matcher) subscriptionRun(ctx context.Context, rec batchRecorder, changes []fhirstore.Change) (int, bool, error) {
+	n := 0
+	for _, c := range changes[:min(len(changes), maxBatch)] {
+		if c.Type != "Subscription" || n > 0 && mt.reg.interested("Subscription") {
+			break
+		}
+		ch, err := mt.load(ctx, c)
+		if err == nil {
+			err = mt.tap(ctx, c, ch)
+		}
+		if err != nil {
+			if n == 0 {
+				return 0, false, err
+			}
+			break
+		}
+		mt.feedSubscription(ctx, c, ch)
+		n++
+	}
+	last := changes[n-1]
+	if _, err := rec.RecordMany(ctx, mt.cursor, []fhirstore.Recording{{Seq: last.Seq, At: last.Time}}); err != nil {
+		return 0, false, err
+	}
+	for range n {
+		mt.stats.recorded(0)
+	}
 	return n, true, nil
 }
 
