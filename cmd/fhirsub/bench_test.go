@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -51,4 +54,68 @@ func benchHTTPCreate(b *testing.B, flags ...string) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "creates/s")
+}
+
+// BenchmarkHTTPSubscriptionCreate measures rest-hook topic Subscriptions
+// created per second through the full stack, 8 concurrent clients, each
+// hand-shaken with a local receiver: the POST's 201, and in the
+// background the matcher, the handshake and the status write to active.
+// The clock stops when every subscription is active.
+func BenchmarkHTTPSubscriptionCreate(b *testing.B) {
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer rcv.Close()
+	a := mustStartAt(b, b.TempDir(), "127.0.0.1:0", "--resthook-allow", "127.0.0.1/32")
+	defer a.shutdown(context.Background())
+	raw, err := json.Marshal(topicSubscription(rcv.URL, criticalTopic, "id-only", "Observation?patient=Patient/bench-1"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Post(a.baseURL+"/Subscription", "application/fhir+json", bytes.NewReader(raw))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		active := countActive(b, client, a.baseURL)
+		if active >= b.N {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d subscriptions active after a minute", active, b.N)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "subs/s")
+}
+
+// countActive returns the number of active Subscriptions the server holds.
+func countActive(b *testing.B, client *http.Client, base string) int {
+	resp, err := client.Get(base + "/Subscription?status=active&_summary=count")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var bundle struct {
+		Total int `json:"total"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&bundle); err != nil {
+		b.Fatal(err)
+	}
+	return bundle.Total
 }

@@ -33,8 +33,14 @@ import (
 // less the attempts that have not yet been running for slowAfter (at most
 // half of them per hung destination).
 type Queue struct {
-	mu      sync.Mutex
-	pending []string
+	mu sync.Mutex
+	// pending holds the waiting subscriptions per destination, in push
+	// order; dests lists the destinations with waiting work in the order
+	// Pop serves them (round robin), so that a Pop costs the number of
+	// destinations, not of waiting subscriptions, when the limits hold
+	// some destinations back.
+	pending map[string]*fifo
+	dests   []string
 	queued  map[string]string // id → destination, while pending
 	busy    map[string]*attempt
 	again   map[string]bool
@@ -82,7 +88,7 @@ func NewQueue(dest func(string) string, lim Limits) *Queue {
 	if dest == nil {
 		dest = func(string) string { return "" }
 	}
-	return &Queue{queued: map[string]string{}, busy: map[string]*attempt{}, again: map[string]bool{},
+	return &Queue{pending: map[string]*fifo{}, queued: map[string]string{}, busy: map[string]*attempt{}, again: map[string]bool{},
 		wake: make(chan struct{}, 1), dest: dest,
 		perDest: map[string]int{}, slowDst: map[string]bool{},
 		fastMax: max(lim.Fast, 1), slowMax: max(lim.Slow, 1), hostMax: max(lim.PerHost, 1),
@@ -112,8 +118,35 @@ func (q *Queue) pushLocked(id, dest string) {
 		return
 	}
 	q.queued[id] = dest
-	q.pending = append(q.pending, id)
+	f := q.pending[dest]
+	if f == nil {
+		f = &fifo{}
+		q.pending[dest] = f
+		q.dests = append(q.dests, dest)
+	}
+	f.push(id)
 	q.signal()
+}
+
+// fifo is the waiting subscriptions of one destination.
+type fifo struct {
+	ids  []string
+	head int
+}
+
+func (f *fifo) push(id string) { f.ids = append(f.ids, id) }
+
+func (f *fifo) len() int { return len(f.ids) - f.head }
+
+func (f *fifo) pop() string {
+	id := f.ids[f.head]
+	f.ids[f.head] = ""
+	f.head++
+	if f.head > 32 && f.head*2 > len(f.ids) {
+		f.ids = append(f.ids[:0], f.ids[f.head:]...)
+		f.head = 0
+	}
+	return id
 }
 
 func (q *Queue) signal() {
@@ -143,13 +176,19 @@ func (q *Queue) admit(dest string) int {
 func (q *Queue) Pop(ctx context.Context) (string, bool) {
 	for {
 		q.mu.Lock()
-		for i, id := range q.pending {
-			dest := q.queued[id]
+		for i, dest := range q.dests {
 			pool := q.admit(dest)
 			if pool < 0 {
 				continue
 			}
-			q.pending = append(q.pending[:i], q.pending[i+1:]...)
+			f := q.pending[dest]
+			id := f.pop()
+			q.dests = append(q.dests[:i], q.dests[i+1:]...)
+			if f.len() > 0 {
+				q.dests = append(q.dests, dest) // its next turn comes after the others'
+			} else {
+				delete(q.pending, dest)
+			}
 			delete(q.queued, id)
 			q.busy[id] = &attempt{dest: dest, start: time.Now(), pool: pool}
 			q.perDest[dest]++
@@ -158,7 +197,7 @@ func (q *Queue) Pop(ctx context.Context) (string, bool) {
 			} else {
 				q.slow++
 			}
-			if len(q.pending) > 0 {
+			if len(q.queued) > 0 {
 				q.signal()
 			}
 			q.mu.Unlock()
@@ -194,7 +233,7 @@ func (q *Queue) Done(id string) {
 		delete(q.again, id)
 		q.pushLocked(id, d)
 	}
-	if len(q.pending) > 0 {
+	if len(q.queued) > 0 {
 		q.signal()
 	}
 }
@@ -231,7 +270,7 @@ func (q *Queue) Migrate(now time.Time) {
 			moved = true
 		}
 	}
-	if moved && len(q.pending) > 0 {
+	if moved && len(q.queued) > 0 {
 		q.signal()
 	}
 }
@@ -284,5 +323,5 @@ func Destination(endpoint string) string {
 func (q *Queue) Depth() (pending, busy int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.pending), len(q.busy)
+	return len(q.queued), len(q.busy)
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -28,7 +29,9 @@ func TestQueueFairness(t *testing.T) {
 		return id
 	}
 	got := []string{pop(), pop(), pop(), pop()}
-	want := []string{"a1", "a2", "b1", "b2"} // a3 waits: hung:1 holds half the fast pool
+	// Destinations take turns (round robin), each in push order; a3
+	// waits: hung:1 holds half the fast pool.
+	want := []string{"a1", "b1", "a2", "b2"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("pops %v, want %v", got, want)
@@ -99,5 +102,39 @@ func TestQueueStalled(t *testing.T) {
 	q.Observe("slow:1", time.Millisecond)
 	if q.Stalled("a") || q.Stalled("c") {
 		t.Error("still stalled after a quick attempt to the destination")
+	}
+}
+
+// BenchmarkQueuePopOneHost: 10,000 subscriptions waiting for one
+// receiver whose share of the workers is taken. A Pop costs the number of
+// destinations with waiting work, not the number of waiting
+// subscriptions: each Pop here finds the one host held back and another
+// host's subscription.
+func BenchmarkQueuePopOneHost(b *testing.B) {
+	dest := func(id string) string {
+		if id[0] == 'h' {
+			return "held:1"
+		}
+		return "free:1"
+	}
+	q := NewQueue(dest, Limits{Fast: 16, Slow: 4, PerHost: 4, SlowAfter: time.Hour})
+	for i := range 10_000 {
+		q.Push("h" + strconv.Itoa(i))
+	}
+	ctx := context.Background()
+	for range 8 { // hold:1's half of the fast pool
+		if _, ok := q.Pop(ctx); !ok {
+			b.Fatal("pop")
+		}
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		id := "f" + strconv.Itoa(i)
+		q.Push(id)
+		got, ok := q.Pop(ctx)
+		if !ok || got != id {
+			b.Fatalf("popped %q, want %q", got, id)
+		}
+		q.Done(got)
 	}
 }
