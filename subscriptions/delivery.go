@@ -205,6 +205,11 @@ func (d *deliverer) run(ctx context.Context, s *Subscription, ln *lane, evs []fh
 		if s.Status != StatusActive || sent >= runMax || time.Since(began) >= runFor || len(ln.ahead) == 0 {
 			return true, nil
 		}
+		// A client update or delete ends the run: the next attempt reads
+		// the subscription as it is now.
+		if cur, ok := d.reg.get(s.ID); !ok || cur.VersionID != s.VersionID {
+			return true, nil
+		}
 		evs = ln.ahead[:min(batch, len(ln.ahead))]
 		d.lag.attempt(s.ID, ln.st.Delivered, evs)
 	}
