@@ -100,10 +100,7 @@ func (mt *matcher) HandleBatch(ctx context.Context, changes []fhirstore.Change) 
 		if c.Type == "Subscription" || c.Type == "SubscriptionTopic" {
 			break
 		}
-		ch, err := mt.load(ctx, c)
-		if err == nil {
-			err = mt.tap(ctx, c, ch)
-		}
+		ch, err := mt.read(ctx, c)
 		if err != nil {
 			if n == 0 {
 				return 0, false, err
@@ -116,9 +113,7 @@ func (mt *matcher) HandleBatch(ctx context.Context, changes []fhirstore.Change) 
 		n++
 	}
 	if len(recs) == 0 {
-		for range n {
-			mt.stats.recorded(0)
-		}
+		mt.stats.recordedMany(n, 0)
 		return n, false, nil
 	}
 	if last := changes[n-1]; recs[len(recs)-1].Seq != last.Seq {
@@ -133,10 +128,7 @@ func (mt *matcher) HandleBatch(ctx context.Context, changes []fhirstore.Change) 
 		events += len(evs)
 		mt.next.dispatch(ctx, evs)
 	}
-	for range n - 1 {
-		mt.stats.recorded(0)
-	}
-	mt.stats.recorded(events)
+	mt.stats.recordedMany(n, events)
 	return n, true, nil
 }
 
@@ -156,10 +148,7 @@ func (mt *matcher) subscriptionRun(ctx context.Context, rec batchRecorder, chang
 		if c.Type != "Subscription" || n > 0 && mt.reg.interested("Subscription") {
 			break
 		}
-		ch, err := mt.load(ctx, c)
-		if err == nil {
-			err = mt.tap(ctx, c, ch)
-		}
+		ch, err := mt.read(ctx, c)
 		if err != nil {
 			if n == 0 {
 				return 0, false, err
@@ -173,20 +162,22 @@ func (mt *matcher) subscriptionRun(ctx context.Context, rec batchRecorder, chang
 	if _, err := rec.RecordMany(ctx, mt.cursor, []fhirstore.Recording{{Seq: last.Seq, At: last.Time}}); err != nil {
 		return 0, false, err
 	}
-	for range n {
-		mt.stats.recorded(0)
-	}
+	mt.stats.recordedMany(n, 0)
 	return n, true, nil
 }
 
-// tap hands a change and its versions to the taps.
-func (mt *matcher) tap(ctx context.Context, c fhirstore.Change, ch *loaded) error {
+// read makes a change's versions available and hands them to the taps.
+func (mt *matcher) read(ctx context.Context, c fhirstore.Change) (*loaded, error) {
+	ch, err := mt.load(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range mt.taps {
 		if err := t.Change(ctx, c, ch); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return ch, nil
 }
 
 // process handles one change: subscription bookkeeping, matching,
@@ -197,11 +188,8 @@ func (mt *matcher) tap(ctx context.Context, c fhirstore.Change, ch *loaded) erro
 // always move the cursor, so that a restart never processes again, for a
 // subscription it loads as new, a change from before that subscription.
 func (mt *matcher) process(ctx context.Context, c fhirstore.Change, cursor string, lazy bool) (saved bool, err error) {
-	ch, err := mt.load(ctx, c)
+	ch, err := mt.read(ctx, c)
 	if err != nil {
-		return false, err
-	}
-	if err := mt.tap(ctx, c, ch); err != nil {
 		return false, err
 	}
 	switch c.Type {

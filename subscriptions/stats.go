@@ -58,9 +58,13 @@ type counters struct {
 }
 
 // recorded counts one processed change that produced n events.
-func (c *counters) recorded(n int) {
-	c.changes.Add(1)
-	c.events.Add(int64(n))
+func (c *counters) recorded(n int) { c.recordedMany(1, n) }
+
+// recordedMany counts n changes processed together, with events events
+// recorded for them in all.
+func (c *counters) recordedMany(n, events int) {
+	c.changes.Add(int64(n))
+	c.events.Add(int64(events))
 }
 
 // handed counts events handed to listeners (events × listeners).
