@@ -95,22 +95,15 @@ func (mt *matcher) HandleBatch(ctx context.Context, changes []fhirstore.Change) 
 		return 1, stored, nil
 	}
 	var recs []fhirstore.Recording
-	n := 0
-	for _, c := range changes[:min(len(changes), maxBatch)] {
-		if c.Type == "Subscription" || c.Type == "SubscriptionTopic" {
-			break
-		}
-		ch, err := mt.read(ctx, c)
-		if err != nil {
-			if n == 0 {
-				return 0, false, err
-			}
-			break
-		}
+	n, err := mt.readRun(ctx, changes, func(c fhirstore.Change) bool {
+		return c.Type != "Subscription" && c.Type != "SubscriptionTopic"
+	}, func(c fhirstore.Change, ch *loaded) {
 		if matches := mt.match(c, ch); len(matches) > 0 {
 			recs = append(recs, fhirstore.Recording{Seq: c.Seq, At: c.Time, Matches: matches})
 		}
-		n++
+	})
+	if err != nil {
+		return 0, false, err
 	}
 	if len(recs) == 0 {
 		mt.stats.recordedMany(n, 0)
@@ -143,20 +136,14 @@ func (mt *matcher) HandleBatch(ctx context.Context, changes []fhirstore.Change) 
 // before it. So the run stops as soon as one exists (the caller checked
 // before the first change).
 func (mt *matcher) subscriptionRun(ctx context.Context, rec batchRecorder, changes []fhirstore.Change) (int, bool, error) {
-	n := 0
-	for _, c := range changes[:min(len(changes), maxBatch)] {
-		if c.Type != "Subscription" || n > 0 && mt.reg.interested("Subscription") {
-			break
-		}
-		ch, err := mt.read(ctx, c)
-		if err != nil {
-			if n == 0 {
-				return 0, false, err
-			}
-			break
-		}
-		mt.feedSubscription(ctx, c, ch)
-		n++
+	first := true
+	n, err := mt.readRun(ctx, changes, func(c fhirstore.Change) bool {
+		keep := c.Type == "Subscription" && (first || !mt.reg.interested("Subscription"))
+		first = false
+		return keep
+	}, func(c fhirstore.Change, ch *loaded) { mt.feedSubscription(ctx, c, ch) })
+	if err != nil {
+		return 0, false, err
 	}
 	last := changes[n-1]
 	if _, err := rec.RecordMany(ctx, mt.cursor, []fhirstore.Recording{{Seq: last.Seq, At: last.Time}}); err != nil {
@@ -164,6 +151,28 @@ func (mt *matcher) subscriptionRun(ctx context.Context, rec batchRecorder, chang
 	}
 	mt.stats.recordedMany(n, 0)
 	return n, true, nil
+}
+
+// readRun reads the changes, at most maxBatch, while keep holds, and
+// calls each with every change read. A change that cannot be read ends
+// the run before it; it is an error only for the first (n is then 0).
+func (mt *matcher) readRun(ctx context.Context, changes []fhirstore.Change, keep func(fhirstore.Change) bool,
+	each func(fhirstore.Change, *loaded)) (n int, err error) {
+	for _, c := range changes[:min(len(changes), maxBatch)] {
+		if !keep(c) {
+			break
+		}
+		ch, err := mt.read(ctx, c)
+		if err != nil {
+			if n == 0 {
+				return 0, err
+			}
+			break
+		}
+		each(c, ch)
+		n++
+	}
+	return n, nil
 }
 
 // read makes a change's versions available and hands them to the taps.
