@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,23 +32,7 @@ func newLatencyReceiver(b *testing.B) *latencyReceiver {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		var sub, typ string
-		var nums []int64
-		for _, p := range n.Entry[0].Resource.Parameter {
-			switch p.Name {
-			case "subscription":
-				sub = p.ValueReference.Reference[strings.LastIndexByte(p.ValueReference.Reference, '/')+1:]
-			case "type":
-				typ = p.ValueCode
-			case "notification-event":
-				for _, part := range p.Part {
-					if part.Name == "event-number" {
-						k, _ := strconv.ParseInt(part.ValueString, 10, 64)
-						nums = append(nums, k)
-					}
-				}
-			}
-		}
+		sub, typ, nums := n.read()
 		r.mu.Lock()
 		if typ == "handshake" {
 			r.hands[sub] = true

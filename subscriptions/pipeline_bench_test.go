@@ -51,6 +51,27 @@ type notice struct {
 	} `json:"entry"`
 }
 
+// read returns the subscription id, the notification type and the event
+// numbers of the Bundle's status Parameters (the first entry).
+func (n *notice) read() (sub, typ string, numbers []int64) {
+	for _, p := range n.Entry[0].Resource.Parameter {
+		switch p.Name {
+		case "subscription":
+			sub = p.ValueReference.Reference[strings.LastIndexByte(p.ValueReference.Reference, '/')+1:]
+		case "type":
+			typ = p.ValueCode
+		case "notification-event":
+			for _, part := range p.Part {
+				if part.Name == "event-number" {
+					k, _ := strconv.ParseInt(part.ValueString, 10, 64)
+					numbers = append(numbers, k)
+				}
+			}
+		}
+	}
+	return sub, typ, numbers
+}
+
 func newHookCounter(b *testing.B) *hookCounter {
 	b.Helper()
 	h := &hookCounter{last: map[string]int64{}}
@@ -69,23 +90,7 @@ func newHookCounter(b *testing.B) *hookCounter {
 }
 
 func (h *hookCounter) record(n *notice) {
-	var sub, typ string
-	var numbers []int64
-	for _, p := range n.Entry[0].Resource.Parameter {
-		switch p.Name {
-		case "subscription":
-			sub = p.ValueReference.Reference[strings.LastIndexByte(p.ValueReference.Reference, '/')+1:]
-		case "type":
-			typ = p.ValueCode
-		case "notification-event":
-			for _, part := range p.Part {
-				if part.Name == "event-number" {
-					k, _ := strconv.ParseInt(part.ValueString, 10, 64)
-					numbers = append(numbers, k)
-				}
-			}
-		}
-	}
+	sub, typ, numbers := n.read()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if typ == "handshake" {
