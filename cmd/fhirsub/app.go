@@ -64,6 +64,9 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		return a, err
 	}
 	a.onStop(func(context.Context) error { return a.store.Close() })
+	if err := a.startDebug(cfg, log); err != nil {
+		return a, err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

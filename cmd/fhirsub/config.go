@@ -62,6 +62,10 @@ type config struct {
 
 	Auth     authSettings
 	DevLogin bool // devlogin.go
+
+	// DebugAddr serves Go's profiler on a loopback address (debug.go);
+	// empty: off.
+	DebugAddr string
 }
 
 // register declares every setting of serve, one line each: destination,
@@ -105,6 +109,7 @@ func (c *config) register(s *settingSet) {
 	s.Duration(&c.Auth.Leeway, "jwt-leeway", "FHIRSUB_JWT_LEEWAY", 30*time.Second, 0, "clock skew allowed on exp/nbf/iat (at most 5m)")
 	s.Bool(&c.ConditionalDeleteMultiple, "conditional-delete-multiple", "FHIRSUB_CONDITIONAL_DELETE_MULTIPLE", false, "let DELETE /Type?search delete every matching resource (else several matches give 412)")
 	s.Bool(&c.Auth.Insecure, "insecure", "FHIRSUB_INSECURE", false, "allow running without authentication on a non-loopback address")
+	s.String(&c.DebugAddr, "debug-addr", "FHIRSUB_DEBUG_ADDR", "", "loopback host:port serving Go's profiler (/debug/pprof/) apart from the FHIR API (default off)")
 	s.Bool(&c.DevLogin, "dev-login", "FHIRSUB_DEV_LOGIN", false, "offer the dashboard a one-click development login minting 1h tokens from --jwt-secret (loopback only; never with --jwks)")
 }
 
@@ -126,6 +131,9 @@ func (c *config) validate() error {
 	}
 	if c.SQLiteSync != "full" && c.SQLiteSync != "normal" {
 		return settingError("sqlite-sync", "FHIRSUB_SQLITE_SYNC", c.SQLiteSync, "is not full or normal")
+	}
+	if !debugAddrOK(c.DebugAddr) {
+		return settingError("debug-addr", "FHIRSUB_DEBUG_ADDR", c.DebugAddr, "is not a loopback host:port")
 	}
 	if c.WSBindingSecret != "" && len(c.WSBindingSecret) < 32 {
 		return errors.New("--ws-binding-secret (FHIRSUB_WS_BINDING_SECRET): must be at least 32 bytes")

@@ -95,6 +95,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"secret and jwks", []string{"--jwt-secret", strings.Repeat("s", 32)}, map[string]string{"FHIRSUB_JWKS": "keys.json"}, `--jwt-secret (FHIRSUB_JWT_SECRET) and --jwks (FHIRSUB_JWKS) are both set; choose with --auth (FHIRSUB_AUTH) hs256 or jwks`},
 		{"leeway", []string{"--jwt-leeway", "6m"}, nil, `--jwt-leeway (FHIRSUB_JWT_LEEWAY): "6m0s" is longer than 5m`},
 		{"auth after log format", []string{"--addr", ":8080", "--log-format", "xml"}, nil, `--log-format (FHIRSUB_LOG_FORMAT): "xml" is not text or json`},
+		{"debug on all interfaces", []string{"--debug-addr", ":6060"}, nil, `--debug-addr (FHIRSUB_DEBUG_ADDR): ":6060" is not a loopback host:port`},
+		{"debug elsewhere", nil, map[string]string{"FHIRSUB_DEBUG_ADDR": "10.0.0.1:6060"}, `--debug-addr (FHIRSUB_DEBUG_ADDR): "10.0.0.1:6060" is not a loopback host:port`},
 		{"unknown flag", []string{"--frobnicate"}, nil, `flag provided but not defined: -frobnicate (see fhirsub --help)`},
 		{"argument", []string{"extra"}, nil, `unexpected argument "extra" (see fhirsub --help)`},
 	}
