@@ -148,7 +148,11 @@ func (d *deliverer) deliver(ctx context.Context, id string) error {
 			d.log.Warn("prune events", "subscription", id, "err", err)
 		}
 	}
-	d.queue.Push(id) // there may be more
+	// Events recorded from now on are pushed by the dispatch; what the
+	// run left is pushed here.
+	if ln.pendingWork() {
+		d.queue.Push(id)
+	}
 	return nil
 }
 
@@ -201,6 +205,7 @@ func (d *deliverer) run(ctx context.Context, s *Subscription, ln *lane, evs []fh
 		last := evs[len(evs)-1].Number
 		ln.st.Delivered = last
 		ln.delivered(last)
+		ln.take()
 		sent++
 		if s.Status != StatusActive || sent >= runMax || time.Since(began) >= runFor || len(ln.ahead) == 0 {
 			return true, nil
@@ -454,7 +459,11 @@ func (d *deliverer) setStatus(ctx context.Context, s *Subscription, status Statu
 	if err != nil {
 		return nil, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
 	}
-	return d.adopt(nres, nbody)
+	ns, err := d.adopt(nres, nbody)
+	if err == nil {
+		d.lanes.renew(s.ID, s.VersionID, ns.VersionID)
+	}
+	return ns, err
 }
 
 // adopt parses a stored version and makes it the known state.

@@ -12,6 +12,11 @@ import (
 // to readAhead deliveries.
 const readAhead = 64
 
+// inboxMax bounds the events handed to a lane (offer) and not yet taken
+// by its worker; past it, offers are dropped and the worker reads the
+// event log instead.
+const inboxMax = 4 * readAhead
+
 // pruneEvery is how many delivered events go by between two prunes of a
 // subscription's event log.
 const pruneEvery = 64
@@ -25,10 +30,67 @@ const pruneEvery = 64
 // disappears, when its version changes (a status change, a client update,
 // a delete and re-create under the same id all make a new version) and
 // when a save fails; the next delivery then reads the state again.
+//
+// The matcher hands each event it recorded to the subscription's lane
+// (offer), so that a worker finds the event there instead of reading the
+// event log back: the inbox, the one part of a lane shared with another
+// goroutine, behind mu. An event taken from the inbox joins ahead only
+// if it is the next one; a gap (an offer dropped, or an event recorded
+// elsewhere) is filled by a read, as without the inbox.
 type lane struct {
+	st    fhirstore.SubscriptionState // EventCount is not kept up to date
+	ahead []fhirstore.Event           // numbered st.Delivered+1, st.Delivered+2, …
+	// more: the last read of the event log filled its limit, so the log
+	// may hold events past ahead that no offer will bring.
+	more bool
+
+	mu sync.Mutex
+	// version is the subscription version the lane was filled under;
+	// written by the worker under mu (renew), read by offers under mu.
 	version string
-	st      fhirstore.SubscriptionState // EventCount is not kept up to date
-	ahead   []fhirstore.Event           // numbered st.Delivered+1, st.Delivered+2, …
+	inbox   []fhirstore.Event // recorded events offered, in number order
+}
+
+// offer hands evs, recorded events of the lane's subscription at version
+// in number order, to the lane's worker; dropped when the inbox is full
+// or the lane is of another version.
+func (ln *lane) offer(version string, evs []fhirstore.Event) {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	if ln.version == version && len(ln.inbox)+len(evs) <= inboxMax {
+		ln.inbox = append(ln.inbox, evs...)
+	}
+}
+
+// is reports whether the lane is of the subscription's version.
+func (ln *lane) is(version string) bool {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	return ln.version == version
+}
+
+// take moves the offered events that continue ahead (the next numbers, in
+// order) into ahead, and forgets the rest: those already known and those
+// after a gap, which a read of the event log finds.
+func (ln *lane) take() {
+	ln.mu.Lock()
+	in := ln.inbox
+	ln.inbox = nil
+	ln.mu.Unlock()
+	next := ln.st.Delivered + 1
+	if n := len(ln.ahead); n > 0 {
+		next = ln.ahead[n-1].Number + 1
+	}
+	for _, ev := range in {
+		if ev.Number < next {
+			continue
+		}
+		if ev.Number > next {
+			break
+		}
+		ln.ahead = append(ln.ahead, ev)
+		next++
+	}
 }
 
 // lanes holds the lanes of the subscriptions that have one.
@@ -51,6 +113,27 @@ func (l *lanes) put(id string, ln *lane) {
 	l.m[id] = ln
 }
 
+// offer hands recorded events of subscription id at version to its lane,
+// if it has one filled under that version.
+func (l *lanes) offer(id, version string, evs []fhirstore.Event) {
+	if ln := l.get(id); ln != nil {
+		ln.offer(version, evs)
+	}
+}
+
+// renew carries subscription id's lane from version from to version to:
+// the deliverer wrote version to itself (a status change), right after
+// saving the lane's state, so the lane is still true.
+func (l *lanes) renew(id, from, to string) {
+	if ln := l.get(id); ln != nil {
+		ln.mu.Lock()
+		if ln.version == from {
+			ln.version = to
+		}
+		ln.mu.Unlock()
+	}
+}
+
 func (l *lanes) drop(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -61,7 +144,7 @@ func (l *lanes) drop(id string) {
 // current version, else a new one with the delivery state read from the
 // store.
 func (d *deliverer) lane(ctx context.Context, s *Subscription) (*lane, error) {
-	if ln := d.lanes.get(s.ID); ln != nil && ln.version == s.VersionID {
+	if ln := d.lanes.get(s.ID); ln != nil && ln.is(s.VersionID) {
 		return ln, nil
 	}
 	st, err := deliveryState(ctx, d.events, s.ID)
@@ -78,15 +161,22 @@ func (d *deliverer) lane(ctx context.Context, s *Subscription) (*lane, error) {
 // subscription, reading ahead from the event log when the lane holds
 // fewer than batch.
 func (d *deliverer) pending(ctx context.Context, id string, ln *lane, batch int) ([]fhirstore.Event, error) {
+	ln.take()
 	if len(ln.ahead) < batch {
-		evs, err := d.events.Events(ctx, id, ln.st.Delivered+1, 0, max(batch, readAhead))
+		limit := max(batch, readAhead)
+		evs, err := d.events.Events(ctx, id, ln.st.Delivered+1, 0, limit)
 		if err != nil {
 			return nil, err
 		}
-		ln.ahead = evs
+		ln.ahead, ln.more = evs, len(evs) == limit
 	}
 	return ln.ahead[:min(batch, len(ln.ahead))], nil
 }
+
+// pendingWork reports whether the lane's subscription may have events
+// left that no dispatch will announce: some read ahead, or more in the
+// event log than the last read took.
+func (ln *lane) pendingWork() bool { return len(ln.ahead) > 0 || ln.more }
 
 // delivered moves the lane past the events up to number last (saved).
 func (ln *lane) delivered(last int64) {

@@ -24,6 +24,7 @@ func (m *Manager) dispatch(ctx context.Context, evs []fhirstore.Event) {
 			if m.owns(id) {
 				last := group[len(group)-1]
 				m.lag.recorded(id, group[0].Time, last.Number, last.Time)
+				m.dl.lanes.offer(id, s.VersionID, group)
 			}
 			m.queue.Push(id)
 			continue

@@ -1,0 +1,103 @@
+package subscriptions
+
+import (
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+func numbered(from, to int64) []fhirstore.Event {
+	var evs []fhirstore.Event
+	for n := from; n <= to; n++ {
+		evs = append(evs, fhirstore.Event{Match: fhirstore.Match{SubscriptionID: "s"}, Number: n})
+	}
+	return evs
+}
+
+func numbers(evs []fhirstore.Event) []int64 {
+	var out []int64
+	for _, ev := range evs {
+		out = append(out, ev.Number)
+	}
+	return out
+}
+
+// TestLaneTake: offered events join ahead only when they are the next
+// numbers; those already known are skipped and a gap ends the take, so
+// that the worker reads the event log for what is missing.
+func TestLaneTake(t *testing.T) {
+	tests := []struct {
+		name      string
+		delivered int64
+		ahead     []fhirstore.Event
+		offers    [][]fhirstore.Event
+		want      []int64
+	}{
+		{"next after delivered", 4, nil, [][]fhirstore.Event{numbered(5, 6), numbered(7, 7)}, []int64{5, 6, 7}},
+		{"after ahead", 4, numbered(5, 6), [][]fhirstore.Event{numbered(5, 8)}, []int64{5, 6, 7, 8}},
+		{"already known", 4, numbered(5, 9), [][]fhirstore.Event{numbered(6, 7)}, []int64{5, 6, 7, 8, 9}},
+		{"gap", 4, nil, [][]fhirstore.Event{numbered(6, 8)}, nil},
+		{"gap after some", 4, nil, [][]fhirstore.Event{numbered(5, 5), numbered(7, 8)}, []int64{5}},
+		{"full inbox drops", 0, nil, [][]fhirstore.Event{numbered(1, inboxMax), numbered(inboxMax+1, inboxMax+1)}, numbers(numbered(1, inboxMax))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ln := &lane{version: "1", st: fhirstore.SubscriptionState{Delivered: tc.delivered}, ahead: slices.Clone(tc.ahead)}
+			for _, o := range tc.offers {
+				ln.offer("1", o)
+			}
+			ln.take()
+			if got := numbers(ln.ahead); !slices.Equal(got, tc.want) {
+				t.Errorf("ahead %v, want %v", got, tc.want)
+			}
+			ln.take() // the inbox was emptied
+			if got := numbers(ln.ahead); !slices.Equal(got, tc.want) {
+				t.Errorf("second take: ahead %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestLanesOfferVersion: an offer reaches only the lane filled under the
+// subscription's version, and the inbox may be offered to while its worker
+// takes (run under -race).
+func TestLanesOfferVersion(t *testing.T) {
+	l := newLanes()
+	l.offer("s", "1", numbered(1, 1)) // no lane: nothing happens
+	ln := &lane{version: "2"}
+	l.put("s", ln)
+	l.offer("s", "1", numbered(1, 1)) // an older version's event
+	ln.take()
+	if len(ln.ahead) != 0 {
+		t.Fatalf("an event offered under another version joined the lane: %v", numbers(ln.ahead))
+	}
+	l.renew("s", "1", "3") // not the lane's version: nothing changes
+	l.offer("s", "3", numbered(1, 1))
+	ln.take()
+	if len(ln.ahead) != 0 {
+		t.Fatalf("renew from another version moved the lane: %v", numbers(ln.ahead))
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for n := int64(1); n <= 100; n++ {
+			l.offer("s", "2", numbered(n, n))
+		}
+	}()
+	for len(ln.ahead) < 100 {
+		ln.take()
+	}
+	wg.Wait()
+	if got := numbers(ln.ahead); !slices.Equal(got, numbers(numbered(1, 100))) {
+		t.Errorf("ahead %v, want 1…100", got)
+	}
+	l.renew("s", "2", "4") // the deliverer's own status write
+	l.offer("s", "4", numbered(101, 101))
+	ln.take()
+	if n := len(ln.ahead); n != 101 {
+		t.Errorf("after renew: %d events ahead, want 101", n)
+	}
+}
