@@ -65,27 +65,33 @@ func cpuTime(pid int) (time.Duration, error) {
 }
 
 // rssBytes returns the resident set size of the process (VmRSS).
-func rssBytes(pid int) (int64, error) {
+func rssBytes(pid int) (int64, error) { return statusBytes(pid, "VmRSS") }
+
+// statusBytes returns a size field of /proc/PID/status in bytes: VmRSS,
+// or its parts RssAnon (the heap and stacks) and RssFile (mapped files,
+// such as the SQLite database's memory mapping, which the kernel may
+// reclaim).
+func statusBytes(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		rest, ok := strings.CutPrefix(line, field+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("/proc/%d/status: VmRSS %q", pid, rest)
+			return 0, fmt.Errorf("/proc/%d/status: %s %q", pid, field, rest)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/status: VmRSS: %w", pid, err)
+			return 0, fmt.Errorf("/proc/%d/status: %s: %w", pid, field, err)
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	return 0, fmt.Errorf("/proc/%d/status: no %s", pid, field)
 }
 
 // cpuMeter measures the server CPU spent between start and stop; with no

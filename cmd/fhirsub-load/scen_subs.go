@@ -29,12 +29,13 @@ func subs(ctx context.Context, t target, o options) (*result, error) {
 		endpoint = rcv.url
 	}
 	run := runID()
-	var rss0 int64
+	var rss0, anon0 int64
 	if t.PID > 0 {
 		var err error
 		if rss0, err = rssBytes(t.PID); err != nil {
 			return r, err
 		}
+		anon0, _ = statusBytes(t.PID, "RssAnon") // 0 where the kernel does not say
 	}
 	cpu := startCPU(t.PID)
 	start := time.Now()
@@ -68,6 +69,11 @@ func subs(ctx context.Context, t target, o options) (*result, error) {
 			r.add("rss/sub", float64(rss1-rss0)/float64(created)/1024, "KB", -1)
 		}
 		r.add("rss", float64(rss1)/(1<<20), "MB", -1)
+		// of which anonymous memory (heap, stacks); the rest is mapped
+		// files, the database's memory mapping above all
+		if anon1, aerr := statusBytes(t.PID, "RssAnon"); aerr == nil && anon0 > 0 && created > 0 {
+			r.add("rss.anon/sub", float64(anon1-anon0)/float64(created)/1024, "KB", -1)
+		}
 	} else {
 		r.note("no -pid: server memory not measured")
 	}
