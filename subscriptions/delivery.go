@@ -26,6 +26,7 @@ type deliverer struct {
 	events fhirstore.EventStore
 	sender Sender
 	reg    *registry
+	bodies *bodies // kept by the write hook for setStatus
 	queue  *delivery.Queue
 	sched  *delivery.Schedule
 	lanes  *lanes
@@ -96,6 +97,8 @@ func (d *deliverer) deliver(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	fresh := ln.fresh // its state was read just now, event count included
+	ln.fresh = false
 	d.lag.failing(id, ln.st.ConsecutiveFailures > 0)
 	if next := ln.st.NextAttempt; !next.IsZero() && now.Before(next) {
 		d.sched.SetNext(id, next)
@@ -109,7 +112,7 @@ func (d *deliverer) deliver(ctx context.Context, id string) error {
 				return err
 			}
 		} else {
-			return d.handshake(ctx, s, ln)
+			return d.handshake(ctx, s, ln, fresh)
 		}
 	}
 	batch := 1
@@ -245,11 +248,16 @@ func (d *deliverer) eventCount(ctx context.Context, id string) (int64, error) {
 // like any delivery (the status stays requested and every handshake says
 // requested); the subscription goes to error only when MaxFailures
 // consecutive attempts have failed. The events recorded meanwhile wait in
-// the event log and go out, with status active, once it succeeded.
-func (d *deliverer) handshake(ctx context.Context, s *Subscription, ln *lane) error {
-	count, err := d.eventCount(ctx, s.ID)
-	if err != nil {
-		return err
+// the event log and go out, with status active, once it succeeded. fresh
+// says the lane's state was read by this attempt (its event count is
+// current).
+func (d *deliverer) handshake(ctx context.Context, s *Subscription, ln *lane, fresh bool) error {
+	count := ln.st.EventCount
+	if !fresh { // the lane's count may be old
+		var err error
+		if count, err = d.eventCount(ctx, s.ID); err != nil {
+			return err
+		}
 	}
 	b, err := d.notes.Notification(ctx, s, Notice{Kind: KindHandshake, Status: StatusRequested, Count: count})
 	if err != nil {
@@ -426,19 +434,22 @@ func (d *deliverer) send(ctx context.Context, s *Subscription, req Request) erro
 // and the newer version is taken instead (nil returned with no error when
 // it is gone).
 func (d *deliverer) setStatus(ctx context.Context, s *Subscription, status Status, msg string) (*Subscription, error) {
-	res, err := d.store.Read(ctx, "Subscription", s.ID)
-	if errors.Is(err, fhirstore.ErrNotFound) || errors.Is(err, fhirstore.ErrGone) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read Subscription/%s: %w", s.ID, err)
-	}
-	body, err := fhirstore.Decode(res.Body)
-	if err != nil {
-		return nil, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
-	}
-	if res.VersionID != s.VersionID {
-		return d.adopt(res, body)
+	// the body of s's version: kept by the write hook, or read back
+	body := d.bodies.take(s.ID, s.VersionID)
+	if body == nil {
+		res, err := d.store.Read(ctx, "Subscription", s.ID)
+		if errors.Is(err, fhirstore.ErrNotFound) || errors.Is(err, fhirstore.ErrGone) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read Subscription/%s: %w", s.ID, err)
+		}
+		if body, err = fhirstore.Decode(res.Body); err != nil {
+			return nil, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
+		}
+		if res.VersionID != s.VersionID {
+			return d.adopt(res, body)
+		}
 	}
 	body["status"] = string(status)
 	if msg != "" {
@@ -446,20 +457,21 @@ func (d *deliverer) setStatus(ctx context.Context, s *Subscription, status Statu
 	} else {
 		delete(body, "error")
 	}
-	nres, _, err := d.store.Update(ctx, s.ID, body, fhirstore.WriteOptions{IfMatch: res.VersionID})
+	nres, _, err := d.store.Update(ctx, s.ID, body, fhirstore.WriteOptions{IfMatch: s.VersionID})
 	if errors.Is(err, fhirstore.ErrVersionConflict) {
-		d.queue.Push(s.ID)
+		d.queue.Push(s.ID) // changed meanwhile: the next attempt reads it
+		return nil, nil
+	}
+	if errors.Is(err, fhirstore.ErrNotFound) || errors.Is(err, fhirstore.ErrGone) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update status of Subscription/%s: %w", s.ID, err)
 	}
 	d.log.Info("subscription status", "subscription", s.ID, "status", status, "error", msg)
-	nbody, err := fhirstore.Decode(nres.Body)
-	if err != nil {
-		return nil, fmt.Errorf("decode Subscription/%s: %w", s.ID, err)
-	}
-	ns, err := d.adopt(nres, nbody)
+	// body is what was stored (the store adds only meta, which parse
+	// takes from nres): no need to decode nres.Body again
+	ns, err := d.adopt(nres, body)
 	if err == nil {
 		d.lanes.renew(s.ID, s.VersionID, ns.VersionID)
 	}

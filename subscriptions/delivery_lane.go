@@ -43,6 +43,9 @@ type lane struct {
 	// more: the last read of the event log filled its limit, so the log
 	// may hold events past ahead that no offer will bring.
 	more bool
+	// fresh: st was just read, EventCount included; the attempt that
+	// made the lane takes it (deliver).
+	fresh bool
 
 	mu sync.Mutex
 	// version is the subscription version the lane was filled under;
@@ -152,7 +155,7 @@ func (d *deliverer) lane(ctx context.Context, s *Subscription) (*lane, error) {
 		d.lanes.drop(s.ID)
 		return nil, err
 	}
-	ln := &lane{version: s.VersionID, st: st}
+	ln := &lane{version: s.VersionID, st: st, fresh: true}
 	d.lanes.put(s.ID, ln)
 	return ln, nil
 }

@@ -102,6 +102,7 @@ func (h *SubscriptionHook) Committed(ctx context.Context, res *fhirstore.Resourc
 
 func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Resource, in fhirstore.Interaction) error {
 	if in == fhirstore.InteractionDelete || res.Deleted {
+		m.bodies.forget(res.ID)
 		m.reg.drop(res.ID, res.VersionID)
 		if err := m.events.DropSubscription(ctx, res.ID); err != nil {
 			return fmt.Errorf("drop events of Subscription/%s: %w", res.ID, err)
@@ -122,6 +123,7 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 	}
 	m.reg.putCreated(s, since, in == fhirstore.InteractionCreate)
 	if s.Status == StatusRequested {
+		m.bodies.keep(s.ID, s.VersionID, body) // for its activation
 		// (re-)activation: a fresh handshake, no backoff left from before
 		st, err := deliveryState(ctx, m.events, s.ID)
 		if err != nil {

@@ -165,6 +165,7 @@ type Manager struct {
 	tail *match.Tail // the one reader of the change feed, feeding mt
 
 	queue   *delivery.Queue
+	bodies  *bodies     // requested subscriptions' bodies, for their activation (bodies.go)
 	lag     *lagTracker // what Lag is computed from (lag.go)
 	sched   *delivery.Schedule
 	keeper  *delivery.Keeper // the partitions held (nil without Cluster.Leases)
@@ -243,7 +244,8 @@ func New(cfg Config) (*Manager, error) {
 	m.queue = delivery.NewQueue(m.destination, m.limits())
 	m.lag.stalled = m.queue.Stalled
 	lanes := newLanes() // the in-memory delivery work of the subscription a worker is on
-	m.dl = &deliverer{cfg: &m.cfg, store: cfg.Store, events: cfg.Events, sender: cfg.Sender, reg: m.reg,
+	m.bodies = newBodies()
+	m.dl = &deliverer{cfg: &m.cfg, store: cfg.Store, events: cfg.Events, sender: cfg.Sender, reg: m.reg, bodies: m.bodies,
 		queue: m.queue, sched: m.sched, lanes: lanes, lag: m.lag, owns: m.owns, notes: m, parse: m.parse, log: m.log}
 	if c := cfg.Cluster; c.Leases != nil {
 		m.keeper = delivery.NewKeeper(delivery.LeaseConfig{Store: c.Leases, NodeID: c.NodeID, Partitions: c.Partitions,

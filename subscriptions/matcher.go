@@ -236,6 +236,9 @@ func (mt *matcher) feedSubscription(ctx context.Context, c fhirstore.Change, ch 
 		}
 		return
 	}
+	if mt.reg.reflects(c.ID, c.VersionID) {
+		return // already applied (see load)
+	}
 	if ch.cur == nil {
 		return
 	}

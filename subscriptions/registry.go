@@ -50,6 +50,20 @@ func (r *registry) get(id string) (*Subscription, bool) {
 	return s, ok
 }
 
+// reflects reports whether the registry already reflects version of
+// subscription id: it holds that version or a later one, or a delete
+// after it. Putting that version again would change nothing.
+func (r *registry) reflects(id, version string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v := versionNumber(version)
+	if s := r.subs[id]; s != nil {
+		return s.VersionID == version || (v > 0 && versionNumber(s.VersionID) >= v)
+	}
+	gone, ok := r.deleted[id]
+	return ok && v > 0 && gone >= v
+}
+
 // all returns every known subscription, in no particular order.
 func (r *registry) all() []*Subscription {
 	r.mu.RLock()

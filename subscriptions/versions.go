@@ -32,6 +32,12 @@ func (mt *matcher) load(ctx context.Context, c fhirstore.Change) (*loaded, error
 	if !mt.reg.interested(c.Type) && c.Type != "Subscription" && c.Type != "SubscriptionTopic" {
 		return ch, nil
 	}
+	if c.Type == "Subscription" && !mt.reg.interested(c.Type) && mt.reg.reflects(c.ID, c.VersionID) {
+		// the server's own write (a create through the API, a status
+		// change by the deliverer), already in the registry: nothing to
+		// read unless a tap asks
+		return ch, nil
+	}
 	if _, err := ch.Current(); err != nil {
 		return nil, err
 	}
