@@ -41,8 +41,11 @@ func (a *app) startDebug(cfg *config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("debug listen: %w", err)
 	}
-	runtime.SetBlockProfileRate(int(10 * time.Microsecond)) // blocking of 10 µs and more
-	runtime.SetMutexProfileFraction(10)
+	// block and mutex profiles sampled sparsely: a profile of a server
+	// under load should not be the load (about one blocking event per
+	// millisecond blocked, one contention in 100)
+	runtime.SetBlockProfileRate(int(time.Millisecond))
+	runtime.SetMutexProfileFraction(100)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
