@@ -71,6 +71,7 @@ type partitions struct {
 	lanes *lanes
 	queue *delivery.Queue
 	sched *delivery.Schedule
+	buf   *stateBuffer
 	n     int
 }
 
@@ -98,7 +99,8 @@ func (ps partitions) Lost(p int) {
 }
 
 // Busy reports whether a delivery of partition p is in flight (until its
-// delivery state is saved).
+// delivery state is stored, the buffered ones included).
 func (ps partitions) Busy(p int) bool {
-	return ps.queue.BusyWhere(func(id string) bool { return Partition(id, ps.n) == p })
+	in := func(id string) bool { return Partition(id, ps.n) == p }
+	return ps.queue.BusyWhere(in) || ps.buf.holds(in)
 }

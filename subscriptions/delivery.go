@@ -26,7 +26,8 @@ type deliverer struct {
 	events fhirstore.EventStore
 	sender Sender
 	reg    *registry
-	bodies *bodies // kept by the write hook for setStatus
+	bodies *bodies      // kept by the write hook for setStatus
+	buf    *stateBuffer // delivery states saved behind
 	queue  *delivery.Queue
 	sched  *delivery.Schedule
 	lanes  *lanes
@@ -297,10 +298,10 @@ func (d *deliverer) heartbeat(ctx context.Context, s *Subscription, ln *lane) er
 	return d.succeeded(ctx, s, ln)
 }
 
-// save stores the lane's delivery state; on failure the lane is dropped so
-// that the next delivery starts again from the stored state.
+// save stores the lane's delivery state at once; on failure the lane is
+// dropped so that the next delivery starts again from the stored state.
 func (d *deliverer) save(ctx context.Context, id string, ln *lane) error {
-	if err := d.events.SaveDelivery(ctx, ln.st); err != nil {
+	if err := d.buf.now(ctx, ln.st); err != nil {
 		d.lanes.drop(id)
 		return fmt.Errorf("save delivery state: %w", err)
 	}
@@ -313,9 +314,7 @@ func (d *deliverer) succeeded(ctx context.Context, s *Subscription, ln *lane) er
 	now := d.cfg.Now()
 	ln.st.ConsecutiveFailures, ln.st.LastError = 0, ""
 	ln.st.LastAttempt, ln.st.LastSuccess, ln.st.NextAttempt = now, now, time.Time{}
-	if err := d.save(ctx, s.ID, ln); err != nil {
-		return err
-	}
+	d.buf.later(ln.st) // saved behind (savebuffer.go); the lane has it now
 	d.sched.SetNext(s.ID, time.Time{})
 	d.sched.Touch(s.ID, now)
 	d.lag.failing(s.ID, false)

@@ -155,6 +155,7 @@ func (d *deliverer) lane(ctx context.Context, s *Subscription) (*lane, error) {
 		d.lanes.drop(s.ID)
 		return nil, err
 	}
+	d.buf.overlay(&st) // a state saved behind is newer than the stored one
 	ln := &lane{version: s.VersionID, st: st, fresh: true}
 	d.lanes.put(s.ID, ln)
 	return ln, nil

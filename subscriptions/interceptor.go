@@ -104,7 +104,7 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 	if in == fhirstore.InteractionDelete || res.Deleted {
 		m.bodies.forget(res.ID)
 		m.reg.drop(res.ID, res.VersionID)
-		if err := m.events.DropSubscription(ctx, res.ID); err != nil {
+		if err := m.dropSubscription(ctx, res.ID); err != nil {
 			return fmt.Errorf("drop events of Subscription/%s: %w", res.ID, err)
 		}
 		return nil

@@ -165,7 +165,8 @@ type Manager struct {
 	tail *match.Tail // the one reader of the change feed, feeding mt
 
 	queue   *delivery.Queue
-	bodies  *bodies     // requested subscriptions' bodies, for their activation (bodies.go)
+	bodies  *bodies      // requested subscriptions' bodies, for their activation (bodies.go)
+	buf     *stateBuffer // delivery states saved behind the deliveries (savebuffer.go)
 	lag     *lagTracker // what Lag is computed from (lag.go)
 	sched   *delivery.Schedule
 	keeper  *delivery.Keeper // the partitions held (nil without Cluster.Leases)
@@ -245,12 +246,13 @@ func New(cfg Config) (*Manager, error) {
 	m.lag.stalled = m.queue.Stalled
 	lanes := newLanes() // the in-memory delivery work of the subscription a worker is on
 	m.bodies = newBodies()
-	m.dl = &deliverer{cfg: &m.cfg, store: cfg.Store, events: cfg.Events, sender: cfg.Sender, reg: m.reg, bodies: m.bodies,
+	m.buf = newStateBuffer(cfg.Events, m.log)
+	m.dl = &deliverer{cfg: &m.cfg, store: cfg.Store, events: cfg.Events, sender: cfg.Sender, reg: m.reg, bodies: m.bodies, buf: m.buf,
 		queue: m.queue, sched: m.sched, lanes: lanes, lag: m.lag, owns: m.owns, notes: m, parse: m.parse, log: m.log}
 	if c := cfg.Cluster; c.Leases != nil {
 		m.keeper = delivery.NewKeeper(delivery.LeaseConfig{Store: c.Leases, NodeID: c.NodeID, Partitions: c.Partitions,
 			TTL: c.LeaseTTL, Logger: m.log},
-			partitions{reg: m.reg, lanes: lanes, queue: m.queue, sched: m.sched, n: c.Partitions})
+			partitions{reg: m.reg, lanes: lanes, queue: m.queue, sched: m.sched, buf: m.buf, n: c.Partitions})
 	}
 	return m, nil
 }
@@ -305,7 +307,19 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.cancel = cancel
 	stop := context.AfterFunc(ctx, cancel)
 	workers := m.limits().Goroutines()
-	m.wg.Add(2 + workers)
+	m.wg.Add(3 + workers)
+	flushed := make(chan struct{}) // the last delivery states are stored
+	go func() {
+		defer m.wg.Done()
+		defer close(flushed)
+		m.buf.run(rctx)
+		m.workers.Wait()
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := m.buf.flush(fctx); err != nil {
+			m.log.Warn("save delivery states at shutdown", "err", err)
+		}
+	}()
 	go func() {
 		defer m.wg.Done()
 		defer stop()
@@ -331,6 +345,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			// Release once the workers stopped, so that the other nodes
 			// take over at once instead of after LeaseTTL.
 			m.workers.Wait()
+			<-flushed
 			m.keeper.ReleaseAll()
 		}()
 	}
@@ -474,7 +489,11 @@ func (m *Manager) Subscriptions() []*Subscription { return m.reg.all() }
 // State returns the delivery state of a subscription (its event count;
 // zero values when none is stored yet).
 func (m *Manager) State(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
-	return deliveryState(ctx, m.events, id)
+	st, err := deliveryState(ctx, m.events, id)
+	if err == nil {
+		m.buf.overlay(&st) // what the deliverer saved behind is newer
+	}
+	return st, err
 }
 
 // now returns the clock's time in UTC at millisecond precision.

@@ -44,6 +44,9 @@ type matchOutput interface {
 	topicCommitted(res *fhirstore.Resource) error
 	// dispatch hands recorded events on to delivery.
 	dispatch(ctx context.Context, evs []fhirstore.Event)
+	// dropSubscription deletes a deleted subscription's events and
+	// delivery state.
+	dropSubscription(ctx context.Context, id string) error
 }
 
 var _ match.BatchHandler = (*matcher)(nil)
@@ -230,7 +233,7 @@ func (mt *matcher) process(ctx context.Context, c fhirstore.Change, cursor strin
 func (mt *matcher) feedSubscription(ctx context.Context, c fhirstore.Change, ch *loaded) {
 	if c.Interaction == fhirstore.InteractionDelete {
 		if mt.reg.drop(c.ID, c.VersionID) {
-			if err := mt.events.DropSubscription(ctx, c.ID); err != nil {
+			if err := mt.next.dropSubscription(ctx, c.ID); err != nil {
 				mt.log.Warn("drop subscription events", "subscription", c.ID, "err", err)
 			}
 		}

@@ -49,5 +49,9 @@ func (m *Manager) parse(body map[string]any, res *fhirstore.Resource) (*Subscrip
 // deliverer looks at it.
 func (m *Manager) subscriptionChanged(id string) { m.queue.Push(id) }
 
+// dropSubscription implements matchOutput: what the deliverer buffered
+// for the subscription goes too.
+func (m *Manager) dropSubscription(ctx context.Context, id string) error { return m.buf.drop(ctx, id) }
+
 // topicCommitted implements matchOutput.
 func (m *Manager) topicCommitted(res *fhirstore.Resource) error { return m.committedTopic(res) }

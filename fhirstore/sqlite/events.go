@@ -352,6 +352,30 @@ func (db *DB) SaveDelivery(ctx context.Context, st fhirstore.SubscriptionState) 
 	})
 }
 
+// SaveDeliveries stores several delivery states (each as SaveDelivery
+// does) in one commit. An invalid state fails the whole call before
+// anything is written.
+func (db *DB) SaveDeliveries(ctx context.Context, states []fhirstore.SubscriptionState) error {
+	for _, st := range states {
+		if err := fhirstore.ValidateDelivery(st); err != nil {
+			return err
+		}
+	}
+	if db.closed() {
+		return fhirstore.ErrClosed
+	}
+	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		stmt := tx.StmtContext(ctx, db.evStmts.saveState)
+		for _, st := range states {
+			if _, err := stmt.ExecContext(ctx, st.SubscriptionID, st.Delivered, st.ConsecutiveFailures, st.LastError,
+				toMillis(st.LastAttempt), toMillis(st.LastSuccess), toMillis(st.NextAttempt)); err != nil {
+				return fmt.Errorf("save delivery state of %s: %w", st.SubscriptionID, err)
+			}
+		}
+		return nil
+	})
+}
+
 // Prune deletes the subscription's delivered events beyond the newest keep
 // ones; undelivered events are never deleted.
 func (db *DB) Prune(ctx context.Context, subscriptionID string, keep int) error {

@@ -217,3 +217,55 @@ func TestRecordManyIsRecordInOrder(t *testing.T) {
 		t.Fatalf("cursor after a refused batch = %d, want 4", cur)
 	}
 }
+
+// TestSaveDeliveriesIsSaveDelivery: several states saved in one call read
+// back as if each was saved alone (Delivered never moves backwards, the
+// event count is not touched), and one invalid state writes nothing.
+func TestSaveDeliveriesIsSaveDelivery(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t, filepath.Join(t.TempDir(), "fhir.db"))
+	defer db.Close()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for seq := int64(1); seq <= 3; seq++ {
+		if _, err := db.Record(ctx, "matcher", seq, at, []fhirstore.Match{obsMatch("a", seq), obsMatch("b", seq)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.SaveDelivery(ctx, fhirstore.SubscriptionState{SubscriptionID: "b", Delivered: 3}); err != nil {
+		t.Fatal(err)
+	}
+	states := []fhirstore.SubscriptionState{
+		{SubscriptionID: "a", Delivered: 2, LastAttempt: at, LastSuccess: at},
+		{SubscriptionID: "b", Delivered: 1, ConsecutiveFailures: 2, LastError: "HTTP 502", NextAttempt: at},
+		{SubscriptionID: "c", Delivered: 0, LastAttempt: at},
+	}
+	if err := db.SaveDeliveries(ctx, states); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]fhirstore.SubscriptionState{
+		"a": {SubscriptionID: "a", EventCount: 3, Delivered: 2, LastAttempt: at, LastSuccess: at},
+		"b": {SubscriptionID: "b", EventCount: 3, Delivered: 3, ConsecutiveFailures: 2, LastError: "HTTP 502", NextAttempt: at},
+		"c": {SubscriptionID: "c", LastAttempt: at},
+	}
+	for id, w := range want {
+		got, err := db.State(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.LastAttempt.Equal(w.LastAttempt) || !got.LastSuccess.Equal(w.LastSuccess) || !got.NextAttempt.Equal(w.NextAttempt) {
+			t.Errorf("%s: times %v/%v/%v, want %v/%v/%v", id, got.LastAttempt, got.LastSuccess, got.NextAttempt,
+				w.LastAttempt, w.LastSuccess, w.NextAttempt)
+		}
+		got.LastAttempt, got.LastSuccess, got.NextAttempt = w.LastAttempt, w.LastSuccess, w.NextAttempt
+		if got != w {
+			t.Errorf("%s: %+v, want %+v", id, got, w)
+		}
+	}
+	bad := []fhirstore.SubscriptionState{{SubscriptionID: "a", Delivered: 3}, {SubscriptionID: "b", Delivered: -1}}
+	if err := db.SaveDeliveries(ctx, bad); !errors.Is(err, fhirstore.ErrInvalid) {
+		t.Fatalf("an invalid state: %v, want ErrInvalid", err)
+	}
+	if got, _ := db.State(ctx, "a"); got.Delivered != 2 {
+		t.Errorf("a call with an invalid state wrote: a delivered %d, want 2", got.Delivered)
+	}
+}

@@ -1,0 +1,169 @@
+package subscriptions
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+)
+
+// The delivery state a successful rest-hook request leaves (the delivered
+// number moved, failures cleared) is saved behind the delivery: a save
+// of its own per notification was a commit per notification, the largest
+// cost of a delivery once the events came from memory (lanes). The states
+// wait in a stateBuffer at most flushEvery and are stored together, one
+// commit for all. What a crash loses is a few delivered numbers: those
+// notifications are sent again (rest-hook is at least once), as one in
+// flight at the crash always was. Failures, status changes and the
+// saves of other parts of the server are not buffered.
+const (
+	flushEvery = 10 * time.Millisecond
+	flushAt    = 256 // pending states that start a flush at once
+)
+
+// batchSaver is the optional EventStore method that stores several
+// delivery states in one commit (the SQLite store has it).
+type batchSaver interface {
+	SaveDeliveries(ctx context.Context, states []fhirstore.SubscriptionState) error
+}
+
+// stateBuffer holds the delivery states saved behind (later) until a
+// flush stores them. Its run loop flushes every flushEvery; now, drop and
+// the final flush keep the order of the saves of one subscription.
+type stateBuffer struct {
+	events fhirstore.EventStore
+	log    *slog.Logger
+
+	fmu     sync.Mutex // held by a flush and by the saves that must not pass one
+	mu      sync.Mutex // guards pending
+	pending map[string]fhirstore.SubscriptionState
+	kick    chan struct{}
+}
+
+func newStateBuffer(events fhirstore.EventStore, log *slog.Logger) *stateBuffer {
+	return &stateBuffer{events: events, log: log, pending: map[string]fhirstore.SubscriptionState{},
+		kick: make(chan struct{}, 1)}
+}
+
+// later buffers st; a newer state of the same subscription replaces it.
+func (b *stateBuffer) later(st fhirstore.SubscriptionState) {
+	b.mu.Lock()
+	b.pending[st.SubscriptionID] = st
+	n := len(b.pending)
+	b.mu.Unlock()
+	if n >= flushAt {
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// now stores st at once, in place of what is buffered for its
+// subscription (which it supersedes).
+func (b *stateBuffer) now(ctx context.Context, st fhirstore.SubscriptionState) error {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	b.mu.Lock()
+	delete(b.pending, st.SubscriptionID)
+	b.mu.Unlock()
+	return b.events.SaveDelivery(ctx, st)
+}
+
+// drop forgets what is buffered for a subscription and deletes its events
+// and state (a deleted subscription's state must not come back).
+func (b *stateBuffer) drop(ctx context.Context, id string) error {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	b.mu.Lock()
+	delete(b.pending, id)
+	b.mu.Unlock()
+	return b.events.DropSubscription(ctx, id)
+}
+
+// overlay puts the delivery fields buffered for st's subscription, newer
+// than the stored ones, over st (EventCount stays the store's).
+func (b *stateBuffer) overlay(st *fhirstore.SubscriptionState) {
+	b.mu.Lock()
+	p, ok := b.pending[st.SubscriptionID]
+	b.mu.Unlock()
+	if ok {
+		p.EventCount = st.EventCount
+		p.Delivered = max(p.Delivered, st.Delivered)
+		*st = p
+	}
+}
+
+// holds reports whether a state buffered for a subscription pred accepts
+// waits for a flush.
+func (b *stateBuffer) holds(pred func(id string) bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id := range b.pending {
+		if pred(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// flush stores every buffered state. States that could not be stored go
+// back to the buffer unless a newer one replaced them meanwhile.
+func (b *stateBuffer) flush(ctx context.Context) error {
+	b.fmu.Lock()
+	defer b.fmu.Unlock()
+	b.mu.Lock()
+	if len(b.pending) == 0 {
+		b.mu.Unlock()
+		return nil
+	}
+	batch := make([]fhirstore.SubscriptionState, 0, len(b.pending))
+	for _, st := range b.pending {
+		batch = append(batch, st)
+	}
+	clear(b.pending)
+	b.mu.Unlock()
+	err := b.store(ctx, batch)
+	if err != nil {
+		b.mu.Lock()
+		for _, st := range batch {
+			if _, newer := b.pending[st.SubscriptionID]; !newer {
+				b.pending[st.SubscriptionID] = st
+			}
+		}
+		b.mu.Unlock()
+	}
+	return err
+}
+
+func (b *stateBuffer) store(ctx context.Context, batch []fhirstore.SubscriptionState) error {
+	if bs, ok := b.events.(batchSaver); ok {
+		return bs.SaveDeliveries(ctx, batch)
+	}
+	for _, st := range batch {
+		if err := b.events.SaveDelivery(ctx, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run flushes every flushEvery (or at once past flushAt) until ctx ends.
+// The final flush is the caller's, once the workers stopped.
+func (b *stateBuffer) run(ctx context.Context) {
+	t := time.NewTicker(flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-b.kick:
+		}
+		if err := b.flush(ctx); err != nil && ctx.Err() == nil {
+			b.log.Warn("save delivery states", "err", err)
+		}
+	}
+}

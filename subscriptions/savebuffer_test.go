@@ -1,0 +1,104 @@
+package subscriptions
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+
+	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/fhirstore/sqlite"
+)
+
+// failingEvents is an event store whose saves fail while down.
+type failingEvents struct {
+	fhirstore.EventStore
+	down bool
+}
+
+func (f *failingEvents) SaveDelivery(ctx context.Context, st fhirstore.SubscriptionState) error {
+	if f.down {
+		return errors.New("store down")
+	}
+	return f.EventStore.SaveDelivery(ctx, st)
+}
+
+func bufferOn(t *testing.T) (*stateBuffer, *failingEvents) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	ev := &failingEvents{EventStore: db}
+	return newStateBuffer(ev, slog.New(slog.NewTextHandler(io.Discard, nil))), ev
+}
+
+func stored(t *testing.T, ev fhirstore.EventStore, id string) fhirstore.SubscriptionState {
+	t.Helper()
+	st, err := ev.State(context.Background(), id)
+	if err != nil && !errors.Is(err, fhirstore.ErrNoState) {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestStateBufferSavesBehind: a state saved behind is seen through
+// overlay at once and stored by the next flush; a state stored at once
+// replaces the buffered one; a dropped subscription's buffered state is
+// never stored; a failed flush keeps the states for the next.
+func TestStateBufferSavesBehind(t *testing.T) {
+	ctx := context.Background()
+	b, ev := bufferOn(t)
+
+	b.later(fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 5})
+	b.later(fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 6}) // the newer wins
+	b.later(fhirstore.SubscriptionState{SubscriptionID: "b", Delivered: 2})
+	if got := stored(t, ev, "a").Delivered; got != 0 {
+		t.Fatalf("stored before a flush: delivered %d", got)
+	}
+	st := fhirstore.SubscriptionState{SubscriptionID: "a", EventCount: 9, Delivered: 1}
+	b.overlay(&st)
+	if st.Delivered != 6 || st.EventCount != 9 {
+		t.Errorf("overlay: %+v, want delivered 6 and the stored event count 9", st)
+	}
+	if !b.holds(func(id string) bool { return id == "b" }) {
+		t.Error("holds: b is buffered")
+	}
+
+	// a state stored at once supersedes the buffered one
+	if err := b.now(ctx, fhirstore.SubscriptionState{SubscriptionID: "b", Delivered: 3, ConsecutiveFailures: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// a dropped subscription's buffered state is not stored
+	b.later(fhirstore.SubscriptionState{SubscriptionID: "gone", Delivered: 4})
+	if err := b.drop(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+
+	ev.down = true
+	if err := b.flush(ctx); err == nil {
+		t.Fatal("flush with the store down: no error")
+	}
+	if !b.holds(func(id string) bool { return id == "a" }) {
+		t.Fatal("a failed flush lost the buffered state")
+	}
+	ev.down = false
+	if err := b.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b.holds(func(string) bool { return true }) {
+		t.Error("states left after a flush")
+	}
+	if got := stored(t, ev, "a"); got.Delivered != 6 {
+		t.Errorf("a after flush: %+v, want delivered 6", got)
+	}
+	if got := stored(t, ev, "b"); got.Delivered != 3 || got.ConsecutiveFailures != 1 {
+		t.Errorf("b: %+v, want the state stored at once (delivered 3, 1 failure)", got)
+	}
+	if _, err := ev.State(ctx, "gone"); !errors.Is(err, fhirstore.ErrNoState) {
+		t.Errorf("a dropped subscription's state came back: %v", err)
+	}
+}
