@@ -133,7 +133,8 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (fhirstore.St
 		return openMongo(ctx, cfg, log)
 	}
 	path := filepath.Join(cfg.DataDir, "fhirsub.db")
-	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log, RelaxedSync: cfg.SQLiteSync == "normal"})
+	// Exclusive: one server per data directory (a second one is refused)
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log, RelaxedSync: cfg.SQLiteSync == "normal", Exclusive: true})
 	if err != nil {
 		return nil, "", fmt.Errorf("open store: %w", err)
 	}

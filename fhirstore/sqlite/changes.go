@@ -19,6 +19,11 @@ func (db *DB) Changes(ctx context.Context, after int64, limit int) ([]fhirstore.
 	if limit <= 0 {
 		limit = DefaultChangesLimit
 	}
+	if db.cfg.Exclusive { // every commit is this process's: the head is in memory
+		if cs, ok := db.recent.after(after, limit); ok {
+			return cs, nil
+		}
+	}
 	rows, err := db.rstmts.changes.QueryContext(ctx, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read changes: %w", err)

@@ -49,6 +49,13 @@ type Config struct {
 	// durable when it is acknowledged; group commit (write.go) shares one
 	// fsync among the writes that wait together.
 	RelaxedSync bool
+	// Exclusive makes this DB the file's only user: Open takes an
+	// exclusive lock on Path+"-lock" and fails while another process
+	// holds it, and Changes then serves the head of the feed from the
+	// changes committed here (recent.go) instead of querying after every
+	// commit. Without it, other processes may write the same file and
+	// their commits are found by polling.
+	Exclusive bool
 }
 
 // DB is a fhirstore.Store on one SQLite file. Create it with Open and
@@ -70,6 +77,8 @@ type DB struct {
 	leading bool       // a submit call leads (commits the queue); guarded by qmu
 	notify  *fhirstore.Notifier
 	seen    atomic.Int64  // highest seq known to be committed
+	recent  recentChanges // the last changes committed here (recent.go); read with cfg.Exclusive
+	lock    *os.File      // the Exclusive lock, released by Close
 	commits atomic.Uint64 // commits made, for the checkpointer
 	// ckptAt is commits when the last checkpoint began; ckptEvery the
 	// commits after which the next is due (checkpoint.go).
@@ -123,6 +132,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		kick:    make(chan struct{}, 1),
 	}
 	db.ckptEvery.Store(firstEvery)
+	if cfg.Exclusive {
+		lock, err := lockFile(cfg.Path + "-lock")
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
+		}
+		db.lock = lock
+	}
 	db.ctx, db.cancel = context.WithCancel(context.Background())
 	if err := db.open(ctx); err != nil {
 		db.cancel()
@@ -281,6 +297,10 @@ func (db *DB) closeDBs() error {
 		// Checkpoint so that the file is complete without its WAL.
 		_, _ = db.writer.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 		errs = append(errs, db.writer.Close())
+	}
+	if db.lock != nil { // after the connections: the next opener finds the file closed
+		errs = append(errs, db.lock.Close())
+		db.lock = nil
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close sqlite store: %w", err)

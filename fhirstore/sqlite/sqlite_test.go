@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +34,85 @@ func TestContract(t *testing.T) {
 		}
 		return db
 	}, storetest.RunOptions{Name: "sqlite (modernc.org/sqlite, file in t.TempDir)"})
+}
+
+// TestContractExclusive runs the contract on a DB opened as the server
+// opens it (Exclusive: the head of the feed served from memory).
+func TestContractExclusive(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) fhirstore.Store {
+		db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db"), Exclusive: true})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return db
+	}, storetest.RunOptions{Name: "sqlite, Exclusive"})
+}
+
+// TestExclusiveRefusesASecondOpener: while an Exclusive DB is open no
+// other Exclusive opener gets the file; once it is closed one does, and
+// reads the feed the first wrote, from the database.
+func TestExclusiveRefusesASecondOpener(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "fhir.db")
+	first, err := sqlite.Open(ctx, sqlite.Config{Path: path, Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 3 {
+		res, err := first.Create(ctx, patient(t, "Once"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ID)
+	}
+	if _, err := sqlite.Open(ctx, sqlite.Config{Path: path, Exclusive: true}); err == nil || !strings.Contains(err.Error(), "another process has the store open") {
+		t.Fatalf("a second Exclusive Open while the first is open: %v", err)
+	}
+	changes, err := first.Changes(ctx, 1, 10)
+	if err != nil || len(changes) != 2 || changes[0].ID != ids[1] || changes[1].ID != ids[2] || changes[1].Seq != 3 {
+		t.Fatalf("Changes(1, 10) from memory = %+v, %v", changes, err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second, err := sqlite.Open(ctx, sqlite.Config{Path: path, Exclusive: true})
+	if err != nil {
+		t.Fatalf("Exclusive Open after Close: %v", err)
+	}
+	defer second.Close()
+	changes, err = second.Changes(ctx, 0, 10)
+	if err != nil || len(changes) != 3 || changes[2].ID != ids[2] || changes[0].Interaction != fhirstore.InteractionCreate {
+		t.Fatalf("Changes(0, 10) after reopening = %+v, %v", changes, err)
+	}
+
+	// updates and deletes: what memory serves is what the database holds
+	if _, _, err := second.Update(ctx, ids[0], patient(t, "Twice"), fhirstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Delete(ctx, "Patient", ids[1], fhirstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := second.Update(ctx, ids[1], patient(t, "Back"), fhirstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fromMemory, err := second.Changes(ctx, 3, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := sqlite.Open(ctx, sqlite.Config{Path: path}) // not Exclusive: reads the table
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	fromTable, err := reader.Changes(ctx, 3, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("changes 4-6 from memory: %+v", fromMemory)
+	if !reflect.DeepEqual(fromMemory, fromTable) || len(fromMemory) != 3 {
+		t.Fatalf("from memory %+v\nfrom the table %+v", fromMemory, fromTable)
+	}
 }
 
 func patient(tb testing.TB, family string) map[string]any {

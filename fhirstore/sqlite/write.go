@@ -33,6 +33,8 @@ type entry struct {
 	// and inserts the resource row without ON CONFLICT, which would fail
 	// rather than overwrite should the impossible happen.
 	fresh bool
+	// change is the feed record apply wrote (for recentChanges).
+	change fhirstore.Change
 }
 
 // newEntry validates op and, for create and update, stamps and encodes its
@@ -189,6 +191,7 @@ type request struct {
 	// statements under the ctx it is given.
 	fn      func(ctx context.Context, tx *sql.Tx) error
 	results []fhirstore.OpResult
+	changes []fhirstore.Change // the feed records written, once committed for recentChanges
 	err     error
 	done    chan struct{} // closed when results and err are set
 	lead    chan struct{} // closed when the caller is handed the lead (submit)
@@ -362,6 +365,11 @@ func (db *DB) commit(batch []*request) {
 		return
 	}
 	db.committed()
+	for _, r := range batch {
+		if r.err == nil {
+			db.recent.add(r.changes) // before the waiters are told (advance)
+		}
+	}
 	last = batchLast
 }
 
@@ -377,13 +385,17 @@ func (db *DB) run(tx *sql.Tx, r *request) int64 {
 	}
 	r.results = make([]fhirstore.OpResult, len(r.entries))
 	var last int64
+	r.changes = r.changes[:0]
 	for i, e := range r.entries {
 		res, seq, err := db.apply(db.ctx, tx, e)
 		if err != nil {
-			r.results, r.err = nil, &fhirstore.OpError{Index: i, Err: err}
+			r.results, r.changes, r.err = nil, nil, &fhirstore.OpError{Index: i, Err: err}
 			return 0
 		}
 		r.results[i] = res
+		if seq > 0 {
+			r.changes = append(r.changes, e.change)
+		}
 		last = max(last, seq)
 	}
 	return last
@@ -466,6 +478,11 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResu
 	seq, err := r.LastInsertId()
 	if err != nil {
 		return fhirstore.OpResult{}, 0, fmt.Errorf("insert change: %w", err)
+	}
+	e.change = fhirstore.Change{Seq: seq, Type: e.typ, ID: e.id, VersionID: strconv.Itoa(version),
+		Interaction: interaction, Time: time.UnixMilli(ms).UTC()}
+	if p, ok := prev.(int); ok {
+		e.change.PreviousVersionID = strconv.Itoa(p)
 	}
 	if _, err := tx.StmtContext(ctx, db.stmts.insVersion).ExecContext(ctx, seq, e.typ, e.id, version, ms, body); err != nil {
 		return fhirstore.OpResult{}, 0, fmt.Errorf("insert version: %w", err)
