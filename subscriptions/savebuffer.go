@@ -30,8 +30,9 @@ type batchSaver interface {
 }
 
 // stateBuffer holds the delivery states saved behind (later) until a
-// flush stores them. Its run loop flushes every flushEvery; now, drop and
-// the final flush keep the order of the saves of one subscription.
+// flush stores them. Its run loop flushes flushEvery after a state waits
+// (sooner past flushAt) and sleeps while none does; now, drop and the
+// final flush keep the order of the saves of one subscription.
 type stateBuffer struct {
 	events fhirstore.EventStore
 	log    *slog.Logger
@@ -39,12 +40,21 @@ type stateBuffer struct {
 	fmu     sync.Mutex // held by a flush and by the saves that must not pass one
 	mu      sync.Mutex // guards pending
 	pending map[string]fhirstore.SubscriptionState
-	kick    chan struct{}
+	waiting chan struct{} // a state waits (the buffer was empty)
+	full    chan struct{} // flushAt states wait
 }
 
 func newStateBuffer(events fhirstore.EventStore, log *slog.Logger) *stateBuffer {
 	return &stateBuffer{events: events, log: log, pending: map[string]fhirstore.SubscriptionState{},
-		kick: make(chan struct{}, 1)}
+		waiting: make(chan struct{}, 1), full: make(chan struct{}, 1)}
+}
+
+// signal sends on a channel of capacity 1 without blocking.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 // later buffers st; a newer state of the same subscription replaces it.
@@ -53,11 +63,11 @@ func (b *stateBuffer) later(st fhirstore.SubscriptionState) {
 	b.pending[st.SubscriptionID] = st
 	n := len(b.pending)
 	b.mu.Unlock()
+	if n == 1 {
+		signal(b.waiting)
+	}
 	if n >= flushAt {
-		select {
-		case b.kick <- struct{}{}:
-		default:
-		}
+		signal(b.full)
 	}
 }
 
@@ -150,20 +160,39 @@ func (b *stateBuffer) store(ctx context.Context, batch []fhirstore.SubscriptionS
 	return nil
 }
 
-// run flushes every flushEvery (or at once past flushAt) until ctx ends.
-// The final flush is the caller's, once the workers stopped.
+// run flushes flushEvery after a state starts waiting (at once past
+// flushAt) until ctx ends; an idle buffer costs no wake-up. The final
+// flush is the caller's, once the workers stopped.
 func (b *stateBuffer) run(ctx context.Context) {
-	t := time.NewTicker(flushEvery)
-	defer t.Stop()
+	t := time.NewTimer(flushEvery)
+	t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-b.waiting:
+		}
+		t.Reset(flushEvery) // let the state gather company
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
 		case <-t.C:
-		case <-b.kick:
+		case <-b.full:
+			t.Stop()
 		}
 		if err := b.flush(ctx); err != nil && ctx.Err() == nil {
 			b.log.Warn("save delivery states", "err", err)
 		}
+		if b.waits() {
+			signal(b.waiting) // added during the flush, or put back by a failed one
+		}
 	}
+}
+
+// waits reports whether a state waits for a flush.
+func (b *stateBuffer) waits() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending) > 0
 }

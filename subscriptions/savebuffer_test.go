@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/fhirstore/sqlite"
@@ -101,4 +102,29 @@ func TestStateBufferSavesBehind(t *testing.T) {
 	if _, err := ev.State(ctx, "gone"); !errors.Is(err, fhirstore.ErrNoState) {
 		t.Errorf("a dropped subscription's state came back: %v", err)
 	}
+}
+
+// TestStateBufferRunStoresWhatWaits: the run loop stores a state that
+// starts waiting (no flush called), again after it idled, and returns
+// when its context ends.
+func TestStateBufferRunStoresWhatWaits(t *testing.T) {
+	b, ev := bufferOn(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.run(ctx)
+	}()
+	for round, delivered := range []int64{3, 7} {
+		b.later(fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: delivered})
+		deadline := time.Now().Add(5 * time.Second)
+		for stored(t, ev, "a").Delivered != delivered {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: delivered %d not stored within 5 s", round, delivered)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	cancel()
+	<-done
 }
