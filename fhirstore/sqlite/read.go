@@ -58,6 +58,9 @@ func (db *DB) VRead(ctx context.Context, typ, id, versionID string) (*fhirstore.
 	if err != nil || v < 1 || !fhirstore.ValidID(id) {
 		return nil, fmt.Errorf("%w: %s/%s/_history/%s", fhirstore.ErrNotFound, typ, id, versionID)
 	}
+	if res, ok := db.vers.get(typ, id, versionID); ok {
+		return res, nil
+	}
 	row := db.rstmts.vread.QueryRowContext(ctx, typ, id, v)
 	res, err := scanVersion(row, typ)
 	if errors.Is(err, sql.ErrNoRows) {

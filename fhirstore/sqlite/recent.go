@@ -61,3 +61,68 @@ func (r *recentChanges) after(after int64, limit int) (out []fhirstore.Change, o
 	}
 	return out, true
 }
+
+// versionsMax bounds the versions kept in memory.
+const versionsMax = 1024
+
+// recentVersions keeps the last versions this process wrote, so that the
+// VReads that follow every write (the matcher loading the change, the
+// notifications with the resource) find them without a query. A version
+// never changes once committed, so what is held is always true, whoever
+// else writes the file.
+type recentVersions struct {
+	mu    sync.Mutex
+	m     map[versionKey]fhirstore.Resource
+	order []versionKey // oldest first, for eviction
+}
+
+type versionKey struct {
+	typ, id string
+	version string
+}
+
+func (r *recentVersions) add(res fhirstore.Resource) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = make(map[versionKey]fhirstore.Resource, versionsMax)
+	}
+	if len(r.order) >= versionsMax {
+		n := versionsMax / 4
+		for _, k := range r.order[:n] {
+			delete(r.m, k)
+		}
+		r.order = append(r.order[:0], r.order[n:]...)
+	}
+	k := versionKey{res.Type, res.ID, res.VersionID}
+	r.m[k] = res
+	r.order = append(r.order, k)
+}
+
+// get returns a copy of a held version (its body too: callers may change
+// what they are given).
+func (r *recentVersions) get(typ, id, version string) (*fhirstore.Resource, bool) {
+	r.mu.Lock()
+	res, ok := r.m[versionKey{typ, id, version}]
+	r.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	res.Body = slices.Clone(res.Body)
+	return &res, true
+}
+
+// remember keeps what the committed entries wrote: their changes and their
+// versions.
+func (db *DB) remember(written []*entry) {
+	if len(written) == 0 {
+		return
+	}
+	cs := make([]fhirstore.Change, len(written))
+	for i, e := range written {
+		cs[i] = e.change
+		db.vers.add(fhirstore.Resource{Type: e.typ, ID: e.id, VersionID: e.change.VersionID,
+			LastUpdated: e.change.Time, Deleted: e.body == nil, Body: e.body})
+	}
+	db.recent.add(cs)
+}

@@ -76,10 +76,11 @@ type DB struct {
 	queue   []*request // writes waiting for a leader
 	leading bool       // a submit call leads (commits the queue); guarded by qmu
 	notify  *fhirstore.Notifier
-	seen    atomic.Int64  // highest seq known to be committed
-	recent  recentChanges // the last changes committed here (recent.go); read with cfg.Exclusive
-	lock    *os.File      // the Exclusive lock, released by Close
-	commits atomic.Uint64 // commits made, for the checkpointer
+	seen    atomic.Int64   // highest seq known to be committed
+	recent  recentChanges  // the last changes committed here (recent.go); read with cfg.Exclusive
+	vers    recentVersions // the last versions written here (recent.go)
+	lock    *os.File       // the Exclusive lock, released by Close
+	commits atomic.Uint64  // commits made, for the checkpointer
 	// ckptAt is commits when the last checkpoint began; ckptEvery the
 	// commits after which the next is due (checkpoint.go).
 	ckptAt    atomic.Uint64

@@ -48,10 +48,11 @@ func TestContractExclusive(t *testing.T) {
 	}, storetest.RunOptions{Name: "sqlite, Exclusive"})
 }
 
-// TestExclusiveRefusesASecondOpener: while an Exclusive DB is open no
-// other Exclusive opener gets the file; once it is closed one does, and
-// reads the feed the first wrote, from the database.
-func TestExclusiveRefusesASecondOpener(t *testing.T) {
+// TestExclusiveStore: while an Exclusive DB is open no other Exclusive
+// opener gets the file; once it is closed one does, and reads the feed the
+// first wrote, from the database. What it then serves from memory (the
+// head of the feed, the versions it wrote) is what the tables hold.
+func TestExclusiveStore(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "fhir.db")
 	first, err := sqlite.Open(ctx, sqlite.Config{Path: path, Exclusive: true})
@@ -112,6 +113,24 @@ func TestExclusiveRefusesASecondOpener(t *testing.T) {
 	t.Logf("changes 4-6 from memory: %+v", fromMemory)
 	if !reflect.DeepEqual(fromMemory, fromTable) || len(fromMemory) != 3 {
 		t.Fatalf("from memory %+v\nfrom the table %+v", fromMemory, fromTable)
+	}
+	// and the versions written (a tombstone among them) read back alike
+	for _, v := range []struct{ id, version string }{{ids[0], "2"}, {ids[1], "2"}, {ids[1], "3"}} {
+		mem, err := second.VRead(ctx, "Patient", v.id, v.version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		table, err := reader.VRead(ctx, "Patient", v.id, v.version)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(mem, table) {
+			t.Errorf("VRead %s/%s: from memory %+v\nfrom the table %+v", v.id, v.version, mem, table)
+		}
+		mem.Body = append(mem.Body[:0], "changed"...) // a caller changing what it got
+		if again, _ := second.VRead(ctx, "Patient", v.id, v.version); !reflect.DeepEqual(again, table) {
+			t.Errorf("VRead %s/%s after a caller changed its copy: %+v", v.id, v.version, again)
+		}
 	}
 }
 

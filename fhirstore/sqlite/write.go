@@ -33,8 +33,10 @@ type entry struct {
 	// and inserts the resource row without ON CONFLICT, which would fail
 	// rather than overwrite should the impossible happen.
 	fresh bool
-	// change is the feed record apply wrote (for recentChanges).
+	// change is the feed record apply wrote and body the version's body
+	// (nil for a tombstone), for recentChanges and recentVersions.
 	change fhirstore.Change
+	body   []byte
 }
 
 // newEntry validates op and, for create and update, stamps and encodes its
@@ -191,7 +193,7 @@ type request struct {
 	// statements under the ctx it is given.
 	fn      func(ctx context.Context, tx *sql.Tx) error
 	results []fhirstore.OpResult
-	changes []fhirstore.Change // the feed records written, once committed for recentChanges
+	written []*entry // the entries that wrote a version, for recentChanges and recentVersions once committed
 	err     error
 	done    chan struct{} // closed when results and err are set
 	lead    chan struct{} // closed when the caller is handed the lead (submit)
@@ -367,7 +369,7 @@ func (db *DB) commit(batch []*request) {
 	db.committed()
 	for _, r := range batch {
 		if r.err == nil {
-			db.recent.add(r.changes) // before the waiters are told (advance)
+			db.remember(r.written) // before the waiters are told (advance)
 		}
 	}
 	last = batchLast
@@ -385,16 +387,16 @@ func (db *DB) run(tx *sql.Tx, r *request) int64 {
 	}
 	r.results = make([]fhirstore.OpResult, len(r.entries))
 	var last int64
-	r.changes = r.changes[:0]
+	r.written = r.written[:0]
 	for i, e := range r.entries {
 		res, seq, err := db.apply(db.ctx, tx, e)
 		if err != nil {
-			r.results, r.changes, r.err = nil, nil, &fhirstore.OpError{Index: i, Err: err}
+			r.results, r.written, r.err = nil, nil, &fhirstore.OpError{Index: i, Err: err}
 			return 0
 		}
 		r.results[i] = res
 		if seq > 0 {
-			r.changes = append(r.changes, e.change)
+			r.written = append(r.written, e)
 		}
 		last = max(last, seq)
 	}
@@ -481,6 +483,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResu
 	}
 	e.change = fhirstore.Change{Seq: seq, Type: e.typ, ID: e.id, VersionID: strconv.Itoa(version),
 		Interaction: interaction, Time: time.UnixMilli(ms).UTC()}
+	e.body = body
 	if p, ok := prev.(int); ok {
 		e.change.PreviousVersionID = strconv.Itoa(p)
 	}
