@@ -122,9 +122,9 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 		return fmt.Errorf("register Subscription/%s: %w", res.ID, err)
 	}
 	m.reg.putCreated(s, since, in == fhirstore.InteractionCreate)
-	if s.Status == StatusRequested {
-		m.bodies.keep(s.ID, s.VersionID, body) // for its activation
-		// (re-)activation: a fresh handshake, no backoff left from before
+	if s.Status == StatusRequested && res.VersionID != "1" {
+		// re-activation: a fresh handshake, no backoff left from before
+		// (version 1 is a new id, with no delivery state yet)
 		st, err := deliveryState(ctx, m.events, s.ID)
 		if err != nil {
 			return err
@@ -136,6 +136,9 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 			}
 		}
 		m.sched.SetNext(s.ID, time.Time{})
+	}
+	if s.Status == StatusRequested {
+		m.bodies.keep(s.ID, s.VersionID, body) // for its activation
 	}
 	m.sched.Touch(s.ID, m.now())
 	m.queue.Push(s.ID)
