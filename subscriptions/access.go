@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -46,7 +47,7 @@ func describeOwner(a *smart.Access) string {
 // storedAccess returns the access a stored Subscription body carries, and
 // its raw extension value ("" when the body has none: Full, the access of
 // subscriptions stored before the extension existed).
-func storedAccess(body map[string]any) (*smart.Access, string, error) {
+func storedAccess(body map[string]any, shared *accesses) (*smart.Access, string, error) {
 	raw, found := smart.AccessOf(body)
 	if !found {
 		return smart.Full(), "", nil
@@ -54,11 +55,55 @@ func storedAccess(body map[string]any) (*smart.Access, string, error) {
 	if raw == "" {
 		return nil, "", invalid("Subscription.extension", "the %s extension needs exactly one valueString", ExtAccess)
 	}
+	if a, key, ok := shared.get(raw); ok {
+		return a, key, nil
+	}
 	a, err := smart.Decode([]byte(raw))
 	if err != nil {
 		return nil, "", invalid("Subscription.extension", "the %s extension is not a readable access: %v", ExtAccess, err)
 	}
+	shared.put(raw, a)
 	return a, raw, nil
+}
+
+// accessesMax bounds the distinct stored accesses shared.
+const accessesMax = 4096
+
+// accesses shares one decoded Access among the subscriptions that carry
+// the same stored value (those of one owner do), instead of one each: a
+// decoded Access is never changed. Past accessesMax distinct values, new
+// ones are decoded for themselves. A nil *accesses shares nothing.
+type accesses struct {
+	mu sync.Mutex
+	m  map[string]sharedAccess
+}
+
+type sharedAccess struct {
+	a   *smart.Access
+	raw string // the map's key, handed out so that each subscription does not keep its own copy
+}
+
+func newAccesses() *accesses { return &accesses{m: map[string]sharedAccess{}} }
+
+func (c *accesses) get(raw string) (*smart.Access, string, bool) {
+	if c == nil {
+		return nil, "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[raw]
+	return s.a, s.raw, ok
+}
+
+func (c *accesses) put(raw string, a *smart.Access) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) < accessesMax {
+		c.m[raw] = sharedAccess{a: a, raw: raw}
+	}
 }
 
 // ownership checks that the caller may change or delete the stored
@@ -69,7 +114,7 @@ func ownership(caller *smart.Access, cur *fhirstore.Resource) (*smart.Access, st
 	if err != nil {
 		return nil, "", fmt.Errorf("decode Subscription/%s: %w", cur.ID, err)
 	}
-	owner, raw, err := storedAccess(body)
+	owner, raw, err := storedAccess(body, nil)
 	if err != nil {
 		return nil, "", fmt.Errorf("stored Subscription/%s: %w", cur.ID, err)
 	}

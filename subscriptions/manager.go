@@ -164,14 +164,16 @@ type Manager struct {
 	dl   *deliverer  // delivers rest-hook events, heartbeats and status changes
 	tail *match.Tail // the one reader of the change feed, feeding mt
 
-	queue   *delivery.Queue
-	bodies  *bodies      // requested subscriptions' bodies, for their activation (bodies.go)
-	buf     *stateBuffer // delivery states saved behind the deliveries (savebuffer.go)
-	lag     *lagTracker // what Lag is computed from (lag.go)
-	sched   *delivery.Schedule
-	keeper  *delivery.Keeper // the partitions held (nil without Cluster.Leases)
-	stats   counters         // running totals of Stats (stats.go)
-	skipped skippedSet       // changes the matcher set aside (skipped.go)
+	queue  *delivery.Queue
+	bodies *bodies      // requested subscriptions' bodies, for their activation (bodies.go)
+	buf    *stateBuffer // delivery states saved behind the deliveries (savebuffer.go)
+	// accesses shares the decoded owner access of subscriptions (access.go)
+	accesses *accesses
+	lag      *lagTracker // what Lag is computed from (lag.go)
+	sched    *delivery.Schedule
+	keeper   *delivery.Keeper // the partitions held (nil without Cluster.Leases)
+	stats    counters         // running totals of Stats (stats.go)
+	skipped  skippedSet       // changes the matcher set aside (skipped.go)
 
 	lmu       sync.Mutex
 	listeners map[string]map[*listener]struct{}
@@ -246,6 +248,7 @@ func New(cfg Config) (*Manager, error) {
 	m.lag.stalled = m.queue.Stalled
 	lanes := newLanes() // the in-memory delivery work of the subscription a worker is on
 	m.bodies = newBodies()
+	m.accesses = newAccesses()
 	m.buf = newStateBuffer(cfg.Events, m.log)
 	m.dl = &deliverer{cfg: &m.cfg, store: cfg.Store, events: cfg.Events, sender: cfg.Sender, reg: m.reg, bodies: m.bodies, buf: m.buf,
 		queue: m.queue, sched: m.sched, lanes: lanes, lag: m.lag, owns: m.owns, notes: m, parse: m.parse, log: m.log}
@@ -476,7 +479,7 @@ func (m *Manager) each(ctx context.Context, typ string, fn func(*fhirstore.Resou
 }
 
 func (m *Manager) parser(client bool) *parser {
-	return &parser{topics: m.topics, endpoint: m.cfg.ValidateEndpoint, client: client}
+	return &parser{topics: m.topics, endpoint: m.cfg.ValidateEndpoint, client: client, accesses: m.accesses}
 }
 
 // Subscription returns the current parsed state of a subscription.

@@ -183,6 +183,7 @@ func unsupported(element, format string, args ...any) *Error {
 type parser struct {
 	topics   *topics.Registry
 	endpoint func(string) error
+	accesses *accesses // shared decoded accesses (nil: none)
 	// client is true for a body submitted by a client (status rules apply).
 	client bool
 }
@@ -240,7 +241,7 @@ func (p *parser) access(s *Subscription, body map[string]any) error {
 	if _, found := smart.AccessOf(body); found && p.client {
 		return invalid("Subscription.extension", "extension %s is managed by the server: omit it", ExtAccess)
 	}
-	a, raw, err := storedAccess(body)
+	a, raw, err := storedAccess(body, p.accesses)
 	if err != nil {
 		return err
 	}
