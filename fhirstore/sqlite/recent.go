@@ -62,8 +62,14 @@ func (r *recentChanges) after(after int64, limit int) (out []fhirstore.Change, o
 	return out, true
 }
 
-// versionsMax bounds the versions kept in memory.
-const versionsMax = 1024
+// The versions kept in memory: at most versionsMax, versionsBytes of
+// bodies in all, none larger than versionMaxBody (a large body is read
+// from the database, as it always was).
+const (
+	versionsMax    = 1024
+	versionsBytes  = 8 << 20
+	versionMaxBody = 64 << 10
+)
 
 // recentVersions keeps the last versions this process wrote, so that the
 // VReads that follow every write (the matcher loading the change, the
@@ -74,6 +80,7 @@ type recentVersions struct {
 	mu    sync.Mutex
 	m     map[versionKey]fhirstore.Resource
 	order []versionKey // oldest first, for eviction
+	bytes int          // of the bodies held
 }
 
 type versionKey struct {
@@ -82,21 +89,29 @@ type versionKey struct {
 }
 
 func (r *recentVersions) add(res fhirstore.Resource) {
+	if len(res.Body) > versionMaxBody {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
 		r.m = make(map[versionKey]fhirstore.Resource, versionsMax)
 	}
-	if len(r.order) >= versionsMax {
-		n := versionsMax / 4
-		for _, k := range r.order[:n] {
-			delete(r.m, k)
-		}
+	n := 0 // the oldest to let go
+	for drop := r.bytes + len(res.Body) - versionsBytes; n < len(r.order) && (len(r.order)-n >= versionsMax || drop > 0); n++ {
+		k := r.order[n]
+		size := len(r.m[k].Body)
+		r.bytes -= size
+		drop -= size
+		delete(r.m, k)
+	}
+	if n > 0 {
 		r.order = append(r.order[:0], r.order[n:]...)
 	}
 	k := versionKey{res.Type, res.ID, res.VersionID}
 	r.m[k] = res
 	r.order = append(r.order, k)
+	r.bytes += len(res.Body)
 }
 
 // get returns a copy of a held version (its body too: callers may change
