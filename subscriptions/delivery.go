@@ -160,16 +160,6 @@ func (d *deliverer) deliver(ctx context.Context, id string) error {
 	return nil
 }
 
-func deliveryState(ctx context.Context, events fhirstore.EventStore, id string) (fhirstore.SubscriptionState, error) {
-	st, err := events.State(ctx, id)
-	if errors.Is(err, fhirstore.ErrNoState) {
-		return fhirstore.SubscriptionState{SubscriptionID: id}, nil
-	}
-	if err != nil {
-		return st, fmt.Errorf("read delivery state: %w", err)
-	}
-	return st, nil
-}
 
 // A run: an active subscription with a backlog gets its next
 // notifications sent back to back by the same worker, and its delivery
@@ -240,7 +230,7 @@ func (d *deliverer) sendEvents(ctx context.Context, s *Subscription, evs []fhirs
 // eventCount returns the subscription's current event count, which the
 // lane does not keep (the matcher moves it).
 func (d *deliverer) eventCount(ctx context.Context, id string) (int64, error) {
-	st, err := deliveryState(ctx, d.events, id)
+	st, err := d.buf.state(ctx, id)
 	return st.EventCount, err
 }
 

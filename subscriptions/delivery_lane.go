@@ -65,6 +65,15 @@ func (ln *lane) offer(version string, evs []fhirstore.Event) {
 	}
 }
 
+// renew moves the lane from version from to version to (lanes.renew).
+func (ln *lane) renew(from, to string) {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	if ln.version == from {
+		ln.version = to
+	}
+}
+
 // is reports whether the lane is of the subscription's version.
 func (ln *lane) is(version string) bool {
 	ln.mu.Lock()
@@ -129,11 +138,7 @@ func (l *lanes) offer(id, version string, evs []fhirstore.Event) {
 // saving the lane's state, so the lane is still true.
 func (l *lanes) renew(id, from, to string) {
 	if ln := l.get(id); ln != nil {
-		ln.mu.Lock()
-		if ln.version == from {
-			ln.version = to
-		}
-		ln.mu.Unlock()
+		ln.renew(from, to)
 	}
 }
 
@@ -150,12 +155,11 @@ func (d *deliverer) lane(ctx context.Context, s *Subscription) (*lane, error) {
 	if ln := d.lanes.get(s.ID); ln != nil && ln.is(s.VersionID) {
 		return ln, nil
 	}
-	st, err := deliveryState(ctx, d.events, s.ID)
+	st, err := d.buf.state(ctx, s.ID)
 	if err != nil {
 		d.lanes.drop(s.ID)
 		return nil, err
 	}
-	d.buf.overlay(&st) // a state saved behind is newer than the stored one
 	ln := &lane{version: s.VersionID, st: st, fresh: true}
 	d.lanes.put(s.ID, ln)
 	return ln, nil

@@ -125,13 +125,13 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 	if s.Status == StatusRequested && res.VersionID != "1" {
 		// re-activation: a fresh handshake, no backoff left from before
 		// (version 1 is a new id, with no delivery state yet)
-		st, err := deliveryState(ctx, m.events, s.ID)
+		st, err := m.buf.state(ctx, s.ID)
 		if err != nil {
 			return err
 		}
 		if st.ConsecutiveFailures > 0 || !st.NextAttempt.IsZero() {
 			st.ConsecutiveFailures, st.NextAttempt = 0, time.Time{}
-			if err := m.events.SaveDelivery(ctx, st); err != nil {
+			if err := m.buf.now(ctx, st); err != nil {
 				return fmt.Errorf("reset delivery state of Subscription/%s: %w", s.ID, err)
 			}
 		}

@@ -492,11 +492,7 @@ func (m *Manager) Subscriptions() []*Subscription { return m.reg.all() }
 // State returns the delivery state of a subscription (its event count;
 // zero values when none is stored yet).
 func (m *Manager) State(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
-	st, err := deliveryState(ctx, m.events, id)
-	if err == nil {
-		m.buf.overlay(&st) // what the deliverer saved behind is newer
-	}
-	return st, err
+	return m.buf.state(ctx, id)
 }
 
 // now returns the clock's time in UTC at millisecond precision.

@@ -52,7 +52,7 @@ func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self
 		if len(statuses) > 0 && !slices.Contains(statuses, string(s.Status)) {
 			continue
 		}
-		st, err := deliveryState(ctx, m.events, s.ID)
+		st, err := m.buf.state(ctx, s.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +105,7 @@ func (m *Manager) EventsBundle(ctx context.Context, id string, since, until int6
 	if since < 0 || until < 0 {
 		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid", Message: "event numbers must not be negative"}
 	}
-	st, err := deliveryState(ctx, m.events, id)
+	st, err := m.buf.state(ctx, id)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package subscriptions
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -91,6 +93,21 @@ func (b *stateBuffer) drop(ctx context.Context, id string) error {
 	delete(b.pending, id)
 	b.mu.Unlock()
 	return b.events.DropSubscription(ctx, id)
+}
+
+// state returns a subscription's delivery state: the stored one (zero
+// values when none is stored yet) under the delivery fields buffered for
+// it, which are newer. Every reader of a delivery state goes through it.
+func (b *stateBuffer) state(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
+	st, err := b.events.State(ctx, id)
+	if errors.Is(err, fhirstore.ErrNoState) {
+		st, err = fhirstore.SubscriptionState{SubscriptionID: id}, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("read delivery state: %w", err)
+	}
+	b.overlay(&st)
+	return st, nil
 }
 
 // overlay puts the delivery fields buffered for st's subscription, newer
