@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
 )
 
 // InstantLayout is the layout of meta.lastUpdated written by Stamp: a FHIR
@@ -64,15 +66,13 @@ func Stamp(body map[string]any, id, versionID string, lastUpdated time.Time) err
 // escaping, no insignificant white space and no trailing newline.
 // json.Number values are written as given, so decimals keep their precision.
 func Encode(body map[string]any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
 	typ, hasType := body["resourceType"]
 	if !hasType {
-		if err := enc.Encode(body); err != nil {
+		out, err := EncodeJSON(body)
+		if err != nil {
 			return nil, fmt.Errorf("encode resource: %w", err)
 		}
-		return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+		return out, nil
 	}
 	rest := make(map[string]any, len(body))
 	for k, v := range body {
@@ -80,22 +80,41 @@ func Encode(body map[string]any) ([]byte, error) {
 			rest[k] = v
 		}
 	}
-	buf.WriteString(`{"resourceType":`)
-	if err := enc.Encode(typ); err != nil {
+	head, err := EncodeJSON(typ)
+	if err != nil {
 		return nil, fmt.Errorf("encode resource: %w", err)
 	}
-	buf.Truncate(buf.Len() - 1) // the encoder's newline
 	if len(rest) == 0 {
-		buf.WriteByte('}')
-		return buf.Bytes(), nil
+		out := make([]byte, 0, len(`{"resourceType":}`)+len(head))
+		out = append(append(append(out, `{"resourceType":`...), head...), '}')
+		return out, nil
 	}
-	mark := buf.Len()
-	if err := enc.Encode(rest); err != nil {
+	tail, err := EncodeJSON(rest)
+	if err != nil {
 		return nil, fmt.Errorf("encode resource: %w", err)
 	}
-	out := buf.Bytes()
-	out[mark] = ',' // replace the '{' that opens rest
-	return bytes.TrimSuffix(out, []byte("\n")), nil
+	out := make([]byte, 0, len(`{"resourceType":,`)+len(head)+len(tail))
+	out = append(append(append(out, `{"resourceType":`...), head...), ',')
+	return append(out, tail[1:]...), nil // tail without the '{' that opens rest
+}
+
+// EncodeJSON is the server's one compact JSON encoding of a value built of
+// maps, slices, strings, json.Number and the like (a resource, a Bundle, an
+// OperationOutcome): encoding/json's bytes exactly — map keys in order,
+// the same escapes and number formats, the same errors — without HTML
+// escaping and without a trailing newline. It runs segmentio/encoding's
+// encoder, which writes the same bytes as encoding/json (checked by
+// FuzzEncodeJSONAgrees) at under half its CPU and with a few allocations
+// instead of one per value: encoding Bundles and resources was 6–7% of the
+// server's CPU under fhirsub-load's e2e scenario.
+func EncodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := fastjson.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Decode decodes a stored JSON object with numbers as json.Number. It

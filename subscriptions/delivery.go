@@ -160,7 +160,6 @@ func (d *deliverer) deliver(ctx context.Context, id string) error {
 	return nil
 }
 
-
 // A run: an active subscription with a backlog gets its next
 // notifications sent back to back by the same worker, and its delivery
 // state saved once at the end, so that one subscription's throughput is

@@ -1,9 +1,7 @@
 package subscriptions
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -256,11 +254,9 @@ func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[strin
 // writes resources; HTML escaping would change the bytes a receiver
 // signs or compares, not their meaning).
 func EncodeBundle(bundle map[string]any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(bundle); err != nil {
+	out, err := fhirstore.EncodeJSON(bundle)
+	if err != nil {
 		return nil, fmt.Errorf("encode notification: %w", err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return out, nil
 }

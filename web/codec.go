@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fhirsub/fhirsub/conformance/schema"
+	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
 const fhirJSON = "application/fhir+json; charset=utf-8"
@@ -159,11 +160,9 @@ func jsonErrorText(err error, body []byte) string {
 
 // writeJSON encodes v as FHIR JSON without HTML escaping.
 func writeJSON(c echo.Context, status int, v any) error {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	out, err := fhirstore.EncodeJSON(v)
+	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
-	return c.Blob(status, fhirJSON, bytes.TrimRight(buf.Bytes(), "\n"))
+	return c.Blob(status, fhirJSON, out)
 }
