@@ -57,6 +57,16 @@ func (db *DB) Changes(ctx context.Context, after int64, limit int) ([]fhirstore.
 
 // LastSeq returns the highest committed seq, 0 when the feed is empty.
 func (db *DB) LastSeq(ctx context.Context) (int64, error) {
+	if db.cfg.Exclusive {
+		// Every commit is this process's, and commit advances seen
+		// before it answers the writer.
+		return db.seen.Load(), nil
+	}
+	return db.storedLastSeq(ctx)
+}
+
+// storedLastSeq reads the highest committed seq from the database.
+func (db *DB) storedLastSeq(ctx context.Context) (int64, error) {
 	var last sql.NullInt64
 	if err := db.rstmts.lastSeq.QueryRowContext(ctx).Scan(&last); err != nil {
 		return 0, fmt.Errorf("read last seq: %w", err)

@@ -208,7 +208,7 @@ func (db *DB) open(ctx context.Context) error {
 	db.ckpt.SetMaxIdleConns(1)
 	db.ckpt.SetConnMaxLifetime(0)
 	db.ckpt.SetConnMaxIdleTime(0)
-	last, err := db.LastSeq(ctx)
+	last, err := db.storedLastSeq(ctx)
 	if err != nil {
 		return err
 	}

@@ -114,6 +114,14 @@ func TestExclusiveStore(t *testing.T) {
 	if !reflect.DeepEqual(fromMemory, fromTable) || len(fromMemory) != 3 {
 		t.Fatalf("from memory %+v\nfrom the table %+v", fromMemory, fromTable)
 	}
+	// the last seq, from memory, is the table's
+	memLast, err := second.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tableLast, err := reader.LastSeq(ctx); err != nil || memLast != tableLast || memLast != 6 {
+		t.Fatalf("LastSeq from memory %d, from the table %d (%v); want 6", memLast, tableLast, err)
+	}
 	// and the versions written (a tombstone among them) read back alike
 	for _, v := range []struct{ id, version string }{{ids[0], "2"}, {ids[1], "2"}, {ids[1], "3"}} {
 		mem, err := second.VRead(ctx, "Patient", v.id, v.version)

@@ -299,11 +299,11 @@ func splitDerived(batch []*request) (derived, writes []*request) {
 func (db *DB) commit(batch []*request) {
 	var last int64
 	defer func() {
+		if last > 0 {
+			db.advance(last) // before the writers are answered: LastSeq reads it when Exclusive
+		}
 		for _, r := range batch {
 			close(r.done)
-		}
-		if last > 0 {
-			db.advance(last)
 		}
 	}()
 	fail := func(err error) {
