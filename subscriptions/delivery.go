@@ -131,6 +131,13 @@ func (d *deliverer) deliver(ctx context.Context, id string) error {
 		if s.Heartbeat > 0 && !s.Classic() && now.Sub(comm) >= s.Heartbeat {
 			return d.heartbeat(ctx, s, ln)
 		}
+		if ln.st.Delivered == 0 {
+			// Never had an event to send (just hand-shaken, say): no
+			// lane is kept for it, so that many idle subscriptions cost
+			// no memory for one. Its state is the buffer's or the
+			// store's; its first event builds a lane again.
+			d.lanes.drop(id)
+		}
 		return nil
 	}
 	before := ln.st.Delivered

@@ -142,6 +142,14 @@ func (l *lanes) renew(id, from, to string) {
 	}
 }
 
+// count returns the number of lanes held.
+func (l *lanes) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+// drop forgets id's lane: its next delivery reads the state again.
 func (l *lanes) drop(id string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -500,3 +500,46 @@ func TestRoutesCoexist(t *testing.T) {
 	e.mustDo(422, "POST", "/Subscription", topicSub(rcv.srv.URL, encTopic, "empty"))
 	e.mustDo(422, "PUT", "/SubscriptionTopic/bad", map[string]any{"resourceType": "SubscriptionTopic", "id": "bad", "status": "active"})
 }
+
+// TestIdleSubscriptionsHoldNoLane: a rest-hook subscription that has only
+// been hand-shaken keeps no delivery lane in memory (100,000 idle ones
+// would hold 25 MB); its first event builds one, which is then kept, and
+// the event is delivered once, numbered 1.
+func TestIdleSubscriptionsHoldNoLane(t *testing.T) {
+	rcv := newReceiver(t)
+	e := newEnv(t)
+	e.mustDo(201, "PUT", "/SubscriptionTopic/encounter-start", encounterTopic())
+	var ids []string
+	for range 3 {
+		sub := topicSub(rcv.srv.URL+"/hook", encTopic, "id-only", "Encounter?patient=Patient/p1")
+		ids = append(ids, e.mustDo(201, "POST", "/Subscription", sub)["id"].(string))
+	}
+	for _, id := range ids {
+		rcv.waitFor("handshake", forSub(t, id, "handshake"))
+		e.waitStatus(id, "active")
+	}
+	lanes := func() int { return e.m.Stats().DeliveryLanes }
+	deadline := time.Now().Add(10 * time.Second)
+	for lanes() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("lanes after 3 handshakes: %d", lanes())
+	if n := lanes(); n != 0 {
+		t.Fatalf("%d delivery lanes held by subscriptions that never had an event, want 0", n)
+	}
+
+	e.mustDo(201, "POST", "/Encounter", encounter("p1"))
+	for _, id := range ids {
+		ev := rcv.waitFor("event", forSub(t, id, "event-notification"))
+		if got := eventNumbers(t, ev.JSON); len(got) != 1 || got[0] != "1" {
+			t.Errorf("Subscription/%s: event numbers %v, want [1]", id, got)
+		}
+	}
+	t.Logf("lanes after one event each: %d", lanes())
+	if n := lanes(); n != len(ids) {
+		t.Errorf("%d delivery lanes after each subscription delivered an event, want %d", n, len(ids))
+	}
+	if n := len(rcv.matching(func(r received) bool { return kindOf(t, r) == "event-notification" })); n != len(ids) {
+		t.Errorf("%d event notifications, want %d (one each)", n, len(ids))
+	}
+}

@@ -37,6 +37,11 @@ type Stats struct {
 	ChangesSkipped int64
 	// Skipped lists the changes currently set aside, by seq.
 	Skipped []SkippedChange
+	// DeliveryLanes is the number of rest-hook subscriptions holding a
+	// delivery lane in memory (their state and the events read ahead):
+	// those that have had events to send. One never sent an event holds
+	// none.
+	DeliveryLanes int
 	// Lag is how far notifications are behind the writes (see Manager.Lag).
 	Lag Lag
 }
@@ -88,5 +93,6 @@ func (m *Manager) Stats() Stats {
 	}
 	m.reg.countByStatus(st.Subscriptions)
 	st.QueuePending, st.QueueBusy = m.queue.Depth()
+	st.DeliveryLanes = m.dl.lanes.count()
 	return st
 }
