@@ -169,6 +169,31 @@ func BenchmarkRecord(b *testing.B) {
 	b.ReportMetric(float64(seq*perChange)/time.Since(start).Seconds(), "events/s")
 }
 
+// BenchmarkRecordFanout records one change matching 10 or 100
+// subscriptions (of 10,000) per op, as fhirsub-load's fanout and resthook
+// scenarios make the matcher do, and reports the time per event.
+func BenchmarkRecordFanout(b *testing.B) {
+	for _, perChange := range []int{10, 100} {
+		b.Run(fmt.Sprint(perChange), func(b *testing.B) {
+			ctx := context.Background()
+			db := mustOpen(b, filepath.Join(b.TempDir(), "fhir.db"))
+			at := time.Now()
+			matches := make([]fhirstore.Match, perChange)
+			var seq int64
+			for b.Loop() {
+				seq++
+				for k := range matches {
+					matches[k] = obsMatch(fmt.Sprintf("sub-%05d", (seq*int64(perChange)+int64(k))%10_000), seq)
+				}
+				if _, err := db.Record(ctx, "matcher", seq, at, matches); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(seq*int64(perChange)), "ns/event")
+		})
+	}
+}
+
 // TestRecordManyIsRecordInOrder: a batch numbers events, moves the cursor
 // and replays exactly as the same Record calls one by one would, and is
 // refused whole when out of seq order.
