@@ -229,7 +229,7 @@ type pipelineCollector struct {
 	sockets socketCounter
 
 	changes, skipped, events, wsDeliveries *prometheus.Desc
-	subs, pending, busy, conns, lag        *prometheus.Desc
+	subs, pending, busy, lanes, conns, lag *prometheus.Desc
 }
 
 func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineCollector {
@@ -251,6 +251,8 @@ func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineC
 			"Rest-hook subscriptions with delivery work waiting for a worker.", nil, nil),
 		busy: prometheus.NewDesc("fhirsub_delivery_in_flight",
 			"Rest-hook subscriptions a delivery worker is on.", nil, nil),
+		lanes: prometheus.NewDesc("fhirsub_delivery_lanes",
+			"Rest-hook subscriptions holding a delivery lane in memory (those that have had events to send).", nil, nil),
 		conns: prometheus.NewDesc("fhirsub_websocket_connections",
 			"Open websocket connections, every protocol.", nil, nil),
 		lag: prometheus.NewDesc("fhirsub_notification_lag_seconds",
@@ -267,7 +269,7 @@ func newPipelineCollector(stats pipelineStats, sockets socketCounter) *pipelineC
 
 // Describe sends the descriptors of every metric Collect sends.
 func (c *pipelineCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.changes, c.skipped, c.events, c.wsDeliveries, c.subs, c.pending, c.busy, c.conns, c.lag} {
+	for _, d := range []*prometheus.Desc{c.changes, c.skipped, c.events, c.wsDeliveries, c.subs, c.pending, c.busy, c.lanes, c.conns, c.lag} {
 		ch <- d
 	}
 }
@@ -290,6 +292,7 @@ func (c *pipelineCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.pending, st.QueuePending)
 	gauge(c.busy, st.QueueBusy)
+	gauge(c.lanes, st.DeliveryLanes)
 	gauge(c.conns, c.sockets.Len())
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, st.Lag.Matcher.Seconds(), "matcher")
 	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, st.Lag.RestHook.Seconds(), subscriptions.ChannelRestHook)

@@ -203,7 +203,7 @@ func TestCountingStore(t *testing.T) {
 // websocket series joins the rest-hook ones under one metric name.
 func TestPipelineCollector(t *testing.T) {
 	m := newMetrics(slog.New(slog.DiscardHandler))
-	m.observe(fixedStats{ChangesProcessed: 7, EventsRecorded: 5, EventsToListeners: 3, QueuePending: 2, QueueBusy: 1,
+	m.observe(fixedStats{ChangesProcessed: 7, EventsRecorded: 5, EventsToListeners: 3, QueuePending: 2, QueueBusy: 1, DeliveryLanes: 8,
 		Subscriptions: map[subscriptions.Status]int{subscriptions.StatusActive: 4, subscriptions.StatusError: 1},
 		Lag:           subscriptions.Lag{Matcher: 250 * time.Millisecond, RestHook: 1500 * time.Millisecond}},
 		fixedSockets{n: 6, lag: 750 * time.Millisecond})
@@ -215,6 +215,7 @@ func TestPipelineCollector(t *testing.T) {
 		restHookOK:                                              0,
 		"fhirsub_delivery_queue_depth":                          2,
 		"fhirsub_delivery_in_flight":                            1,
+		"fhirsub_delivery_lanes":                                8,
 		"fhirsub_websocket_connections":                         6,
 		`fhirsub_subscriptions{status="active"}`:                4,
 		`fhirsub_subscriptions{status="error"}`:                 1,
