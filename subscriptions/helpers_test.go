@@ -109,6 +109,35 @@ func (r *receiver) waitN(what string, n int, pred func(received) bool) []receive
 	}
 }
 
+// waitEvents waits until the event notifications of subscription id
+// carry n events in all (several may share a notification) and returns
+// those notifications.
+func (r *receiver) waitEvents(id string, n int) []received {
+	r.t.Helper()
+	pred := forSub(r.t, id, "event-notification")
+	deadline := time.After(15 * time.Second)
+	count := func() ([]received, int) {
+		got := r.matching(pred)
+		events := 0
+		for _, g := range got {
+			events += len(eventNumbers(r.t, g.JSON))
+		}
+		return got, events
+	}
+	for {
+		got, events := count()
+		if events >= n {
+			return got
+		}
+		select {
+		case <-r.notify:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			r.t.Fatalf("timed out waiting for %d events of Subscription/%s (have %d)", n, id, events)
+		}
+	}
+}
+
 // waitFor waits for the first request pred accepts.
 func (r *receiver) waitFor(what string, pred func(received) bool) received {
 	r.t.Helper()

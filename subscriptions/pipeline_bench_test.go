@@ -200,7 +200,7 @@ func deliverWrites(b *testing.B, e *env, h *hookCounter, patient string, writes,
 func BenchmarkRestHookPipeline(b *testing.B) {
 	h := newHookCounter(b)
 	e := newEnv(b)
-	subscribe(b, e, h, 1, "p1", 0)
+	subscribe(b, e, h, 1, "p1", 1)
 	b.ReportAllocs()
 	b.ResetTimer()
 	deliverWrites(b, e, h, "p1", b.N, 1)
@@ -210,8 +210,8 @@ func BenchmarkRestHookPipeline(b *testing.B) {
 // rest-hook deliveries/s to a local receiver): 100 rest-hook
 // subscriptions on one local receiver, all triggered by every write of a
 // stream of matching writes. One op is one write delivered to all 100.
-// "max-count=1" is also the default (no backport-max-count: one event per
-// notification); "max-count=20" lets queued events share a Bundle.
+// "max-count=1" sends one event per notification; "max-count=20" (also
+// the default, DefaultMaxCount) lets queued events share a Bundle.
 func BenchmarkRestHookFanout(b *testing.B) {
 	const subs = 100
 	h := newHookCounter(b)
@@ -221,7 +221,7 @@ func BenchmarkRestHookFanout(b *testing.B) {
 		maxCount int
 		patient  string
 	}{
-		{"max-count=1", 0, "fan1"},
+		{"max-count=1", 1, "fan1"},
 		{"max-count=20", 20, "fan20"},
 	} {
 		// each case has its own subscriptions, on its own patient

@@ -73,9 +73,7 @@ func TestRestartLosesNothing(t *testing.T) {
 func collect(t *testing.T, got []received, byNumber map[int]string) {
 	t.Helper()
 	for _, n := range got {
-		nums := eventNumbers(t, n.JSON)
-		focus := focusRef(t, n.JSON)
-		for _, s := range nums {
+		for s, focus := range eventFoci(t, n.JSON) {
 			k, _ := strconv.Atoi(s)
 			if prev, ok := byNumber[k]; ok && prev != focus {
 				t.Fatalf("event %d delivered with two foci: %s and %s", k, prev, focus)

@@ -109,7 +109,8 @@ type Subscription struct {
 	Heartbeat time.Duration
 	// Timeout is the per-attempt timeout (0: the manager's default).
 	Timeout time.Duration
-	// MaxCount is the most events per notification Bundle (0: 1).
+	// MaxCount is the most events per notification Bundle, from
+	// backport-max-count (0: not given, DefaultMaxCount).
 	MaxCount int
 	// End is when the subscription ends (zero: never). An end already
 	// past when the version was written is ignored (see the package doc).
