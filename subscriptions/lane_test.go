@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -105,5 +106,64 @@ func TestLanesOfferVersion(t *testing.T) {
 	ln.take()
 	if n := len(ln.ahead); n != 101 {
 		t.Errorf("after renew: %d events ahead, want 101", n)
+	}
+}
+
+// logEvents is an event log of numbered events that counts its reads.
+type logEvents struct {
+	fhirstore.EventStore
+	log   []fhirstore.Event
+	reads int
+}
+
+func (l *logEvents) Events(_ context.Context, _ string, from, _ int64, limit int) ([]fhirstore.Event, error) {
+	l.reads++
+	var out []fhirstore.Event
+	for _, e := range l.log {
+		if e.Number >= from && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// TestPendingReadsOnlyWhatOffersMiss: with a batch of 20, a lane holding
+// the one event just offered sends it without reading the log; an empty
+// lane reads it; a gap among the offers makes the next notification read
+// the events the offers missed, in order.
+func TestPendingReadsOnlyWhatOffersMiss(t *testing.T) {
+	ctx := context.Background()
+	ev := &logEvents{log: numbered(1, 8)}
+	d := &deliverer{events: ev}
+	ln := &lane{version: "1"}
+
+	got, _ := d.pending(ctx, "s", ln, 20) // empty: reads
+	if ev.reads != 1 || !slices.Equal(numbers(got), numbers(numbered(1, 8))) {
+		t.Fatalf("empty lane: %v after %d reads, want 1…8 after 1", numbers(got), ev.reads)
+	}
+	ln.st.Delivered = 8
+	ln.delivered(8)
+
+	ev.log = append(ev.log, numbered(9, 9)...)
+	ln.offer("1", numbered(9, 9))
+	got, _ = d.pending(ctx, "s", ln, 20)
+	if ev.reads != 1 || !slices.Equal(numbers(got), []int64{9}) {
+		t.Fatalf("offered event: %v after %d reads, want [9] without a read", numbers(got), ev.reads)
+	}
+	ln.st.Delivered = 9
+	ln.delivered(9)
+
+	ev.log = append(ev.log, numbered(10, 12)...) // 10's offer was dropped
+	ln.offer("1", numbered(11, 12))
+	ln.take() // as a run's end does
+	if !ln.pendingWork() {
+		t.Fatal("a gap among the offers is no pending work")
+	}
+	got, _ = d.pending(ctx, "s", ln, 20)
+	if ev.reads != 2 || !slices.Equal(numbers(got), []int64{10, 11, 12}) {
+		t.Fatalf("after a gap: %v after %d reads, want [10 11 12] after 2", numbers(got), ev.reads)
+	}
+	if ln.gap {
+		t.Error("the read left the gap flag set")
 	}
 }
