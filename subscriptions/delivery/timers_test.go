@@ -77,3 +77,24 @@ func TestScheduleTimers(t *testing.T) {
 		t.Fatalf("%d timers left armed", n)
 	}
 }
+
+// TestInstantKeepsOrderAndClamps: the schedule's compact times keep a
+// time to the nanosecond and its order; the zero time is none; an end
+// before 1678 is past and one after 2262 never comes.
+func TestInstantKeepsOrderAndClamps(t *testing.T) {
+	now := time.Date(2026, 12, 6, 10, 0, 0, 123456789, time.UTC)
+	if got := instantOf(now).time(); !got.Equal(now) {
+		t.Errorf("round trip of %v gave %v", now, got)
+	}
+	if instantOf(time.Time{}) != 0 || !instant(0).time().IsZero() {
+		t.Error("the zero time is not 0, or 0 not the zero time")
+	}
+	past := instantOf(time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC))
+	future := instantOf(time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC))
+	if !(past != 0 && past < instantOf(now) && instantOf(now) < instantOf(now.Add(time.Nanosecond)) && instantOf(now) < future) {
+		t.Errorf("order lost: 1500 → %d, now → %d, 9999 → %d", past, instantOf(now), future)
+	}
+	if instantOf(time.Unix(0, 0)) == 0 {
+		t.Error("the Unix epoch became no time")
+	}
+}
