@@ -85,7 +85,7 @@ func matchNodes(p *param, typ, modifier string, values []value, nodes []fhirpath
 		nums := numbersOf(nodes, nil)
 		for _, v := range values {
 			for _, n := range nums {
-				if matchNumber(v.prefix, n, v.num) {
+				if matchNumber(v.prefix, n, v.more.num) {
 					return true, nil
 				}
 			}
@@ -207,10 +207,10 @@ func matchURIs(modifier string, values []value, uris []string) bool {
 func matchQuantities(values []value, qs []quantity) bool {
 	for _, v := range values {
 		for _, q := range qs {
-			if v.quantity && !unitMatch(&v, &q) {
+			if v.more.quantity && !unitMatch(v.more, &q) {
 				continue
 			}
-			if matchNumber(v.prefix, q.v, v.num) {
+			if matchNumber(v.prefix, q.v, v.more.num) {
 				return true
 			}
 		}
@@ -220,7 +220,7 @@ func matchQuantities(values []value, qs []quantity) bool {
 
 // unitMatch applies the "|system|code" part of a quantity search: with a
 // system, system and code must both match; without, the code or the unit.
-func unitMatch(v *value, q *quantity) bool {
+func unitMatch(v *valueMore, q *quantity) bool {
 	if v.unitSys != "" {
 		return q.system == v.unitSys && (v.unitCode == "" || q.code == v.unitCode)
 	}
@@ -242,7 +242,7 @@ func matchComposite(p *param, values []value, nodes []fhirpath.Value) (bool, err
 	values:
 		for _, v := range values {
 			for i, c := range p.comps {
-				ok, err := matchNodes(nil, c.typ, "", v.parts[i:i+1], compNodes[i])
+				ok, err := matchNodes(nil, c.typ, "", v.more.parts[i:i+1], compNodes[i])
 				if err != nil {
 					return false, err
 				}

@@ -290,7 +290,7 @@ func parseTyped(typ string, p *param, refType, s string) (value, error) {
 		if err != nil {
 			return value{}, fmt.Errorf("%q: %w", rest, err)
 		}
-		return value{prefix: prefix, num: d}, nil
+		return value{prefix: prefix, more: &valueMore{num: d}}, nil
 	case "quantity":
 		return parseQuantity(s)
 	case "composite":
@@ -365,12 +365,12 @@ func parseQuantity(s string) (value, error) {
 	if err != nil {
 		return value{}, fmt.Errorf("%q: %w", parts[0], err)
 	}
-	v := value{prefix: prefix, num: d}
+	m := &valueMore{num: d}
 	if len(parts) == 3 {
-		v.unitSys, v.unitCode = unescape(parts[1]), unescape(parts[2])
-		v.quantity = v.unitSys != "" || v.unitCode != ""
+		m.unitSys, m.unitCode = unescape(parts[1]), unescape(parts[2])
+		m.quantity = m.unitSys != "" || m.unitCode != ""
 	}
-	return v, nil
+	return value{prefix: prefix, more: m}, nil
 }
 
 func parseComposite(p *param, s string) (value, error) {
@@ -378,15 +378,15 @@ func parseComposite(p *param, s string) (value, error) {
 	if len(parts) != len(p.comps) {
 		return value{}, fmt.Errorf("%q: expected %d components separated by $", s, len(p.comps))
 	}
-	v := value{parts: make([]value, len(parts))}
+	m := &valueMore{parts: make([]value, len(parts))}
 	for i, part := range parts {
 		pv, err := parseTyped(p.comps[i].typ, nil, "", part)
 		if err != nil {
 			return value{}, fmt.Errorf("component %d: %w", i+1, err)
 		}
-		v.parts[i] = pv
+		m.parts[i] = pv
 	}
-	return v, nil
+	return value{more: m}, nil
 }
 
 // splitEscaped splits s at every sep not preceded by a backslash. Escapes
