@@ -1,7 +1,6 @@
 package subscriptions
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
@@ -17,15 +16,6 @@ type entry struct {
 	since int64
 }
 
-// placement records where an entry was filed, to remove it.
-type placement struct {
-	ki   *match.KeyIndex[*entry]
-	keys []search.Key
-	// typ and group locate ki for pruning empty indexes.
-	typ   string
-	group *topicGroup
-}
-
 // topicGroup holds the subscriptions of one topic version.
 type topicGroup struct {
 	topic  *topics.Topic
@@ -39,12 +29,10 @@ type index struct {
 	classic map[string]*match.KeyIndex[*entry] // resource type → classic subscriptions
 	groups  map[string]*topicGroup             // topic canonical → group
 	byType  map[string][]*topicGroup
-	placed  map[string]*placed // subscription id → where it is
-}
-
-type placed struct {
-	e   *entry
-	pls []placement
+	// placed maps a subscription id to its entry. Where the entry is
+	// filed is not kept (it was ~140 bytes a subscription): remove files
+	// it out again from the subscription, which does not change.
+	placed map[string]*entry
 }
 
 func newIndex() *index {
@@ -52,22 +40,18 @@ func newIndex() *index {
 		classic: map[string]*match.KeyIndex[*entry]{},
 		groups:  map[string]*topicGroup{},
 		byType:  map[string][]*topicGroup{},
-		placed:  map[string]*placed{},
+		placed:  map[string]*entry{},
 	}
 }
 
 // get returns the indexed entry of a subscription, or nil.
 func (ix *index) get(id string) *entry {
-	if p := ix.placed[id]; p != nil {
-		return p.e
-	}
-	return nil
+	return ix.placed[id]
 }
 
 // put files (or re-files) a subscription.
 func (ix *index) put(e *entry) {
 	ix.remove(e.sub.ID)
-	p := &placed{e: e}
 	s := e.sub
 	if s.Criteria != nil {
 		ki := ix.classic[s.Criteria.Type]
@@ -75,9 +59,7 @@ func (ix *index) put(e *entry) {
 			ki = match.NewKeyIndex[*entry]()
 			ix.classic[s.Criteria.Type] = ki
 		}
-		keys := match.Selective(s.Criteria.Narrow())
-		ki.Add(e, keys)
-		p.pls = append(p.pls, placement{ki: ki, keys: keys, typ: s.Criteria.Type})
+		ki.Add(e, classicKeys(s))
 	} else {
 		canon := s.Topic.Canonical()
 		g := ix.groups[canon]
@@ -90,42 +72,58 @@ func (ix *index) put(e *entry) {
 		}
 		g.count++
 		for _, rt := range s.Topic.ResourceTypes() {
-			var groups [][]search.Key
-			for _, f := range s.Filters {
-				if f.ResourceType == rt {
-					groups = append(groups, f.Query.Narrow()...)
-				}
-			}
 			ki := g.byType[rt]
 			if ki == nil {
 				ki = match.NewKeyIndex[*entry]()
 				g.byType[rt] = ki
 			}
-			keys := match.Selective(groups)
-			ki.Add(e, keys)
-			p.pls = append(p.pls, placement{ki: ki, keys: keys, typ: rt, group: g})
+			ki.Add(e, topicKeys(s, rt))
 		}
 	}
-	ix.placed[s.ID] = p
+	ix.placed[s.ID] = e
 }
 
-// remove takes a subscription out of the index.
+// classicKeys are the keys a classic subscription is filed under.
+func classicKeys(s *Subscription) []search.Key { return match.Selective(s.Criteria.Narrow()) }
+
+// topicKeys are the keys a topic-based subscription is filed under in the
+// index of focus resource type rt: from its filters on rt.
+func topicKeys(s *Subscription, rt string) []search.Key {
+	var groups [][]search.Key
+	for _, f := range s.Filters {
+		if f.ResourceType == rt {
+			groups = append(groups, f.Query.Narrow()...)
+		}
+	}
+	return match.Selective(groups)
+}
+
+// remove takes a subscription out of the index: out of the key indexes
+// put filed it in, found again from the subscription.
 func (ix *index) remove(id string) {
-	p := ix.placed[id]
-	if p == nil {
+	e := ix.placed[id]
+	if e == nil {
 		return
 	}
 	delete(ix.placed, id)
-	var g *topicGroup
-	for _, pl := range p.pls {
-		pl.ki.Remove(p.e, pl.keys)
-		if pl.group == nil && pl.ki.Empty() {
-			delete(ix.classic, pl.typ)
+	s := e.sub
+	if s.Criteria != nil {
+		if ki := ix.classic[s.Criteria.Type]; ki != nil {
+			ki.Remove(e, classicKeys(s))
+			if ki.Empty() {
+				delete(ix.classic, s.Criteria.Type)
+			}
 		}
-		g = cmp.Or(g, pl.group)
+		return
 	}
+	g := ix.groups[s.Topic.Canonical()]
 	if g == nil {
 		return
+	}
+	for _, rt := range s.Topic.ResourceTypes() {
+		if ki := g.byType[rt]; ki != nil {
+			ki.Remove(e, topicKeys(s, rt))
+		}
 	}
 	if g.count--; g.count > 0 {
 		return

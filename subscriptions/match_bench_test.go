@@ -10,6 +10,7 @@ import (
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions/match"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
@@ -98,6 +99,41 @@ func TestIndexFindsOnlyCandidates(t *testing.T) {
 	ch = &loaded{store: m.store, ctx: context.Background(), c: c, res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
 	if got := m.mt.match(c, ch); len(got) != 0 {
 		t.Errorf("removed subscriptions still match: %v", got)
+	}
+}
+
+// TestIndexRemoveUndoesPut: remove finds again, from the subscription
+// alone, every key index put filed it in; after re-filing some and
+// removing all, no index, group or key is left.
+func TestIndexRemoveUndoesPut(t *testing.T) {
+	m := benchManager(t, 200)
+	ix := m.reg.idx
+	for id, e := range ix.placed {
+		if id < "s000050" {
+			ix.put(e) // re-filed under the same keys: out, then in again
+		}
+	}
+	t.Logf("%d subscriptions filed: %d classic indexes, %d topic groups", len(ix.placed), len(ix.classic), len(ix.groups))
+	var kis []*match.KeyIndex[*entry] // the indexes, to look into after their group is gone
+	for _, ki := range ix.classic {
+		kis = append(kis, ki)
+	}
+	for _, g := range ix.groups {
+		for _, ki := range g.byType {
+			kis = append(kis, ki)
+		}
+	}
+	for id := range ix.placed {
+		ix.remove(id)
+	}
+	for i, ki := range kis {
+		if !ki.Empty() {
+			t.Errorf("key index %d still holds entries: remove used other keys than put", i)
+		}
+	}
+	if len(ix.placed) != 0 || len(ix.classic) != 0 || len(ix.groups) != 0 || len(ix.byType) != 0 {
+		t.Fatalf("left after removing all: %d placed, %d classic indexes, %d groups, %d types",
+			len(ix.placed), len(ix.classic), len(ix.groups), len(ix.byType))
 	}
 }
 
