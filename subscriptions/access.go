@@ -50,7 +50,7 @@ func describeOwner(a *smart.Access) string {
 func storedAccess(body map[string]any, shared *accesses) (*smart.Access, string, error) {
 	raw, found := smart.AccessOf(body)
 	if !found {
-		return smart.Full(), "", nil
+		return fullAccess, "", nil
 	}
 	if raw == "" {
 		return nil, "", invalid("Subscription.extension", "the %s extension needs exactly one valueString", ExtAccess)
@@ -65,6 +65,16 @@ func storedAccess(body map[string]any, shared *accesses) (*smart.Access, string,
 	shared.put(raw, a)
 	return a, raw, nil
 }
+
+// fullAccess is the Access of every Subscription stored without ExtAccess
+// (created without authentication): one value for all of them, as a
+// decoded Access is never changed, and fullKey its encoding, the key of
+// the access decisions memoised (~100 bytes a subscription when each had
+// its own).
+var (
+	fullAccess = smart.Full()
+	fullKey    = sync.OnceValues(fullAccess.EncodeString)
+)
 
 // accessesMax bounds the distinct stored accesses shared.
 const accessesMax = 4096

@@ -246,8 +246,8 @@ func (p *parser) access(s *Subscription, body map[string]any) error {
 	if err != nil {
 		return err
 	}
-	if raw == "" {
-		if raw, err = a.EncodeString(); err != nil {
+	if raw == "" { // no ExtAccess: a is fullAccess
+		if raw, err = fullKey(); err != nil {
 			return err
 		}
 	}
