@@ -56,16 +56,24 @@ type lane struct {
 	// written by the worker under mu (renew), read by offers under mu.
 	version string
 	inbox   []fhirstore.Event // recorded events offered, in number order
+	// missed: an offer was dropped (inbox full, or made under another
+	// version, as around the deliverer's own status writes). Its events
+	// are in the log only, and the wake-up that came with it may be the
+	// run that is taking the inbox now: take turns it into gap, so that
+	// the run reads the log rather than end with them unsent.
+	missed bool
 }
 
 // offer hands evs, recorded events of the lane's subscription at version
 // in number order, to the lane's worker; dropped when the inbox is full
-// or the lane is of another version.
+// or the lane is of another version, which the lane remembers (missed).
 func (ln *lane) offer(version string, evs []fhirstore.Event) {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
 	if ln.version == version && len(ln.inbox)+len(evs) <= inboxMax {
 		ln.inbox = append(ln.inbox, evs...)
+	} else {
+		ln.missed = true
 	}
 }
 
@@ -87,12 +95,16 @@ func (ln *lane) is(version string) bool {
 
 // take moves the offered events that continue ahead (the next numbers, in
 // order) into ahead, and forgets the rest: those already known and those
-// after a gap, which a read of the event log finds.
+// after a gap, which a read of the event log finds. A dropped offer is a
+// gap too.
 func (ln *lane) take() {
 	ln.mu.Lock()
-	in := ln.inbox
-	ln.inbox = nil
+	in, missed := ln.inbox, ln.missed
+	ln.inbox, ln.missed = nil, false
 	ln.mu.Unlock()
+	if missed {
+		ln.gap = true
+	}
 	next := ln.st.Delivered + 1
 	if n := len(ln.ahead); n > 0 {
 		next = ln.ahead[n-1].Number + 1
