@@ -49,9 +49,23 @@ func (ix *index) get(id string) *entry {
 	return ix.placed[id]
 }
 
-// put files (or re-files) a subscription.
+// put files (or re-files) a subscription. A re-filed one goes in before
+// its old entry comes out, so that its topic group stays the same object:
+// a matcher holds the groups of a change's type while it walks them
+// (topicGroups), and a group emptied and made again in between was one it
+// walked empty — an activation racing a write lost that write's event.
 func (ix *index) put(e *entry) {
-	ix.remove(e.sub.ID)
+	old := ix.placed[e.sub.ID]
+	ix.file(e)
+	ix.placed[e.sub.ID] = e
+	if old != nil {
+		ix.unfile(old)
+	}
+}
+
+// file adds e to the key indexes of its subscription, making them (and
+// its topic group) as needed.
+func (ix *index) file(e *entry) {
 	s := e.sub
 	if s.Criteria != nil {
 		ki := ix.classic[s.Criteria.Type]
@@ -60,27 +74,26 @@ func (ix *index) put(e *entry) {
 			ix.classic[s.Criteria.Type] = ki
 		}
 		ki.Add(e, classicKeys(s))
-	} else {
-		canon := s.Topic.Canonical()
-		g := ix.groups[canon]
-		if g == nil {
-			g = &topicGroup{topic: s.Topic, byType: map[string]*match.KeyIndex[*entry]{}}
-			ix.groups[canon] = g
-			for _, rt := range s.Topic.ResourceTypes() {
-				ix.byType[rt] = append(ix.byType[rt], g)
-			}
-		}
-		g.count++
+		return
+	}
+	canon := s.Topic.Canonical()
+	g := ix.groups[canon]
+	if g == nil {
+		g = &topicGroup{topic: s.Topic, byType: map[string]*match.KeyIndex[*entry]{}}
+		ix.groups[canon] = g
 		for _, rt := range s.Topic.ResourceTypes() {
-			ki := g.byType[rt]
-			if ki == nil {
-				ki = match.NewKeyIndex[*entry]()
-				g.byType[rt] = ki
-			}
-			ki.Add(e, topicKeys(s, rt))
+			ix.byType[rt] = append(ix.byType[rt], g)
 		}
 	}
-	ix.placed[s.ID] = e
+	g.count++
+	for _, rt := range s.Topic.ResourceTypes() {
+		ki := g.byType[rt]
+		if ki == nil {
+			ki = match.NewKeyIndex[*entry]()
+			g.byType[rt] = ki
+		}
+		ki.Add(e, topicKeys(s, rt))
+	}
 }
 
 // classicKeys are the keys a classic subscription is filed under.
@@ -98,14 +111,20 @@ func topicKeys(s *Subscription, rt string) []search.Key {
 	return match.Selective(groups)
 }
 
-// remove takes a subscription out of the index: out of the key indexes
-// put filed it in, found again from the subscription.
+// remove takes a subscription out of the index.
 func (ix *index) remove(id string) {
 	e := ix.placed[id]
 	if e == nil {
 		return
 	}
 	delete(ix.placed, id)
+	ix.unfile(e)
+}
+
+// unfile takes e out of the key indexes file put it in, found again from
+// its subscription (which does not change), and drops what it leaves
+// empty.
+func (ix *index) unfile(e *entry) {
 	s := e.sub
 	if s.Criteria != nil {
 		if ki := ix.classic[s.Criteria.Type]; ki != nil {

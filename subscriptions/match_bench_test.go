@@ -137,6 +137,37 @@ func TestIndexRemoveUndoesPut(t *testing.T) {
 	}
 }
 
+// TestRefileKeepsTheTopicGroup: a matcher takes the topic groups of a
+// change's type, then asks each for candidates. A subscription re-filed in
+// between (its activation: a new version, alone in its group) is still in
+// the group it took. The group was emptied and made again, so that write
+// lost its event (TestInfernoPort caught it, once in ten runs).
+func TestRefileKeepsTheTopicGroup(t *testing.T) {
+	m := benchManager(t, 0) // s000000 on a topic, s000001 classic, both on Patient/target
+	groups := m.reg.topicGroups("Observation")
+	s, ok := m.reg.get("s000000")
+	if !ok || len(groups) != 1 {
+		t.Fatalf("set-up: %d groups, s000000 known %v", len(groups), ok)
+	}
+	next := *s
+	next.VersionID, next.Status = "2", StatusActive
+	m.reg.put(&next, 0)
+
+	ch := &loaded{store: m.store, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
+	var found []string
+	for _, g := range groups {
+		for _, e := range m.reg.topicCandidates(g, "Observation", ch.focusKeys()) {
+			found = append(found, e.sub.ID+"/"+e.sub.VersionID)
+		}
+	}
+	if len(found) != 1 || found[0] != "s000000/2" {
+		t.Fatalf("candidates in the group taken before the re-filing: %v, want [s000000/2]", found)
+	}
+	if e := m.reg.idx.get("s000000"); e == nil || e.since != 0 || e.sub.VersionID != "2" {
+		t.Errorf("re-filed entry %+v, want version 2 keeping since 0", e)
+	}
+}
+
 func FuzzParseSubscription(f *testing.F) {
 	f.Add(`{"resourceType":"Subscription","status":"requested","reason":"x","criteria":"Observation?code=1","channel":{"type":"rest-hook","endpoint":"https://e.org","payload":"application/fhir+json"}}`)
 	f.Add(`{"resourceType":"Subscription","status":"active","criteria":"https://fhirsub.org/SubscriptionTopic/task","_criteria":{"extension":[{"url":"` + ExtFilterCriteria + `","valueString":"Task?patient=Patient/1"}]},"channel":{"type":"websocket","payload":"application/json","_payload":{"extension":[{"url":"` + ExtPayloadContent + `","valueCode":"id-only"}]},"extension":[{"url":"` + ExtHeartbeatPeriod + `","valueUnsignedInt":60}]}}`)
