@@ -43,9 +43,9 @@ type lane struct {
 	// more: the last read of the event log filled its limit, so the log
 	// may hold events past ahead that no offer will bring.
 	more bool
-	// gap: take met an offered event past the next one (an offer was
-	// dropped, or an event recorded elsewhere), so the log holds events
-	// ahead does not; the next read clears it.
+	// gap: the log holds events ahead does not (take met an offered
+	// event past the next one, or an offer was dropped: missed); the
+	// next read clears it.
 	gap bool
 	// fresh: st was just read, EventCount included; the attempt that
 	// made the lane takes it (deliver).
