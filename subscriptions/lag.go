@@ -47,6 +47,10 @@ func (l Lag) Max() (time.Duration, string) {
 // on every write, the scan of the backlogs runs at most this often.
 const lagEvery = 100 * time.Millisecond
 
+// slowBeforeSort is how many slow receivers the search for the oldest
+// backlog skips by linear passes before it sorts the rest instead.
+const slowBeforeSort = 4
+
 // lagTracker keeps what the lag is computed from, updated by the loops
 // that already run: the matcher notes the change it works on, the
 // dispatcher and the deliverers the oldest undelivered event of each
@@ -210,14 +214,29 @@ func (l *lagTracker) lag(now time.Time) Lag {
 	}
 	l.mu.Unlock()
 	// the oldest backlog whose receiver is not slow (asked outside l.mu:
-	// the queue has its own lock)
-	slices.SortFunc(cands, func(a, b cand) int { return a.oldest.Compare(b.oldest) })
+	// the queue has its own lock). A linear pass finds it unless slow
+	// receivers come first: sorting every backlog each time was 2% of
+	// the server's CPU with 10,000 subscriptions behind.
 	var oldest time.Time
-	for _, c := range cands {
-		if l.stalled == nil || !l.stalled(c.id) {
-			oldest = c.oldest
+	for tries := 0; len(cands) > 0; tries++ {
+		if tries == slowBeforeSort {
+			slices.SortFunc(cands, func(a, b cand) int { return b.oldest.Compare(a.oldest) })
+		}
+		i := len(cands) - 1 // sorted: the oldest is last
+		if tries < slowBeforeSort {
+			for j, c := range cands {
+				if c.oldest.Before(cands[i].oldest) {
+					i = j
+				}
+			}
+		}
+		if l.stalled == nil || !l.stalled(cands[i].id) {
+			oldest = cands[i].oldest
 			break
 		}
+		// drop it, keeping the order of the rest (sorted once tries
+		// reaches slowBeforeSort)
+		cands = slices.Delete(cands, i, i+1)
 	}
 	l.mu.Lock()
 	l.oldest, l.cachedAt = oldest, now

@@ -108,3 +108,31 @@ func TestLagTracker(t *testing.T) {
 	l.recorded("i", at(4550), 1, at(4550))
 	check("an older due backlog", at(4700), 0, 200*time.Millisecond)
 }
+
+// TestLagSkipsManySlowReceivers: past slowBeforeSort slow receivers the
+// search sorts the rest; the figure is the same either way.
+func TestLagSkipsManySlowReceivers(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for slowN := 0; slowN <= 10; slowN++ { // 10: every receiver is slow
+		l := newLagTracker()
+		slow := map[string]bool{}
+		l.stalled = func(id string) bool { return slow[id] }
+		// backlogs s0..s9 at t0+0..9 ms (recorded out of order); the
+		// oldest slowN are slow
+		for _, i := range []int{7, 2, 9, 0, 5, 3, 8, 1, 6, 4} {
+			at := t0.Add(time.Duration(i) * time.Millisecond)
+			id := string(rune('a' + i))
+			l.recorded(id, at, 1, at)
+			if i < slowN {
+				slow[id] = true
+			}
+		}
+		want := time.Duration(0)
+		if slowN < 10 {
+			want = time.Second - time.Duration(slowN)*time.Millisecond
+		}
+		if got := l.lag(t0.Add(time.Second)).RestHook; got != want {
+			t.Fatalf("%d slow receivers: rest-hook lag %v, want %v", slowN, got, want)
+		}
+	}
+}
