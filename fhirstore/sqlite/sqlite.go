@@ -88,7 +88,13 @@ type DB struct {
 	kick      chan struct{} // wakes the checkpointer (capacity 1)
 	finish    atomic.Bool   // the writer should finish the last checkpoint
 
-	ctx       context.Context // cancelled by Close; the poller's queries use it
+	ctx context.Context // cancelled by Close; the poller's queries use it
+	// wctx is ctx without its cancellation, for the writer's statements.
+	// The driver starts a goroutine per statement to watch a context that
+	// can end (and a transaction one more); a commit is short, and Close
+	// takes the write lock, so it waits for the commit in progress rather
+	// than interrupting it and failing its writers.
+	wctx      context.Context
 	cancel    context.CancelFunc
 	quit      chan struct{}
 	wg        sync.WaitGroup
@@ -141,6 +147,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.lock = lock
 	}
 	db.ctx, db.cancel = context.WithCancel(context.Background())
+	db.wctx = context.WithoutCancel(db.ctx)
 	if err := db.open(ctx); err != nil {
 		db.cancel()
 		_ = db.closeDBs()

@@ -3,9 +3,11 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,5 +280,70 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 	if db, err := sqlite.Open(context.Background(), sqlite.Config{Path: t.TempDir()}); err == nil {
 		_ = db.Close()
 		t.Errorf("Open(directory) succeeded")
+	}
+}
+
+// TestCloseDuringWrites: Close waits for the commit in progress instead of
+// interrupting it. Every write acknowledged before or during Close is in
+// the file when it is opened again, and every write refused is refused
+// with ErrClosed, not with an interrupted statement.
+func TestCloseDuringWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fhir.db")
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		id  string
+		err error
+	}
+	const writers = 8
+	out := make(chan outcome, 1<<16)
+	first := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				body := map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": fmt.Sprintf("w%d-%d", w, i)}}}
+				res, err := db.Create(context.Background(), body)
+				if err != nil {
+					out <- outcome{err: err}
+					return
+				}
+				out <- outcome{id: res.ID}
+				once.Do(func() { close(first) })
+			}
+		}()
+	}
+	<-first
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(out)
+	var acked []string
+	refused := 0
+	for o := range out {
+		switch {
+		case o.err == nil:
+			acked = append(acked, o.id)
+		case errors.Is(o.err, fhirstore.ErrClosed):
+			refused++
+		default:
+			t.Errorf("a write during Close failed with %v, want success or ErrClosed", o.err)
+		}
+	}
+	t.Logf("acknowledged %d writes, %d refused with ErrClosed", len(acked), refused)
+	if refused != writers {
+		t.Errorf("%d writers ended with ErrClosed, want all %d", refused, writers)
+	}
+	again := mustOpen(t, path)
+	for _, id := range acked {
+		if _, err := again.Read(context.Background(), "Patient", id); err != nil {
+			t.Fatalf("acknowledged Patient/%s after reopening: %v", id, err)
+		}
 	}
 }

@@ -321,7 +321,7 @@ func (db *DB) commit(batch []*request) {
 		fail(err)
 		return
 	}
-	tx, err := db.writer.BeginTx(db.ctx, nil)
+	tx, err := db.writer.BeginTx(db.wctx, nil)
 	if err != nil {
 		fail(fmt.Errorf("begin write: %w", err))
 		return
@@ -378,18 +378,18 @@ func (db *DB) commit(batch []*request) {
 // run performs one request inside tx, setting its results or its error,
 // and returns the seq of the last change it wrote (0 when none).
 func (db *DB) run(tx *sql.Tx, r *request) int64 {
-	// Statements run under db.ctx: cancelling one caller's ctx
+	// Statements run under db.wctx: cancelling one caller's ctx
 	// mid-statement would interrupt SQLite, which rolls back the
 	// whole transaction and with it the other requests.
 	if r.fn != nil {
-		r.err = r.fn(db.ctx, tx)
+		r.err = r.fn(db.wctx, tx)
 		return 0
 	}
 	r.results = make([]fhirstore.OpResult, len(r.entries))
 	var last int64
 	r.written = r.written[:0]
 	for i, e := range r.entries {
-		res, seq, err := db.apply(db.ctx, tx, e)
+		res, seq, err := db.apply(db.wctx, tx, e)
 		if err != nil {
 			r.results, r.written, r.err = nil, nil, &fhirstore.OpError{Index: i, Err: err}
 			return 0
