@@ -119,7 +119,10 @@ func (db *DB) Create(ctx context.Context, body map[string]any) (*fhirstore.Resou
 func (db *DB) Update(ctx context.Context, id string, body map[string]any, opt fhirstore.WriteOptions) (*fhirstore.Resource, bool, error) {
 	op := fhirstore.Op{Method: fhirstore.MethodUpdate, ID: id, Body: body, IfMatch: opt.IfMatch}
 	guess := 0
-	if typ, err := fhirstore.ResourceType(body); err == nil && fhirstore.ValidID(id) {
+	if v, err := strconv.Atoi(opt.IfMatch); err == nil && v > 0 {
+		// the update succeeds only on version v: no read to guess
+		guess = v + 1
+	} else if typ, err := fhirstore.ResourceType(body); err == nil && fhirstore.ValidID(id) {
 		// Stamp outside the write lock for the version that is most
 		// likely next; apply re-stamps if another write came first.
 		if cur, err := db.Read(ctx, typ, id); err == nil || errors.Is(err, fhirstore.ErrGone) {
