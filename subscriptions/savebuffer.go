@@ -40,14 +40,21 @@ type stateBuffer struct {
 	log    *slog.Logger
 
 	fmu     sync.Mutex // held by a flush and by the saves that must not pass one
-	mu      sync.Mutex // guards pending
+	mu      sync.Mutex // guards pending and storing
 	pending map[string]fhirstore.SubscriptionState
+	// storing holds what the flush in progress took from pending until
+	// the store has it. Until then those states are still buffered
+	// (holds, state): a partition handed over, or a state read, while
+	// the flush wrote would otherwise find the older stored state and
+	// send its events again.
+	storing map[string]fhirstore.SubscriptionState
 	waiting chan struct{} // a state waits (the buffer was empty)
 	full    chan struct{} // flushAt states wait
 }
 
 func newStateBuffer(events fhirstore.EventStore, log *slog.Logger) *stateBuffer {
 	return &stateBuffer{events: events, log: log, pending: map[string]fhirstore.SubscriptionState{},
+		storing: map[string]fhirstore.SubscriptionState{},
 		waiting: make(chan struct{}, 1), full: make(chan struct{}, 1)}
 }
 
@@ -99,6 +106,10 @@ func (b *stateBuffer) drop(ctx context.Context, id string) error {
 // values when none is stored yet) under the delivery fields buffered for
 // it, which are newer. Every reader of a delivery state goes through it.
 func (b *stateBuffer) state(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
+	// What is buffered is taken before the read too: a flush that ends
+	// during the read leaves nothing buffered after it, and the read may
+	// have come before the flush's write.
+	before, had := b.buffered(id)
 	st, err := b.events.State(ctx, id)
 	if errors.Is(err, fhirstore.ErrNoState) {
 		st, err = fhirstore.SubscriptionState{SubscriptionID: id}, nil
@@ -106,31 +117,53 @@ func (b *stateBuffer) state(ctx context.Context, id string) (fhirstore.Subscript
 	if err != nil {
 		return st, fmt.Errorf("read delivery state: %w", err)
 	}
-	b.overlay(&st)
+	if !b.overlay(&st) && had {
+		merge(&st, before)
+	}
 	return st, nil
 }
 
-// overlay puts the delivery fields buffered for st's subscription, newer
-// than the stored ones, over st (EventCount stays the store's).
-func (b *stateBuffer) overlay(st *fhirstore.SubscriptionState) {
+// buffered returns the state buffered for subscription id: waiting for a
+// flush, or being stored by one.
+func (b *stateBuffer) buffered(id string) (fhirstore.SubscriptionState, bool) {
 	b.mu.Lock()
-	p, ok := b.pending[st.SubscriptionID]
-	b.mu.Unlock()
-	if ok {
-		p.EventCount = st.EventCount
-		p.Delivered = max(p.Delivered, st.Delivered)
-		*st = p
+	defer b.mu.Unlock()
+	if st, ok := b.pending[id]; ok {
+		return st, true
 	}
+	st, ok := b.storing[id]
+	return st, ok
+}
+
+// overlay puts the delivery fields buffered for st's subscription, newer
+// than the stored ones, over st (EventCount stays the store's), and
+// reports whether there were any.
+func (b *stateBuffer) overlay(st *fhirstore.SubscriptionState) bool {
+	p, ok := b.buffered(st.SubscriptionID)
+	if ok {
+		merge(st, p)
+	}
+	return ok
+}
+
+// merge puts the buffered state p over the stored st: p's delivery
+// fields, the store's EventCount, the higher delivered number.
+func merge(st *fhirstore.SubscriptionState, p fhirstore.SubscriptionState) {
+	p.EventCount = st.EventCount
+	p.Delivered = max(p.Delivered, st.Delivered)
+	*st = p
 }
 
 // holds reports whether a state buffered for a subscription pred accepts
-// waits for a flush.
+// waits for a flush or is being stored by one.
 func (b *stateBuffer) holds(pred func(id string) bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for id := range b.pending {
-		if pred(id) {
-			return true
+	for _, m := range []map[string]fhirstore.SubscriptionState{b.pending, b.storing} {
+		for id := range m {
+			if pred(id) {
+				return true
+			}
 		}
 	}
 	return false
@@ -150,18 +183,19 @@ func (b *stateBuffer) flush(ctx context.Context) error {
 	for _, st := range b.pending {
 		batch = append(batch, st)
 	}
-	clear(b.pending)
+	b.storing, b.pending = b.pending, b.storing // storing was empty (fmu)
 	b.mu.Unlock()
 	err := b.store(ctx, batch)
+	b.mu.Lock()
 	if err != nil {
-		b.mu.Lock()
 		for _, st := range batch {
 			if _, newer := b.pending[st.SubscriptionID]; !newer {
 				b.pending[st.SubscriptionID] = st
 			}
 		}
-		b.mu.Unlock()
 	}
+	clear(b.storing)
+	b.mu.Unlock()
 	return err
 }
 

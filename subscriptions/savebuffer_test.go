@@ -128,3 +128,106 @@ func TestStateBufferRunStoresWhatWaits(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// gatedEvents is an event store whose saves wait until released.
+type gatedEvents struct {
+	fhirstore.EventStore
+	entered chan struct{} // a save started
+	release chan struct{} // closed: saves go on
+}
+
+func (g *gatedEvents) SaveDelivery(ctx context.Context, st fhirstore.SubscriptionState) error {
+	g.entered <- struct{}{}
+	<-g.release
+	return g.EventStore.SaveDelivery(ctx, st)
+}
+
+// TestStateBufferHoldsWhileStoring: a state a flush is writing is still
+// buffered until the store has it. holds says so (a partition is not
+// handed over before) and state returns it (not the older stored one).
+// Both failed when the flush emptied the buffer before writing: the
+// multinode test then saw the next holder of a partition send an event
+// again.
+func TestStateBufferHoldsWhileStoring(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.SaveDelivery(ctx, fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 2}); err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedEvents{EventStore: db, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	b := newStateBuffer(g, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.later(fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 6})
+	flushed := make(chan error, 1)
+	go func() { flushed <- b.flush(ctx) }()
+	<-g.entered // the flush is writing
+	if !b.holds(func(id string) bool { return id == "a" }) {
+		t.Error("holds: false while the flush writes a's state")
+	}
+	if st, err := b.state(ctx, "a"); err != nil || st.Delivered != 6 {
+		t.Errorf("state while the flush writes: %+v, %v; want delivered 6", st, err)
+	}
+	close(g.release)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if b.holds(func(string) bool { return true }) {
+		t.Error("holds: true after the flush")
+	}
+	if st, err := b.state(ctx, "a"); err != nil || st.Delivered != 6 {
+		t.Errorf("state after the flush: %+v, %v; want delivered 6", st, err)
+	}
+}
+
+// slowReads is an event store whose State reads the stored state, then
+// waits until released before answering.
+type slowReads struct {
+	fhirstore.EventStore
+	read    chan struct{} // a State read the store
+	release chan struct{}
+}
+
+func (s *slowReads) State(ctx context.Context, id string) (fhirstore.SubscriptionState, error) {
+	st, err := s.EventStore.State(ctx, id)
+	s.read <- struct{}{}
+	<-s.release
+	return st, err
+}
+
+// TestStateBufferReadRacesFlush: a flush that stores a buffered state
+// while state is reading the older stored one does not make state answer
+// the older one.
+func TestStateBufferReadRacesFlush(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.SaveDelivery(ctx, fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 2}); err != nil {
+		t.Fatal(err)
+	}
+	s := &slowReads{EventStore: db, read: make(chan struct{}, 1), release: make(chan struct{})}
+	b := newStateBuffer(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.later(fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 6})
+	type answer struct {
+		st  fhirstore.SubscriptionState
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		st, err := b.state(ctx, "a")
+		got <- answer{st, err}
+	}()
+	<-s.read // the read found delivered 2
+	if err := b.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(s.release)
+	if a := <-got; a.err != nil || a.st.Delivered != 6 {
+		t.Errorf("state read across a flush: %+v, %v; want delivered 6", a.st, a.err)
+	}
+}
