@@ -34,7 +34,7 @@ func bufferOn(t *testing.T) (*stateBuffer, *failingEvents) {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	ev := &failingEvents{EventStore: db}
-	return newStateBuffer(ev, slog.New(slog.NewTextHandler(io.Discard, nil))), ev
+	return newStateBuffer(ev, discardLog), ev
 }
 
 func stored(t *testing.T, ev fhirstore.EventStore, id string) fhirstore.SubscriptionState {
@@ -129,6 +129,23 @@ func TestStateBufferRunStoresWhatWaits(t *testing.T) {
 	<-done
 }
 
+// discardLog is a logger that writes nothing.
+var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// deliveredTwo opens a store in which subscription a has delivered 2.
+func deliveredTwo(t *testing.T) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if err := db.SaveDelivery(context.Background(), fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 2}); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // gatedEvents is an event store whose saves wait until released.
 type gatedEvents struct {
 	fhirstore.EventStore
@@ -150,16 +167,9 @@ func (g *gatedEvents) SaveDelivery(ctx context.Context, st fhirstore.Subscriptio
 // again.
 func TestStateBufferHoldsWhileStoring(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.SaveDelivery(ctx, fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 2}); err != nil {
-		t.Fatal(err)
-	}
+	db := deliveredTwo(t)
 	g := &gatedEvents{EventStore: db, entered: make(chan struct{}, 1), release: make(chan struct{})}
-	b := newStateBuffer(g, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b := newStateBuffer(g, discardLog)
 	b.later(fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 6})
 	flushed := make(chan error, 1)
 	go func() { flushed <- b.flush(ctx) }()
@@ -202,16 +212,9 @@ func (s *slowReads) State(ctx context.Context, id string) (fhirstore.Subscriptio
 // the older one.
 func TestStateBufferReadRacesFlush(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if err := db.SaveDelivery(ctx, fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 2}); err != nil {
-		t.Fatal(err)
-	}
+	db := deliveredTwo(t)
 	s := &slowReads{EventStore: db, read: make(chan struct{}, 1), release: make(chan struct{})}
-	b := newStateBuffer(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b := newStateBuffer(s, discardLog)
 	b.later(fhirstore.SubscriptionState{SubscriptionID: "a", Delivered: 6})
 	type answer struct {
 		st  fhirstore.SubscriptionState
