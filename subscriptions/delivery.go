@@ -41,7 +41,7 @@ type deliverer struct {
 
 // notifier builds notification Bundles (Manager.Notification).
 type notifier interface {
-	Notification(ctx context.Context, s *Subscription, n Notice) (map[string]any, error)
+	Notification(ctx context.Context, s *Subscription, n Notice) (*Bundle, error)
 }
 
 // workLoop is one delivery worker.
@@ -384,7 +384,7 @@ func (d *deliverer) failed(ctx context.Context, s *Subscription, ln *lane, cause
 
 // sendBundle POSTs a notification Bundle with the subscription's MIME type
 // and headers.
-func (d *deliverer) sendBundle(ctx context.Context, s *Subscription, bundle map[string]any) error {
+func (d *deliverer) sendBundle(ctx context.Context, s *Subscription, bundle *Bundle) error {
 	body, err := EncodeBundle(bundle)
 	if err != nil {
 		return err

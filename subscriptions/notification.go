@@ -58,25 +58,24 @@ type Notice struct {
 // Every resource carried passes shows for the subscription's access and
 // n.Readers: an event whose focus does not is left out entirely, and so is
 // an include (neither is reduced to a reference).
-func (m *Manager) Notification(ctx context.Context, s *Subscription, n Notice) (map[string]any, error) {
+func (m *Manager) Notification(ctx context.Context, s *Subscription, n Notice) (*Bundle, error) {
 	if n.Content == "" {
 		n.Content = s.Content
 	}
 	viewers := append([]*smart.Access{s.Access}, n.Readers...)
-	params, statusID := m.statusParameters(s, n)
-	entries := []any{map[string]any{
-		"fullUrl":  "urn:uuid:" + statusID,
-		"resource": params,
-		"request":  map[string]any{"method": "GET", "url": m.base + "/Subscription/" + s.ID + "/$status"},
-		"response": map[string]any{"status": "200"},
-	}}
-	var parts []any
+	params := m.statusParameters(s, n)
+	entries := make([]BundleEntry, 1, 1+len(n.Events))
+	entries[0] = BundleEntry{
+		FullURL:  "urn:uuid:" + params.ID,
+		Resource: params,
+		Request:  &EntryRequest{Method: "GET", URL: m.base + "/Subscription/" + s.ID + "/$status"},
+		Response: &EntryResponse{Status: "200"},
+	}
 	seen := map[string]bool{}
 	for _, ev := range n.Events {
-		part := []any{
-			map[string]any{"name": "event-number", "valueString": strconv.FormatInt(ev.Number, 10)},
-			map[string]any{"name": "timestamp", "valueInstant": fhirstore.FormatInstant(ev.Time)},
-		}
+		part := make([]Param, 2, 3)
+		part[0] = Param{Name: "event-number", ValueString: strconv.FormatInt(ev.Number, 10)}
+		part[1] = Param{Name: "timestamp", ValueInstant: fhirstore.FormatInstant(ev.Time)}
 		if n.Content != ContentEmpty {
 			entry, body, err := m.eventEntry(ctx, ev, n.Content)
 			if err != nil {
@@ -85,8 +84,7 @@ func (m *Manager) Notification(ctx context.Context, s *Subscription, n Notice) (
 			if body != nil && !shows(body, viewers) {
 				continue
 			}
-			ref := m.base + "/" + ev.Type + "/" + ev.ID
-			part = append(part, map[string]any{"name": "focus", "valueReference": map[string]any{"reference": ref}})
+			part = append(part, Param{Name: "focus", ValueReference: &Reference{Reference: entry.FullURL}})
 			entries = append(entries, entry)
 			if n.Content == ContentFullResource && body != nil {
 				extra, refs, err := m.includes(ctx, s, body, seen, viewers)
@@ -95,85 +93,80 @@ func (m *Manager) Notification(ctx context.Context, s *Subscription, n Notice) (
 				}
 				entries = append(entries, extra...)
 				for _, r := range refs {
-					part = append(part, map[string]any{"name": "additional-context", "valueReference": map[string]any{"reference": r}})
+					part = append(part, Param{Name: "additional-context", ValueReference: &Reference{Reference: r}})
 				}
 			}
 		}
-		parts = append(parts, map[string]any{"name": "notification-event", "part": part})
+		params.Parameter = append(params.Parameter, Param{Name: "notification-event", Part: part})
 	}
-	if len(parts) > 0 {
-		params["parameter"] = append(params["parameter"].([]any), parts...)
-	}
-	return map[string]any{
-		"resourceType": "Bundle",
-		"id":           m.cfg.NewID(),
-		"meta":         map[string]any{"profile": []any{ProfileNotification}},
-		"type":         "history",
-		"timestamp":    fhirstore.FormatInstant(m.now()),
-		"entry":        entries,
+	return &Bundle{
+		ResourceType: "Bundle",
+		ID:           m.cfg.NewID(),
+		Meta:         Meta{Profile: []string{ProfileNotification}},
+		Type:         "history",
+		Timestamp:    fhirstore.FormatInstant(m.now()),
+		Entry:        entries,
 	}, nil
 }
 
 // statusParameters builds the status Parameters (without notification
-// events) and returns it with its id.
-func (m *Manager) statusParameters(s *Subscription, n Notice) (map[string]any, string) {
-	id := m.cfg.NewID()
-	p := []any{
-		map[string]any{"name": "subscription", "valueReference": map[string]any{"reference": m.base + "/Subscription/" + s.ID}},
-	}
+// events).
+func (m *Manager) statusParameters(s *Subscription, n Notice) *StatusParameters {
+	p := make([]Param, 0, 5+len(n.Events))
+	p = append(p, Param{Name: "subscription", ValueReference: &Reference{Reference: m.base + "/Subscription/" + s.ID}})
 	if s.Topic != nil && n.Content != ContentEmpty {
-		p = append(p, map[string]any{"name": "topic", "valueCanonical": s.TopicURL})
+		p = append(p, Param{Name: "topic", ValueCanonical: s.TopicURL})
 	}
 	p = append(p,
-		map[string]any{"name": "status", "valueCode": string(n.Status)},
-		map[string]any{"name": "type", "valueCode": string(n.Kind)},
-		map[string]any{"name": "events-since-subscription-start", "valueString": strconv.FormatInt(n.Count, 10)},
+		Param{Name: "status", ValueCode: string(n.Status)},
+		Param{Name: "type", ValueCode: string(n.Kind)},
+		Param{Name: "events-since-subscription-start", ValueString: strconv.FormatInt(n.Count, 10)},
 	)
 	if n.Status == StatusError && n.Error != "" && (n.Kind == KindQueryStatus || n.Kind == KindHeartbeat) {
-		p = append(p, map[string]any{"name": "error", "valueCodeableConcept": map[string]any{
-			"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/subscription-error", "code": "no-response"}},
-			"text":   n.Error,
+		p = append(p, Param{Name: "error", ValueCodeableConcept: &CodeableConcept{
+			Coding: []Coding{{System: "http://terminology.hl7.org/CodeSystem/subscription-error", Code: "no-response"}},
+			Text:   n.Error,
 		}})
 	}
-	return map[string]any{
-		"resourceType": "Parameters",
-		"id":           id,
-		"meta":         map[string]any{"profile": []any{ProfileStatus}},
-		"parameter":    p,
-	}, id
+	return &StatusParameters{
+		ResourceType: "Parameters",
+		ID:           m.cfg.NewID(),
+		Meta:         Meta{Profile: []string{ProfileStatus}},
+		Parameter:    p,
+	}
 }
 
 // eventEntry is the Bundle entry of one event's focus, and the focus body
 // when the content level carries it.
-func (m *Manager) eventEntry(ctx context.Context, ev fhirstore.Event, content Content) (map[string]any, map[string]any, error) {
-	entry := map[string]any{"fullUrl": m.base + "/" + ev.Type + "/" + ev.ID}
+func (m *Manager) eventEntry(ctx context.Context, ev fhirstore.Event, content Content) (BundleEntry, map[string]any, error) {
+	entry := BundleEntry{FullURL: m.base + "/" + ev.Type + "/" + ev.ID}
 	switch ev.Interaction {
 	case fhirstore.InteractionCreate:
-		entry["request"] = map[string]any{"method": "POST", "url": ev.Type}
-		entry["response"] = map[string]any{"status": "201", "etag": `W/"` + ev.VersionID + `"`}
+		entry.Request = &EntryRequest{Method: "POST", URL: ev.Type}
+		entry.Response = &EntryResponse{Status: "201", Etag: `W/"` + ev.VersionID + `"`}
 	case fhirstore.InteractionDelete:
-		entry["request"] = map[string]any{"method": "DELETE", "url": ev.Type + "/" + ev.ID}
-		entry["response"] = map[string]any{"status": "204"}
+		entry.Request = &EntryRequest{Method: "DELETE", URL: ev.Type + "/" + ev.ID}
+		entry.Response = &EntryResponse{Status: "204"}
 		return entry, nil, nil
 	default:
-		entry["request"] = map[string]any{"method": "PUT", "url": ev.Type + "/" + ev.ID}
-		entry["response"] = map[string]any{"status": "200", "etag": `W/"` + ev.VersionID + `"`}
+		entry.Request = &EntryRequest{Method: "PUT", URL: ev.Type + "/" + ev.ID}
+		entry.Response = &EntryResponse{Status: "200", Etag: `W/"` + ev.VersionID + `"`}
 	}
 	if content != ContentFullResource {
 		return entry, nil, nil
 	}
 	res, err := m.store.VRead(ctx, ev.Type, ev.ID, ev.VersionID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read %s/%s/_history/%s for event %d: %w", ev.Type, ev.ID, ev.VersionID, ev.Number, err)
+		return BundleEntry{}, nil, fmt.Errorf("read %s/%s/_history/%s for event %d: %w", ev.Type, ev.ID, ev.VersionID, ev.Number, err)
 	}
 	if res.Deleted {
 		return entry, nil, nil
 	}
 	body, err := fhirstore.Decode(res.Body)
 	if err != nil {
-		return nil, nil, fmt.Errorf("decode %s/%s: %w", ev.Type, ev.ID, err)
+		return BundleEntry{}, nil, fmt.Errorf("decode %s/%s: %w", ev.Type, ev.ID, err)
 	}
-	entry["resource"] = shownCopy(ev.Type, res.Body, body)
+	entry.Resource = shownCopy(ev.Type, res.Body, body)
 	return entry, body, nil
 }
 
@@ -182,7 +175,7 @@ func (m *Manager) eventEntry(ctx context.Context, ev fhirstore.Event, content Co
 // current version of each referenced resource that every viewer may see
 // (shows), skipping those already in the Bundle. One that a viewer may not
 // see is left out, also from the additional-context references.
-func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[string]any, seen map[string]bool, viewers []*smart.Access) ([]any, []string, error) {
+func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[string]any, seen map[string]bool, viewers []*smart.Access) ([]BundleEntry, []string, error) {
 	if s.Topic == nil {
 		return nil, nil, nil
 	}
@@ -219,7 +212,7 @@ func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[strin
 			}
 		}
 	}
-	var entries []any
+	var entries []BundleEntry
 	var refs []string
 	for _, w := range wanted {
 		typ, rid, _ := strings.Cut(w, "/")
@@ -238,11 +231,11 @@ func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[strin
 		}
 		seen[w] = true
 		refs = append(refs, ref)
-		entries = append(entries, map[string]any{
-			"fullUrl":  ref,
-			"resource": shownCopy(typ, res.Body, body),
-			"request":  map[string]any{"method": "GET", "url": w},
-			"response": map[string]any{"status": "200"},
+		entries = append(entries, BundleEntry{
+			FullURL:  ref,
+			Resource: shownCopy(typ, res.Body, body),
+			Request:  &EntryRequest{Method: "GET", URL: w},
+			Response: &EntryResponse{Status: "200"},
 		})
 	}
 	return entries, refs, nil
@@ -253,7 +246,7 @@ func (m *Manager) includes(ctx context.Context, s *Subscription, focus map[strin
 // trailing newline, with <, > and & left as they are (as the REST API
 // writes resources; HTML escaping would change the bytes a receiver
 // signs or compares, not their meaning).
-func EncodeBundle(bundle map[string]any) ([]byte, error) {
+func EncodeBundle(bundle any) ([]byte, error) {
 	out, err := fhirstore.EncodeJSON(bundle)
 	if err != nil {
 		return nil, fmt.Errorf("encode notification: %w", err)

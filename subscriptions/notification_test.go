@@ -64,7 +64,7 @@ func (f *fakeEvents) State(_ context.Context, id string) (fhirstore.Subscription
 
 var fixedTime = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func goldenManager(t *testing.T) (*Manager, *fakeStore) {
+func goldenManager(t testing.TB) (*Manager, *fakeStore) {
 	t.Helper()
 	st := &fakeStore{versions: map[string]*fhirstore.Resource{}}
 	st.put("Patient", "p1", "1", false, `{"resourceType":"Patient","id":"p1","meta":{"versionId":"1"},"active":true}`)
@@ -170,5 +170,19 @@ func golden(t *testing.T, name string, v any) {
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Errorf("%s differs from the golden file (-update rewrites it):\n%s", path, buf.String())
+	}
+	// The bytes a channel sends are the golden file's, compacted: the
+	// typed Bundle encodes its fields in the order the map form's sorted
+	// keys gave.
+	sent, err := EncodeBundle(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, want); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sent, compact.Bytes()) {
+		t.Errorf("EncodeBundle of %s differs from the compacted golden file:\n got %s\nwant %s", name, sent, compact.Bytes())
 	}
 }

@@ -56,10 +56,10 @@ func (m *Manager) StatusBundle(ctx context.Context, ids, statuses []string, self
 		if err != nil {
 			return nil, err
 		}
-		params, pid := m.statusParameters(s, Notice{Kind: KindQueryStatus, Status: s.Status, Count: st.EventCount,
+		params := m.statusParameters(s, Notice{Kind: KindQueryStatus, Status: s.Status, Count: st.EventCount,
 			Content: s.Content, Error: cmpOr(s.Error, st.LastError)})
 		entries = append(entries, map[string]any{
-			"fullUrl":  "urn:uuid:" + pid,
+			"fullUrl":  "urn:uuid:" + params.ID,
 			"resource": params,
 			"search":   map[string]any{"mode": "match"},
 		})
@@ -127,8 +127,26 @@ func (m *Manager) EventsBundle(ctx context.Context, id string, since, until int6
 		}
 	}
 	evs = kept
-	return m.Notification(ctx, s, Notice{Kind: KindQueryEvent, Status: s.Status, Count: st.EventCount, Events: evs, Content: level,
+	b, err := m.Notification(ctx, s, Notice{Kind: KindQueryEvent, Status: s.Status, Count: st.EventCount, Events: evs, Content: level,
 		Readers: []*smart.Access{caller}})
+	if err != nil {
+		return nil, err
+	}
+	return bundleMap(b)
+}
+
+// bundleMap is b as the JSON object it encodes to, the form the REST
+// layer answers with. $events is rare; the channels send the typed Bundle.
+func bundleMap(b *Bundle) (map[string]any, error) {
+	data, err := EncodeBundle(b)
+	if err != nil {
+		return nil, err
+	}
+	out, err := fhirstore.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode notification: %w", err)
+	}
+	return out, nil
 }
 
 // TopicCanonicals returns the canonical URLs of the topics subscriptions

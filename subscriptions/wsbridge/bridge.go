@@ -34,7 +34,7 @@ type Pipeline interface {
 	// State returns a subscription's delivery state (event count).
 	State(ctx context.Context, id string) (fhirstore.SubscriptionState, error)
 	// Notification builds a notification Bundle.
-	Notification(ctx context.Context, s *subscriptions.Subscription, n subscriptions.Notice) (map[string]any, error)
+	Notification(ctx context.Context, s *subscriptions.Subscription, n subscriptions.Notice) (*subscriptions.Bundle, error)
 	// EventsAfter returns the retained events numbered after after.
 	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]fhirstore.Event, error)
 }
