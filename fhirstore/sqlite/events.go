@@ -28,6 +28,7 @@ type eventStmts struct {
 	putCursor  *sql.Stmt
 	seqEvents  *sql.Stmt
 	bumpCount  *sql.Stmt
+	keepCount  *sql.Stmt
 	insEvent   *sql.Stmt
 	saveState  *sql.Stmt
 	pruneEv    *sql.Stmt
@@ -76,8 +77,12 @@ func (s *eventStmts) prepare(ctx context.Context, db *sql.DB) error {
 			ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq)`},
 		{&s.seqEvents, `SELECT ` + eventColumns + ` FROM subscription_events
 			WHERE change_seq = ? ORDER BY subscription_id`},
-		{&s.bumpCount, `INSERT INTO subscription_state (subscription_id, event_count) VALUES (?, 1)
-			ON CONFLICT (subscription_id) DO UPDATE SET event_count = event_count + 1
+		// the count from the store: event_count is a lower bound
+		// (eventcounts.go), so it is raised to the last number first
+		{&s.bumpCount, `INSERT INTO subscription_state (subscription_id, event_count)
+			VALUES (?1, ifnull((SELECT max(number) FROM subscription_events WHERE subscription_id = ?1), 0) + 1)
+			ON CONFLICT (subscription_id) DO UPDATE SET event_count = max(event_count,
+				ifnull((SELECT max(number) FROM subscription_events WHERE subscription_id = ?1), 0)) + 1
 			RETURNING event_count`},
 		{&s.insEvent, `INSERT INTO subscription_events (` + eventColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
@@ -87,6 +92,8 @@ func (s *eventStmts) prepare(ctx context.Context, db *sql.DB) error {
 			failures = excluded.failures, last_error = excluded.last_error,
 			last_attempt = excluded.last_attempt, last_success = excluded.last_success,
 			next_attempt = excluded.next_attempt`},
+		{&s.keepCount, `UPDATE subscription_state SET event_count = ` + lastNumber + `
+			WHERE subscription_id = ?`},
 		{&s.pruneEv, `DELETE FROM subscription_events WHERE subscription_id = ?
 			AND number <= (SELECT delivered FROM subscription_state WHERE subscription_id = ?) - ?`},
 		{&s.dropEvents, `DELETE FROM subscription_events WHERE subscription_id = ?`},
@@ -102,7 +109,7 @@ func (s *eventStmts) prepare(ctx context.Context, db *sql.DB) error {
 }
 
 func (s *eventStmts) close() {
-	for _, st := range []*sql.Stmt{s.getCursor, s.putCursor, s.seqEvents, s.bumpCount,
+	for _, st := range []*sql.Stmt{s.getCursor, s.putCursor, s.seqEvents, s.bumpCount, s.keepCount,
 		s.insEvent, s.saveState, s.pruneEv, s.dropEvents, s.dropState, s.readState, s.readEvents} {
 		if st != nil {
 			_ = st.Close()
@@ -186,10 +193,9 @@ func (db *DB) RecordMany(ctx context.Context, cursor string, recs []fhirstore.Re
 
 // record is Record inside the group-commit transaction tx.
 func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int64, matches []fhirstore.Match) ([]fhirstore.Event, error) {
-	var cur int64
-	err := tx.StmtContext(ctx, db.evStmts.getCursor).QueryRowContext(ctx, cursor).Scan(&cur)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("record events: read cursor %q: %w", cursor, err)
+	cur, err := db.cursor(ctx, tx, cursor)
+	if err != nil {
+		return nil, fmt.Errorf("record events: %w", err)
 	}
 	if cur >= seq {
 		rows, err := tx.StmtContext(ctx, db.evStmts.seqEvents).QueryContext(ctx, seq)
@@ -203,33 +209,39 @@ func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int
 		return evs, nil
 	}
 	// Events already recorded for seq (under another cursor), found with
-	// one query rather than one per match; matches listed twice find the
-	// event recorded for their first listing here too.
+	// one query rather than one per match (and none when no event can be
+	// there yet); matches listed twice find the event recorded for their
+	// first listing here too.
 	var have map[string]fhirstore.Event
 	if len(matches) > 0 {
-		rows, err := tx.StmtContext(ctx, db.evStmts.seqEvents).QueryContext(ctx, seq)
+		have = make(map[string]fhirstore.Event, len(matches))
+		some, err := db.mayHaveEvents(ctx, tx, seq)
 		if err != nil {
-			return nil, fmt.Errorf("record events: find events of seq %d: %w", seq, err)
+			return nil, fmt.Errorf("record events: %w", err)
 		}
-		evs, err := scanEvents(rows)
-		if err != nil {
-			return nil, fmt.Errorf("record events: find events of seq %d: %w", seq, err)
-		}
-		have = make(map[string]fhirstore.Event, len(evs)+len(matches))
-		for _, ev := range evs {
-			have[ev.SubscriptionID] = ev
+		if some {
+			rows, err := tx.StmtContext(ctx, db.evStmts.seqEvents).QueryContext(ctx, seq)
+			if err != nil {
+				return nil, fmt.Errorf("record events: find events of seq %d: %w", seq, err)
+			}
+			evs, err := scanEvents(rows)
+			if err != nil {
+				return nil, fmt.Errorf("record events: find events of seq %d: %w", seq, err)
+			}
+			for _, ev := range evs {
+				have[ev.SubscriptionID] = ev
+			}
 		}
 	}
 	out := make([]fhirstore.Event, 0, len(matches))
-	bump := tx.StmtContext(ctx, db.evStmts.bumpCount)
 	ins := tx.StmtContext(ctx, db.evStmts.insEvent)
 	for _, m := range matches {
 		if ev, ok := have[m.SubscriptionID]; ok {
 			out = append(out, ev)
 			continue
 		}
-		var number int64
-		if err := bump.QueryRowContext(ctx, m.SubscriptionID).Scan(&number); err != nil {
+		number, err := db.nextNumber(ctx, tx, m.SubscriptionID)
+		if err != nil {
 			return nil, fmt.Errorf("record events: number event of %s: %w", m.SubscriptionID, err)
 		}
 		if _, err := ins.ExecContext(ctx, m.SubscriptionID, number, seq,
@@ -240,9 +252,13 @@ func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int
 		have[m.SubscriptionID] = ev
 		out = append(out, ev)
 	}
+	if len(out) > 0 {
+		db.recorded(seq)
+	}
 	if _, err := tx.StmtContext(ctx, db.evStmts.putCursor).ExecContext(ctx, cursor, seq); err != nil {
 		return nil, fmt.Errorf("record events: move cursor %q: %w", cursor, err)
 	}
+	db.setCursor(cursor, seq)
 	return out, nil
 }
 
@@ -285,7 +301,7 @@ func (db *DB) Events(ctx context.Context, subscriptionID string, from, to int64,
 	return evs, nil
 }
 
-const stateColumns = `subscription_id, event_count, delivered, failures, last_error,
+const stateColumns = `subscription_id, ` + lastNumber + `, delivered, failures, last_error,
 	last_attempt, last_success, next_attempt`
 
 // State returns the delivery state of a subscription, or an error
@@ -386,6 +402,10 @@ func (db *DB) Prune(ctx context.Context, subscriptionID string, keep int) error 
 		return fhirstore.ErrClosed
 	}
 	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		// the last event may go: its number is kept in event_count
+		if _, err := tx.StmtContext(ctx, db.evStmts.keepCount).ExecContext(ctx, subscriptionID); err != nil {
+			return fmt.Errorf("prune events of %s: keep the count: %w", subscriptionID, err)
+		}
 		if _, err := tx.StmtContext(ctx, db.evStmts.pruneEv).ExecContext(ctx, subscriptionID, subscriptionID, keep); err != nil {
 			return fmt.Errorf("prune events of %s: %w", subscriptionID, err)
 		}
@@ -400,6 +420,7 @@ func (db *DB) DropSubscription(ctx context.Context, subscriptionID string) error
 		return fhirstore.ErrClosed
 	}
 	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		delete(db.counts.numbers, subscriptionID) // numbering starts again at 1
 		for _, st := range []*sql.Stmt{db.evStmts.dropEvents, db.evStmts.dropState} {
 			if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, subscriptionID); err != nil {
 				return fmt.Errorf("drop subscription %s: %w", subscriptionID, err)

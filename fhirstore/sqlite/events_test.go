@@ -171,12 +171,17 @@ func BenchmarkRecord(b *testing.B) {
 
 // BenchmarkRecordFanout records one change matching 10 or 100
 // subscriptions (of 10,000) per op, as fhirsub-load's fanout and resthook
-// scenarios make the matcher do, and reports the time per event.
+// scenarios make the matcher do, and reports the time per event. The
+// DB is Exclusive, as the server opens it.
 func BenchmarkRecordFanout(b *testing.B) {
 	for _, perChange := range []int{10, 100} {
 		b.Run(fmt.Sprint(perChange), func(b *testing.B) {
 			ctx := context.Background()
-			db := mustOpen(b, filepath.Join(b.TempDir(), "fhir.db"))
+			db, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(b.TempDir(), "fhir.db"), Exclusive: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = db.Close() })
 			at := time.Now()
 			matches := make([]fhirstore.Match, perChange)
 			var seq int64
@@ -293,4 +298,16 @@ func TestSaveDeliveriesIsSaveDelivery(t *testing.T) {
 	if got, _ := db.State(ctx, "a"); got.Delivered != 2 {
 		t.Errorf("a call with an invalid state wrote: a delivered %d, want 2", got.Delivered)
 	}
+}
+
+// TestEventContractExclusive runs the event contract on a DB opened as
+// the server opens it: Exclusive, numbers counted in memory.
+func TestEventContractExclusive(t *testing.T) {
+	storetest.RunEvents(t, func(t *testing.T) fhirstore.Store {
+		db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "fhir.db"), Exclusive: true})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return db
+	}, storetest.RunOptions{Name: "sqlite, Exclusive"})
 }

@@ -67,14 +67,15 @@ type DB struct {
 	reader *sql.DB // read-only pool
 	ckpt   *sql.DB // one connection for the checkpointer (checkpoint.go)
 
-	wmu     sync.Mutex // serialises write transactions (the group-commit leader holds it)
-	relaxed bool       // the writer runs synchronous=NORMAL now (durability.go); guarded by wmu
-	stmts   writeStmts // prepared on writer, guarded by wmu
-	evStmts eventStmts // event store statements, prepared on writer, guarded by wmu
-	rstmts  readStmts  // hot read statements, prepared on reader
-	qmu     sync.Mutex // guards queue; taken inside wmu, never the other way round
-	queue   []*request // writes waiting for a leader
-	leading bool       // a submit call leads (commits the queue); guarded by qmu
+	wmu     sync.Mutex  // serialises write transactions (the group-commit leader holds it)
+	relaxed bool        // the writer runs synchronous=NORMAL now (durability.go); guarded by wmu
+	stmts   writeStmts  // prepared on writer, guarded by wmu
+	evStmts eventStmts  // event store statements, prepared on writer, guarded by wmu
+	counts  eventCounts // event numbers and cursors in memory (eventcounts.go), guarded by wmu
+	rstmts  readStmts   // hot read statements, prepared on reader
+	qmu     sync.Mutex  // guards queue; taken inside wmu, never the other way round
+	queue   []*request  // writes waiting for a leader
+	leading bool        // a submit call leads (commits the queue); guarded by qmu
 	notify  *fhirstore.Notifier
 	seen    atomic.Int64   // highest seq known to be committed
 	recent  recentChanges  // the last changes committed here (recent.go); read with cfg.Exclusive

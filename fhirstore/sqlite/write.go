@@ -301,7 +301,11 @@ func splitDerived(batch []*request) (derived, writes []*request) {
 // It answers every request of the batch.
 func (db *DB) commit(batch []*request) {
 	var last int64
+	committed := false
 	defer func() {
+		if !committed {
+			db.counts.forget() // the transaction's events are gone with it
+		}
 		if last > 0 {
 			db.advance(last) // before the writers are answered: LastSeq reads it when Exclusive
 		}
@@ -344,6 +348,9 @@ func (db *DB) commit(batch []*request) {
 			}
 		}
 		reqLast := db.run(tx, r)
+		if r.err != nil && r.fn != nil {
+			db.counts.forget() // what r numbered is rolled back below
+		}
 		switch {
 		case r.err != nil && single:
 			_ = tx.Rollback()
@@ -369,6 +376,7 @@ func (db *DB) commit(batch []*request) {
 		fail(fmt.Errorf("commit write: %w", err))
 		return
 	}
+	committed = true
 	db.committed()
 	for _, r := range batch {
 		if r.err == nil {
