@@ -12,7 +12,7 @@ CREATE TABLE cursors (
 -- unix milliseconds, 0 for none.
 CREATE TABLE subscription_state (
 	subscription_id TEXT    PRIMARY KEY,
-	event_count     INTEGER NOT NULL DEFAULT 0,  -- number of the last recorded event
+	event_count     INTEGER NOT NULL DEFAULT 0,  -- number of the last recorded event, or less: see eventcounts.go
 	delivered       INTEGER NOT NULL DEFAULT 0,  -- number of the last acknowledged event
 	failures        INTEGER NOT NULL DEFAULT 0,
 	last_error      TEXT    NOT NULL DEFAULT '',
