@@ -198,13 +198,9 @@ func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int
 		return nil, fmt.Errorf("record events: %w", err)
 	}
 	if cur >= seq {
-		rows, err := tx.StmtContext(ctx, db.evStmts.seqEvents).QueryContext(ctx, seq)
+		evs, err := db.eventsOfSeq(ctx, tx, seq)
 		if err != nil {
-			return nil, fmt.Errorf("record events: replay seq %d: %w", seq, err)
-		}
-		evs, err := scanEvents(rows)
-		if err != nil {
-			return nil, fmt.Errorf("record events: replay seq %d: %w", seq, err)
+			return nil, fmt.Errorf("record events: replay: %w", err)
 		}
 		return evs, nil
 	}
@@ -220,13 +216,9 @@ func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int
 			return nil, fmt.Errorf("record events: %w", err)
 		}
 		if some {
-			rows, err := tx.StmtContext(ctx, db.evStmts.seqEvents).QueryContext(ctx, seq)
+			evs, err := db.eventsOfSeq(ctx, tx, seq)
 			if err != nil {
-				return nil, fmt.Errorf("record events: find events of seq %d: %w", seq, err)
-			}
-			evs, err := scanEvents(rows)
-			if err != nil {
-				return nil, fmt.Errorf("record events: find events of seq %d: %w", seq, err)
+				return nil, fmt.Errorf("record events: %w", err)
 			}
 			for _, ev := range evs {
 				have[ev.SubscriptionID] = ev
@@ -260,6 +252,20 @@ func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int
 	}
 	db.setCursor(cursor, seq)
 	return out, nil
+}
+
+// eventsOfSeq returns the events recorded for the change seq, ordered by
+// subscription id; called inside the write transaction tx.
+func (db *DB) eventsOfSeq(ctx context.Context, tx *sql.Tx, seq int64) ([]fhirstore.Event, error) {
+	rows, err := tx.StmtContext(ctx, db.evStmts.seqEvents).QueryContext(ctx, seq)
+	if err != nil {
+		return nil, fmt.Errorf("events of seq %d: %w", seq, err)
+	}
+	evs, err := scanEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("events of seq %d: %w", seq, err)
+	}
+	return evs, nil
 }
 
 // writeFunc runs fn in the next group-commit transaction, in a savepoint
