@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -122,8 +123,9 @@ func TestSeveralNodes(t *testing.T) {
 	// killed while they write, and restarted while they still write, so
 	// that it takes its share of the partitions back under load.
 	leases = currentLeases(t, uri)
-	victim := nodes[len(nodes)-1]
-	victimID := fmt.Sprintf("node-%c", 'a'+len(nodes)-1)
+	vi := pickVictim(leases, subs, len(nodes))
+	victim := nodes[vi]
+	victimID := fmt.Sprintf("node-%c", 'a'+vi)
 	var alive atomic.Pointer[[]*serverProc]
 	all := append([]*serverProc(nil), nodes...)
 	alive.Store(&all)
@@ -148,7 +150,7 @@ func TestSeveralNodes(t *testing.T) {
 			orphans[s.id] = true
 		}
 	}
-	survivors := append([]*serverProc(nil), nodes[:len(nodes)-1]...)
+	survivors := slices.Delete(slices.Clone(nodes), vi, vi+1)
 	alive.Store(&survivors)
 	killed := time.Now()
 	victim.kill()
@@ -340,3 +342,25 @@ func holdings(l map[int]string) map[string]int {
 }
 
 func countHeld(l map[int]string, node string) int { return holdings(l)[node] }
+
+// pickVictim returns the index of the node whose partitions hold the
+// most subscriptions, the last of those that tie: the node killed must
+// orphan some, or their takeover cannot be seen. (The last node, always
+// chosen before, held none of 20 subscriptions in about 0.3% of runs:
+// 0.75^20 with 4 of 16 partitions.)
+func pickVictim(leases map[int]string, subs []crashSub, nodes int) int {
+	best, most := nodes-1, -1
+	for i := nodes - 1; i >= 0; i-- {
+		id := fmt.Sprintf("node-%c", 'a'+i)
+		n := 0
+		for _, s := range subs {
+			if leases[subscriptions.Partition(s.id, multiPartitions)] == id {
+				n++
+			}
+		}
+		if n > most {
+			best, most = i, n
+		}
+	}
+	return best
+}
