@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -43,5 +45,32 @@ func TestRecentVersionsBounded(t *testing.T) {
 	r.add(fhirstore.Resource{Type: "Binary", ID: "huge", VersionID: "1", Body: make([]byte, versionMaxBody+1)})
 	if _, ok := r.get("Binary", "huge", "1"); ok {
 		t.Error("a body over versionMaxBody was kept")
+	}
+}
+
+// TestChangesCaughtUpReadsNothing: with the store Exclusive, Changes after
+// the last committed seq answers from memory that there is nothing new
+// (the matcher asks after every batch), and the head of the feed comes
+// from memory too: with the reader pool closed, both still answer.
+func TestChangesCaughtUpReadsNothing(t *testing.T) {
+	db := openExclusive(t, filepath.Join(t.TempDir(), "fhir.db"))
+	ctx := context.Background()
+	res, err := db.Create(ctx, map[string]any{"resourceType": "Patient"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := db.LastSeq(ctx)
+	if err != nil || last < 1 {
+		t.Fatalf("LastSeq = %d, %v", last, err)
+	}
+	if err := db.reader.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := db.Changes(ctx, last, 10); err != nil || len(cs) != 0 {
+		t.Fatalf("Changes after the last seq = %v, %v; want none, from memory", cs, err)
+	}
+	cs, err := db.Changes(ctx, last-1, 10)
+	if err != nil || len(cs) != 1 || cs[0].ID != res.ID {
+		t.Fatalf("Changes of the head = %v, %v; want the create of %s, from memory", cs, err, res.ID)
 	}
 }
