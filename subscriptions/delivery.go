@@ -12,6 +12,7 @@ import (
 
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/subscriptions/delivery"
+	"github.com/fhirsub/fhirsub/topics"
 )
 
 // deliverer is the last stage of the pipeline for rest-hook
@@ -36,6 +37,7 @@ type deliverer struct {
 	owns   func(id string) bool
 	notes  notifier
 	parse  func(body map[string]any, res *fhirstore.Resource) (*Subscription, error)
+	topic  func(url string) (*topics.Topic, bool) // the topic registry's current topic
 	log    *slog.Logger
 }
 
@@ -478,13 +480,19 @@ func (d *deliverer) setStatus(ctx context.Context, s *Subscription, status Statu
 		return nil, fmt.Errorf("update status of Subscription/%s: %w", s.ID, err)
 	}
 	d.log.Info("subscription status", "subscription", s.ID, "status", status, "error", msg)
-	// body is what was stored (the store adds only meta, which parse
-	// takes from nres): no need to decode nres.Body again
-	ns, err := d.adopt(nres, body)
-	if err == nil {
-		d.lanes.renew(s.ID, s.VersionID, ns.VersionID)
+	ns, ok := restamp(s, nres, status, msg, d.topic)
+	if ok {
+		d.reg.put(ns, 0)
+	} else {
+		// body is what was stored (the store adds only meta, which
+		// parse takes from nres): no need to decode nres.Body again
+		var err error
+		if ns, err = d.adopt(nres, body); err != nil {
+			return nil, err
+		}
 	}
-	return ns, err
+	d.lanes.renew(s.ID, s.VersionID, ns.VersionID)
+	return ns, nil
 }
 
 // adopt parses a stored version and makes it the known state.

@@ -251,7 +251,7 @@ func New(cfg Config) (*Manager, error) {
 	m.accesses = newAccesses()
 	m.buf = newStateBuffer(cfg.Events, m.log)
 	m.dl = &deliverer{cfg: &m.cfg, store: cfg.Store, events: cfg.Events, sender: cfg.Sender, reg: m.reg, bodies: m.bodies, buf: m.buf,
-		queue: m.queue, sched: m.sched, lanes: lanes, lag: m.lag, owns: m.owns, notes: m, parse: m.parse, log: m.log}
+		queue: m.queue, sched: m.sched, lanes: lanes, lag: m.lag, owns: m.owns, notes: m, parse: m.parse, topic: m.topics.Get, log: m.log}
 	if c := cfg.Cluster; c.Leases != nil {
 		m.keeper = delivery.NewKeeper(delivery.LeaseConfig{Store: c.Leases, NodeID: c.NodeID, Partitions: c.Partitions,
 			TTL: c.LeaseTTL, Logger: m.log},
