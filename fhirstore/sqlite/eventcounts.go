@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -77,7 +78,7 @@ func (db *DB) cursor(ctx context.Context, tx *sql.Tx, name string) (int64, error
 	}
 	var seq int64
 	err := tx.StmtContext(ctx, db.evStmts.getCursor).QueryRowContext(ctx, name).Scan(&seq)
-	if err != nil && err != sql.ErrNoRows {
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read cursor %q: %w", name, err)
 	}
 	db.setCursor(name, seq)
