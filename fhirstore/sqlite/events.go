@@ -81,8 +81,7 @@ func (s *eventStmts) prepare(ctx context.Context, db *sql.DB) error {
 		// (eventcounts.go), so it is raised to the last number first
 		{&s.bumpCount, `INSERT INTO subscription_state (subscription_id, event_count)
 			VALUES (?1, ifnull((SELECT max(number) FROM subscription_events WHERE subscription_id = ?1), 0) + 1)
-			ON CONFLICT (subscription_id) DO UPDATE SET event_count = max(event_count,
-				ifnull((SELECT max(number) FROM subscription_events WHERE subscription_id = ?1), 0)) + 1
+			ON CONFLICT (subscription_id) DO UPDATE SET event_count = ` + lastNumber + ` + 1
 			RETURNING event_count`},
 		{&s.insEvent, `INSERT INTO subscription_events (` + eventColumns + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`},
