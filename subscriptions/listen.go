@@ -68,3 +68,28 @@ func (m *Manager) EventsAfter(ctx context.Context, subscriptionID string, after 
 	}
 	return evs, nil
 }
+
+// ActivateBound makes a requested websocket subscription active when a
+// socket binds to it, rather than when a delivery worker comes to it: an
+// event recorded right after the bind would otherwise say "requested" in
+// its notification (Inferno's websocket workflow writes at once after the
+// handshake, and saw that about once in eight runs). It returns the
+// subscription as now known: unchanged when it was not a requested
+// websocket subscription, and the registry's version when a worker or a
+// client changed it first (the write is conditional on the version).
+func (m *Manager) ActivateBound(ctx context.Context, s *Subscription) (*Subscription, error) {
+	if s.ChannelType != ChannelWebsocket || s.Status != StatusRequested {
+		return s, nil
+	}
+	ns, err := m.dl.setStatus(ctx, s, StatusActive, "")
+	if err != nil {
+		return nil, err
+	}
+	if ns == nil { // changed meanwhile, or gone
+		if cur, ok := m.Subscription(s.ID); ok {
+			return cur, nil
+		}
+		return s, nil
+	}
+	return ns, nil
+}

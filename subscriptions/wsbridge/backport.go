@@ -44,6 +44,9 @@ func (b *Bridge) BindBackport(ctx context.Context, id string, acc *smart.Access,
 	if err != nil {
 		return nil, err
 	}
+	if s, err = b.m.ActivateBound(ctx, s); err != nil {
+		return nil, err
+	}
 	st, err := b.m.State(ctx, id)
 	if err != nil {
 		return nil, err

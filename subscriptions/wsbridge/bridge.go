@@ -37,6 +37,9 @@ type Pipeline interface {
 	Notification(ctx context.Context, s *subscriptions.Subscription, n subscriptions.Notice) (*subscriptions.Bundle, error)
 	// EventsAfter returns the retained events numbered after after.
 	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]fhirstore.Event, error)
+	// ActivateBound makes a requested websocket subscription active (a
+	// socket bound to it) and returns it as now known.
+	ActivateBound(ctx context.Context, s *subscriptions.Subscription) (*subscriptions.Subscription, error)
 }
 
 // Config configures a Bridge. Zero values mean the defaults given.
