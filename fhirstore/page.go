@@ -66,7 +66,7 @@ func SearchPage(q *search.Query, candidates []*Resource) (*Page, error) {
 			hits = append(hits, hit{r, body})
 		}
 	}
-	sorted := len(q.Sort) > 0
+	sorted := len(q.Shape().Sort) > 0
 	sort.SliceStable(hits, func(i, j int) bool {
 		a, b := hits[i], hits[j]
 		if sorted {

@@ -482,7 +482,7 @@ func (p *parser) classic(s *Subscription, criteria string, body, ch map[string]a
 		return &Error{Status: http.StatusUnprocessableEntity, Code: "not-supported", Element: "Subscription.criteria",
 			Message: fmt.Sprintf("criteria %q of type %q: %v", criteria, typ, err)}
 	}
-	if len(q.Includes) > 0 || q.Summary != "" || len(q.Elements) > 0 || q.Total != "" {
+	if q.Shape().AltersResult() {
 		return unsupported("Subscription.criteria", "result parameters (_include, _revinclude, _summary, _elements, _total) have no meaning in subscription criteria")
 	}
 	s.Criteria = q

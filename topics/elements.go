@@ -129,7 +129,7 @@ func (p *reader) query(qc map[string]any, key, path, rt string) *search.Query {
 		p.fail(path, errorText(err), err)
 		return nil
 	}
-	if q.HasLinks() || len(q.Includes) > 0 || q.Summary != "" || len(q.Elements) > 0 || q.Total != "" {
+	if q.HasLinks() || q.Shape().AltersResult() {
 		p.fail(path, fmt.Sprintf("query %q: chained, _has and result parameters are not supported in a trigger's query", src), nil)
 		return nil
 	}

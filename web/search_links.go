@@ -118,7 +118,7 @@ func (s *Server) searchResolved(ctx context.Context, q *search.Query, params url
 // (:iterate ones also from what was included), each shown only if the
 // caller may see it, none twice, none already on the page.
 func (s *Server) included(ctx context.Context, q *search.Query, page []*fhirstore.Resource) ([]*fhirstore.Resource, error) {
-	if len(q.Includes) == 0 {
+	if len(q.Shape().Includes) == 0 {
 		return nil, nil
 	}
 	seen := map[string]bool{}
@@ -153,7 +153,7 @@ func (s *Server) included(ctx context.Context, q *search.Query, page []*fhirstor
 	frontier := page
 	for round := 0; round < maxIncludeRounds && len(frontier) > 0; round++ {
 		var next []*fhirstore.Resource
-		for _, in := range q.Includes {
+		for _, in := range q.Shape().Includes {
 			if round > 0 && !in.Iterate {
 				continue
 			}
@@ -241,14 +241,15 @@ func (s *Server) includeOne(ctx context.Context, in search.Include, from []*fhir
 // _summary=true keeps the top-level elements the R4 definitions mark
 // isSummary.
 func shape(q *search.Query, body []byte) ([]byte, error) {
-	if len(q.Elements) == 0 && q.Summary != "data" && q.Summary != "true" {
+	sh := q.Shape()
+	if len(sh.Elements) == 0 && sh.Summary != "data" && sh.Summary != "true" {
 		return body, nil
 	}
 	m, err := fhirstore.Decode(body)
 	if err != nil {
 		return nil, err
 	}
-	switch q.Summary {
+	switch sh.Summary {
 	case "data":
 		delete(m, "text")
 	case "true":
@@ -259,9 +260,9 @@ func shape(q *search.Query, body []byte) ([]byte, error) {
 			}
 		}
 	}
-	if len(q.Elements) > 0 {
+	if len(sh.Elements) > 0 {
 		keep := map[string]bool{"resourceType": true, "id": true, "meta": true}
-		for _, e := range q.Elements {
+		for _, e := range sh.Elements {
 			keep[e] = true
 		}
 		for k := range m {
@@ -298,11 +299,11 @@ func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, 
 		return nil, err
 	}
 	b := newBundle("searchset")
-	if q.Total != "none" {
+	if q.Shape().Total != "none" {
 		b.Total = &page.Total
 	}
 	b.Link = s.pageLinks(path, params, q.Offset, q.Count, page.Total)
-	if q.Summary == "count" || q.Count == 0 {
+	if q.Shape().Summary == "count" || q.Count == 0 {
 		// _summary=count, and _count=0 as R4 reads it: the total only.
 		total := page.Total
 		b.Total = &total

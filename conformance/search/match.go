@@ -256,12 +256,13 @@ func matchComposite(p *param, values []value, nodes []fhirpath.Value) (bool, err
 	return false, nil
 }
 
-// Less orders two resources by q.Sort (false when equal). For each key a
+// Less orders two resources by the query's _sort (false when equal). For each key a
 // resource sorts by its lowest value ascending and its highest value
 // descending; resources without a value come last either way.
 func (q *Query) Less(a, b map[string]any) bool {
-	for i, sk := range q.Sort {
-		p := q.sorts[i]
+	sh := q.Shape()
+	for i, sk := range sh.Sort {
+		p := sh.sorts[i]
 		va, oka := sortValue(p, a, sk.Descending)
 		vb, okb := sortValue(p, b, sk.Descending)
 		switch {

@@ -168,8 +168,9 @@ func (q *Query) parseSort(tp *typeParams, vals []string) error {
 		case !sortable[p.typ] || p.unsupported != "":
 			return &Error{Param: "_sort", Message: fmt.Sprintf("cannot sort by %q (a %s parameter)", code, p.typ)}
 		}
-		q.Sort = append(q.Sort, SortKey{Param: code, Descending: desc})
-		q.sorts = append(q.sorts, p)
+		sh := q.shaped()
+		sh.Sort = append(sh.Sort, SortKey{Param: code, Descending: desc})
+		sh.sorts = append(sh.sorts, p)
 	}
 	return nil
 }

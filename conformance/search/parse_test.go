@@ -53,8 +53,8 @@ func TestParseCriteriaValid(t *testing.T) {
 			if q.Count != tc.count || q.Offset != tc.offset {
 				t.Errorf("count, offset = %d, %d; want %d, %d", q.Count, q.Offset, tc.count, tc.offset)
 			}
-			if !slices.Equal(q.Sort, tc.sort) {
-				t.Errorf("sort = %v, want %v", q.Sort, tc.sort)
+			if !slices.Equal(q.Shape().Sort, tc.sort) {
+				t.Errorf("sort = %v, want %v", q.Shape().Sort, tc.sort)
 			}
 			if got := q.Params(); !slices.Equal(got, tc.params) {
 				t.Errorf("params = %v, want %v", got, tc.params)
@@ -174,8 +174,8 @@ func TestIncludesDeduplicatedAndCapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(q.Includes) != 3 {
-		t.Fatalf("%d includes, want 3 (subject, subject:iterate, has-member:iterate): %v", len(q.Includes), q.Includes)
+	if len(q.Shape().Includes) != 3 {
+		t.Fatalf("%d includes, want 3 (subject, subject:iterate, has-member:iterate): %v", len(q.Shape().Includes), q.Shape().Includes)
 	}
 	var many []string
 	for _, typ := range []string{"Observation", "Condition", "Encounter", "DiagnosticReport", "Procedure",

@@ -85,15 +85,16 @@ func (q *Query) parseResultParam(name string, vals []string) (ok bool, err error
 			if err != nil {
 				return true, err
 			}
-			if slices.ContainsFunc(q.Includes, func(o Include) bool {
+			sh := q.shaped()
+			if slices.ContainsFunc(sh.Includes, func(o Include) bool {
 				return o.Rev == in.Rev && o.Iterate == in.Iterate && o.Source == in.Source && o.Param == in.Param && o.Target == in.Target
 			}) {
 				continue // a repeat adds nothing but the work of walking the page again
 			}
-			if len(q.Includes) == MaxIncludes {
+			if len(sh.Includes) == MaxIncludes {
 				return true, &Error{Param: name, Message: fmt.Sprintf("more than %d distinct _include and _revinclude values (the limit per search)", MaxIncludes)}
 			}
-			q.Includes = append(q.Includes, in)
+			sh.Includes = append(sh.Includes, in)
 		}
 		return true, nil
 	case "_summary", "_total", "_elements":
@@ -112,21 +113,22 @@ func (q *Query) parseResultParam(name string, vals []string) (ok bool, err error
 		if !summaries[v] {
 			return true, &Error{Param: name, Message: fmt.Sprintf("%q is not supported (count, true, data or false)", v)}
 		}
-		q.Summary = v
+		q.shaped().Summary = v
 	case "_total":
 		switch v {
 		case "none", "estimate", "accurate":
 		default:
 			return true, &Error{Param: name, Message: fmt.Sprintf("%q is not none, estimate or accurate", v)}
 		}
-		q.Total = v
+		q.shaped().Total = v
 	case "_elements":
 		for _, e := range strings.Split(v, ",") {
 			e = strings.TrimSpace(e)
 			if !isName(e) {
 				return true, &Error{Param: name, Message: fmt.Sprintf("%q is not a top-level element name", e)}
 			}
-			q.Elements = append(q.Elements, e)
+			sh := q.shaped()
+			sh.Elements = append(sh.Elements, e)
 		}
 	}
 	return true, nil

@@ -185,7 +185,7 @@ func parseScope(w string) (Scope, error) {
 		if err != nil {
 			return bad("search filter: %v", err)
 		}
-		if q.Count != 0 || q.Offset != 0 || len(q.Sort) > 0 {
+		if q.Count != 0 || q.Offset != 0 || len(q.Shape().Sort) > 0 {
 			return bad("search filter may not page or sort")
 		}
 		sc.Query, sc.filter = query, q
