@@ -104,7 +104,7 @@ func classicKeys(s *Subscription) []search.Key { return match.Selective(s.Criter
 func topicKeys(s *Subscription, rt string) []search.Key {
 	var groups [][]search.Key
 	for _, f := range s.Filters {
-		if f.ResourceType == rt {
+		if f.ResourceType() == rt {
 			groups = append(groups, f.Query.Narrow()...)
 		}
 	}

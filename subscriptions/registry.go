@@ -299,7 +299,7 @@ func (r *registry) followTopic(id string, t *topics.Topic, log *slog.Logger) {
 		moved.Filters = nil
 		ok := true
 		for _, f := range s.Filters {
-			nf, err := t.ParseFilter(f.Raw)
+			nf, err := t.Rebind(f)
 			if err != nil {
 				log.Warn("subscription filter no longer valid for the new topic version; keeping the old topic",
 					"subscription", s.ID, "topic", t.URL, "err", err)

@@ -13,14 +13,23 @@ import (
 
 // Filter is one parsed subscription filter (a backport-filter-criteria
 // value). It is immutable.
+//
+// A subscription keeps its filters for its lifetime, so a Filter holds
+// its Query only: the resource type is the Query's, and the filter as
+// given is not kept (String gives it in canonical form, which ParseFilter
+// reads back to the same filter).
 type Filter struct {
-	// ResourceType is the type the filter constrains.
-	ResourceType string
-	// Query is the filter as a search on ResourceType.
+	// Query is the filter as a search on the resource type it constrains.
 	Query *search.Query
-	// Raw is the filter as given.
-	Raw string
 }
+
+// ResourceType returns the type the filter constrains.
+func (f *Filter) ResourceType() string { return f.Query.Type }
+
+// String returns the filter in canonical form ("Type?a=b", parameters
+// sorted by name and URL-encoded); ParseFilter reads it back to the same
+// filter.
+func (f *Filter) String() string { return f.Query.String() }
 
 // FilterError reports a subscription filter the topic does not allow,
 // naming the parameter at fault ("" when the filter as a whole is wrong).
@@ -54,15 +63,26 @@ const maxFilterLen = 4096
 // the topic's canFilterBy for that resource type, with its modifier and
 // comparator; otherwise a *FilterError names it.
 func (t *Topic) ParseFilter(s string) (*Filter, error) {
+	if src := strings.TrimSpace(s); len(src) > maxFilterLen {
+		return nil, &FilterError{Filter: s, Message: fmt.Sprintf("longer than %d bytes", maxFilterLen)}
+	}
+	return t.parseFilter(s)
+}
+
+// Rebind checks a filter parsed for another version of the topic against
+// t and returns it parsed for t. Its canonical form may be longer than
+// the filter as given (percent-encoding), so the length bound, checked
+// when it was given, is not checked again.
+func (t *Topic) Rebind(f *Filter) (*Filter, error) { return t.parseFilter(f.String()) }
+
+// parseFilter is ParseFilter without the length bound.
+func (t *Topic) parseFilter(s string) (*Filter, error) {
 	fail := func(param, format string, args ...any) (*Filter, error) {
 		return nil, &FilterError{Filter: s, Param: param, Message: fmt.Sprintf(format, args...)}
 	}
 	src := strings.TrimSpace(s)
-	switch {
-	case src == "":
+	if src == "" {
 		return fail("", "empty")
-	case len(src) > maxFilterLen:
-		return fail("", "longer than %d bytes", maxFilterLen)
 	}
 	rt, query, err := t.splitFilter(src)
 	if err != nil {
@@ -97,7 +117,7 @@ func (t *Topic) ParseFilter(s string) (*Filter, error) {
 	if q.HasLinks() {
 		return nil, &FilterError{Filter: s, Message: "chained and _has parameters are not supported in filters"}
 	}
-	return &Filter{ResourceType: rt, Query: q, Raw: s}, nil
+	return &Filter{Query: q}, nil
 }
 
 // splitFilter returns the resource type and the query string of a filter,
@@ -189,12 +209,12 @@ func (f *Filter) Match(focus map[string]any) (bool, error) {
 	if focus == nil {
 		return false, nil
 	}
-	if typeOf(focus) != f.ResourceType {
+	if typeOf(focus) != f.Query.Type {
 		return true, nil
 	}
 	ok, err := f.Query.Match(focus)
 	if err != nil {
-		return false, fmt.Errorf("filter %q: %w", f.Raw, err)
+		return false, fmt.Errorf("filter %q: %w", f, err)
 	}
 	return ok, nil
 }

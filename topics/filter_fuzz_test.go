@@ -32,8 +32,13 @@ func FuzzParseFilter(f *testing.F) {
 			}
 			return
 		}
-		if flt.Raw != s || !slices.Contains(tp.ResourceTypes(), flt.ResourceType) || flt.Query == nil {
+		if !slices.Contains(tp.ResourceTypes(), flt.ResourceType()) {
 			t.Fatalf("ParseFilter(%q) = %+v", s, flt)
+		}
+		// a subscription re-filed under a new version of its topic is
+		// parsed again from the canonical form
+		if again, err := tp.Rebind(flt); err != nil || again.String() != flt.String() {
+			t.Fatalf("ParseFilter(%q) (rebound from %q) = %v, %v", flt, s, again, err)
 		}
 		if strings.TrimSpace(s) == "" {
 			t.Fatalf("ParseFilter accepted a blank filter %q", s)

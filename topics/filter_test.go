@@ -23,7 +23,7 @@ func TestParseFilterShapes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseFilter: %v", err)
 			}
-			if f.ResourceType != "Encounter" || f.Raw != s || f.Query == nil {
+			if f.ResourceType() != "Encounter" || f.String() != "Encounter?patient=Patient%2F123" {
 				t.Errorf("filter %+v", f)
 			}
 			mine := encounter(t, "finished")
@@ -98,8 +98,9 @@ func TestParseFilterRefusals(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParseFilter(%q): %v", tc.filter, err)
 				}
-				if f.Raw != tc.filter {
-					t.Errorf("Raw = %q", f.Raw)
+				again, err := tc.topic.Rebind(f)
+				if err != nil || again.String() != f.String() {
+					t.Errorf("ParseFilter(%q) (rebound from %q) = %v, %v", f, tc.filter, again, err)
 				}
 				return
 			}

@@ -1,0 +1,83 @@
+package subscriptions
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/fhirsub/fhirsub/subscriptions/delivery"
+	"github.com/fhirsub/fhirsub/topics"
+)
+
+// resultTopicVersion parses the built-in result-available topic as a
+// stored SubscriptionTopic version of its own, without the canFilterBy
+// entries of drop.
+func resultTopicVersion(t *testing.T, drop ...string) *topics.Topic {
+	t.Helper()
+	for _, res := range topics.BuiltInResources() {
+		if res["url"] != "https://fhirsub.org/SubscriptionTopic/result-available" {
+			continue
+		}
+		var keep []any
+		for _, c := range res["canFilterBy"].([]any) {
+			if p, _ := c.(map[string]any)["filterParameter"].(string); !strings.Contains(strings.Join(drop, ","), p) {
+				keep = append(keep, c)
+			}
+		}
+		res["canFilterBy"] = keep
+		tp, err := topics.Parse(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tp
+	}
+	t.Fatal("no built-in result-available topic")
+	return nil
+}
+
+// TestFollowTopicRebindsFilters: a new version of a topic takes over the
+// subscriptions naming it with their filters parsed again for it (from the
+// filter's canonical form, which may be longer than the filter as given);
+// one whose filter the new version refuses keeps the old version.
+func TestFollowTopicRebindsFilters(t *testing.T) {
+	v1 := resultTopicVersion(t)
+	long := "Observation?code=" + strings.Repeat("a/", 1500) // within the bound; its canonical form is not
+	var subs []*Subscription
+	for i, raw := range []string{"Observation?patient=Patient/p1&status=final", long, "Observation?performer=Practitioner/x"} {
+		f, err := v1.ParseFilter(raw)
+		if err != nil {
+			t.Fatalf("ParseFilter(%.40q): %v", raw, err)
+		}
+		s := &Subscription{ID: string(rune('a' + i)), VersionID: "1", Status: StatusActive, Topic: v1, TopicURL: v1.URL,
+			Filters: []*topics.Filter{f}}
+		subs = append(subs, s)
+	}
+	r := newRegistry(delivery.NewSchedule())
+	for _, s := range subs {
+		r.put(s, 0)
+	}
+
+	v2 := resultTopicVersion(t, "performer")
+	r.followTopic("result-available", v2, slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	for i, s := range subs {
+		got, ok := r.get(s.ID)
+		if !ok {
+			t.Fatalf("subscription %s lost", s.ID)
+		}
+		if i == 2 { // performer is no longer allowed
+			if got.Topic != v1 || got.Filters[0] != s.Filters[0] {
+				t.Errorf("subscription %s with a filter the new version refuses was moved", s.ID)
+			}
+			continue
+		}
+		if got.Topic != v2 {
+			t.Errorf("subscription %s still on the old topic version", s.ID)
+			continue
+		}
+		if len(got.Filters) != 1 || got.Filters[0] == s.Filters[0] || got.Filters[0].String() != s.Filters[0].String() {
+			t.Errorf("subscription %s: filters %v, want %v parsed again", s.ID, got.Filters, s.Filters)
+		}
+	}
+}
