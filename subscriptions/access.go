@@ -55,8 +55,8 @@ func storedAccess(body map[string]any, shared *accesses) (*smart.Access, string,
 	if raw == "" {
 		return nil, "", invalid("Subscription.extension", "the %s extension needs exactly one valueString", ExtAccess)
 	}
-	if a, key, ok := shared.get(raw); ok {
-		return a, key, nil
+	if a, ok := shared.get(raw); ok {
+		return a, raw, nil
 	}
 	a, err := smart.Decode([]byte(raw))
 	if err != nil {
@@ -68,13 +68,9 @@ func storedAccess(body map[string]any, shared *accesses) (*smart.Access, string,
 
 // fullAccess is the Access of every Subscription stored without ExtAccess
 // (created without authentication): one value for all of them, as a
-// decoded Access is never changed, and fullKey its encoding, the key of
-// the access decisions memoised (~100 bytes a subscription when each had
-// its own).
-var (
-	fullAccess = smart.Full()
-	fullKey    = sync.OnceValues(fullAccess.EncodeString)
-)
+// decoded Access is never changed (~100 bytes a subscription when each
+// had its own).
+var fullAccess = smart.Full()
 
 // accessesMax bounds the distinct stored accesses shared.
 const accessesMax = 4096
@@ -85,24 +81,19 @@ const accessesMax = 4096
 // ones are decoded for themselves. A nil *accesses shares nothing.
 type accesses struct {
 	mu sync.Mutex
-	m  map[string]sharedAccess
+	m  map[string]*smart.Access
 }
 
-type sharedAccess struct {
-	a   *smart.Access
-	raw string // the map's key, handed out so that each subscription does not keep its own copy
-}
+func newAccesses() *accesses { return &accesses{m: map[string]*smart.Access{}} }
 
-func newAccesses() *accesses { return &accesses{m: map[string]sharedAccess{}} }
-
-func (c *accesses) get(raw string) (*smart.Access, string, bool) {
+func (c *accesses) get(raw string) (*smart.Access, bool) {
 	if c == nil {
-		return nil, "", false
+		return nil, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s, ok := c.m[raw]
-	return s.a, s.raw, ok
+	a, ok := c.m[raw]
+	return a, ok
 }
 
 func (c *accesses) put(raw string, a *smart.Access) {
@@ -112,7 +103,7 @@ func (c *accesses) put(raw string, a *smart.Access) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) < accessesMax {
-		c.m[raw] = sharedAccess{a: a, raw: raw}
+		c.m[raw] = a
 	}
 }
 
@@ -212,7 +203,8 @@ func (h *SubscriptionHook) ValidateDelete(ctx context.Context, id string) error 
 // subscription's access must allow reading the type and, when it is
 // restricted (patient in context, granular scopes), see the focus (for a
 // delete, the version deleted). Decisions of restricted accesses are
-// memoised per change by their encoded form.
+// memoised per change by Access: the subscriptions of one owner share one
+// (accesses).
 func (ch *loaded) visible(s *Subscription) bool {
 	a := s.Access
 	if !a.Allows(ch.c.Type, readPerms) {
@@ -221,15 +213,15 @@ func (ch *loaded) visible(s *Subscription) bool {
 	if !a.Restricted(ch.c.Type, readPerms) {
 		return true
 	}
-	if v, ok := ch.seen[s.accessKey]; ok {
+	if v, ok := ch.seen[a]; ok {
 		return v
 	}
 	f := ch.focus()
 	v := f != nil && a.CanSee(f)
 	if ch.seen == nil {
-		ch.seen = map[string]bool{}
+		ch.seen = map[*smart.Access]bool{}
 	}
-	ch.seen[s.accessKey] = v
+	ch.seen[a] = v
 	return v
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -75,5 +76,14 @@ func BenchmarkSubscriptionMemory(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/sub")
 		})
+	}
+}
+
+// TestSubscriptionStaysSmall guards the size of a parsed Subscription, of
+// which the server keeps one per subscription: 288 bytes is a size class
+// of Go's allocator, the next is 320.
+func TestSubscriptionStaysSmall(t *testing.T) {
+	if n := unsafe.Sizeof(Subscription{}); n > 288 {
+		t.Errorf("a Subscription is %d bytes, want at most 288", n)
 	}
 }

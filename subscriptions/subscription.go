@@ -124,7 +124,6 @@ type Subscription struct {
 	// resources it may see are notified.
 	Access *smart.Access
 
-	accessKey string // the encoded Access, to memoise decisions
 	// endpoint keeps the one shared copy of Endpoint alive (unique)
 	endpoint unique.Handle[string]
 }
@@ -242,16 +241,11 @@ func (p *parser) access(s *Subscription, body map[string]any) error {
 	if _, found := smart.AccessOf(body); found && p.client {
 		return invalid("Subscription.extension", "extension %s is managed by the server: omit it", ExtAccess)
 	}
-	a, raw, err := storedAccess(body, p.accesses)
+	a, _, err := storedAccess(body, p.accesses)
 	if err != nil {
 		return err
 	}
-	if raw == "" { // no ExtAccess: a is fullAccess
-		if raw, err = fullKey(); err != nil {
-			return err
-		}
-	}
-	s.Access, s.accessKey = a, raw
+	s.Access = a
 	return nil
 }
 

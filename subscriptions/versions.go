@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
@@ -22,7 +23,7 @@ type loaded struct {
 	prevOK  bool
 	keys    []search.Key
 	keysOK  bool
-	seen    map[string]bool // visible decisions by encoded access
+	seen    map[*smart.Access]bool // visible decisions by access
 }
 
 // load makes the change's versions available, and reads the new version
