@@ -75,7 +75,7 @@ func matchNodes(p *param, typ, modifier string, values []value, nodes []fhirpath
 		spans := spansOf(nodes, nil)
 		for _, v := range values {
 			for _, s := range spans {
-				if matchSpan(v.prefix, s, v.when) {
+				if matchSpan(v.prefix.String(), s, v.when) {
 					return true, nil
 				}
 			}
@@ -85,7 +85,7 @@ func matchNodes(p *param, typ, modifier string, values []value, nodes []fhirpath
 		nums := numbersOf(nodes, nil)
 		for _, v := range values {
 			for _, n := range nums {
-				if matchNumber(v.prefix, n, v.more.num) {
+				if matchNumber(v.prefix.String(), n, v.more.num) {
 					return true, nil
 				}
 			}
@@ -210,7 +210,7 @@ func matchQuantities(values []value, qs []quantity) bool {
 			if v.more.quantity && !unitMatch(v.more, &q) {
 				continue
 			}
-			if matchNumber(v.prefix, q.v, v.more.num) {
+			if matchNumber(v.prefix.String(), q.v, v.more.num) {
 				return true
 			}
 		}

@@ -30,11 +30,16 @@ var knownModifiers = map[string]bool{
 	"in": false, "not-in": false, "of-type": false, "iterate": false,
 }
 
-// prefixes are the R4 comparison prefixes of date, number and quantity.
-var prefixes = map[string]bool{
-	"eq": true, "ne": true, "gt": true, "lt": true, "ge": true,
-	"le": true, "sa": true, "eb": true, "ap": true,
-}
+// comparator is an R4 comparison prefix of a date, number or quantity
+// value (0: none given). A value keeps it in a byte rather than a string:
+// a subscription keeps the values of its criteria for its lifetime.
+type comparator uint8
+
+// comparators are the prefixes, indexed by their comparator.
+var comparators = [...]string{"", "eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"}
+
+// String returns the prefix as written ("" for none).
+func (c comparator) String() string { return comparators[c] }
 
 // sortable are the parameter types `_sort` accepts.
 var sortable = map[string]bool{
@@ -175,6 +180,17 @@ func (q *Query) parseSort(tp *typeParams, vals []string) error {
 	return nil
 }
 
+// refType returns the resource type of a reference :[type] modifier
+// ("" for none): the modifier as written in the name. A clause does not
+// keep it apart, as it counts only when the values are parsed.
+func (c *clause) refType() string {
+	if c.modifier != "type" {
+		return ""
+	}
+	_, t, _ := strings.Cut(c.name, ":")
+	return t
+}
+
 // setModifier checks that the modifier exists and that the parameter type
 // allows it.
 func (c *clause) setModifier(mod string) error {
@@ -184,7 +200,7 @@ func (c *clause) setModifier(mod string) error {
 		if len(p.targets) > 0 && !slices.Contains(p.targets, mod) {
 			return &Error{Param: c.name, Message: fmt.Sprintf("%s is not a target type of %q (targets: %s)", mod, p.code, strings.Join(p.targets, ", "))}
 		}
-		c.modifier, c.refType = "type", mod
+		c.modifier = "type" // the type is read back from the name (refType)
 		return nil
 	}
 	if !known {
@@ -248,7 +264,7 @@ func (c *clause) parseValue(s string) (value, error) {
 	case "identifier":
 		return c.wrap(parseToken(s))
 	}
-	return c.wrap(parseTyped(c.p.typ, c.p, c.refType, s))
+	return c.wrap(parseTyped(c.p.typ, c.p, c.refType(), s))
 }
 
 func (c *clause) wrap(v value, err error) (value, error) {
@@ -300,14 +316,15 @@ func parseTyped(typ string, p *param, refType, s string) (value, error) {
 	return value{}, fmt.Errorf("%s parameters are not supported", typ)
 }
 
-func splitPrefix(s string) (prefix, rest string, err error) {
+func splitPrefix(s string) (prefix comparator, rest string, err error) {
 	if len(s) >= 2 && isLetter(s[0]) && isLetter(s[1]) {
-		if !prefixes[s[:2]] {
-			return "", "", fmt.Errorf("unknown prefix %q (use eq, ne, gt, lt, ge, le, sa, eb or ap)", s[:2])
+		i := slices.Index(comparators[1:], s[:2])
+		if i < 0 {
+			return 0, "", fmt.Errorf("unknown prefix %q (use eq, ne, gt, lt, ge, le, sa, eb or ap)", s[:2])
 		}
-		return s[:2], s[2:], nil
+		return comparator(i + 1), s[2:], nil
 	}
-	return "", s, nil
+	return 0, s, nil
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -12,6 +12,12 @@ func TestQueryStaysSmall(t *testing.T) {
 	if n := unsafe.Sizeof(Query{}); n > 80 {
 		t.Errorf("a Query is %d bytes, want at most 80", n)
 	}
+	if n := unsafe.Sizeof(clause{}); n > 80 {
+		t.Errorf("a clause is %d bytes, want at most 80", n)
+	}
+	if n := unsafe.Sizeof(value{}); n > 144 {
+		t.Errorf("a value is %d bytes, want at most 144", n)
+	}
 	q, err := ParseCriteria("Observation?patient=Patient/1&code=1234-5")
 	if err != nil {
 		t.Fatal(err)
