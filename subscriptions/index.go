@@ -8,12 +8,17 @@ import (
 	"github.com/fhirsub/fhirsub/topics"
 )
 
-// entry is one subscription placed in the index.
+// entry is one known subscription, as the registry holds it, and as the
+// index files it when it is live. An entry is never changed once put: a
+// new version of the subscription gets a new entry, so that the matcher
+// may read one it found under the lock after the lock is released.
 type entry struct {
 	sub *Subscription
 	// since: the subscription matches only changes with a larger seq (the
 	// feed position when it was registered).
 	since int64
+	// filed: the index holds the entry (the subscription is not off).
+	filed bool
 }
 
 // topicGroup holds the subscriptions of one topic version.
@@ -23,16 +28,15 @@ type topicGroup struct {
 	count  int
 }
 
-// index is the matcher's view of the active subscriptions. It is not
-// safe for concurrent use: the Manager guards it.
+// index is the matcher's view of the live subscriptions. It is not safe
+// for concurrent use: the registry guards it. It keeps no map by
+// subscription id of its own (that was ~40 bytes a subscription): the
+// registry knows each subscription's entry, and unfile finds where an
+// entry is filed from its subscription, which does not change.
 type index struct {
 	classic map[string]*match.KeyIndex[*entry] // resource type → classic subscriptions
 	groups  map[string]*topicGroup             // topic canonical → group
 	byType  map[string][]*topicGroup
-	// placed maps a subscription id to its entry. Where the entry is
-	// filed is not kept (it was ~140 bytes a subscription): remove files
-	// it out again from the subscription, which does not change.
-	placed map[string]*entry
 }
 
 func newIndex() *index {
@@ -40,24 +44,17 @@ func newIndex() *index {
 		classic: map[string]*match.KeyIndex[*entry]{},
 		groups:  map[string]*topicGroup{},
 		byType:  map[string][]*topicGroup{},
-		placed:  map[string]*entry{},
 	}
 }
 
-// get returns the indexed entry of a subscription, or nil.
-func (ix *index) get(id string) *entry {
-	return ix.placed[id]
-}
-
-// put files (or re-files) a subscription. A re-filed one goes in before
-// its old entry comes out, so that its topic group stays the same object:
-// a matcher holds the groups of a change's type while it walks them
-// (topicGroups), and a group emptied and made again in between was one it
-// walked empty — an activation racing a write lost that write's event.
-func (ix *index) put(e *entry) {
-	old := ix.placed[e.sub.ID]
+// refile files e in place of old (nil: none). The new entry goes in
+// before the old one comes out, so that its topic group stays the same
+// object: a matcher holds the groups of a change's type while it walks
+// them (topicGroups), and a group emptied and made again in between was
+// one it walked empty — an activation racing a write lost that write's
+// event.
+func (ix *index) refile(e, old *entry) {
 	ix.file(e)
-	ix.placed[e.sub.ID] = e
 	if old != nil {
 		ix.unfile(old)
 	}
@@ -109,16 +106,6 @@ func topicKeys(s *Subscription, rt string) []search.Key {
 		}
 	}
 	return match.Selective(groups)
-}
-
-// remove takes a subscription out of the index.
-func (ix *index) remove(id string) {
-	e := ix.placed[id]
-	if e == nil {
-		return
-	}
-	delete(ix.placed, id)
-	ix.unfile(e)
 }
 
 // unfile takes e out of the key indexes file put it in, found again from

@@ -93,8 +93,8 @@ func TestIndexFindsOnlyCandidates(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d candidates, want the 2 subscriptions on Patient/target", n)
 	}
-	m.reg.idx.remove("s000100")
-	m.reg.idx.remove("s000101")
+	m.reg.drop("s000100", "2")
+	m.reg.drop("s000101", "2")
 	c := fhirstore.Change{Seq: 1, Type: "Observation", ID: "o1", VersionID: "1", Interaction: fhirstore.InteractionCreate}
 	ch = &loaded{store: m.store, ctx: context.Background(), c: c, res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
 	if got := m.mt.match(c, ch); len(got) != 0 {
@@ -102,18 +102,25 @@ func TestIndexFindsOnlyCandidates(t *testing.T) {
 	}
 }
 
-// TestIndexRemoveUndoesPut: remove finds again, from the subscription
-// alone, every key index put filed it in; after re-filing some and
-// removing all, no index, group or key is left.
+// TestIndexRemoveUndoesPut: unfile finds again, from the subscription
+// alone, every key index file put an entry in; after re-filing some and
+// taking all out, no index, group or key is left.
 func TestIndexRemoveUndoesPut(t *testing.T) {
 	m := benchManager(t, 200)
 	ix := m.reg.idx
-	for id, e := range ix.placed {
-		if id < "s000050" {
-			ix.put(e) // re-filed under the same keys: out, then in again
+	filed := map[string]*entry{}
+	for id, e := range m.reg.subs {
+		if !e.filed {
+			continue
 		}
+		if id < "s000050" {
+			again := &entry{sub: e.sub, since: e.since, filed: true}
+			ix.refile(again, e) // under the same keys: in again, then the old one out
+			e = again
+		}
+		filed[id] = e
 	}
-	t.Logf("%d subscriptions filed: %d classic indexes, %d topic groups", len(ix.placed), len(ix.classic), len(ix.groups))
+	t.Logf("%d subscriptions filed: %d classic indexes, %d topic groups", len(filed), len(ix.classic), len(ix.groups))
 	var kis []*match.KeyIndex[*entry] // the indexes, to look into after their group is gone
 	for _, ki := range ix.classic {
 		kis = append(kis, ki)
@@ -123,17 +130,17 @@ func TestIndexRemoveUndoesPut(t *testing.T) {
 			kis = append(kis, ki)
 		}
 	}
-	for id := range ix.placed {
-		ix.remove(id)
+	for _, e := range filed {
+		ix.unfile(e)
 	}
 	for i, ki := range kis {
 		if !ki.Empty() {
-			t.Errorf("key index %d still holds entries: remove used other keys than put", i)
+			t.Errorf("key index %d still holds entries: unfile used other keys than file", i)
 		}
 	}
-	if len(ix.placed) != 0 || len(ix.classic) != 0 || len(ix.groups) != 0 || len(ix.byType) != 0 {
-		t.Fatalf("left after removing all: %d placed, %d classic indexes, %d groups, %d types",
-			len(ix.placed), len(ix.classic), len(ix.groups), len(ix.byType))
+	if len(filed) == 0 || len(ix.classic) != 0 || len(ix.groups) != 0 || len(ix.byType) != 0 {
+		t.Fatalf("left after taking out all %d: %d classic indexes, %d groups, %d types",
+			len(filed), len(ix.classic), len(ix.groups), len(ix.byType))
 	}
 }
 
@@ -163,7 +170,7 @@ func TestRefileKeepsTheTopicGroup(t *testing.T) {
 	if len(found) != 1 || found[0] != "s000000/2" {
 		t.Fatalf("candidates in the group taken before the re-filing: %v, want [s000000/2]", found)
 	}
-	if e := m.reg.idx.get("s000000"); e == nil || e.since != 0 || e.sub.VersionID != "2" {
+	if e := m.reg.subs["s000000"]; e == nil || !e.filed || e.since != 0 || e.sub.VersionID != "2" {
 		t.Errorf("re-filed entry %+v, want version 2 keeping since 0", e)
 	}
 }

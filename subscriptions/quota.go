@@ -35,8 +35,8 @@ func (r *registry) hold(owner *smart.Access, limit int, now time.Time) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	for _, s := range r.subs {
-		if s.Access != nil && s.Access.Subject == owner.Subject && s.Access.Patient == owner.Patient {
+	for _, e := range r.subs {
+		if s := e.sub; s.Access != nil && s.Access.Subject == owner.Subject && s.Access.Patient == owner.Patient {
 			n++
 		}
 	}

@@ -16,7 +16,7 @@ import (
 // the deliverer put what they parsed, and every reader gets a snapshot.
 type registry struct {
 	mu   sync.RWMutex
-	subs map[string]*Subscription // every known subscription, any status
+	subs map[string]*entry // every known subscription, any status
 	// holds are the quota places of creates in flight (quota.go).
 	holds quotaHolds
 	// deleted is the tombstone version of each deleted subscription, so
@@ -33,7 +33,7 @@ type registry struct {
 
 func newRegistry(sched *delivery.Schedule) *registry {
 	return &registry{
-		subs:     map[string]*Subscription{},
+		subs:     map[string]*entry{},
 		deleted:  map[string]int64{},
 		idx:      newIndex(),
 		topicIDs: map[string]string{},
@@ -46,8 +46,10 @@ func newRegistry(sched *delivery.Schedule) *registry {
 func (r *registry) get(id string) (*Subscription, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	s, ok := r.subs[id]
-	return s, ok
+	if e := r.subs[id]; e != nil {
+		return e.sub, true
+	}
+	return nil, false
 }
 
 // reflects reports whether the registry already reflects version of
@@ -57,8 +59,8 @@ func (r *registry) reflects(id, version string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	v := versionNumber(version)
-	if s := r.subs[id]; s != nil {
-		return s.VersionID == version || (v > 0 && versionNumber(s.VersionID) >= v)
+	if e := r.subs[id]; e != nil {
+		return e.sub.VersionID == version || (v > 0 && versionNumber(e.sub.VersionID) >= v)
 	}
 	gone, ok := r.deleted[id]
 	return ok && v > 0 && gone >= v
@@ -69,8 +71,8 @@ func (r *registry) all() []*Subscription {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := make([]*Subscription, 0, len(r.subs))
-	for _, s := range r.subs {
-		out = append(out, s)
+	for _, e := range r.subs {
+		out = append(out, e.sub)
 	}
 	return out
 }
@@ -81,8 +83,8 @@ func (r *registry) pick(ids []string) []*Subscription {
 	defer r.mu.RUnlock()
 	var out []*Subscription
 	for _, id := range ids {
-		if s := r.subs[id]; s != nil && !slices.Contains(out, s) {
-			out = append(out, s)
+		if e := r.subs[id]; e != nil && !slices.Contains(out, e.sub) {
+			out = append(out, e.sub)
 		}
 	}
 	return out
@@ -126,7 +128,8 @@ func (r *registry) putCreated(s *Subscription, since int64, created bool) {
 }
 
 func (r *registry) putLocked(s *Subscription, since int64) bool {
-	if old := r.subs[s.ID]; old != nil && versionNumber(old.VersionID) > versionNumber(s.VersionID) {
+	old := r.subs[s.ID]
+	if old != nil && versionNumber(old.sub.VersionID) > versionNumber(s.VersionID) {
 		return false
 	}
 	if gone, ok := r.deleted[s.ID]; ok {
@@ -135,16 +138,21 @@ func (r *registry) putLocked(s *Subscription, since int64) bool {
 		}
 		delete(r.deleted, s.ID)
 	}
-	r.subs[s.ID] = s
+	e := &entry{sub: s, since: since, filed: s.Status != StatusOff}
+	if old != nil && old.filed {
+		e.since = old.since
+	} else {
+		old = nil // nothing to take out of the index
+	}
+	r.subs[s.ID] = e
 	r.sched.Track(s.ID, timingOf(s))
-	if s.Status == StatusOff {
-		r.idx.remove(s.ID)
+	if !e.filed {
+		if old != nil {
+			r.idx.unfile(old)
+		}
 		return true
 	}
-	if e := r.idx.get(s.ID); e != nil {
-		since = e.since
-	}
-	r.idx.put(&entry{sub: s, since: since})
+	r.idx.refile(e, old)
 	return true
 }
 
@@ -153,9 +161,12 @@ func (r *registry) putLocked(s *Subscription, since int64) bool {
 func (r *registry) drop(id, version string) (known bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	known = r.subs[id] != nil
+	e := r.subs[id]
+	known = e != nil
 	delete(r.subs, id)
-	r.idx.remove(id)
+	if known && e.filed {
+		r.idx.unfile(e)
+	}
 	r.sched.Untrack(id)
 	if v := versionNumber(version); v > r.deleted[id] {
 		r.deleted[id] = v
@@ -181,8 +192,8 @@ func (r *registry) inPartition(p, n int) []string {
 func (r *registry) countByStatus(out map[Status]int) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, s := range r.subs {
-		out[s.Status]++
+	for _, e := range r.subs {
+		out[e.sub.Status]++
 	}
 }
 
@@ -245,8 +256,8 @@ func (r *registry) topicURL(id string) string {
 func (r *registry) topicInUse(url string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, s := range r.subs {
-		if s.Topic != nil && s.Topic.URL == url && s.Status != StatusOff {
+	for _, e := range r.subs {
+		if s := e.sub; s.Topic != nil && s.Topic.URL == url && s.Status != StatusOff {
 			return true
 		}
 	}
@@ -290,7 +301,8 @@ func (r *registry) followTopic(id string, t *topics.Topic, log *slog.Logger) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.topicIDs[id] = t.URL
-	for _, s := range r.subs {
+	for _, e := range r.subs {
+		s := e.sub
 		if s.Topic == nil || s.TopicURL != t.URL || s.Topic == t {
 			continue
 		}
