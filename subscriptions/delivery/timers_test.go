@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var t0 = time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC)
@@ -96,5 +97,14 @@ func TestInstantKeepsOrderAndClamps(t *testing.T) {
 	}
 	if instantOf(time.Unix(0, 0)) == 0 {
 		t.Error("the Unix epoch became no time")
+	}
+}
+
+// TestTimingStaysSmall guards the size of the record the schedule keeps
+// for every subscription: 64 bytes is a size class of Go's allocator, the
+// next is 80.
+func TestTimingStaysSmall(t *testing.T) {
+	if n := unsafe.Sizeof(timing{}); n > 64 {
+		t.Errorf("a timing is %d bytes, want at most 64", n)
 	}
 }
