@@ -84,7 +84,7 @@ func (d *deliverer) deliver(ctx context.Context, id string) error {
 	if s.Status == StatusOff {
 		return nil
 	}
-	if !s.End.IsZero() && !now.Before(s.End) {
+	if s.ended(now) {
 		_, err := d.setStatus(ctx, s, StatusOff, "")
 		return err
 	}
@@ -121,7 +121,7 @@ func (d *deliverer) deliver(ctx context.Context, id string) error {
 	}
 	batch := 1
 	if !s.Classic() {
-		batch = cmp.Or(s.MaxCount, DefaultMaxCount)
+		batch = cmp.Or(int(s.MaxCount), DefaultMaxCount)
 	}
 	evs, err := d.pending(ctx, id, ln, batch)
 	if err != nil {

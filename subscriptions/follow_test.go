@@ -49,7 +49,7 @@ func TestFollowTopicRebindsFilters(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseFilter(%.40q): %v", raw, err)
 		}
-		s := &Subscription{ID: string(rune('a' + i)), VersionID: "1", Status: StatusActive, Topic: v1, TopicURL: v1.URL,
+		s := &Subscription{ID: string(rune('a' + i)), VersionID: "1", Status: StatusActive, Topic: v1,
 			Filters: []*topics.Filter{f}}
 		subs = append(subs, s)
 	}

@@ -90,7 +90,7 @@ func readable(a *smart.Access, s *Subscription) error {
 			return nil
 		}
 	}
-	return forbidden("the token's scopes allow reading none of the resource types of topic %s", s.TopicURL)
+	return forbidden("the token's scopes allow reading none of the resource types of topic %s", s.TopicURL())
 }
 
 // Committed registers the committed version with the matcher (it matches

@@ -37,7 +37,7 @@ func benchManager(tb testing.TB, n int) *Manager {
 			if err != nil {
 				tb.Fatal(err)
 			}
-			s.Topic, s.TopicURL, s.Filters = tp, tp.URL, []*topics.Filter{f}
+			s.Topic, s.Filters = tp, []*topics.Filter{f}
 		} else {
 			q, err := search.ParseCriteria("Observation?subject=Patient/" + patient + "&status=final")
 			if err != nil {

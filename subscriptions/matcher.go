@@ -267,7 +267,7 @@ func (mt *matcher) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 	}
 	now := mt.now()
 	live := func(e *entry) bool {
-		return c.Seq > e.since && e.sub.Status != StatusOff && (e.sub.End.IsZero() || now.Before(e.sub.End))
+		return c.Seq > e.since && e.sub.Status != StatusOff && !e.sub.ended(now)
 	}
 
 	groups := mt.reg.topicGroups(c.Type)
@@ -314,7 +314,7 @@ func (mt *matcher) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 				continue
 			}
 			if ok && ch.visible(e.sub) {
-				add(e, e.sub.TopicURL)
+				add(e, e.sub.TopicURL())
 			}
 		}
 	}

@@ -115,7 +115,7 @@ func (m *Manager) statusParameters(s *Subscription, n Notice) *StatusParameters 
 	p := make([]Param, 0, 5+len(n.Events))
 	p = append(p, Param{Name: "subscription", ValueReference: &Reference{Reference: m.base + "/Subscription/" + s.ID}})
 	if s.Topic != nil && n.Content != ContentEmpty {
-		p = append(p, Param{Name: "topic", ValueCanonical: s.TopicURL})
+		p = append(p, Param{Name: "topic", ValueCanonical: s.TopicURL()})
 	}
 	p = append(p,
 		Param{Name: "status", ValueCode: string(n.Status)},

@@ -96,7 +96,7 @@ func goldenManager(t testing.TB) (*Manager, *fakeStore) {
 
 func goldenSub(m *Manager, content Content) *Subscription {
 	tp, _ := m.topics.Get("https://fhirsub.org/SubscriptionTopic/result-available")
-	return &Subscription{ID: "s1", VersionID: "2", Status: StatusActive, Topic: tp, TopicURL: tp.URL,
+	return &Subscription{ID: "s1", VersionID: "2", Status: StatusActive, Topic: tp,
 		ChannelType: ChannelRestHook, Endpoint: "https://hooks.example.org/x", Payload: "application/fhir+json", Content: content,
 		Access: smart.Full()}
 }

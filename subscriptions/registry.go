@@ -303,7 +303,7 @@ func (r *registry) followTopic(id string, t *topics.Topic, log *slog.Logger) {
 	r.topicIDs[id] = t.URL
 	for _, e := range r.subs {
 		s := e.sub
-		if s.Topic == nil || s.TopicURL != t.URL || s.Topic == t {
+		if s.Topic == nil || s.TopicURL() != t.URL || s.Topic == t {
 			continue
 		}
 		moved := *s

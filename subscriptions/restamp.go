@@ -1,8 +1,6 @@
 package subscriptions
 
 import (
-	"time"
-
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/topics"
 )
@@ -22,15 +20,15 @@ import (
 func restamp(s *Subscription, nres *fhirstore.Resource, status Status, msg string,
 	topic func(string) (*topics.Topic, bool)) (*Subscription, bool) {
 	if s.Topic != nil {
-		if t, found := topic(s.TopicURL); !found || t != s.Topic {
+		if t, found := topic(s.TopicURL()); !found || t != s.Topic {
 			return nil, false
 		}
 	}
 	ns := *s
 	ns.VersionID = nres.VersionID
 	ns.Status, ns.Error = status, msg
-	if !ns.End.IsZero() && !nres.LastUpdated.IsZero() && !ns.End.After(nres.LastUpdated) {
-		ns.End = time.Time{}
+	if ns.end != 0 && !nres.LastUpdated.IsZero() && ns.end <= endOf(nres.LastUpdated) {
+		ns.end = 0
 	}
 	return &ns, true
 }

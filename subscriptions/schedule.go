@@ -52,5 +52,5 @@ func (d *deliverer) tick() time.Duration {
 // timingOf is what the timers of s depend on.
 func timingOf(s *Subscription) delivery.Timing {
 	return delivery.Timing{Off: s.Status == StatusOff, RestHook: s.ChannelType == ChannelRestHook,
-		Beats: s.Status == StatusActive || s.Status == StatusError, Heartbeat: s.Heartbeat, End: s.End}
+		Beats: s.Status == StatusActive || s.Status == StatusError, Heartbeat: s.Heartbeat, End: s.End()}
 }

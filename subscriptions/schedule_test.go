@@ -33,7 +33,7 @@ func BenchmarkScheduleTick(b *testing.B) {
 			}
 			for i := range n {
 				s := restHookSub(fmt.Sprintf("s%d", i), time.Hour)
-				s.Topic, s.TopicURL = tp, tp.URL
+				s.Topic = tp
 				m.reg.put(s, 0)
 				m.sched.Touch(s.ID, t0.Add(time.Duration(i)*time.Millisecond))
 			}

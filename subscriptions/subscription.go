@@ -2,6 +2,7 @@ package subscriptions
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -87,8 +88,6 @@ type Subscription struct {
 	Status Status
 	// Topic is the topic of a topic-based subscription (nil: classic).
 	Topic *topics.Topic
-	// TopicURL is Subscription.criteria of a topic-based subscription.
-	TopicURL string
 	// Filters are the parsed backport-filter-criteria, AND-ed.
 	Filters []*topics.Filter
 	// Criteria is the classic criteria (nil: topic-based).
@@ -110,11 +109,13 @@ type Subscription struct {
 	// Timeout is the per-attempt timeout (0: the manager's default).
 	Timeout time.Duration
 	// MaxCount is the most events per notification Bundle, from
-	// backport-max-count (0: not given, DefaultMaxCount).
-	MaxCount int
-	// End is when the subscription ends (zero: never). An end already
-	// past when the version was written is ignored (see the package doc).
-	End time.Time
+	// backport-max-count (0: not given, DefaultMaxCount); at most 1000.
+	MaxCount int32
+	// versioned: the criteria names the topic's version (TopicURL).
+	versioned bool
+	// end is when the subscription ends, in Unix nanoseconds (0: never;
+	// see End).
+	end int64
 	// Secret is the HMAC secret of ExtHMACSecret ("" for none).
 	Secret string
 	// Error is Subscription.error.
@@ -127,6 +128,57 @@ type Subscription struct {
 	// endpoint keeps the one shared copy of Endpoint alive (unique)
 	endpoint unique.Handle[string]
 }
+
+// TopicURL returns Subscription.criteria of a topic-based subscription
+// ("" for a classic one): its topic's canonical URL, with the topic's
+// version when the criteria names it ("url|version").
+func (s *Subscription) TopicURL() string {
+	switch {
+	case s.Topic == nil:
+		return ""
+	case s.versioned:
+		return s.Topic.Canonical()
+	}
+	return s.Topic.URL
+}
+
+// End returns when the subscription ends (zero: never). An end already
+// past when the version was written is ignored (see the package doc).
+func (s *Subscription) End() time.Time {
+	if s.end == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, s.end).UTC()
+}
+
+// ended reports whether the subscription has ended at now (an end
+// clamped to 2262 never comes).
+func (s *Subscription) ended(now time.Time) bool {
+	return s.end != 0 && s.end != math.MaxInt64 && endOf(now) >= s.end
+}
+
+// endOf returns t in Unix nanoseconds, as a Subscription keeps its end
+// (0 for the zero time). Times outside int64 nanoseconds are clamped: one
+// before 1678 is long past, one after 2262 never comes.
+func endOf(t time.Time) int64 {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.Before(minEnd):
+		return math.MinInt64 + 1
+	case t.After(maxEnd):
+		return math.MaxInt64
+	}
+	if n := t.UnixNano(); n != 0 {
+		return n
+	}
+	return 1
+}
+
+var (
+	minEnd = time.Unix(0, math.MinInt64+1)
+	maxEnd = time.Unix(0, math.MaxInt64)
+)
 
 // Classic reports whether the subscription uses R4 classic criteria.
 func (s *Subscription) Classic() bool { return s.Criteria != nil }
@@ -287,7 +339,7 @@ func (p *parser) end(s *Subscription, body map[string]any, res *fhirstore.Resour
 		written = res.LastUpdated
 	}
 	if end.After(written) {
-		s.End = end
+		s.end = endOf(end)
 	}
 	return nil
 }
@@ -354,7 +406,7 @@ func (p *parser) channel(s *Subscription, ch map[string]any) error {
 			if err != nil {
 				return err
 			}
-			s.MaxCount = int(min(n, 1000))
+			s.MaxCount = int32(min(n, 1000))
 		case ExtHMACSecret:
 			v, _ := ext["valueString"].(string)
 			if v == "" {
@@ -392,7 +444,9 @@ func (p *parser) topic(s *Subscription, criteria string, body, ch map[string]any
 	if !ok {
 		return unsupported("Subscription.criteria", "unknown SubscriptionTopic %q (the CapabilityStatement lists the supported topics)", criteria)
 	}
-	s.Topic, s.TopicURL = t, interned(criteria, t.URL)
+	// Get finds a topic by its URL, or by "url|version": the criteria is
+	// one of the two, and TopicURL gives it back.
+	s.Topic, s.versioned = t, criteria != t.URL
 	if c, _ := body["_criteria"].(map[string]any); c != nil {
 		exts, _ := c["extension"].([]any)
 		for i, raw := range exts {

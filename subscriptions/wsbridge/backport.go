@@ -207,7 +207,7 @@ func (bd *wsBinding) work(ctx context.Context) {
 	slices.SortFunc(evs, func(a, b fhirstore.Event) int { return cmp.Compare(a.Number, b.Number) })
 	evs = slices.DeleteFunc(evs, func(e fhirstore.Event) bool { return e.Number <= last })
 	evs = slices.CompactFunc(evs, func(a, b fhirstore.Event) bool { return a.Number == b.Number })
-	batch := cmp.Or(s.MaxCount, subscriptions.DefaultMaxCount) // as rest-hook: events that waited go together
+	batch := cmp.Or(int(s.MaxCount), subscriptions.DefaultMaxCount) // as rest-hook: events that waited go together
 	sent := false
 	for len(evs) > 0 {
 		n := min(batch, len(evs))
