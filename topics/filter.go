@@ -16,7 +16,7 @@ import (
 //
 // A subscription keeps its filters for its lifetime, so a Filter holds
 // its Query only: the resource type is the Query's, and the filter as
-// given is not kept (String gives it in canonical form, which ParseFilter
+// given is not kept (String gives it in canonical form, which Rebind
 // reads back to the same filter).
 type Filter struct {
 	// Query is the filter as a search on the resource type it constrains.
@@ -27,7 +27,7 @@ type Filter struct {
 func (f *Filter) ResourceType() string { return f.Query.Type }
 
 // String returns the filter in canonical form ("Type?a=b", parameters
-// sorted by name and URL-encoded); ParseFilter reads it back to the same
+// sorted by name and URL-encoded); Rebind reads it back to the same
 // filter.
 func (f *Filter) String() string { return f.Query.String() }
 
