@@ -23,7 +23,7 @@ func TestParseFilterShapes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseFilter: %v", err)
 			}
-			if f.ResourceType() != "Encounter" || f.String() != "Encounter?patient=Patient%2F123" {
+			if f.ResourceType() != "Encounter" || f.String() != "Encounter?patient=Patient/123" {
 				t.Errorf("filter %+v", f)
 			}
 			mine := encounter(t, "finished")

@@ -69,7 +69,7 @@ func (q *Query) Values() url.Values {
 	return q.rawValues()
 }
 
-// rawValues decodes raw. It was made by url.Values.Encode, which escapes
+// rawValues decodes raw. It was made by canonical, which escapes
 // everything ParseQuery refuses, so there is no error to report.
 func (q *Query) rawValues() url.Values {
 	out, _ := url.ParseQuery(q.raw)
@@ -249,7 +249,7 @@ func (q *Query) Resolve(ctx context.Context, r Resolver) (*Query, error) {
 			raw[rc.p.code] = append(raw[rc.p.code], strings.Join(vals, ","))
 		}
 	}
-	out.raw = raw.Encode()
+	out.raw = canonical(raw)
 	return &out, nil
 }
 

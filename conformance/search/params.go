@@ -43,6 +43,10 @@ type compBranch struct {
 
 // typeParams holds the compiled parameters of one resource type.
 type typeParams struct {
+	// name is the resource type, a copy of its own: a Query's Type is
+	// this one, not a piece of the caller's criteria string, which a
+	// subscription would otherwise keep alive for its lifetime.
+	name   string
 	byCode map[string]*param
 	list   []*param // sorted by code
 }
@@ -74,7 +78,7 @@ func (e *typeEntry) get(resourceType string) *typeParams {
 
 func compileType(resourceType string) *typeParams {
 	defs := definitions.SearchParams(resourceType)
-	tp := &typeParams{byCode: make(map[string]*param, len(defs))}
+	tp := &typeParams{name: strings.Clone(resourceType), byCode: make(map[string]*param, len(defs))}
 	for code, d := range defs {
 		p := compileParam(resourceType, code, d)
 		tp.byCode[code] = p

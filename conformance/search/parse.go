@@ -69,23 +69,32 @@ func Parse(resourceType string, params url.Values) (*Query, error) {
 	if tp == nil {
 		return nil, fmt.Errorf("%q: %w", resourceType, ErrUnknownType)
 	}
-	q := &Query{Type: resourceType}
-	raw := make(url.Values, len(params))
-	names := make([]string, 0, len(params))
-	for name := range params {
+	q := &Query{Type: tp.name}
+	given := make(url.Values, len(params))
+	for name, vals := range params {
+		if name != "_format" && name != "_pretty" {
+			given[name] = vals
+		}
+	}
+	q.raw = canonical(given)
+	// The clauses keep names and values read back from raw (substrings
+	// of it, where nothing was escaped), not the caller's strings: a
+	// subscription's Query then holds its parameters once. canonical
+	// escapes whatever ParseQuery would refuse.
+	kept, err := url.ParseQuery(q.raw)
+	if err != nil {
+		return nil, fmt.Errorf("search parameters %q: %w", q.raw, err)
+	}
+	names := make([]string, 0, len(kept))
+	for name := range kept {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		vals := params[name]
-		if err := q.parseParam(tp, name, vals); err != nil {
+		if err := q.parseParam(tp, name, kept[name]); err != nil {
 			return nil, err
 		}
-		if name != "_format" && name != "_pretty" {
-			raw[name] = vals
-		}
 	}
-	q.raw = raw.Encode()
 	return q, nil
 }
 
