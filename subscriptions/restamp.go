@@ -2,6 +2,7 @@ package subscriptions
 
 import (
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions/delivery"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
@@ -27,7 +28,7 @@ func restamp(s *Subscription, nres *fhirstore.Resource, status Status, msg strin
 	ns := *s
 	ns.VersionID = nres.VersionID
 	ns.Status, ns.Error = status, msg
-	if ns.end != 0 && !nres.LastUpdated.IsZero() && ns.end <= endOf(nres.LastUpdated) {
+	if ns.end != 0 && !nres.LastUpdated.IsZero() && ns.end <= delivery.InstantOf(nres.LastUpdated) {
 		ns.end = 0
 	}
 	return &ns, true

@@ -12,6 +12,7 @@ import (
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions/delivery"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
@@ -113,8 +114,8 @@ type Subscription struct {
 	MaxCount int32
 	// versioned: the criteria names the topic's version (TopicURL).
 	versioned bool
-	// end is when the subscription ends, in Unix nanoseconds (0: never;
-	// see End).
+	// end is when the subscription ends, as delivery.InstantOf gives it
+	// (0: never; see End).
 	end int64
 	// Secret is the HMAC secret of ExtHMACSecret ("" for none).
 	Secret string
@@ -144,41 +145,13 @@ func (s *Subscription) TopicURL() string {
 
 // End returns when the subscription ends (zero: never). An end already
 // past when the version was written is ignored (see the package doc).
-func (s *Subscription) End() time.Time {
-	if s.end == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, s.end).UTC()
-}
+func (s *Subscription) End() time.Time { return delivery.TimeOf(s.end) }
 
 // ended reports whether the subscription has ended at now (an end
 // clamped to 2262 never comes).
 func (s *Subscription) ended(now time.Time) bool {
-	return s.end != 0 && s.end != math.MaxInt64 && endOf(now) >= s.end
+	return s.end != 0 && s.end != math.MaxInt64 && delivery.InstantOf(now) >= s.end
 }
-
-// endOf returns t in Unix nanoseconds, as a Subscription keeps its end
-// (0 for the zero time). Times outside int64 nanoseconds are clamped: one
-// before 1678 is long past, one after 2262 never comes.
-func endOf(t time.Time) int64 {
-	switch {
-	case t.IsZero():
-		return 0
-	case t.Before(minEnd):
-		return math.MinInt64 + 1
-	case t.After(maxEnd):
-		return math.MaxInt64
-	}
-	if n := t.UnixNano(); n != 0 {
-		return n
-	}
-	return 1
-}
-
-var (
-	minEnd = time.Unix(0, math.MinInt64+1)
-	maxEnd = time.Unix(0, math.MaxInt64)
-)
 
 // Classic reports whether the subscription uses R4 classic criteria.
 func (s *Subscription) Classic() bool { return s.Criteria != nil }
@@ -339,7 +312,7 @@ func (p *parser) end(s *Subscription, body map[string]any, res *fhirstore.Resour
 		written = res.LastUpdated
 	}
 	if end.After(written) {
-		s.end = endOf(end)
+		s.end = delivery.InstantOf(end)
 	}
 	return nil
 }

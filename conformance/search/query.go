@@ -47,8 +47,9 @@ type Query struct {
 
 	clauses []clause
 	// raw is the parameters as given, encoded in canonical form (sorted
-	// by name, url.Values.Encode): one string rather than a map, as a
-	// subscription keeps its Query for its lifetime.
+	// by name, see canonical): one string rather than a map, as a
+	// subscription keeps its Query for its lifetime. The clauses' names
+	// and values are read back from it (Parse).
 	raw string
 	// shape holds the parameters that shape the result rather than select
 	// resources; nil when none was given. Subscription criteria and

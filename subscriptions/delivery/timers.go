@@ -78,6 +78,15 @@ var (
 	maxInstant = time.Unix(0, math.MaxInt64)
 )
 
+// InstantOf returns t in Unix nanoseconds as the schedule keeps its
+// times: 0 for the zero time, and clamped outside int64 nanoseconds (an
+// instant before 1678 is 1, long past; one after 2262 is math.MaxInt64,
+// which never comes). A Subscription keeps its end so.
+func InstantOf(t time.Time) int64 { return int64(instantOf(t)) }
+
+// TimeOf returns an InstantOf value as a time.Time in UTC (zero for 0).
+func TimeOf(n int64) time.Time { return instant(n).time() }
+
 // time returns i as a time.Time in UTC (zero for 0).
 func (i instant) time() time.Time {
 	if i == 0 {
