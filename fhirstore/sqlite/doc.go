@@ -6,7 +6,8 @@
 // holds every version's body (NULL for a tombstone) keyed by the seq of the
 // change that wrote it; resources points at the current version of each
 // resource; search_keys holds the exact index keys (conformance/search.Keys)
-// of the live resources. A write inserts the change, the version, the
+// of the live resources, a token's two keys folded into one row (keys.go).
+// A write inserts the change, the version, the
 // resource pointer and the keys in one transaction. The schema is created
 // and upgraded by the embedded migrations (PRAGMA user_version).
 //

@@ -1,39 +1,86 @@
 package sqlite
 
 import (
+	"cmp"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
 )
 
-func TestDiffKeys(t *testing.T) {
-	k := func(p, v string) search.Key { return search.Key{Param: p, Value: v} }
-	sortKeys := func(ks []search.Key) []search.Key {
-		slices.SortFunc(ks, func(a, b search.Key) int {
-			if a.Param != b.Param {
-				return strings.Compare(a.Param, b.Param)
-			}
-			return strings.Compare(a.Value, b.Value)
-		})
-		return ks
+func k(p, v string) search.Key { return search.Key{Param: p, Value: v} }
+
+func sortRows(rs []keyRow) []keyRow {
+	slices.SortFunc(rs, func(a, b keyRow) int {
+		return cmp.Or(cmp.Compare(a.param, b.param), cmp.Compare(a.value, b.value), cmp.Compare(a.sys, b.sys))
+	})
+	return rs
+}
+
+// expand lists the keys rows stand for.
+func expand(rows []keyRow) []search.Key {
+	var out []search.Key
+	for _, r := range rows {
+		out = append(out, k(r.param, r.value))
+		if r.sys != alone {
+			out = append(out, k(r.param, r.sys+"|"+r.value))
+		}
 	}
+	slices.SortFunc(out, compareKeys)
+	return slices.Compact(out)
+}
+
+func TestFoldKeys(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		keys []search.Key
+		want []keyRow
+	}{
+		{"a token with a system", []search.Key{k("code", "8867-4"), k("code", "http://loinc.org|8867-4")},
+			[]keyRow{{"code", "8867-4", "http://loinc.org"}}},
+		{"a token without a system", []search.Key{k("status", "final"), k("status", "|final")},
+			[]keyRow{{"status", "final", ""}}},
+		{"one code in two systems", []search.Key{k("code", "1"), k("code", "a|1"), k("code", "b|1")},
+			[]keyRow{{"code", "1", "a"}, {"code", "1", "b"}}},
+		{"a reference and a uri stay alone", []search.Key{k("subject", "Patient/1"), k("url", "http://x|1.0"), k("url", "http://x")},
+			[]keyRow{{"subject", "Patient/1", alone}, {"url", "http://x", alone}, {"url", "http://x|1.0", alone}}},
+		{"only the same parameter folds", []search.Key{k("a", "1"), k("b", "s|1")},
+			[]keyRow{{"a", "1", alone}, {"b", "s|1", alone}}},
+		{"a code that has a bar", []search.Key{k("c", "x|y"), k("c", "s|x|y"), k("c", "y")},
+			[]keyRow{{"c", "x|y", "s"}, {"c", "y", "x"}}},
+		{"unsorted with a duplicate", []search.Key{k("c", "s|1"), k("c", "1"), k("c", "s|1")},
+			[]keyRow{{"c", "1", "s"}}},
+	} {
+		got := sortRows(foldKeys(c.keys))
+		if !slices.Equal(got, sortRows(c.want)) {
+			t.Errorf("%s: rows %v, want %v", c.name, got, c.want)
+		}
+		keys := slices.Clone(c.keys)
+		slices.SortFunc(keys, compareKeys)
+		if back := expand(got); !slices.Equal(back, slices.Compact(keys)) {
+			t.Errorf("%s: rows stand for %v, want %v", c.name, back, keys)
+		}
+	}
+}
+
+func TestDiffKeys(t *testing.T) {
+	tok := []search.Key{k("code", "1"), k("code", "s|1")}
 	for _, c := range []struct {
 		name                string
 		prev, next          []search.Key
-		wantAdded, wantGone []search.Key
+		wantAdded, wantGone []keyRow
 	}{
-		{"create, sorted", nil, []search.Key{k("a", "1"), k("a", "2"), k("b", "1")},
-			[]search.Key{k("a", "1"), k("a", "2"), k("b", "1")}, nil},
-		{"create, unsorted with a duplicate", nil, []search.Key{k("b", "1"), k("a", "1"), k("b", "1")},
-			[]search.Key{k("a", "1"), k("b", "1")}, nil},
+		{"create", nil, append(slices.Clone(tok), k("subject", "Patient/1")),
+			[]keyRow{{"code", "1", "s"}, {"subject", "Patient/1", alone}}, nil},
+		{"same keys", tok, tok, nil, nil},
+		{"a token's system goes", tok, []search.Key{k("code", "1")},
+			[]keyRow{{"code", "1", alone}}, []keyRow{{"code", "1", "s"}}},
 		{"update", []search.Key{k("a", "1"), k("b", "1")}, []search.Key{k("a", "1"), k("c", "1")},
-			[]search.Key{k("c", "1")}, []search.Key{k("b", "1")}},
-		{"delete", []search.Key{k("a", "1")}, nil, nil, []search.Key{k("a", "1")}},
+			[]keyRow{{"c", "1", alone}}, []keyRow{{"b", "1", alone}}},
+		{"delete", tok, nil, nil, []keyRow{{"code", "1", "s"}}},
 	} {
 		added, removed := diffKeys(c.prev, c.next)
-		if !slices.Equal(sortKeys(added), c.wantAdded) || !slices.Equal(sortKeys(removed), c.wantGone) {
+		if !slices.Equal(sortRows(added), c.wantAdded) || !slices.Equal(sortRows(removed), c.wantGone) {
 			t.Errorf("%s: added %v removed %v, want %v and %v", c.name, added, removed, c.wantAdded, c.wantGone)
 		}
 	}

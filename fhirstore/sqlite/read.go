@@ -172,8 +172,19 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*fhirstore.Page, err
 			if i > 0 {
 				sb.WriteString(" UNION ALL ")
 			}
-			sb.WriteString("SELECT id FROM search_keys WHERE type = ? AND param = ? AND value = ?")
-			args = append(args, q.Type, k.Param, k.Value)
+			// Any row of value k.Value stands for it, and for "s|c" the
+			// folded row (c, s) too (keys.go). Written as an IN so that
+			// SQLite probes the primary key for both values rather than
+			// scan the parameter's rows.
+			sb.WriteString("SELECT id FROM search_keys WHERE type = ? AND param = ? AND ")
+			args = append(args, q.Type, k.Param)
+			if sys, code, ok := strings.Cut(k.Value, "|"); ok {
+				sb.WriteString("value IN (?, ?) AND (value = ? OR sys = ?)")
+				args = append(args, k.Value, code, k.Value, sys)
+			} else {
+				sb.WriteString("value = ?")
+				args = append(args, k.Value)
+			}
 		}
 		sb.WriteString(")")
 	}

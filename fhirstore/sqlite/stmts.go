@@ -39,7 +39,7 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 			ON CONFLICT (type, id) DO UPDATE SET version = excluded.version, seq = excluded.seq,
 			deleted = excluded.deleted, keys = excluded.keys`},
 		{&s.insRes, `INSERT INTO resources (type, id, version, seq, deleted, keys) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&s.delKey, `DELETE FROM search_keys WHERE type = ? AND param = ? AND value = ? AND id = ?`},
+		{&s.delKey, `DELETE FROM search_keys WHERE type = ? AND param = ? AND value = ? AND sys = ? AND id = ?`},
 		{&s.savepoint, `SAVEPOINT request`},
 		{&s.release, `RELEASE request`},
 		{&s.rollbackTo, `ROLLBACK TO request`},
@@ -51,8 +51,8 @@ func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 		*p.dst = st
 	}
 	for n := 1; n <= maxKeyRows; n++ {
-		q := "INSERT OR IGNORE INTO search_keys (type, param, value, id) VALUES " +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?), ", n), ", ")
+		q := "INSERT OR IGNORE INTO search_keys (type, param, value, sys, id) VALUES " +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare key insert: %w", err)

@@ -520,7 +520,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResu
 	if len(removed) > 0 {
 		del := tx.StmtContext(ctx, db.stmts.delKey)
 		for _, k := range removed {
-			if _, err := del.ExecContext(ctx, e.typ, k.Param, k.Value, e.id); err != nil {
+			if _, err := del.ExecContext(ctx, e.typ, k.param, k.value, k.sys, e.id); err != nil {
 				return fhirstore.OpResult{}, 0, fmt.Errorf("delete search key: %w", err)
 			}
 		}
@@ -535,13 +535,13 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResu
 }
 
 // insertKeys inserts keys with multi-row statements of up to maxKeyRows.
-func (db *DB) insertKeys(ctx context.Context, tx *sql.Tx, typ, id string, keys []search.Key) error {
-	args := make([]any, 0, 4*min(len(keys), maxKeyRows))
+func (db *DB) insertKeys(ctx context.Context, tx *sql.Tx, typ, id string, keys []keyRow) error {
+	args := make([]any, 0, 5*min(len(keys), maxKeyRows))
 	for len(keys) > 0 {
 		n := min(len(keys), maxKeyRows)
 		args = args[:0]
 		for _, k := range keys[:n] {
-			args = append(args, typ, k.Param, k.Value, id)
+			args = append(args, typ, k.param, k.value, k.sys, id)
 		}
 		if _, err := tx.StmtContext(ctx, db.stmts.insKeys[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("insert search keys: %w", err)
