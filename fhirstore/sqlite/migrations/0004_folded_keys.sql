@@ -4,13 +4,18 @@
 -- folds a resource's keys: a key "s|v" whose code part "v" is a key of
 -- the same resource and parameter becomes (v, s); every key not stood for
 -- so stays alone.
+--
+-- The key orders rows by value, then resource: a resource's rows of one
+-- value under several parameters (subject and patient, code and
+-- combo-code) are neighbours, and share the leaf page a write dirties.
+-- A search probes (type, value) and filters the parameter.
 CREATE TABLE search_keys_folded (
 	type  TEXT NOT NULL,
 	param TEXT NOT NULL,
 	value TEXT NOT NULL,
 	sys   TEXT NOT NULL,
 	id    TEXT NOT NULL,
-	PRIMARY KEY (type, param, value, sys, id)
+	PRIMARY KEY (type, value, id, param, sys)
 ) WITHOUT ROWID;
 
 INSERT INTO search_keys_folded (type, param, value, sys, id)
