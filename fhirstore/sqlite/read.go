@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,23 +169,14 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*fhirstore.Page, err
 			continue
 		}
 		sb.WriteString(" AND r.id IN (")
-		for i, k := range group {
+		for i, p := range probes(group) {
 			if i > 0 {
 				sb.WriteString(" UNION ALL ")
 			}
-			// Any row of value k.Value stands for it, and for "s|c" the
-			// folded row (c, s) too (keys.go). Written as an IN so that
-			// SQLite probes the primary key for both values rather than
-			// scan the parameter's rows.
-			sb.WriteString("SELECT id FROM search_keys WHERE type = ? AND param = ? AND ")
-			args = append(args, q.Type, k.Param)
-			if sys, code, ok := strings.Cut(k.Value, "|"); ok {
-				sb.WriteString("value IN (?, ?) AND (value = ? OR sys = ?)")
-				args = append(args, k.Value, code, k.Value, sys)
-			} else {
-				sb.WriteString("value = ?")
-				args = append(args, k.Value)
-			}
+			sb.WriteString("SELECT id FROM search_keys WHERE type = ? AND param = ? AND value IN (" +
+				strings.TrimSuffix(strings.Repeat("?, ", len(p.values)), ", ") + ")")
+			args = append(args, q.Type, p.param)
+			args = append(args, p.values...)
 		}
 		sb.WriteString(")")
 	}
@@ -205,6 +197,45 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*fhirstore.Page, err
 		return nil, fmt.Errorf("search %s: %w", q.Type, err)
 	}
 	return fhirstore.SearchPage(q, candidates)
+}
+
+// probe is one primary-key probe of search_keys: the rows of a parameter
+// with any of some values.
+type probe struct {
+	param  string
+	values []any
+}
+
+// probes turns an OR-group of keys into one probe per parameter (a group
+// is mostly of one), so that a search's bound variables and compound
+// selects grow with its values only once each: the search limits allow
+// 100 groups of 100 values, and SQLite at most 32,766 variables. A key
+// "s|c" is probed by its own value and by c, the value of the folded row
+// (c, s) that stands for it (keys.go). That probe also brings the rows of
+// c under other systems, or alone; the index only narrows, and
+// fhirstore.SearchPage's Match drops what does not match.
+func probes(group []search.Key) []probe {
+	var out []probe
+	seen := make(map[search.Key]bool, 2*len(group))
+	add := func(param, value string) {
+		if seen[search.Key{Param: param, Value: value}] {
+			return
+		}
+		seen[search.Key{Param: param, Value: value}] = true
+		i := slices.IndexFunc(out, func(p probe) bool { return p.param == param })
+		if i < 0 {
+			out = append(out, probe{param: param})
+			i = len(out) - 1
+		}
+		out[i].values = append(out[i].values, value)
+	}
+	for _, k := range group {
+		add(k.Param, k.Value)
+		if _, code, ok := strings.Cut(k.Value, "|"); ok {
+			add(k.Param, code)
+		}
+	}
+	return out
 }
 
 // idGroup reports whether every key of group is an _id key and returns the
