@@ -37,7 +37,7 @@ type Config struct {
 	// process (default 10 s).
 	BusyTimeout time.Duration
 	// PollInterval is how often Wait's poller looks for commits made by
-	// other processes (default 250 ms).
+	// other processes (default 250 ms). An Exclusive DB has no poller.
 	PollInterval time.Duration
 	// ReadConns is the size of the read connection pool (default
 	// max(4, GOMAXPROCS)).
@@ -154,9 +154,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		_ = db.closeDBs()
 		return nil, fmt.Errorf("open sqlite store %s: %w", cfg.Path, err)
 	}
-	db.wg.Add(2)
-	go db.poll()
+	db.wg.Add(1)
 	go db.checkpoint()
+	if !cfg.Exclusive {
+		// An Exclusive DB makes every commit itself: nothing to poll for.
+		db.wg.Add(1)
+		go db.poll()
+	}
 	db.log.Info("sqlite store opened", "last_seq", db.seen.Load())
 	return db, nil
 }
