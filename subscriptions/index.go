@@ -35,14 +35,17 @@ type topicGroup struct {
 // entry is filed from its subscription, which does not change.
 type index struct {
 	classic map[string]*match.KeyIndex[*entry] // resource type → classic subscriptions
-	groups  map[string]*topicGroup             // topic canonical → group
-	byType  map[string][]*topicGroup
+	// groups is keyed by the topic version itself, not by its canonical
+	// URL: two versions of a topic without a version element share one,
+	// and a group's triggers are those of its own version.
+	groups map[*topics.Topic]*topicGroup
+	byType map[string][]*topicGroup
 }
 
 func newIndex() *index {
 	return &index{
 		classic: map[string]*match.KeyIndex[*entry]{},
-		groups:  map[string]*topicGroup{},
+		groups:  map[*topics.Topic]*topicGroup{},
 		byType:  map[string][]*topicGroup{},
 	}
 }
@@ -73,11 +76,10 @@ func (ix *index) file(e *entry) {
 		ki.Add(e, classicKeys(s))
 		return
 	}
-	canon := s.Topic.Canonical()
-	g := ix.groups[canon]
+	g := ix.groups[s.Topic]
 	if g == nil {
 		g = &topicGroup{topic: s.Topic, byType: map[string]*match.KeyIndex[*entry]{}}
-		ix.groups[canon] = g
+		ix.groups[s.Topic] = g
 		for _, rt := range s.Topic.ResourceTypes() {
 			ix.byType[rt] = append(ix.byType[rt], g)
 		}
@@ -122,7 +124,7 @@ func (ix *index) unfile(e *entry) {
 		}
 		return
 	}
-	g := ix.groups[s.Topic.Canonical()]
+	g := ix.groups[s.Topic]
 	if g == nil {
 		return
 	}
@@ -134,7 +136,7 @@ func (ix *index) unfile(e *entry) {
 	if g.count--; g.count > 0 {
 		return
 	}
-	delete(ix.groups, g.topic.Canonical())
+	delete(ix.groups, g.topic)
 	for _, rt := range g.topic.ResourceTypes() {
 		ix.byType[rt] = slices.DeleteFunc(ix.byType[rt], func(x *topicGroup) bool { return x == g })
 		if len(ix.byType[rt]) == 0 {

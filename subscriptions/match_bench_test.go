@@ -3,6 +3,8 @@ package subscriptions
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -144,35 +146,93 @@ func TestIndexRemoveUndoesPut(t *testing.T) {
 	}
 }
 
-// TestRefileKeepsTheTopicGroup: a matcher takes the topic groups of a
-// change's type, then asks each for candidates. A subscription re-filed in
-// between (its activation: a new version, alone in its group) is still in
-// the group it took. The group was emptied and made again, so that write
-// lost its event (TestInfernoPort caught it, once in ten runs).
+// TestRefileKeepsTheTopicGroup: a matcher learns the topic versions that
+// watch a change's type, then asks for candidates. A subscription re-filed
+// in between (its activation: a new version, alone in its group) is still
+// found. The group was emptied and made again, so that write lost its
+// event (TestInfernoPort caught it, once in ten runs).
 func TestRefileKeepsTheTopicGroup(t *testing.T) {
 	m := benchManager(t, 0) // s000000 on a topic, s000001 classic, both on Patient/target
-	groups := m.reg.topicGroups("Observation")
+	_, versions := m.reg.watching("Observation")
 	s, ok := m.reg.get("s000000")
-	if !ok || len(groups) != 1 {
-		t.Fatalf("set-up: %d groups, s000000 known %v", len(groups), ok)
+	if !ok || len(versions) != 1 {
+		t.Fatalf("set-up: %d topic versions, s000000 known %v", len(versions), ok)
 	}
 	next := *s
 	next.VersionID, next.Status = "2", StatusActive
 	m.reg.put(&next, 0)
 
 	ch := &loaded{store: m.store, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
+	_, topical, ok := m.reg.candidates("Observation", ch.focusKeys(), true, true, map[*topics.Topic]bool{versions[0]: true})
 	var found []string
-	for _, g := range groups {
-		for _, e := range m.reg.topicCandidates(g, "Observation", ch.focusKeys()) {
-			found = append(found, e.sub.ID+"/"+e.sub.VersionID)
-		}
+	for _, e := range topical {
+		found = append(found, e.sub.ID+"/"+e.sub.VersionID)
 	}
-	if len(found) != 1 || found[0] != "s000000/2" {
-		t.Fatalf("candidates in the group taken before the re-filing: %v, want [s000000/2]", found)
+	if !ok || len(found) != 1 || found[0] != "s000000/2" {
+		t.Fatalf("candidates after the re-filing: %v (ok %v), want [s000000/2]", found, ok)
 	}
 	if e := m.reg.subs["s000000"]; e == nil || !e.filed || e.since != 0 || e.sub.VersionID != "2" {
 		t.Errorf("re-filed entry %+v, want version 2 keeping since 0", e)
 	}
+}
+
+// TestNewTopicVersionTakesOverTriggers: a new version of a topic (same
+// URL, no version element) takes over its subscriptions, and its triggers
+// decide for them from then on; each version's subscriptions stay in a
+// group of that version. The groups were keyed by the topic's canonical
+// URL, so the moved subscriptions joined the group of the old version and
+// were matched with its triggers (TestTopicUpdateKeepsFilters, through the
+// binary, found it). A move between the matcher's two reads of the
+// registry is found too: candidates asks again for the unknown version.
+func TestNewTopicVersionTakesOverTriggers(t *testing.T) {
+	m := benchManager(t, 0)
+	_, before := m.reg.watching("Observation")
+	v1, ok := m.reg.get("s000000")
+	if !ok || len(before) != 1 || before[0] != v1.Topic {
+		t.Fatalf("set-up: topic versions %v", before)
+	}
+	v2 := resultTopicOnUpdates(t) // same URL and version element; fires on updates only
+	m.reg.followTopic("result-available", v2, slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	ch := &loaded{store: m.store, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
+	if _, _, ok := m.reg.candidates("Observation", ch.focusKeys(), true, true, map[*topics.Topic]bool{before[0]: true}); ok {
+		t.Fatal("candidates answered for a set of versions without the new one")
+	}
+	_, after := m.reg.watching("Observation")
+	if len(after) != 1 || after[0] != v2 {
+		t.Fatalf("topic versions after the update: %v, want only the new one", after)
+	}
+	_, topical, ok := m.reg.candidates("Observation", ch.focusKeys(), true, true, map[*topics.Topic]bool{v2: true})
+	if !ok || len(topical) != 1 || topical[0].sub.Topic != v2 || topical[0].sub.ID != "s000000" {
+		t.Fatalf("candidates of the new version: %v (ok %v), want s000000 on it", topical, ok)
+	}
+	// The matcher's own loop: the new version's triggers decide, so a
+	// create now matches the classic subscription only.
+	c := fhirstore.Change{Seq: 1, Type: "Observation", ID: "o1", VersionID: "1", Interaction: fhirstore.InteractionCreate}
+	if got := m.mt.match(c, ch); len(got) != 1 || got[0].SubscriptionID != "s000001" {
+		t.Fatalf("matches of a create after the topic update: %v, want s000001 alone", got)
+	}
+}
+
+// resultTopicOnUpdates parses the built-in result-available topic as a new
+// version of itself whose resource triggers fire on updates only.
+func resultTopicOnUpdates(t *testing.T) *topics.Topic {
+	t.Helper()
+	for _, res := range topics.BuiltInResources() {
+		if res["url"] != "https://fhirsub.org/SubscriptionTopic/result-available" {
+			continue
+		}
+		for _, tr := range res["resourceTrigger"].([]any) {
+			tr.(map[string]any)["supportedInteraction"] = []any{"update"}
+		}
+		tp, err := topics.Parse(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tp
+	}
+	t.Fatal("no built-in result-available topic")
+	return nil
 }
 
 func FuzzParseSubscription(f *testing.F) {

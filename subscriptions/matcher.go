@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/subscriptions/match"
 	"github.com/fhirsub/fhirsub/topics"
@@ -270,41 +271,27 @@ func (mt *matcher) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 		return c.Seq > e.since && e.sub.Status != StatusOff && !e.sub.ended(now)
 	}
 
-	groups := mt.reg.topicGroups(c.Type)
+	classic, topical := mt.candidates(c, ch)
 
 	// Classic criteria: R4 applies them to the new version of creates and
-	// updates; deletes are not notified.
-	if ch.cur != nil && mt.reg.hasClassic(c.Type) {
-		for _, e := range mt.reg.classicCandidates(c.Type, ch.focusKeys()) {
-			if !live(e) {
-				continue
-			}
-			ok, err := matchCriteria(ch.ctx, mt.store, e.sub, ch.cur)
-			if err != nil {
-				mt.log.Warn("subscription criteria failed", "subscription", e.sub.ID, "err", err)
-				continue
-			}
-			if ok && ch.visible(e.sub) {
-				add(e, "")
-			}
+	// updates; deletes are not notified (candidates gives none then).
+	for _, e := range classic {
+		if !live(e) {
+			continue
+		}
+		ok, err := matchCriteria(ch.ctx, mt.store, e.sub, ch.cur)
+		if err != nil {
+			mt.log.Warn("subscription criteria failed", "subscription", e.sub.ID, "err", err)
+			continue
+		}
+		if ok && ch.visible(e.sub) {
+			add(e, "")
 		}
 	}
 
-	for _, g := range groups {
-		prev, err := ch.previous()
-		if err != nil {
-			mt.log.Warn("previous version unreadable; matching as a create", "type", c.Type, "id", c.ID, "err", err)
-		}
-		fired, err := g.topic.Triggered(topics.Change{Interaction: string(c.Interaction), ResourceType: c.Type,
-			Previous: prev, Current: ch.cur})
-		if err != nil {
-			mt.log.Warn("topic trigger failed", "topic", g.topic.URL, "err", err)
-		}
-		if !fired {
-			continue
-		}
+	if len(topical) > 0 {
 		focus := ch.focus()
-		for _, e := range mt.reg.topicCandidates(g, c.Type, ch.focusKeys()) {
+		for _, e := range topical {
 			if !live(e) {
 				continue
 			}
@@ -320,4 +307,49 @@ func (mt *matcher) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 	}
 	slices.SortFunc(out, func(a, b fhirstore.Match) int { return strings.Compare(a.SubscriptionID, b.SubscriptionID) })
 	return slices.CompactFunc(out, func(a, b fhirstore.Match) bool { return a.SubscriptionID == b.SubscriptionID })
+}
+
+// candidates returns the classic and the topic-based subscriptions the
+// change may match: those of every topic version whose triggers the change
+// fires (each evaluated once, outside the registry's lock, as it may read
+// the previous version), taken with the classic ones in one read of the
+// registry. The focus's search keys are extracted only when some
+// subscription needs them.
+func (mt *matcher) candidates(c fhirstore.Change, ch *loaded) (classic, topical []*entry) {
+	fired := map[*topics.Topic]bool{}
+	for {
+		hasClassic, versions := mt.reg.watching(c.Type)
+		need := hasClassic && ch.cur != nil
+		for _, t := range versions {
+			f, known := fired[t]
+			if !known {
+				f = mt.triggered(t, c, ch)
+				fired[t] = f
+			}
+			need = need || f
+		}
+		var keys []search.Key
+		if need {
+			keys = ch.focusKeys()
+		}
+		classic, topical, ok := mt.reg.candidates(c.Type, keys, need, ch.cur != nil, fired)
+		if ok {
+			return classic, topical
+		}
+	}
+}
+
+// triggered reports whether the change fires a resource trigger of topic
+// version t.
+func (mt *matcher) triggered(t *topics.Topic, c fhirstore.Change, ch *loaded) bool {
+	prev, err := ch.previous()
+	if err != nil {
+		mt.log.Warn("previous version unreadable; matching as a create", "type", c.Type, "id", c.ID, "err", err)
+	}
+	fired, err := t.Triggered(topics.Change{Interaction: string(c.Interaction), ResourceType: c.Type,
+		Previous: prev, Current: ch.cur})
+	if err != nil {
+		mt.log.Warn("topic trigger failed", "topic", t.URL, "err", err)
+	}
+	return fired
 }

@@ -205,42 +205,46 @@ func (r *registry) interested(typ string) bool {
 	return r.idx.classic[typ] != nil || len(r.idx.byType[typ]) > 0
 }
 
-// hasClassic reports whether a classic subscription is filed under typ.
-func (r *registry) hasClassic(typ string) bool {
+// watching reports whether classic subscriptions are filed under resource
+// type typ, and the topic versions of the groups that watch it.
+func (r *registry) watching(typ string) (classic bool, versions []*topics.Topic) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.idx.classic[typ] != nil
-}
-
-// classicCandidates returns the classic subscriptions on typ that a
-// resource with the search keys keys may match.
-func (r *registry) classicCandidates(typ string, keys []search.Key) []*entry {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []*entry
-	if ki := r.idx.classic[typ]; ki != nil {
-		ki.Candidates(keys, func(e *entry) { out = append(out, e) })
+	for _, g := range r.idx.byType[typ] {
+		versions = append(versions, g.topic)
 	}
-	return out
+	return r.idx.classic[typ] != nil, versions
 }
 
-// topicGroups returns the topic groups that watch resource type typ.
-func (r *registry) topicGroups(typ string) []*topicGroup {
+// candidates returns the subscriptions a resource of type typ with the
+// search keys keys may match: the classic ones (with classic) and those of
+// the topic groups whose version fired says the change triggers. Both are
+// read under one lock, so a subscription that moves meanwhile (to a new
+// version of its topic, or from criteria to a topic) is found once; read
+// apart, the groups of before and the candidates of after missed it. ok
+// is false, and the caller asks again, when a group's version is not in
+// fired or keys are needed without haveKeys: the index changed since
+// watching.
+func (r *registry) candidates(typ string, keys []search.Key, haveKeys, classic bool,
+	fired map[*topics.Topic]bool) (plain, topical []*entry, ok bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return slices.Clone(r.idx.byType[typ])
-}
-
-// topicCandidates returns the subscriptions of group g that a resource of
-// type typ with the search keys keys may match.
-func (r *registry) topicCandidates(g *topicGroup, typ string, keys []search.Key) []*entry {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []*entry
-	if ki := g.byType[typ]; ki != nil {
-		ki.Candidates(keys, func(e *entry) { out = append(out, e) })
+	if ki := r.idx.classic[typ]; ki != nil && classic {
+		if !haveKeys {
+			return nil, nil, false
+		}
+		ki.Candidates(keys, func(e *entry) { plain = append(plain, e) })
 	}
-	return out
+	for _, g := range r.idx.byType[typ] {
+		f, known := fired[g.topic]
+		if !known || f && !haveKeys {
+			return nil, nil, false
+		}
+		if ki := g.byType[typ]; ki != nil && f {
+			ki.Candidates(keys, func(e *entry) { topical = append(topical, e) })
+		}
+	}
+	return plain, topical, true
 }
 
 // topicURL returns the canonical URL of the SubscriptionTopic id ("" when

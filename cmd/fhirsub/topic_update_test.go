@@ -1,0 +1,124 @@
+package main
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clinicTopic is the SubscriptionTopic TestTopicUpdateKeepsFilters
+// creates and then updates.
+const clinicTopic = "http://example.org/fhir/SubscriptionTopic/clinic-encounters"
+
+// clinicTopicVersion is that topic with the given Encounter interactions
+// and filter parameters.
+func clinicTopicVersion(interactions []any, filterBy ...string) map[string]any {
+	var can []any
+	for _, p := range filterBy {
+		can = append(can, map[string]any{"resource": "Encounter", "filterParameter": p})
+	}
+	return map[string]any{
+		"resourceType": "SubscriptionTopic",
+		"id":           "clinic-encounters",
+		"url":          clinicTopic,
+		"status":       "active",
+		"resourceTrigger": []any{map[string]any{
+			"resource":             "Encounter",
+			"supportedInteraction": interactions,
+		}},
+		"canFilterBy": can,
+	}
+}
+
+// encounter is an ambulatory Encounter of the patient in the status.
+func encounter(patient, status string) map[string]any {
+	return map[string]any{
+		"resourceType": "Encounter",
+		"status":       status,
+		"class":        map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+		"subject":      map[string]any{"reference": "Patient/" + patient},
+	}
+}
+
+// TestTopicUpdateKeepsFilters updates a SubscriptionTopic through the API
+// while filtered subscriptions live on it, on the binary as it ships. The
+// new version (which adds the update interaction and drops the status
+// filter parameter) takes over the subscription filtered by patient, with
+// its filter parsed again for it: that subscription is then notified of
+// updates, of its patient's Encounters only. The subscription filtered by
+// status, which the new version no longer allows, keeps the version it
+// was created on: still notified of creates with its status only.
+//
+// Absence is read from the event numbers, not from waiting: each
+// subscription numbers its events 1, 2, 3 in the order of the changes, so
+// a write that wrongly matched would take the number of a later one, and
+// the last write matches both subscriptions.
+func TestTopicUpdateKeepsFilters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("binary test skipped in -short mode")
+	}
+	rcv := newHookReceiver(t)
+	srv := startServerProc(t, "--log-level", "error")
+	base := srv.base
+
+	mustFHIR(t, http.StatusCreated, "PUT", base+"/SubscriptionTopic/clinic-encounters",
+		clinicTopicVersion([]any{"create"}, "patient", "status"))
+	patient := func(family string) string {
+		return mustFHIR(t, http.StatusCreated, "POST", base+"/Patient",
+			map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": family}}})["id"].(string)
+	}
+	pa, pb := patient("Alpha"), patient("Beta")
+	byPatient := mustFHIR(t, http.StatusCreated, "POST", base+"/Subscription",
+		topicSubscription(rcv.URL(), clinicTopic, "id-only", "Encounter?patient=Patient/"+pa))["id"].(string)
+	byStatus := mustFHIR(t, http.StatusCreated, "POST", base+"/Subscription",
+		topicSubscription(rcv.URL(), clinicTopic, "id-only", "Encounter?status=in-progress"))["id"].(string)
+	waitStatus(t, base, byPatient, "active", 10*time.Second)
+	waitStatus(t, base, byStatus, "active", 10*time.Second)
+
+	create := func(patient, status string) string {
+		return mustFHIR(t, http.StatusCreated, "POST", base+"/Encounter", encounter(patient, status))["id"].(string)
+	}
+	update := func(id, patient, status string) {
+		body := encounter(patient, status)
+		body["id"] = id
+		mustFHIR(t, http.StatusOK, "PUT", base+"/Encounter/"+id, body)
+	}
+
+	// Version 1: creates only, filtered by patient or by status.
+	a1 := create(pa, "in-progress") // both: byPatient 1, byStatus 1
+	create(pb, "planned")           // neither
+	// Version 2: creates and updates, filtered by patient only.
+	mustFHIR(t, http.StatusOK, "PUT", base+"/SubscriptionTopic/clinic-encounters",
+		clinicTopicVersion([]any{"create", "update"}, "patient"))
+	b2 := create(pb, "planned")
+	update(a1, pa, "in-progress")   // byPatient 2 (an update, new in version 2)
+	update(b2, pb, "in-progress")   // neither: another patient; byStatus is still on creates only
+	update(a1, pa, "finished")      // byPatient 3
+	b3 := create(pb, "in-progress") // byStatus 2
+	a2 := create(pa, "in-progress") // both: byPatient 4, byStatus 3; ends both lists
+
+	e := func(id string) string { return "Encounter/" + id }
+	want := map[string][]string{
+		byPatient: {e(a1), e(a1), e(a1), e(a2)},
+		byStatus:  {e(a1), e(b3), e(a2)},
+	}
+	name := map[string]string{byPatient: "filtered by patient", byStatus: "filtered by status"}
+	for id, foci := range want {
+		ok := rcv.waitUntil(15*time.Second, func() bool { return len(rcv.snapshot(id).deliveries) >= len(foci) })
+		got := rcv.snapshot(id)
+		var seen []string
+		for _, n := range sortedKeys(got.deliveries) {
+			f := got.focus[n] // absolute, under the server's base URL
+			seen = append(seen, f[strings.LastIndex(f, "/Encounter/")+1:])
+		}
+		t.Logf("subscription %s: events %v, foci %v", name[id], sortedKeys(got.deliveries), seen)
+		if !ok || !contiguous(got.deliveries, len(foci)) || !slices.Equal(seen, foci) {
+			t.Errorf("subscription %s: foci %v, want %v", name[id], seen, foci)
+		}
+	}
+	if bad := rcv.malformed(); len(bad) > 0 {
+		t.Errorf("malformed notifications: %v", bad)
+	}
+}
