@@ -1,11 +1,15 @@
 package subscriptions
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/subscriptions/delivery"
 	"github.com/fhirsub/fhirsub/topics"
 )
@@ -79,5 +83,50 @@ func TestFollowTopicRebindsFilters(t *testing.T) {
 		if len(got.Filters) != 1 || got.Filters[0] == s.Filters[0] || got.Filters[0].String() != s.Filters[0].String() {
 			t.Errorf("subscription %s: filters %v, want %v parsed again", s.ID, got.Filters, s.Filters)
 		}
+	}
+}
+
+// TestTopicVersionRefusingAFilterIsRefused: a new version of a topic in use
+// that would not allow a live subscription's filter is refused with 409
+// naming the subscription (the subscription would stay on the old version
+// until a restart, then on none); one that allows every filter passes, and
+// a subscription that is off does not hold the topic back.
+func TestTopicVersionRefusingAFilterIsRefused(t *testing.T) {
+	m := benchManager(t, 0) // s000000: Observation?patient=Patient/target on result-available
+	m.reg.knowTopic("result-available", "https://fhirsub.org/SubscriptionTopic/result-available", 1)
+	hook := m.TopicInterceptor()
+	current := &fhirstore.Resource{Type: "SubscriptionTopic", ID: "result-available", VersionID: "1"}
+	version := func(drop string) map[string]any {
+		for _, res := range topics.BuiltInResources() {
+			if res["url"] != "https://fhirsub.org/SubscriptionTopic/result-available" {
+				continue
+			}
+			var keep []any
+			for _, c := range res["canFilterBy"].([]any) {
+				if c.(map[string]any)["filterParameter"] != drop {
+					keep = append(keep, c)
+				}
+			}
+			res["canFilterBy"] = keep
+			return res
+		}
+		t.Fatal("no built-in result-available topic")
+		return nil
+	}
+
+	err := hook.Validate(context.Background(), version("patient"), current)
+	var e *Error
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || !strings.Contains(e.Message, "Subscription/s000000") {
+		t.Fatalf("version without the patient filter: %v, want 409 naming Subscription/s000000", err)
+	}
+	if err := hook.Validate(context.Background(), version("performer"), current); err != nil {
+		t.Fatalf("version keeping every filter in use: %v", err)
+	}
+	s, _ := m.reg.get("s000000")
+	off := *s
+	off.VersionID, off.Status = "2", StatusOff
+	m.reg.put(&off, 0)
+	if err := hook.Validate(context.Background(), version("patient"), current); err != nil {
+		t.Fatalf("version refusing only the filter of a subscription that is off: %v", err)
 	}
 }

@@ -149,7 +149,9 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 type TopicHook struct{ m *Manager }
 
 // Validate parses the topic; an invalid one is refused with the element
-// at fault.
+// at fault. A new version of a topic in use may not change its url, nor
+// refuse a filter of a subscription on it (409): such a subscription would
+// be left on the old version until a restart, then on none.
 func (h *TopicHook) Validate(ctx context.Context, body map[string]any, current *fhirstore.Resource) error {
 	t, err := topics.Parse(body)
 	if err != nil {
@@ -160,6 +162,13 @@ func (h *TopicHook) Validate(ctx context.Context, body map[string]any, current *
 		if oldURL != "" && oldURL != t.URL && h.m.reg.topicInUse(oldURL) {
 			return &Error{Status: http.StatusConflict, Code: "conflict", Element: "SubscriptionTopic.url",
 				Message: fmt.Sprintf("topic %s is used by subscriptions: its url cannot change", oldURL)}
+		}
+		if oldURL != "" {
+			if id, err := h.m.reg.refusedBy(oldURL, t); id != "" {
+				return &Error{Status: http.StatusConflict, Code: "conflict", Element: "SubscriptionTopic.canFilterBy",
+					Message: fmt.Sprintf("topic %s is used by Subscription/%s, whose filter this version does not allow (%v): change or switch off the subscription first",
+						oldURL, id, err)}
+			}
 		}
 	}
 	return nil

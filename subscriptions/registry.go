@@ -268,6 +268,26 @@ func (r *registry) topicInUse(url string) bool {
 	return false
 }
 
+// refusedBy returns a subscription on topic url (not off) with a filter
+// that topic version t does not allow, and why; "" when t allows every
+// filter of them.
+func (r *registry) refusedBy(url string, t *topics.Topic) (id string, err error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, e := range r.subs {
+		s := e.sub
+		if s.Topic == nil || s.Topic.URL != url || s.Status == StatusOff {
+			continue
+		}
+		for _, f := range s.Filters {
+			if _, err := t.Rebind(f); err != nil {
+				return s.ID, err
+			}
+		}
+	}
+	return "", nil
+}
+
 // knowTopic records that SubscriptionTopic id is version v with url.
 func (r *registry) knowTopic(id, url string, v int64) {
 	r.mu.Lock()

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -43,13 +45,12 @@ func encounter(patient, status string) map[string]any {
 }
 
 // TestTopicUpdateKeepsFilters updates a SubscriptionTopic through the API
-// while filtered subscriptions live on it, on the binary as it ships. The
-// new version (which adds the update interaction and drops the status
-// filter parameter) takes over the subscription filtered by patient, with
-// its filter parsed again for it: that subscription is then notified of
-// updates, of its patient's Encounters only. The subscription filtered by
-// status, which the new version no longer allows, keeps the version it
-// was created on: still notified of creates with its status only.
+// while filtered subscriptions live on it, on the binary as it ships.
+// A version that drops a filter parameter a subscription uses is refused
+// with 409, and the topic stays as it was. A version that adds the update
+// interaction takes over both subscriptions, with their filters parsed
+// again for it: they are then notified of updates too, of their patient's
+// Encounters or of those in their status only.
 //
 // Absence is read from the event numbers, not from waiting: each
 // subscription numbers its events 1, 2, 3 in the order of the changes, so
@@ -62,9 +63,9 @@ func TestTopicUpdateKeepsFilters(t *testing.T) {
 	rcv := newHookReceiver(t)
 	srv := startServerProc(t, "--log-level", "error")
 	base := srv.base
+	topicURL := base + "/SubscriptionTopic/clinic-encounters"
 
-	mustFHIR(t, http.StatusCreated, "PUT", base+"/SubscriptionTopic/clinic-encounters",
-		clinicTopicVersion([]any{"create"}, "patient", "status"))
+	mustFHIR(t, http.StatusCreated, "PUT", topicURL, clinicTopicVersion([]any{"create"}, "patient", "status"))
 	patient := func(family string) string {
 		return mustFHIR(t, http.StatusCreated, "POST", base+"/Patient",
 			map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": family}}})["id"].(string)
@@ -89,20 +90,30 @@ func TestTopicUpdateKeepsFilters(t *testing.T) {
 	// Version 1: creates only, filtered by patient or by status.
 	a1 := create(pa, "in-progress") // both: byPatient 1, byStatus 1
 	create(pb, "planned")           // neither
-	// Version 2: creates and updates, filtered by patient only.
-	mustFHIR(t, http.StatusOK, "PUT", base+"/SubscriptionTopic/clinic-encounters",
-		clinicTopicVersion([]any{"create", "update"}, "patient"))
-	b2 := create(pb, "planned")
-	update(a1, pa, "in-progress")   // byPatient 2 (an update, new in version 2)
-	update(b2, pb, "in-progress")   // neither: another patient; byStatus is still on creates only
+
+	// A version without the status parameter would strand byStatus.
+	code, oo, err := fhirDo(context.Background(), "PUT", topicURL, clinicTopicVersion([]any{"create", "update"}, "patient"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := fmt.Sprint(oo); code != http.StatusConflict || oo["resourceType"] != "OperationOutcome" || !strings.Contains(msg, byStatus) {
+		t.Errorf("topic version refusing a live filter: status %d, %v; want 409 naming Subscription/%s", code, oo, byStatus)
+	}
+	update(a1, pa, "in-progress") // neither: version 1 still decides (creates only)
+
+	// Version 2: creates and updates, filtered by patient or by status.
+	mustFHIR(t, http.StatusOK, "PUT", topicURL, clinicTopicVersion([]any{"create", "update"}, "patient", "status"))
+	b2 := create(pb, "planned")     // neither
+	update(a1, pa, "in-progress")   // byPatient 2, byStatus 2: an update, new in version 2
+	update(b2, pb, "in-progress")   // byStatus 3
 	update(a1, pa, "finished")      // byPatient 3
-	b3 := create(pb, "in-progress") // byStatus 2
-	a2 := create(pa, "in-progress") // both: byPatient 4, byStatus 3; ends both lists
+	b3 := create(pb, "in-progress") // byStatus 4
+	a2 := create(pa, "in-progress") // both: byPatient 4, byStatus 5; ends both lists
 
 	e := func(id string) string { return "Encounter/" + id }
 	want := map[string][]string{
 		byPatient: {e(a1), e(a1), e(a1), e(a2)},
-		byStatus:  {e(a1), e(b3), e(a2)},
+		byStatus:  {e(a1), e(a1), e(b2), e(b3), e(a2)},
 	}
 	name := map[string]string{byPatient: "filtered by patient", byStatus: "filtered by status"}
 	for id, foci := range want {
