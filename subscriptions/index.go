@@ -52,10 +52,11 @@ func newIndex() *index {
 
 // refile files e in place of old (nil: none). The new entry goes in
 // before the old one comes out, so that its topic group stays the same
-// object: a matcher holds the groups of a change's type while it walks
-// them (topicGroups), and a group emptied and made again in between was
-// one it walked empty — an activation racing a write lost that write's
-// event.
+// object and is never missing from the index. (The matcher once walked
+// groups it had taken before asking each for candidates, and a group
+// emptied and made again in between was one it walked empty: an
+// activation racing a write lost that write's event. It now reads the
+// groups and their candidates at once: registry.candidates.)
 func (ix *index) refile(e, old *entry) {
 	ix.file(e)
 	if old != nil {
