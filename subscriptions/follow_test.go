@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,30 +15,43 @@ import (
 	"github.com/fhirsub/fhirsub/topics"
 )
 
+// resultTopicResource is the built-in result-available topic as a
+// resource, changed by edit: a stored SubscriptionTopic version of its own.
+func resultTopicResource(t *testing.T, edit func(res map[string]any)) map[string]any {
+	t.Helper()
+	for _, res := range topics.BuiltInResources() {
+		if res["url"] == "https://fhirsub.org/SubscriptionTopic/result-available" {
+			edit(res)
+			return res
+		}
+	}
+	t.Fatal("no built-in result-available topic")
+	return nil
+}
+
+// withoutFilters drops the canFilterBy entries of the parameters drop.
+func withoutFilters(drop ...string) func(map[string]any) {
+	return func(res map[string]any) {
+		var keep []any
+		for _, c := range res["canFilterBy"].([]any) {
+			if p, _ := c.(map[string]any)["filterParameter"].(string); !slices.Contains(drop, p) {
+				keep = append(keep, c)
+			}
+		}
+		res["canFilterBy"] = keep
+	}
+}
+
 // resultTopicVersion parses the built-in result-available topic as a
 // stored SubscriptionTopic version of its own, without the canFilterBy
 // entries of drop.
 func resultTopicVersion(t *testing.T, drop ...string) *topics.Topic {
 	t.Helper()
-	for _, res := range topics.BuiltInResources() {
-		if res["url"] != "https://fhirsub.org/SubscriptionTopic/result-available" {
-			continue
-		}
-		var keep []any
-		for _, c := range res["canFilterBy"].([]any) {
-			if p, _ := c.(map[string]any)["filterParameter"].(string); !strings.Contains(strings.Join(drop, ","), p) {
-				keep = append(keep, c)
-			}
-		}
-		res["canFilterBy"] = keep
-		tp, err := topics.Parse(res)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tp
+	tp, err := topics.Parse(resultTopicResource(t, withoutFilters(drop...)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no built-in result-available topic")
-	return nil
+	return tp
 }
 
 // TestFollowTopicRebindsFilters: a new version of a topic takes over the
@@ -96,23 +110,7 @@ func TestTopicVersionRefusingAFilterIsRefused(t *testing.T) {
 	m.reg.knowTopic("result-available", "https://fhirsub.org/SubscriptionTopic/result-available", 1)
 	hook := m.TopicInterceptor()
 	current := &fhirstore.Resource{Type: "SubscriptionTopic", ID: "result-available", VersionID: "1"}
-	version := func(drop string) map[string]any {
-		for _, res := range topics.BuiltInResources() {
-			if res["url"] != "https://fhirsub.org/SubscriptionTopic/result-available" {
-				continue
-			}
-			var keep []any
-			for _, c := range res["canFilterBy"].([]any) {
-				if c.(map[string]any)["filterParameter"] != drop {
-					keep = append(keep, c)
-				}
-			}
-			res["canFilterBy"] = keep
-			return res
-		}
-		t.Fatal("no built-in result-available topic")
-		return nil
-	}
+	version := func(drop string) map[string]any { return resultTopicResource(t, withoutFilters(drop)) }
 
 	err := hook.Validate(context.Background(), version("patient"), current)
 	var e *Error

@@ -218,21 +218,15 @@ func TestNewTopicVersionTakesOverTriggers(t *testing.T) {
 // version of itself whose resource triggers fire on updates only.
 func resultTopicOnUpdates(t *testing.T) *topics.Topic {
 	t.Helper()
-	for _, res := range topics.BuiltInResources() {
-		if res["url"] != "https://fhirsub.org/SubscriptionTopic/result-available" {
-			continue
-		}
+	tp, err := topics.Parse(resultTopicResource(t, func(res map[string]any) {
 		for _, tr := range res["resourceTrigger"].([]any) {
 			tr.(map[string]any)["supportedInteraction"] = []any{"update"}
 		}
-		tp, err := topics.Parse(res)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tp
+	}))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no built-in result-available topic")
-	return nil
+	return tp
 }
 
 func FuzzParseSubscription(f *testing.F) {
