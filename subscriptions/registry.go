@@ -270,15 +270,18 @@ func (r *registry) topicInUse(url string) bool {
 
 // refusedBy returns a subscription on topic url (not off) with a filter
 // that topic version t does not allow, and why; "" when t allows every
-// filter of them.
+// filter of them. The filters are parsed again outside the lock: a topic
+// may have many subscriptions.
 func (r *registry) refusedBy(url string, t *topics.Topic) (id string, err error) {
+	var subs []*Subscription
 	r.mu.RLock()
-	defer r.mu.RUnlock()
 	for _, e := range r.subs {
-		s := e.sub
-		if s.Topic == nil || s.Topic.URL != url || s.Status == StatusOff {
-			continue
+		if s := e.sub; s.Topic != nil && s.Topic.URL == url && s.Status != StatusOff && len(s.Filters) > 0 {
+			subs = append(subs, s)
 		}
+	}
+	r.mu.RUnlock()
+	for _, s := range subs {
 		for _, f := range s.Filters {
 			if _, err := t.Rebind(f); err != nil {
 				return s.ID, err
