@@ -2,6 +2,7 @@ package subscriptions
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -126,5 +127,53 @@ func TestTopicVersionRefusingAFilterIsRefused(t *testing.T) {
 	m.reg.put(&off, 0)
 	if err := hook.Validate(context.Background(), version("patient"), current); err != nil {
 		t.Fatalf("version refusing only the filter of a subscription that is off: %v", err)
+	}
+}
+
+// TestTopicVersionFollowedInFeedOrder: a topic version committed through
+// the API is known at once (a Subscription written next may name it), but
+// its subscriptions move to it only when the matcher meets it in the
+// change feed, so that the changes committed before it are matched by the
+// version they were committed under. Met again in the feed, or through the
+// API after the feed, a version changes nothing.
+func TestTopicVersionFollowedInFeedOrder(t *testing.T) {
+	m := benchManager(t, 0) // s000000 on result-available, version 1
+	m.reg.knowTopic("result-available", "https://fhirsub.org/SubscriptionTopic/result-available", 1)
+	v1, _ := m.reg.get("s000000")
+	body, err := json.Marshal(resultTopicResource(t, func(res map[string]any) {
+		res["title"] = "version 2"
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &fhirstore.Resource{Type: "SubscriptionTopic", ID: "result-available", VersionID: "2", Body: body}
+	onTopic := func() *topics.Topic {
+		s, _ := m.reg.get("s000000")
+		return s.Topic
+	}
+
+	if err := m.TopicInterceptor().Committed(context.Background(), res, fhirstore.InteractionUpdate); err != nil {
+		t.Fatal(err)
+	}
+	if known, _ := m.topics.Get(v1.Topic.URL); known == nil || known.Title != "version 2" {
+		t.Fatalf("after the API's commit the registry of topics has %v, want version 2", known)
+	}
+	if onTopic() != v1.Topic {
+		t.Fatal("the subscription moved to version 2 before the matcher met it in the feed")
+	}
+	if err := m.topicCommitted(res); err != nil {
+		t.Fatal(err)
+	}
+	moved := onTopic()
+	if moved == v1.Topic || moved.Title != "version 2" {
+		t.Fatalf("after the feed the subscription is on %q, want version 2", moved.Title)
+	}
+	for _, again := range []func() error{
+		func() error { return m.topicCommitted(res) },
+		func() error { return m.TopicInterceptor().Committed(context.Background(), res, fhirstore.InteractionUpdate) },
+	} {
+		if err := again(); err != nil || onTopic() != moved {
+			t.Fatalf("version 2 applied again: err %v, subscription moved again %v", err, onTopic() != moved)
+		}
 	}
 }

@@ -174,10 +174,11 @@ func (h *TopicHook) Validate(ctx context.Context, body map[string]any, current *
 	return nil
 }
 
-// Committed puts the topic into the registry (or removes it on delete)
-// and moves the subscriptions of the topic to the new version.
+// Committed puts the topic into the registry (or removes it on delete);
+// its subscriptions move to the new version when the matcher meets it in
+// the change feed (see committedTopic).
 func (h *TopicHook) Committed(ctx context.Context, res *fhirstore.Resource, in fhirstore.Interaction) error {
-	return h.m.committedTopic(res)
+	return h.m.committedTopic(res, false)
 }
 
 // ValidateDelete refuses to delete a topic some subscription uses (409).
@@ -198,14 +199,22 @@ func topicError(err error) error {
 	return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: err.Error()}
 }
 
-// committedTopic applies a committed topic version (also one seen in the
-// change feed).
-func (m *Manager) committedTopic(res *fhirstore.Resource) error {
-	if !m.reg.newerTopic(res.ID, versionNumber(res.VersionID)) {
+// committedTopic applies a committed topic version: the registry of
+// topics knows it at once, so that a Subscription written next may name
+// it. The subscriptions on the topic move to it (followTopic) only with
+// inFeed, when the matcher meets the version in the change feed: changes
+// committed before the version are then matched by the version they were
+// committed under, those after by the new one, whichever path applied the
+// version first.
+func (m *Manager) committedTopic(res *fhirstore.Resource, inFeed bool) error {
+	v := versionNumber(res.VersionID)
+	known := m.reg.newerTopic(res.ID, v)
+	follow := inFeed && m.reg.newerFollowed(res.ID, v)
+	if !known && !follow {
 		return nil // a version older than the one applied (met again in the feed)
 	}
 	if res.Deleted {
-		if url := m.reg.forgetTopic(res.ID); url != "" {
+		if url := m.reg.forgetTopic(res.ID); url != "" && known {
 			m.topics.Remove(url)
 		}
 		return nil
@@ -218,7 +227,12 @@ func (m *Manager) committedTopic(res *fhirstore.Resource) error {
 	if err != nil {
 		return fmt.Errorf("parse SubscriptionTopic/%s: %w", res.ID, err)
 	}
-	m.topics.Put(t)
-	m.reg.followTopic(res.ID, t, m.log)
+	if known {
+		m.topics.Put(t)
+		m.reg.nameTopic(res.ID, t.URL)
+	}
+	if follow {
+		m.reg.followTopic(res.ID, t, m.log)
+	}
 	return nil
 }

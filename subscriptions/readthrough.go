@@ -57,7 +57,7 @@ func (m *Manager) lookup(ctx context.Context, id string) (*Subscription, bool) {
 func (m *Manager) readTopics(ctx context.Context) error {
 	var errs []error
 	err := m.each(ctx, "SubscriptionTopic", func(res *fhirstore.Resource, _ map[string]any) {
-		if err := m.committedTopic(res); err != nil {
+		if err := m.committedTopic(res, false); err != nil {
 			errs = append(errs, err)
 		}
 	})

@@ -26,6 +26,7 @@ type registry struct {
 	idx      *index
 	topicIDs map[string]string // SubscriptionTopic id → canonical URL
 	topicVer map[string]int64  // SubscriptionTopic id → newest version applied (deletes too)
+	followed map[string]int64  // SubscriptionTopic id → newest version its subscriptions moved to
 	// sched gets the timing of every subscription put or dropped, under
 	// the same lock, so that the timers follow the known state exactly.
 	sched *delivery.Schedule
@@ -38,6 +39,7 @@ func newRegistry(sched *delivery.Schedule) *registry {
 		idx:      newIndex(),
 		topicIDs: map[string]string{},
 		topicVer: map[string]int64{},
+		followed: map[string]int64{},
 		sched:    sched,
 	}
 }
@@ -297,6 +299,7 @@ func (r *registry) knowTopic(id, url string, v int64) {
 	defer r.mu.Unlock()
 	r.topicIDs[id] = url
 	r.topicVer[id] = v
+	r.followed[id] = v
 }
 
 // newerTopic records version v of SubscriptionTopic id as applied, and
@@ -308,6 +311,26 @@ func (r *registry) newerTopic(id string, v int64) bool {
 		return false
 	}
 	r.topicVer[id] = v
+	return true
+}
+
+// nameTopic records that SubscriptionTopic id has the canonical URL url.
+func (r *registry) nameTopic(id, url string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.topicIDs[id] = url
+}
+
+// newerFollowed records that the subscriptions of SubscriptionTopic id
+// follow its version v, and reports false when they follow one as new
+// already.
+func (r *registry) newerFollowed(id string, v int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v <= r.followed[id] {
+		return false
+	}
+	r.followed[id] = v
 	return true
 }
 

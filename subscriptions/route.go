@@ -54,4 +54,4 @@ func (m *Manager) subscriptionChanged(id string) { m.queue.Push(id) }
 func (m *Manager) dropSubscription(ctx context.Context, id string) error { return m.buf.drop(ctx, id) }
 
 // topicCommitted implements matchOutput.
-func (m *Manager) topicCommitted(res *fhirstore.Resource) error { return m.committedTopic(res) }
+func (m *Manager) topicCommitted(res *fhirstore.Resource) error { return m.committedTopic(res, true) }
