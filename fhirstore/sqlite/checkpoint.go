@@ -19,7 +19,10 @@ import (
 // when the background checkpoint ends behind, the next group-commit leader
 // finishes it on the writer connection, between two batches
 // (finishCheckpoint): it copies only the frames committed meanwhile, and
-// the following write restarts the WAL.
+// the following write restarts the WAL. A background checkpoint that takes
+// long (a loaded disk) would still let the WAL grow by every commit made
+// meanwhile; past hardLag checkpoints' worth of commits the leader waits
+// for it and finishes it (boundWAL): writes wait rather than the WAL grow.
 
 const (
 	// checkpointFrames is the WAL size, in frames, at which a checkpoint
@@ -35,6 +38,10 @@ const (
 	// checkpointIdle is how long after its last checkpoint a DB with
 	// fewer commits than checkpointEvery checkpoints them anyway.
 	checkpointIdle = time.Second
+	// hardLag bounds the WAL: when hardLag times checkpointEvery commits
+	// were made since the last checkpoint began, the writer waits for it
+	// and finishes it before it commits again (boundWAL).
+	hardLag = 3
 )
 
 // committed counts a commit for the checkpointer and kicks it when
@@ -68,7 +75,9 @@ func (db *DB) checkpoint() {
 		}
 		db.ckptAt.Store(n)
 		var busy, log, moved sql.NullInt64
+		ended := db.checkpointing()
 		err := db.ckpt.QueryRowContext(db.ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &moved)
+		ended()
 		if err != nil {
 			if db.ctx.Err() == nil {
 				db.log.Warn("wal checkpoint", "err", err)
@@ -90,14 +99,63 @@ func (db *DB) checkpoint() {
 	}
 }
 
+// checkpointing marks a background checkpoint as running until the
+// returned func is called.
+func (db *DB) checkpointing() func() {
+	ch := make(chan struct{})
+	db.ckptMu.Lock()
+	db.ckptRun = ch
+	db.ckptMu.Unlock()
+	return func() {
+		db.ckptMu.Lock()
+		db.ckptRun = nil
+		db.ckptMu.Unlock()
+		close(ch)
+	}
+}
+
+// boundWAL keeps the WAL within about hardLag checkpoints' worth of
+// frames. A background checkpoint slowed down (by a loaded disk, say)
+// lets the commits made meanwhile pile up in the WAL; past hardLag times
+// checkpointEvery commits since it began, the writer waits for it to end
+// and then finishes it (finishCheckpoint), so that the WAL restarts. It
+// reports whether it did. Called by the group-commit leader with wmu
+// held: the writes wait.
+func (db *DB) boundWAL() bool {
+	if db.commits.Load()-db.ckptAt.Load() < hardLag*db.ckptEvery.Load() {
+		return false
+	}
+	db.ckptMu.Lock()
+	running := db.ckptRun
+	db.ckptMu.Unlock()
+	if running != nil {
+		select {
+		case <-running:
+		case <-db.quit:
+			return false
+		}
+	}
+	db.finish.Store(true)
+	return true
+}
+
 // finishCheckpoint copies the frames the last background checkpoint left,
 // if it left any. Called by the group-commit leader with wmu held, after
-// its batch was answered and outside any transaction.
+// its batch was answered and outside any transaction. A checkpoint that
+// boundWAL forced counts as the last one: no commit comes between it and
+// the count it records.
 func (db *DB) finishCheckpoint() {
+	forced := db.boundWAL()
 	if !db.finish.CompareAndSwap(true, false) || db.closed() {
 		return
 	}
-	if _, err := db.writer.ExecContext(db.ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && db.ctx.Err() == nil {
-		db.log.Warn("wal checkpoint (writer)", "err", err)
+	if _, err := db.writer.ExecContext(db.ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		if db.ctx.Err() == nil {
+			db.log.Warn("wal checkpoint (writer)", "err", err)
+		}
+		return
+	}
+	if forced {
+		db.ckptAt.Store(db.commits.Load())
 	}
 }

@@ -88,6 +88,8 @@ type DB struct {
 	ckptEvery atomic.Uint64
 	kick      chan struct{} // wakes the checkpointer (capacity 1)
 	finish    atomic.Bool   // the writer should finish the last checkpoint
+	ckptMu    sync.Mutex    // guards ckptRun
+	ckptRun   chan struct{} // closed when the background checkpoint running ends; nil when none runs
 
 	ctx context.Context // cancelled by Close; the poller's queries use it
 	// wctx is ctx without its cancellation, for the writer's statements.
