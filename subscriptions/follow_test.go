@@ -170,7 +170,9 @@ func TestTopicVersionFollowedInFeedOrder(t *testing.T) {
 	}
 	for _, again := range []func() error{
 		func() error { return m.topicCommitted(res) },
-		func() error { return m.TopicInterceptor().Committed(context.Background(), res, fhirstore.InteractionUpdate) },
+		func() error {
+			return m.TopicInterceptor().Committed(context.Background(), res, fhirstore.InteractionUpdate)
+		},
 	} {
 		if err := again(); err != nil || onTopic() != moved {
 			t.Fatalf("version 2 applied again: err %v, subscription moved again %v", err, onTopic() != moved)

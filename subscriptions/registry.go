@@ -304,13 +304,22 @@ func (r *registry) knowTopic(id, url string, v int64) {
 
 // newerTopic records version v of SubscriptionTopic id as applied, and
 // reports false when a version as new was applied already.
-func (r *registry) newerTopic(id string, v int64) bool {
+func (r *registry) newerTopic(id string, v int64) bool { return r.raise(r.topicVer, id, v) }
+
+// newerFollowed records that the subscriptions of SubscriptionTopic id
+// follow its version v, and reports false when they follow one as new
+// already.
+func (r *registry) newerFollowed(id string, v int64) bool { return r.raise(r.followed, id, v) }
+
+// raise sets versions[id] to v unless it is as large already, and reports
+// whether it did.
+func (r *registry) raise(versions map[string]int64, id string, v int64) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if v <= r.topicVer[id] {
+	if v <= versions[id] {
 		return false
 	}
-	r.topicVer[id] = v
+	versions[id] = v
 	return true
 }
 
@@ -319,19 +328,6 @@ func (r *registry) nameTopic(id, url string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.topicIDs[id] = url
-}
-
-// newerFollowed records that the subscriptions of SubscriptionTopic id
-// follow its version v, and reports false when they follow one as new
-// already.
-func (r *registry) newerFollowed(id string, v int64) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if v <= r.followed[id] {
-		return false
-	}
-	r.followed[id] = v
-	return true
 }
 
 // forgetTopic forgets the URL of a deleted SubscriptionTopic and returns
