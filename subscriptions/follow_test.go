@@ -78,7 +78,7 @@ func TestFollowTopicRebindsFilters(t *testing.T) {
 	}
 
 	v2 := resultTopicVersion(t, "performer")
-	r.followTopic("result-available", v2, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.followTopic(v2, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	for i, s := range subs {
 		got, ok := r.get(s.ID)

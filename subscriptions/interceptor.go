@@ -232,7 +232,7 @@ func (m *Manager) committedTopic(res *fhirstore.Resource, inFeed bool) error {
 		m.reg.nameTopic(res.ID, t.URL)
 	}
 	if follow {
-		m.reg.followTopic(res.ID, t, m.log)
+		m.reg.followTopic(t, m.log)
 	}
 	return nil
 }

@@ -192,7 +192,7 @@ func TestNewTopicVersionTakesOverTriggers(t *testing.T) {
 		t.Fatalf("set-up: topic versions %v", before)
 	}
 	v2 := resultTopicOnUpdates(t) // same URL and version element; fires on updates only
-	m.reg.followTopic("result-available", v2, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	m.reg.followTopic(v2, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	ch := &loaded{store: m.store, ctx: context.Background(), res: &fhirstore.Resource{}, cur: benchObservation, prevOK: true}
 	if _, _, ok := m.reg.candidates("Observation", ch.focusKeys(), true, true, map[*topics.Topic]bool{before[0]: true}); ok {

@@ -316,9 +316,15 @@ func (mt *matcher) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 // registry. The focus's search keys are extracted only when some
 // subscription needs them.
 func (mt *matcher) candidates(c fhirstore.Change, ch *loaded) (classic, topical []*entry) {
-	fired := map[*topics.Topic]bool{}
+	var fired map[*topics.Topic]bool
 	for {
 		hasClassic, versions := mt.reg.watching(c.Type)
+		if !hasClassic && len(versions) == 0 {
+			return nil, nil // no subscription watches the type
+		}
+		if fired == nil && len(versions) > 0 {
+			fired = make(map[*topics.Topic]bool, len(versions))
+		}
 		need := hasClassic && ch.cur != nil
 		for _, t := range versions {
 			f, known := fired[t]

@@ -259,31 +259,14 @@ func (r *registry) topicURL(id string) string {
 
 // topicInUse reports whether a subscription that is not off uses the
 // topic url.
-func (r *registry) topicInUse(url string) bool {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, e := range r.subs {
-		if s := e.sub; s.Topic != nil && s.Topic.URL == url && s.Status != StatusOff {
-			return true
-		}
-	}
-	return false
-}
+func (r *registry) topicInUse(url string) bool { return len(r.liveOn(url)) > 0 }
 
 // refusedBy returns a subscription on topic url (not off) with a filter
 // that topic version t does not allow, and why; "" when t allows every
 // filter of them. The filters are parsed again outside the lock: a topic
 // may have many subscriptions.
 func (r *registry) refusedBy(url string, t *topics.Topic) (id string, err error) {
-	var subs []*Subscription
-	r.mu.RLock()
-	for _, e := range r.subs {
-		if s := e.sub; s.Topic != nil && s.Topic.URL == url && s.Status != StatusOff && len(s.Filters) > 0 {
-			subs = append(subs, s)
-		}
-	}
-	r.mu.RUnlock()
-	for _, s := range subs {
+	for _, s := range r.liveOn(url) {
 		for _, f := range s.Filters {
 			if _, err := t.Rebind(f); err != nil {
 				return s.ID, err
@@ -291,6 +274,19 @@ func (r *registry) refusedBy(url string, t *topics.Topic) (id string, err error)
 		}
 	}
 	return "", nil
+}
+
+// liveOn returns the subscriptions that are not off on topic url.
+func (r *registry) liveOn(url string) []*Subscription {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []*Subscription
+	for _, e := range r.subs {
+		if s := e.sub; s.Topic != nil && s.Topic.URL == url && s.Status != StatusOff {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // knowTopic records that SubscriptionTopic id is version v with url.
@@ -340,13 +336,13 @@ func (r *registry) forgetTopic(id string) string {
 	return url
 }
 
-// followTopic records the new version t of SubscriptionTopic id and moves
-// the subscriptions naming its URL without a version to it; a
-// subscription whose filters the new version refuses keeps the old one.
-func (r *registry) followTopic(id string, t *topics.Topic, log *slog.Logger) {
+// followTopic moves the subscriptions naming the URL of topic version t
+// without a version to it; a subscription whose filters the new version
+// refuses keeps the old one. (committedTopic records the topic's URL
+// under its id: nameTopic.)
+func (r *registry) followTopic(t *topics.Topic, log *slog.Logger) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.topicIDs[id] = t.URL
 	for _, e := range r.subs {
 		s := e.sub
 		if s.Topic == nil || s.TopicURL() != t.URL || s.Topic == t {
