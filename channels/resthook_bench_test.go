@@ -32,7 +32,7 @@ func BenchmarkRestHookDeliveries(b *testing.B) {
 		{"Signed", []byte("benchmark-secret")},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			rh, err := channels.NewRestHook(channels.RestHookConfig{Allow: []string{"127.0.0.1"}, MaxIdleConnsPerHost: 128})
+			rh, err := channels.NewRestHook(channels.RestHookConfig{Allow: []string{"127.0.0.1"}, MaxConnsPerHost: 128})
 			if err != nil {
 				b.Fatal(err)
 			}
