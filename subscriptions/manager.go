@@ -98,7 +98,7 @@ type Config struct {
 	// (default 1 s); writes of this process wake it at once.
 	PollInterval time.Duration
 	// Workers is the number of concurrent rest-hook deliveries to
-	// receivers that answer in time (default 16). Slow receivers get a
+	// receivers that answer in time (default 64). Slow receivers get a
 	// separate pool of Workers/4 (at least 1), and an attempt running
 	// longer than SlowAfter leaves the Workers (see queue).
 	Workers int
@@ -215,7 +215,7 @@ func New(cfg Config) (*Manager, error) {
 	cfg.Retention = cmpOr(cfg.Retention, 1000)
 	cfg.HeartbeatTick = cmpOr(cfg.HeartbeatTick, time.Second)
 	cfg.PollInterval = cmpOr(cfg.PollInterval, time.Second)
-	cfg.Workers = cmpOr(cfg.Workers, 16)
+	cfg.Workers = cmpOr(cfg.Workers, 64)
 	cfg.PerHostWorkers = cmpOr(cfg.PerHostWorkers, max(cfg.Workers/4, 1))
 	cfg.BatchSize = cmpOr(cfg.BatchSize, 256)
 	cfg.Cursor = cmpOr(cfg.Cursor, "matcher")

@@ -92,7 +92,7 @@ func (c *config) register(s *settingSet) {
 	s.Duration(&c.RetryBase, "retry-base", "FHIRSUB_RETRY_BASE", time.Second, 1, "first retry delay of a failed delivery (doubles, with jitter)")
 	s.Duration(&c.RetryMax, "retry-max", "FHIRSUB_RETRY_MAX", 10*time.Minute, 1, "longest retry delay")
 	s.Int(&c.EventRetention, "event-retention", "FHIRSUB_EVENT_RETENTION", 1000, 1, "delivered events kept per subscription for $events")
-	s.Int(&c.DeliveryWorkers, "delivery-workers", "FHIRSUB_DELIVERY_WORKERS", 16, 1, "concurrent rest-hook deliveries")
+	s.Int(&c.DeliveryWorkers, "delivery-workers", "FHIRSUB_DELIVERY_WORKERS", 64, 1, "concurrent rest-hook deliveries")
 	s.String(&c.WSBindingSecret, "ws-binding-secret", "FHIRSUB_WS_BINDING_SECRET", "", "HS256 key (>= 32 bytes) of the $get-ws-binding-token tokens; default a random key per process (set it when several nodes share one URL)")
 	s.Duration(&c.MaxNotificationLag, "max-notification-lag", "FHIRSUB_MAX_NOTIFICATION_LAG", 10*time.Second, 0, "notification lag (oldest change not matched, oldest due rest-hook event not delivered) over which writes get 503 with Retry-After (0: never)")
 	s.Duration(&c.WSBindingTTL, "ws-binding-ttl", "FHIRSUB_WS_BINDING_TTL", 5*time.Minute, 1, "how long a $get-ws-binding-token token may be used to bind (at most 1h)")

@@ -24,7 +24,7 @@ func TestParseConfig(t *testing.T) {
 		check func(*config) any // returns the observed value
 		want  any
 	}{
-		{"default workers", nil, nil, func(c *config) any { return c.DeliveryWorkers }, 16},
+		{"default workers", nil, nil, func(c *config) any { return c.DeliveryWorkers }, 64},
 		{"int flag", []string{"--delivery-workers", "4"}, nil, func(c *config) any { return c.DeliveryWorkers }, 4},
 		{"int env", nil, map[string]string{"FHIRSUB_DELIVERY_WORKERS": "7"}, func(c *config) any { return c.DeliveryWorkers }, 7},
 		{"flag wins over env", []string{"--delivery-workers=3"}, map[string]string{"FHIRSUB_DELIVERY_WORKERS": "7"}, func(c *config) any { return c.DeliveryWorkers }, 3},
@@ -125,7 +125,7 @@ func TestHelpListsTypes(t *testing.T) {
 			t.Errorf("%q wrote to stderr: %q", args, errb.String())
 		}
 		for _, want := range []string{
-			"  --delivery-workers int\n", "(env FHIRSUB_DELIVERY_WORKERS, default 16)",
+			"  --delivery-workers int\n", "(env FHIRSUB_DELIVERY_WORKERS, default 64)",
 			"  --retry-max duration\n", "(env FHIRSUB_RETRY_MAX, default 10m0s)",
 			"  --insecure\n", "  --addr string\n", "  --resthook-allow list\n",
 			"MONGODB_URI", "FHIRSUB_DATA", "--version",
