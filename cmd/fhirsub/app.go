@@ -59,7 +59,7 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 		return a, err
 	}
 	a.authOn = auth != nil
-	a.store, a.storeName, err = openStore(ctx, cfg, log)
+	a.store, a.storeName, err = openStore(ctx, cfg, log, a.metrics.writerObserver)
 	if err != nil {
 		return a, err
 	}

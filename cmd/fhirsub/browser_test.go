@@ -514,7 +514,7 @@ func dashboardScenario(t *testing.T, startServer starter, token string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, _, err := openStore(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		st, _, err := openStore(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

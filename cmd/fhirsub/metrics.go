@@ -12,6 +12,7 @@ import (
 
 	"github.com/fhirsub/fhirsub/channels"
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/fhirstore/sqlite"
 	"github.com/fhirsub/fhirsub/subscriptions"
 	"github.com/fhirsub/fhirsub/web"
 )
@@ -86,6 +87,40 @@ func newMetrics(log *slog.Logger) *metrics {
 		m.writes, deliveries, latency,
 	)
 	return m
+}
+
+// writerObserver registers the metrics of the embedded store's writer and
+// returns the sqlite.Config.Observe that feeds them. Call it once, when
+// the embedded store is the one opened.
+func (m *metrics) writerObserver() func(sqlite.WriterWork) {
+	took := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "fhirsub_store_writer_seconds",
+		Help: "Time the embedded store's writer held its write lock, by work: a group commit of resource " +
+			"writes (fsync included), of the subscription pipeline's event writes, or a WAL checkpoint it " +
+			"waited for and finished. Every write queued meanwhile waited for it.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	}, []string{"work"})
+	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fhirsub_store_writer_requests_total",
+		Help: "Requests the embedded store's writer committed, by work (over the histogram's count: requests per commit).",
+	}, []string{"work"})
+	m.reg.MustRegister(took, reqs)
+	type series struct {
+		took prometheus.Observer
+		reqs prometheus.Counter
+	}
+	kinds := map[string]series{}
+	for _, k := range []string{sqlite.WorkResources, sqlite.WorkEvents, sqlite.WorkCheckpoint} {
+		kinds[k] = series{took.WithLabelValues(k), reqs.WithLabelValues(k)}
+	}
+	return func(w sqlite.WriterWork) {
+		s, ok := kinds[w.Kind]
+		if !ok {
+			return
+		}
+		s.took.Observe(w.Took.Seconds())
+		s.reqs.Add(float64(w.Requests))
+	}
 }
 
 // observe registers the collector that reads the pipeline's counters,

@@ -101,6 +101,15 @@ func TestMetricsThroughTheServer(t *testing.T) {
 	if got[inf] != got[latencyOK] {
 		t.Errorf("%s = %v, want the histogram count %v", inf, got[inf], got[latencyOK])
 	}
+	// the embedded store's writer: the writes above and the event, each
+	// timed (a commit may carry several requests)
+	for work, least := range map[string]float64{"commit-resources": 4, "commit-events": 1} {
+		reqs := got[`fhirsub_store_writer_requests_total{work="`+work+`"}`]
+		commits := got[`fhirsub_store_writer_seconds_count{work="`+work+`"}`]
+		if reqs < least || commits < 1 || commits > reqs {
+			t.Errorf("writer work %s: %v requests in %v commits, want at least %v requests", work, reqs, commits, least)
+		}
+	}
 	for _, series := range []string{"fhirsub_delivery_queue_depth", "fhirsub_delivery_in_flight", "go_goroutines", "process_cpu_seconds_total"} {
 		if _, ok := got[series]; !ok {
 			t.Errorf("%s missing from /metrics", series)

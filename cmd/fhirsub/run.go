@@ -128,13 +128,19 @@ func selfCommand() string {
 	return exe
 }
 
-func openStore(ctx context.Context, cfg *config, log *slog.Logger) (fhirstore.Store, string, error) {
+// openStore opens the store cfg names; observe, when set, is told of the
+// embedded store's writer work (sqlite.Config.Observe).
+func openStore(ctx context.Context, cfg *config, log *slog.Logger, observe func() func(sqlite.WriterWork)) (fhirstore.Store, string, error) {
 	if cfg.MongoURI != "" {
 		return openMongo(ctx, cfg, log)
 	}
 	path := filepath.Join(cfg.DataDir, "fhirsub.db")
 	// Exclusive: one server per data directory (a second one is refused)
-	db, err := sqlite.Open(ctx, sqlite.Config{Path: path, Logger: log, RelaxedSync: cfg.SQLiteSync == "normal", Exclusive: true})
+	scfg := sqlite.Config{Path: path, Logger: log, RelaxedSync: cfg.SQLiteSync == "normal", Exclusive: true}
+	if observe != nil {
+		scfg.Observe = observe()
+	}
+	db, err := sqlite.Open(ctx, scfg)
 	if err != nil {
 		return nil, "", fmt.Errorf("open store: %w", err)
 	}

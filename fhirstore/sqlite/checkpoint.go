@@ -145,9 +145,13 @@ func (db *DB) boundWAL() bool {
 // boundWAL forced counts as the last one: no commit comes between it and
 // the count it records.
 func (db *DB) finishCheckpoint() {
+	began := time.Now()
 	forced := db.boundWAL()
 	if !db.finish.CompareAndSwap(true, false) || db.closed() {
 		return
+	}
+	if db.cfg.Observe != nil {
+		defer func() { db.cfg.Observe(WriterWork{Kind: WorkCheckpoint, Took: time.Since(began)}) }()
 	}
 	if _, err := db.writer.ExecContext(db.ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
 		if db.ctx.Err() == nil {

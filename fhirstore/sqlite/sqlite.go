@@ -56,7 +56,34 @@ type Config struct {
 	// commit. Without it, other processes may write the same file and
 	// their commits are found by polling.
 	Exclusive bool
+	// Observe, when set, is told how long each piece of the writer's work
+	// under the write lock took (a group commit, or the checkpoint the
+	// writer finishes): the wait of every write queued behind it. It runs
+	// on the writer's goroutine, so it must be quick.
+	Observe func(WriterWork)
 }
+
+// WriterWork is one piece of the writer's work under the write lock, for
+// Config.Observe.
+type WriterWork struct {
+	// Kind is WorkResources (a group commit of resource writes, its fsync
+	// included), WorkEvents (one of the event store's writes, no fsync)
+	// or WorkCheckpoint (the writer waiting for and finishing a
+	// checkpoint, checkpoint.go).
+	Kind string
+	// Requests is the number of requests committed together (0 for a
+	// checkpoint).
+	Requests int
+	// Took is how long it held the write lock.
+	Took time.Duration
+}
+
+// The kinds of WriterWork.
+const (
+	WorkResources  = "commit-resources"
+	WorkEvents     = "commit-events"
+	WorkCheckpoint = "checkpoint"
+)
 
 // DB is a fhirstore.Store on one SQLite file. Create it with Open and
 // release it with Close. Safe for concurrent use.

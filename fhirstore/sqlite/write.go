@@ -302,7 +302,9 @@ func splitDerived(batch []*request) (derived, writes []*request) {
 func (db *DB) commit(batch []*request) {
 	var last int64
 	committed := false
+	began := time.Now()
 	defer func() {
+		db.observe(batch, began)
 		if !committed {
 			db.counts.forget() // the transaction's events are gone with it
 		}
@@ -384,6 +386,18 @@ func (db *DB) commit(batch []*request) {
 		}
 	}
 	last = batchLast
+}
+
+// observe tells Config.Observe how long a batch took.
+func (db *DB) observe(batch []*request, began time.Time) {
+	if db.cfg.Observe == nil {
+		return
+	}
+	kind := WorkResources
+	if batch[0].fn != nil { // splitDerived: a batch is of one kind
+		kind = WorkEvents
+	}
+	db.cfg.Observe(WriterWork{Kind: kind, Requests: len(batch), Took: time.Since(began)})
 }
 
 // run performs one request inside tx, setting its results or its error,
