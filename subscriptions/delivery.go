@@ -445,8 +445,12 @@ func (d *deliverer) send(ctx context.Context, s *Subscription, req Request) erro
 // and the newer version is taken instead (nil returned with no error when
 // it is gone).
 func (d *deliverer) setStatus(ctx context.Context, s *Subscription, status Status, msg string) (*Subscription, error) {
-	// the body of s's version: kept by the write hook, or read back
-	body := d.bodies.take(s.ID, s.VersionID)
+	// the body of s's version: kept by the write hook (requested versions
+	// only), or read back
+	var body map[string]any
+	if s.Status == StatusRequested {
+		body = d.bodies.take(s.ID, s.VersionID, d.cfg.Now())
+	}
 	if body == nil {
 		res, err := d.store.Read(ctx, "Subscription", s.ID)
 		if errors.Is(err, fhirstore.ErrNotFound) || errors.Is(err, fhirstore.ErrGone) {

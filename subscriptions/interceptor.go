@@ -138,7 +138,7 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 		m.sched.SetNext(s.ID, time.Time{})
 	}
 	if s.Status == StatusRequested {
-		m.bodies.keep(s.ID, s.VersionID, body) // for its activation
+		m.bodies.keep(s.ID, s.VersionID, body, m.now()) // for its activation, unless that came first (bodies)
 	}
 	m.sched.Touch(s.ID, m.now())
 	m.queue.Push(s.ID)
