@@ -5,10 +5,11 @@ import (
 	"time"
 )
 
-// bodiesMax bounds the bodies kept for activation; past it, a new one
-// is not kept and its activation reads the store, as without. A body
-// kept longer than bodiesTTL is dropped when room is needed: one whose
-// activation read the store instead (it raced the write hook) would
+// bodiesMax bounds the entries kept for activation; past it, a new body
+// is not kept and its activation reads the store, as without. An entry
+// older than bodiesTTL is dropped when room is needed: a body whose
+// activation never came, or a mark whose body never came (a version
+// written around the API, or activated again after a restart), would
 // otherwise hold its place for good.
 const (
 	bodiesMax = 4096

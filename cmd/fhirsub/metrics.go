@@ -102,7 +102,7 @@ func (m *metrics) writerObserver() func(sqlite.WriterWork) {
 	}, []string{"work"})
 	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fhirsub_store_writer_requests_total",
-		Help: "Requests the embedded store's writer committed, by work (over the histogram's count: requests per commit).",
+		Help: "Requests in the embedded store's writer's batches, by work (over the histogram's count: requests per commit).",
 	}, []string{"work"})
 	m.reg.MustRegister(took, reqs)
 	type series struct {

@@ -71,8 +71,8 @@ type WriterWork struct {
 	// or WorkCheckpoint (the writer waiting for and finishing a
 	// checkpoint, checkpoint.go).
 	Kind string
-	// Requests is the number of requests committed together (0 for a
-	// checkpoint).
+	// Requests is the number of requests in the batch, each in its own
+	// savepoint (0 for a checkpoint).
 	Requests int
 	// Took is how long it held the write lock.
 	Took time.Duration
