@@ -342,6 +342,7 @@ func (rh *RestHook) buildRequest(req *fasthttp.Request, r Request) error {
 		return err
 	}
 	req.SetRequestURI(u.String())
+	req.Header.SetNoDefaultContentType(true) // none unless r says one
 	req.Header.SetMethod(method)
 	req.Header.SetUserAgent(rh.cfg.UserAgent)
 	for _, line := range r.Headers {

@@ -179,3 +179,19 @@ func TestRestHookHTTPSVerifiesCertificates(t *testing.T) {
 		t.Fatalf("the receiver got %d requests over an unverified connection", n)
 	}
 }
+
+// A body sent without a content type goes without one: fasthttp's default
+// (application/octet-stream) is not added.
+func TestRestHookNoDefaultContentType(t *testing.T) {
+	rv := newRHReceiver(t, nil)
+	if _, err := loopbackHook(t).Send(context.Background(), channels.Request{URL: rv.URL, Body: []byte(`{}`)}); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	got := rv.requests()
+	if len(got) != 1 || string(got[0].body) != `{}` {
+		t.Fatalf("receiver got %+v", got)
+	}
+	if ct := got[0].header.Get("Content-Type"); ct != "" {
+		t.Fatalf("Content-Type %q sent for a request that named none", ct)
+	}
+}
