@@ -94,8 +94,8 @@ type RestHookConfig struct {
 // Requests are HTTP/1.1 (fasthttp: a request costs about half the CPU of
 // net/http's client, which matters at thousands of deliveries a second),
 // on kept-alive connections; a request that finds its reused connection
-// closed by the receiver is sent once more on a new one. Response headers
-// are limited to 64 KiB.
+// closed by the receiver is sent again on the next one (hookTransport).
+// Response headers are limited to 64 KiB.
 //
 // A RestHook is safe for concurrent use. Close releases its idle
 // connections; the connection pool's cleaners (fasthttp's) end by
@@ -157,12 +157,9 @@ func NewRestHook(cfg RestHookConfig) (*RestHook, error) {
 		MaxIdleConnDuration:      90 * time.Second,
 		ReadBufferSize:           64 << 10, // the limit of a response's headers
 		MaxResponseBodySize:      int(cfg.MaxResponseBytes),
-		// One more attempt, and only when hookTransport asks for it (a
-		// reused connection the receiver had closed).
-		MaxIdemponentCallAttempts: 2,
-		RetryIfErr: func(*fasthttp.Request, int, error) (resetTimeout, retry bool) {
-			return false, true
-		},
+		// hookTransport does the retrying there is (stale connections);
+		// the client is never to send a request again by itself
+		MaxIdemponentCallAttempts: 1,
 	}
 	return rh, nil
 }

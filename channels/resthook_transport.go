@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -24,26 +25,48 @@ type call struct {
 //     stands, the rest of the body is not read and the connection is
 //     closed;
 //   - a reused connection that fails before anything was read (the
-//     receiver closed it while idle) asks the client for one more
-//     attempt, which takes another connection.
+//     receiver closed it while idle: net/http notices that in the
+//     background, fasthttp does not) is closed and the request sent on
+//     the next one, until one that is new: after an idle spell every
+//     pooled connection may be stale.
 type hookTransport struct{ rh *RestHook }
 
-// RoundTrip sends req and reads resp on a connection of hc.
+// RoundTrip sends req and reads resp on a connection of hc. It never asks
+// the client to retry: it does what retrying there is itself.
 func (t hookTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) (retry bool, err error) {
 	c := &call{ctx: context.Background(), deadline: time.Now().Add(t.rh.cfg.DefaultTimeout)}
 	if v, ok := t.rh.calls.Load(req); ok {
 		c = v.(*call)
 	}
-	left := time.Until(c.deadline)
-	if left <= 0 {
-		return false, fasthttp.ErrTimeout
-	}
-	cc, err := hc.AcquireConn(left, req.ConnectionClose())
-	if err != nil {
+	for {
+		left := time.Until(c.deadline)
+		if left <= 0 {
+			return false, fasthttp.ErrTimeout
+		}
+		cc, err := hc.AcquireConn(left, req.ConnectionClose())
+		if err != nil {
+			return false, err
+		}
+		reused := !cc.LastUseTime().IsZero()
+		stale, keep, err := t.attempt(hc, cc.Conn(), c, req, resp)
+		if keep {
+			hc.ReleaseConn(cc)
+		} else {
+			hc.CloseConn(cc)
+		}
+		if stale && reused && c.ctx.Err() == nil {
+			resp.Reset()
+			continue
+		}
 		return false, err
 	}
-	conn := cc.Conn()
-	reused := !cc.LastUseTime().IsZero()
+}
+
+// attempt sends req on conn and reads resp. keep says whether conn may
+// serve another request; stale reports a failure before any byte of an
+// answer was read.
+func (t hookTransport) attempt(hc *fasthttp.HostClient, conn net.Conn, c *call, req *fasthttp.Request,
+	resp *fasthttp.Response) (stale, keep bool, err error) {
 	stop := context.AfterFunc(c.ctx, func() { _ = conn.Close() })
 	read := false
 	if err = conn.SetDeadline(c.deadline); err == nil {
@@ -60,21 +83,14 @@ func (t hookTransport) RoundTrip(hc *fasthttp.HostClient, req *fasthttp.Request,
 		hc.ReleaseReader(br)
 	}
 	aborted := !stop()
-	switch {
-	case err == nil && !aborted && !resp.ConnectionClose() && !req.ConnectionClose():
-		hc.ReleaseConn(cc)
-	default:
-		hc.CloseConn(cc)
-	}
+	keep = err == nil && !aborted && !resp.ConnectionClose() && !req.ConnectionClose()
 	switch {
 	case aborted:
-		return false, c.ctx.Err()
+		return false, false, c.ctx.Err()
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return false, nil
-	case err != nil && reused && !read && c.ctx.Err() == nil && time.Now().Before(c.deadline):
-		return true, err
+		return false, false, nil
 	}
-	return false, err
+	return err != nil && !read, keep, err
 }
 
 // nothingRead reports whether a failed read of a response got no byte of

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,8 +21,10 @@ import (
 
 // closingReceiver answers each request "200, keep-alive" on a raw socket
 // and then closes the connection, as a receiver whose idle timeout is
-// shorter than ours does. It counts the connections it accepted.
-func closingReceiver(t *testing.T) (url string, conns *atomic.Int32) {
+// shorter than ours does. It holds each answer until hold requests have
+// come in (or a second has passed), so that as many connections are open
+// at once. It counts the connections it accepted.
+func closingReceiver(t *testing.T, hold int) (url string, conns *atomic.Int32) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -29,6 +32,8 @@ func closingReceiver(t *testing.T) (url string, conns *atomic.Int32) {
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	conns = new(atomic.Int32)
+	var arrived atomic.Int32
+	all := make(chan struct{})
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -43,6 +48,13 @@ func closingReceiver(t *testing.T) (url string, conns *atomic.Int32) {
 					return
 				}
 				_, _ = io.Copy(io.Discard, req.Body)
+				if arrived.Add(1) == int32(hold) {
+					close(all)
+				}
+				select {
+				case <-all:
+				case <-time.After(time.Second):
+				}
 				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
 				// closed without "Connection: close"
 			}()
@@ -53,18 +65,38 @@ func closingReceiver(t *testing.T) (url string, conns *atomic.Int32) {
 
 // A receiver that closes its idle connections costs no failed delivery:
 // the request that finds its kept-alive connection closed is sent again
-// on a new one.
-func TestRestHookStaleConnectionIsRetried(t *testing.T) {
-	url, conns := closingReceiver(t)
+// on another, however many of the pooled ones were closed meanwhile.
+func TestRestHookStaleConnectionsAreSkipped(t *testing.T) {
+	const parallel = 6
+	url, conns := closingReceiver(t, parallel)
 	rh := loopbackHook(t)
-	for i := range 5 {
-		if _, err := rh.Send(context.Background(), channels.Request{URL: url, Body: []byte(`{}`)}); err != nil {
-			t.Fatalf("send %d: %v", i+1, err)
-		}
-		time.Sleep(20 * time.Millisecond) // let the receiver's close reach us, so the next send reuses a closed connection
+	// parallel connections open at once, then pooled, then closed by the
+	// receiver
+	var wg sync.WaitGroup
+	errs := make(chan error, parallel)
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := rh.Send(context.Background(), channels.Request{URL: url, Body: []byte(`{}`)})
+			errs <- err
+		}()
 	}
-	if n := conns.Load(); n < 5 {
-		t.Fatalf("%d connections for 5 sends on a receiver that closes each one", n)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("parallel send: %v", err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // setup: let the receiver's closes reach us
+	for i := range 3 {
+		if _, err := rh.Send(context.Background(), channels.Request{URL: url, Body: []byte(`{}`)}); err != nil {
+			t.Fatalf("send %d after the receiver closed %d pooled connections: %v", i+1, parallel, err)
+		}
+	}
+	if n := conns.Load(); n < parallel+1 {
+		t.Fatalf("%d connections, want more than the %d closed ones", n, parallel)
 	}
 }
 
