@@ -270,7 +270,8 @@ func (rh *RestHook) Send(ctx context.Context, r Request) (Response, error) {
 	}
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	if err := rh.buildRequest(req, r); err != nil {
+	u, err := rh.buildRequest(req, r)
+	if err != nil {
 		return Response{}, permanent(err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -279,7 +280,7 @@ func (rh *RestHook) Send(ctx context.Context, r Request) (Response, error) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
 	rh.calls.Store(req, c)
-	err := rh.client.DoDeadline(req, resp, c.deadline)
+	err = rh.client.DoDeadline(req, resp, c.deadline)
 	rh.calls.Delete(req)
 	if err != nil {
 		return Response{}, rh.failure(c, err)
@@ -305,7 +306,7 @@ func (rh *RestHook) Send(ctx context.Context, r Request) (Response, error) {
 	// Location (an allow-listed internal page must not become readable).
 	// The body's start goes to the log only.
 	if s := snippet(resp.Body()); s != "" {
-		rh.log.Debug("rest-hook endpoint answered an error", "endpoint", redacted(r.URL), "status", st, "body", s)
+		rh.log.Debug("rest-hook endpoint answered an error", "endpoint", u.Redacted(), "status", st, "body", s)
 	}
 	de.Err = fmt.Errorf("%w: %d %s%s", ErrHTTPStatus, st, http.StatusText(st), detail)
 	return Response{}, de
@@ -324,19 +325,20 @@ func (rh *RestHook) failure(c *call, err error) *DeliveryError {
 	return &DeliveryError{Err: err}
 }
 
-// buildRequest fills req from r, refusing what it must not send.
-func (rh *RestHook) buildRequest(req *fasthttp.Request, r Request) error {
+// buildRequest fills req from r, refusing what it must not send, and
+// returns the endpoint parsed.
+func (rh *RestHook) buildRequest(req *fasthttp.Request, r Request) (*url.URL, error) {
 	method := r.Method
 	switch method {
 	case "":
 		method = http.MethodPost
 	case http.MethodPost, http.MethodPut:
 	default:
-		return fmt.Errorf("rest-hook method %q: want POST or PUT", r.Method)
+		return nil, fmt.Errorf("rest-hook method %q: want POST or PUT", r.Method)
 	}
 	u, err := parseEndpoint(r.URL)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.SetRequestURI(u.String())
 	req.Header.SetNoDefaultContentType(true) // none unless r says one
@@ -345,7 +347,7 @@ func (rh *RestHook) buildRequest(req *fasthttp.Request, r Request) error {
 	for _, line := range r.Headers {
 		name, value, err := splitHeader(line)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if framing(name) {
 			continue // the client's own: the URL's host, the body's length, our User-Agent
@@ -353,7 +355,7 @@ func (rh *RestHook) buildRequest(req *fasthttp.Request, r Request) error {
 		req.Header.Add(name, value)
 	}
 	if strings.ContainsAny(r.ContentType, "\r\n\x00") {
-		return fmt.Errorf("%w: content type contains a control character", ErrInvalidHeader)
+		return nil, fmt.Errorf("%w: content type contains a control character", ErrInvalidHeader)
 	}
 	if r.ContentType != "" {
 		req.Header.SetContentType(r.ContentType)
@@ -364,7 +366,7 @@ func (rh *RestHook) buildRequest(req *fasthttp.Request, r Request) error {
 		req.Header.Set(SignatureHeader, Sign(r.Secret, ts, r.Body))
 	}
 	req.SetBodyRaw(r.Body)
-	return nil
+	return u, nil
 }
 
 // framing reports whether a channel header line names a header the client
@@ -377,15 +379,6 @@ func framing(name string) bool {
 		}
 	}
 	return false
-}
-
-// redacted is the endpoint for the log, without a password.
-func redacted(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return ""
-	}
-	return u.Redacted()
 }
 
 // Sign returns the SignatureHeader value for a body signed at timestamp
