@@ -266,7 +266,12 @@ func (d *deliverer) eventCount(ctx context.Context, id string) (int64, error) {
 // current).
 func (d *deliverer) handshake(ctx context.Context, s *Subscription, ln *lane, fresh bool) error {
 	count := ln.st.EventCount
-	if !fresh { // the lane's count may be old
+	if ln.synced {
+		ln.take()
+	}
+	if ln.synced { // it knows every event
+		count = ln.last()
+	} else if !fresh { // the lane's count may be old
 		var err error
 		if count, err = d.eventCount(ctx, s.ID); err != nil {
 			return err

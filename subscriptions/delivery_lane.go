@@ -50,6 +50,11 @@ type lane struct {
 	// fresh: st was just read, EventCount included; the attempt that
 	// made the lane takes it (deliver).
 	fresh bool
+	// synced: every event the log holds past st.Delivered is in ahead,
+	// or in the inbox: the lane was made before its subscription could
+	// match anything (newLane), and no offer has gone astray since (a
+	// gap ends it for good). An empty synced lane has nothing to read.
+	synced bool
 
 	mu sync.Mutex
 	// version is the subscription version the lane was filled under;
@@ -120,6 +125,15 @@ func (ln *lane) take() {
 		ln.ahead = append(ln.ahead, ev)
 		next++
 	}
+	ln.synced = ln.synced && !ln.gap
+}
+
+// last returns the number of the last event a synced lane knows of.
+func (ln *lane) last() int64 {
+	if n := len(ln.ahead); n > 0 {
+		return ln.ahead[n-1].Number
+	}
+	return ln.st.Delivered
 }
 
 // lanes holds the lanes of the subscriptions that have one.
@@ -129,6 +143,23 @@ type lanes struct {
 }
 
 func newLanes() *lanes { return &lanes{m: map[string]*lane{}} }
+
+// newLane returns the lane of a subscription created just now (version
+// 1 of a new id), before the matcher knows it: no delivery state and no
+// event yet, so its first deliveries need not read either from the store
+// (subs at 20,000: the two reads were a tenth of the server's CPU).
+func newLane(s *Subscription) *lane {
+	return &lane{version: s.VersionID, st: fhirstore.SubscriptionState{SubscriptionID: s.ID}, synced: true}
+}
+
+// add puts ln as id's lane unless id has one.
+func (l *lanes) add(id string, ln *lane) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.m[id]; !ok {
+		l.m[id] = ln
+	}
+}
 
 func (l *lanes) get(id string) *lane {
 	l.mu.Lock()
@@ -199,7 +230,7 @@ func (d *deliverer) lane(ctx context.Context, s *Subscription) (*lane, error) {
 // delivery: fhirsub-load fanout lost a quarter of its rate to it).
 func (d *deliverer) pending(ctx context.Context, id string, ln *lane, batch int) ([]fhirstore.Event, error) {
 	ln.take()
-	if len(ln.ahead) == 0 || (ln.gap && len(ln.ahead) < batch) {
+	if (len(ln.ahead) == 0 && !ln.synced) || (ln.gap && len(ln.ahead) < batch) {
 		limit := max(batch, readAhead)
 		evs, err := d.events.Events(ctx, id, ln.st.Delivered+1, 0, limit)
 		if err != nil {

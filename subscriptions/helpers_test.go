@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fhirsub/fhirsub/channels"
+	"github.com/fhirsub/fhirsub/fhirstore"
 	"github.com/fhirsub/fhirsub/fhirstore/sqlite"
 	"github.com/fhirsub/fhirsub/subscriptions"
 	"github.com/fhirsub/fhirsub/web"
@@ -153,11 +154,20 @@ type env struct {
 	url  string
 	hs   *httptest.Server
 	cfg  subscriptions.Config
+	// wrap, if set, stands between the Manager and the store's event
+	// log (a test that counts reads, say)
+	wrap func(*sqlite.DB) fhirstore.EventStore
 }
 
 func newEnv(t testing.TB, mutate ...func(*subscriptions.Config)) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "fhir.db")}
+	return newEnvWrapped(t, nil, mutate...)
+}
+
+// newEnvWrapped is newEnv with the Manager's event log wrapped.
+func newEnvWrapped(t testing.TB, wrap func(*sqlite.DB) fhirstore.EventStore, mutate ...func(*subscriptions.Config)) *env {
+	t.Helper()
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "fhir.db"), wrap: wrap}
 	e.hs = httptest.NewUnstartedServer(nil)
 	e.url = "http://" + e.hs.Listener.Addr().String()
 	rh, err := channels.NewRestHook(channels.RestHookConfig{Allow: []string{"127.0.0.1", "::1"}})
@@ -210,6 +220,9 @@ func (e *env) start() {
 	e.db = db
 	cfg := e.cfg
 	cfg.Store, cfg.Events = db, db
+	if e.wrap != nil {
+		cfg.Events = e.wrap(db)
+	}
 	m, err := subscriptions.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)

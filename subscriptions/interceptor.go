@@ -121,7 +121,7 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 	if err != nil {
 		return fmt.Errorf("register Subscription/%s: %w", res.ID, err)
 	}
-	m.reg.putCreated(s, since, in == fhirstore.InteractionCreate)
+	m.reg.putCreated(s, since, in == fhirstore.InteractionCreate, m.firstLane(s, in))
 	if s.Status == StatusRequested && res.VersionID != "1" {
 		// re-activation: a fresh handshake, no backoff left from before
 		// (version 1 is a new id, with no delivery state yet)

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/fhirsub/fhirsub/fhirstore"
+	"github.com/fhirsub/fhirsub/subscriptions/delivery"
+	"github.com/fhirsub/fhirsub/topics"
 )
 
 func numbered(from, to int64) []fhirstore.Event {
@@ -179,5 +181,87 @@ func TestPendingReadsOnlyWhatOffersMiss(t *testing.T) {
 	got, _ = d.pending(ctx, "s", ln, 20)
 	if ev.reads != 3 || !slices.Equal(numbers(got), []int64{13, 14}) {
 		t.Fatalf("after an offer under another version: %v after %d reads, want [13 14] after 3", numbers(got), ev.reads)
+	}
+}
+
+// TestSyncedLaneReadsAfterAGapOnly: the lane of a subscription created
+// just now reads nothing while its offers are all there is, counts what
+// they brought, and once an offer went astray reads the log as any lane
+// does, for good.
+func TestSyncedLaneReadsAfterAGapOnly(t *testing.T) {
+	ctx := context.Background()
+	ev := &logEvents{}
+	d := &deliverer{events: ev}
+	ln := newLane(&Subscription{ID: "s", VersionID: "1"})
+
+	got, _ := d.pending(ctx, "s", ln, 20)
+	if ev.reads != 0 || len(got) != 0 {
+		t.Fatalf("new lane: %v after %d reads, want nothing after none", numbers(got), ev.reads)
+	}
+	ev.log = numbered(1, 2)
+	ln.offer("1", numbered(1, 2))
+	got, _ = d.pending(ctx, "s", ln, 20)
+	if ev.reads != 0 || !slices.Equal(numbers(got), []int64{1, 2}) || ln.last() != 2 {
+		t.Fatalf("offered events: %v (last %d) after %d reads, want [1 2] (last 2) after none", numbers(got), ln.last(), ev.reads)
+	}
+	ln.st.Delivered = 2
+	ln.delivered(2)
+	if got, _ = d.pending(ctx, "s", ln, 20); ev.reads != 0 || len(got) != 0 {
+		t.Fatalf("all delivered: %v after %d reads, want nothing after none", numbers(got), ev.reads)
+	}
+
+	ev.log = append(ev.log, numbered(3, 4)...)
+	ln.offer("2", numbered(3, 3)) // under a version the lane is not of yet
+	ln.renew("1", "2")
+	ln.offer("2", numbered(4, 4))
+	got, _ = d.pending(ctx, "s", ln, 20)
+	if ev.reads != 1 || !slices.Equal(numbers(got), []int64{3, 4}) {
+		t.Fatalf("after a missed offer: %v after %d reads, want [3 4] after 1", numbers(got), ev.reads)
+	}
+	if ln.synced {
+		t.Fatal("the lane is still synced after a missed offer")
+	}
+	ln.st.Delivered = 4
+	ln.delivered(4)
+	if _, _ = d.pending(ctx, "s", ln, 20); ev.reads != 2 {
+		t.Fatalf("an empty lane that missed an offer once: %d reads, want it to read again (2)", ev.reads)
+	}
+}
+
+// TestPutCreatedFirst: a new lane is made only for an id the registry
+// knows nothing of, by whichever of the write hook and the matcher files
+// it first; an id put before (it may have matched already) or deleted
+// does not get one.
+func TestPutCreatedFirst(t *testing.T) {
+	tp := topics.BuiltIn()[0]
+	sub := func(id, version string) *Subscription {
+		s := restHookSub(id, 0)
+		s.VersionID, s.Status, s.Topic = version, StatusRequested, tp
+		return s
+	}
+	r := newRegistry(delivery.NewSchedule())
+	calls := 0
+	first := func() { calls++ }
+
+	r.putCreated(sub("new", "1"), 5, true, first)
+	if calls != 1 {
+		t.Fatalf("unknown id: first called %d times, want 1", calls)
+	}
+	r.put(sub("seen", "1"), 6) // the matcher met the version in the feed first
+	r.putCreated(sub("seen", "1"), 6, true, first)
+	r.drop("gone", "1")
+	r.putCreated(sub("gone", "1"), 7, true, first)
+	if calls != 1 {
+		t.Errorf("first called %d times, want 1: not for an id put or deleted before", calls)
+	}
+	if _, ok := r.get("seen"); !ok {
+		t.Error("putCreated with first left out the subscription")
+	}
+	if !r.putFirst(sub("fed", "1"), 8, first) || calls != 2 { // the matcher met it first
+		t.Errorf("putFirst of an unknown id: first called %d times in all, want 2", calls)
+	}
+	r.putCreated(sub("fed", "1"), 8, true, first) // then the write hook
+	if calls != 2 {
+		t.Errorf("first called %d times in all, want 2: not again for the hook after the matcher", calls)
 	}
 }

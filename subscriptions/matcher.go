@@ -48,6 +48,10 @@ type matchOutput interface {
 	// dropSubscription deletes a deleted subscription's events and
 	// delivery state.
 	dropSubscription(ctx context.Context, id string) error
+	// firstLane returns what makes the delivery lane of s when the
+	// registry meets its id for the first time (registry.putFirst), or
+	// nil.
+	firstLane(s *Subscription, in fhirstore.Interaction) func()
 }
 
 var _ match.BatchHandler = (*matcher)(nil)
@@ -251,7 +255,7 @@ func (mt *matcher) feedSubscription(ctx context.Context, c fhirstore.Change, ch 
 		mt.log.Warn("stored Subscription ignored", "id", c.ID, "err", err)
 		return
 	}
-	if mt.reg.put(s, c.Seq) {
+	if mt.reg.putFirst(s, c.Seq, mt.next.firstLane(s, c.Interaction)) {
 		mt.next.subscriptionChanged(s.ID)
 	}
 }

@@ -118,14 +118,37 @@ func (r *registry) putAll(subs []*Subscription) {
 	}
 }
 
-// putCreated puts a subscription whose write committed; a create also
-// ends the quota hold its owner took for it.
-func (r *registry) putCreated(s *Subscription, since int64, created bool) {
+// putFirst is put with first, if not nil, called before s is filed when
+// the registry knows nothing of s.ID yet (no version put, none deleted):
+// nothing can have matched it so far, and nothing can until putFirst
+// returns.
+func (r *registry) putFirst(s *Subscription, since int64, first func()) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.firstLocked(s.ID, first)
+	return r.putLocked(s, since)
+}
+
+func (r *registry) firstLocked(id string, first func()) {
+	if first == nil {
+		return
+	}
+	_, known := r.subs[id]
+	_, gone := r.deleted[id]
+	if !known && !gone {
+		first()
+	}
+}
+
+// putCreated puts a subscription whose write committed, calling first as
+// putFirst does; a create also ends the quota hold its owner took for it.
+func (r *registry) putCreated(s *Subscription, since int64, created bool, first func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if created {
 		r.releaseQuotaLocked(s.Access)
 	}
+	r.firstLocked(s.ID, first)
 	r.putLocked(s, since)
 }
 

@@ -53,5 +53,18 @@ func (m *Manager) subscriptionChanged(id string) { m.queue.Push(id) }
 // for the subscription goes too.
 func (m *Manager) dropSubscription(ctx context.Context, id string) error { return m.buf.drop(ctx, id) }
 
+// firstLane implements matchOutput, for the write hook too: the version
+// 1 of a new id, created just now, has no delivery state and no event
+// yet, and every event recorded from the moment it is filed is offered
+// to the lane made here (see lane.synced), whichever of the hook and the
+// matcher files it first. Only a single node: with Cluster.Leases the
+// events of a subscription can be recorded by another node's matcher.
+func (m *Manager) firstLane(s *Subscription, in fhirstore.Interaction) func() {
+	if in != fhirstore.InteractionCreate || s.VersionID != "1" || s.ChannelType != ChannelRestHook || m.keeper != nil {
+		return nil
+	}
+	return func() { m.dl.lanes.add(s.ID, newLane(s)) }
+}
+
 // topicCommitted implements matchOutput.
 func (m *Manager) topicCommitted(res *fhirstore.Resource) error { return m.committedTopic(res, true) }
