@@ -109,19 +109,29 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 		}
 		return nil
 	}
-	body, err := fhirstore.Decode(res.Body)
-	if err != nil {
-		return fmt.Errorf("decode Subscription/%s: %w", res.ID, err)
+	created := in == fhirstore.InteractionCreate
+	s, filed := m.reg.get(res.ID)
+	switch {
+	case filed && s.VersionID == res.VersionID:
+		// the matcher met this version in the feed first, as it nearly
+		// always does: it parsed it, filed it, and kept its body for the
+		// activation (feedSubscription)
+		if created {
+			m.reg.releaseQuota(s.Access)
+		}
+	case filed && versionNumber(s.VersionID) > versionNumber(res.VersionID):
+		// and the deliverer has written a newer one already (the
+		// activation): nothing left to do for this one
+		if created {
+			m.reg.releaseQuota(s.Access) // the creator's, kept by every version
+		}
+		return nil
+	default:
+		var err error
+		if s, err = m.registerCommitted(ctx, res, created, in); err != nil {
+			return err
+		}
 	}
-	s, err := m.parser(false).parse(body, res)
-	if err != nil {
-		return fmt.Errorf("parse committed Subscription/%s: %w", res.ID, err)
-	}
-	since, err := m.store.LastSeq(ctx)
-	if err != nil {
-		return fmt.Errorf("register Subscription/%s: %w", res.ID, err)
-	}
-	m.reg.putCreated(s, since, in == fhirstore.InteractionCreate, m.firstLane(s, in))
 	if s.Status == StatusRequested && res.VersionID != "1" {
 		// re-activation: a fresh handshake, no backoff left from before
 		// (version 1 is a new id, with no delivery state yet)
@@ -137,12 +147,32 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 		}
 		m.sched.SetNext(s.ID, time.Time{})
 	}
-	if s.Status == StatusRequested {
-		m.bodies.keep(s.ID, s.VersionID, body, m.now()) // for its activation, unless that came first (bodies)
-	}
 	m.sched.Touch(s.ID, m.now())
 	m.queue.Push(s.ID)
 	return nil
+}
+
+// registerCommitted parses a committed version the registry does not
+// have yet and files it, its body kept for the activation of a requested
+// one.
+func (m *Manager) registerCommitted(ctx context.Context, res *fhirstore.Resource, created bool, in fhirstore.Interaction) (*Subscription, error) {
+	body, err := fhirstore.Decode(res.Body)
+	if err != nil {
+		return nil, fmt.Errorf("decode Subscription/%s: %w", res.ID, err)
+	}
+	s, err := m.parser(false).parse(body, res)
+	if err != nil {
+		return nil, fmt.Errorf("parse committed Subscription/%s: %w", res.ID, err)
+	}
+	since, err := m.store.LastSeq(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("register Subscription/%s: %w", res.ID, err)
+	}
+	if s.Status == StatusRequested {
+		m.bodies.keep(s.ID, s.VersionID, body, m.now()) // before the deliverer can take it (bodies)
+	}
+	m.reg.putCreated(s, since, created, m.firstLane(s, in))
+	return s, nil
 }
 
 // TopicHook is the SubscriptionTopic write hook.

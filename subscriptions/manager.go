@@ -239,15 +239,15 @@ func New(cfg Config) (*Manager, error) {
 		sched:     sched,
 		lag:       newLagTracker(),
 		listeners: map[string]map[*listener]struct{}{},
+		bodies:    newBodies(),
 	}
 	m.mt = &matcher{store: cfg.Store, events: cfg.Events, reg: m.reg, taps: cfg.Taps, cursor: cfg.Cursor,
-		now: cfg.Now, log: m.log, lag: m.lag, stats: &m.stats, skipped: &m.skipped, next: m}
+		now: cfg.Now, log: m.log, lag: m.lag, stats: &m.stats, skipped: &m.skipped, bodies: m.bodies, next: m}
 	m.tail = match.NewTail(cfg.Store, m.mt, match.TailConfig{BatchSize: cfg.BatchSize, PollInterval: cfg.PollInterval,
 		CursorEvery: cfg.CursorEvery, MaxAttempts: cfg.MaxChangeAttempts, Logger: m.log})
 	m.queue = delivery.NewQueue(m.destination, m.limits())
 	m.lag.stalled = m.queue.Stalled
 	lanes := newLanes() // the in-memory delivery work of the subscription a worker is on
-	m.bodies = newBodies()
 	m.accesses = newAccesses()
 	m.buf = newStateBuffer(cfg.Events, m.log)
 	m.dl = &deliverer{cfg: &m.cfg, store: cfg.Store, events: cfg.Events, sender: cfg.Sender, reg: m.reg, bodies: m.bodies, buf: m.buf,

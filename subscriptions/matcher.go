@@ -31,6 +31,7 @@ type matcher struct {
 	lag     *lagTracker
 	stats   *counters
 	skipped *skippedSet
+	bodies  *bodies // requested versions kept for their activation
 	next    matchOutput
 }
 
@@ -254,6 +255,13 @@ func (mt *matcher) feedSubscription(ctx context.Context, c fhirstore.Change, ch 
 	if err != nil {
 		mt.log.Warn("stored Subscription ignored", "id", c.ID, "err", err)
 		return
+	}
+	if s.Status == StatusRequested && !mt.reg.interested("Subscription") {
+		// for its activation, which would otherwise read it back, and so
+		// that the write hook, which usually comes after, need not decode
+		// it again; nothing matches ch.cur after this (no subscription
+		// is on Subscription), and the taps have had it
+		mt.bodies.keep(s.ID, s.VersionID, ch.cur, mt.now())
 	}
 	if mt.reg.putFirst(s, c.Seq, mt.next.firstLane(s, c.Interaction)) {
 		mt.next.subscriptionChanged(s.ID)

@@ -58,6 +58,14 @@ func (r *registry) hold(owner *smart.Access, limit int, now time.Time) error {
 	return nil
 }
 
+// releaseQuota is releaseQuotaLocked for a create the registry filed
+// already (the matcher met it first).
+func (r *registry) releaseQuota(owner *smart.Access) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.releaseQuotaLocked(owner)
+}
+
 // releaseQuotaLocked ends the oldest hold of owner: its create registered
 // and is now counted among the subscriptions. r.mu is held.
 func (r *registry) releaseQuotaLocked(owner *smart.Access) {
