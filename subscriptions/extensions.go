@@ -47,6 +47,9 @@ func walkExtensions(v any, expr, key string) error {
 			case "resourceType":
 				continue
 			}
+			if !nested(child) {
+				continue
+			}
 			name := strings.TrimPrefix(k, "_")
 			if err := walkExtensions(child, expr+"."+name, key+"."+name); err != nil {
 				return err
@@ -54,12 +57,26 @@ func walkExtensions(v any, expr, key string) error {
 		}
 	case []any:
 		for i, it := range x {
+			if !nested(it) {
+				continue
+			}
 			if err := walkExtensions(it, fmt.Sprintf("%s[%d]", expr, i), key); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// nested reports whether v can hold an extension (an object or an
+// array): the paths of the others are not built (they were 4% of the
+// bytes allocated creating subscriptions).
+func nested(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
 
 func checkExtensionList(v any, expr, key string) error {
