@@ -116,7 +116,19 @@ func nothingToHide(raw []byte) bool {
 // (Redact on the decoded body). The REST API calls it on every rendering
 // of a Subscription (read, vread, search, history, batch, transaction),
 // the legacy channel on every Subscription change it sends.
-func (h *SubscriptionHook) Redact(raw []byte) []byte { return redactJSON(raw, Redact) }
+func (h *SubscriptionHook) Redact(raw []byte) []byte { return redactStored(raw) }
+
+// redactStored is redactJSON(raw, Redact), without decoding raw when
+// redactRaw can.
+func redactStored(raw []byte) []byte {
+	if nothingToHide(raw) {
+		return raw
+	}
+	if out, ok := redactRaw(raw); ok {
+		return out
+	}
+	return redactJSON(raw, Redact)
+}
 
 // shownCopy is what a notification may carry of a decoded version: body
 // itself, or for a Subscription a redacted copy decoded from raw, so that
