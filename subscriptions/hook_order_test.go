@@ -9,8 +9,8 @@ import (
 )
 
 // TestHookAfterMatcher: when the matcher meets a new requested
-// Subscription in the feed before the write hook runs (it nearly always
-// does), it files it with a synced lane and keeps its body for the
+// Subscription in the feed before the write hook runs (the two race), it
+// files it with a synced lane and keeps its body for the
 // activation; the hook that follows neither decodes nor parses the
 // version again, still ends the owner's quota hold, and the activation
 // finds the body kept.
@@ -37,7 +37,7 @@ func TestHookAfterMatcher(t *testing.T) {
 	}
 	res := &fhirstore.Resource{Type: "Subscription", ID: "n1", VersionID: "1", Body: raw}
 	c := fhirstore.Change{Seq: 5, Type: "Subscription", ID: "n1", VersionID: "1", Interaction: fhirstore.InteractionCreate}
-	m.mt.feedSubscription(ctx, c, &loaded{c: c, res: res, cur: body, resOK: true})
+	m.mt.feedSubscription(ctx, c, &loaded{c: c, res: res, cur: body, resOK: true}, true) // as subscriptionRun
 	if s, ok := m.reg.get("n1"); !ok || s.VersionID != "1" {
 		t.Fatal("the matcher did not file the new subscription")
 	}

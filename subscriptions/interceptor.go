@@ -113,9 +113,9 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 	s, filed := m.reg.get(res.ID)
 	switch {
 	case filed && s.VersionID == res.VersionID:
-		// the matcher met this version in the feed first, as it nearly
-		// always does: it parsed it, filed it, and kept its body for the
-		// activation (feedSubscription)
+		// the matcher met this version in the feed first (the two race):
+		// it parsed it, filed it, and kept its body for the activation
+		// (feedSubscription)
 		if created {
 			m.reg.releaseQuota(s.Access)
 		}

@@ -150,7 +150,7 @@ func (mt *matcher) subscriptionRun(ctx context.Context, rec batchRecorder, chang
 		keep := c.Type == "Subscription" && (first || !mt.reg.interested("Subscription"))
 		first = false
 		return keep
-	}, func(c fhirstore.Change, ch *loaded) { mt.feedSubscription(ctx, c, ch) })
+	}, func(c fhirstore.Change, ch *loaded) { mt.feedSubscription(ctx, c, ch, true) })
 	if err != nil {
 		return 0, false, err
 	}
@@ -212,7 +212,7 @@ func (mt *matcher) process(ctx context.Context, c fhirstore.Change, cursor strin
 	}
 	switch c.Type {
 	case "Subscription":
-		mt.feedSubscription(ctx, c, ch)
+		mt.feedSubscription(ctx, c, ch, false) // match reads ch after
 	case "SubscriptionTopic":
 		if ch.res != nil {
 			if err := mt.next.topicCommitted(ch.res); err != nil {
@@ -236,7 +236,9 @@ func (mt *matcher) process(ctx context.Context, c fhirstore.Change, cursor strin
 
 // feedSubscription applies a Subscription change seen in the feed (covers
 // the writes of other processes and the server's own status changes).
-func (mt *matcher) feedSubscription(ctx context.Context, c fhirstore.Change, ch *loaded) {
+// With handOver, nothing reads ch after it, so a requested version's
+// decoded body can go to its activation, which changes it.
+func (mt *matcher) feedSubscription(ctx context.Context, c fhirstore.Change, ch *loaded, handOver bool) {
 	if c.Interaction == fhirstore.InteractionDelete {
 		if mt.reg.drop(c.ID, c.VersionID) {
 			if err := mt.next.dropSubscription(ctx, c.ID); err != nil {
@@ -256,11 +258,11 @@ func (mt *matcher) feedSubscription(ctx context.Context, c fhirstore.Change, ch 
 		mt.log.Warn("stored Subscription ignored", "id", c.ID, "err", err)
 		return
 	}
-	if s.Status == StatusRequested && !mt.reg.interested("Subscription") {
+	if s.Status == StatusRequested && handOver {
 		// for its activation, which would otherwise read it back, and so
-		// that the write hook, which usually comes after, need not decode
-		// it again; nothing matches ch.cur after this (no subscription
-		// is on Subscription), and the taps have had it
+		// that a write hook that comes after need not decode it again;
+		// the taps have had it (subscriptionRun: no subscription is on
+		// Subscription, nothing matches it)
 		mt.bodies.keep(s.ID, s.VersionID, ch.cur, mt.now())
 	}
 	if mt.reg.putFirst(s, c.Seq, mt.next.firstLane(s, c.Interaction)) {
