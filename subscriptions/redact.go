@@ -29,8 +29,7 @@ func redactSecrets(body map[string]any) bool {
 		masked := make([]any, len(headers))
 		for i, h := range headers {
 			line, _ := h.(string)
-			name, _, _ := strings.Cut(line, ":")
-			masked[i] = strings.TrimSpace(name) + ": " + Masked
+			masked[i] = maskHeader(line)
 		}
 		ch["header"] = masked
 		changed = len(headers) > 0
@@ -48,6 +47,13 @@ func redactSecrets(body map[string]any) bool {
 		}
 	}
 	return changed
+}
+
+// maskHeader is how a channel.header line is shown: its name, its value
+// Masked (a header that is no string is read as "").
+func maskHeader(line string) string {
+	name, _, _ := strings.Cut(line, ":")
+	return strings.TrimSpace(name) + ": " + Masked
 }
 
 // Redact makes a decoded Subscription body fit to show to a client, in

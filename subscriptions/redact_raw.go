@@ -93,8 +93,7 @@ func maskChannel(v []byte) (out []byte, masked bool) {
 		shown := make([][]byte, len(lines))
 		for i, l := range lines {
 			line, _ := rawString(l)
-			name, _, _ := strings.Cut(line, ":")
-			shown[i] = appendString(nil, strings.TrimSpace(name)+": "+Masked)
+			shown[i] = appendString(nil, maskHeader(line))
 		}
 		ch.set("header", appendArray(nil, shown))
 		masked = len(lines) > 0
