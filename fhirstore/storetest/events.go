@@ -27,6 +27,7 @@ func RunEvents(t *testing.T, open OpenFunc, opts RunOptions) {
 		{"Numbering", s.testEventNumbering},
 		{"ReRecord", s.testEventReRecord},
 		{"OneEventPerChange", s.testEventOnePerChange},
+		{"ManyPerChange", s.testEventManyPerChange},
 		{"RecordInvalid", s.testEventRecordInvalid},
 		{"ConcurrentRecord", s.testEventConcurrentRecord},
 		{"Range", s.testEventRange},
@@ -206,6 +207,42 @@ func (s *suite) testEventOnePerChange(t *testing.T) {
 		t.Fatalf("cursor m2 = %d, want 1", c)
 	}
 	wantNumbers(t, "replay on m1 returns every event of seq 1", mustRecord(t, es, "m1", 1), "a#1@1", "b#1@1")
+}
+
+// testEventManyPerChange: a change matching more subscriptions than a
+// store may write in one statement (75, one listed twice) numbers and
+// keeps every event, with its match, as one per subscription would.
+func (s *suite) testEventManyPerChange(t *testing.T) {
+	es := s.events(t)
+	const n = 75
+	var ms []fhirstore.Match
+	for i := range n {
+		ms = append(ms, match(fmt.Sprintf("s%02d", i), "o1"))
+	}
+	first := mustRecord(t, es, "matcher", 1, append(ms, match("s10", "o1"))...)
+	if len(first) != n+1 || first[n].SubscriptionID != "s10" || first[n].Number != 1 {
+		t.Fatalf("change 1 recorded %d events, the last %s#%d, want %d and the repeated s10#1", len(first), first[len(first)-1].SubscriptionID, first[len(first)-1].Number, n+1)
+	}
+	for i := range ms {
+		ms[i].ID = "o2"
+	}
+	second := mustRecord(t, es, "matcher", 2, ms...)
+	for i, ev := range second {
+		if want := fmt.Sprintf("s%02d", i); ev.SubscriptionID != want || ev.Number != 2 || ev.ChangeSeq != 2 {
+			t.Fatalf("event %d of change 2 = %s#%d@%d, want %s#2@2", i, ev.SubscriptionID, ev.Number, ev.ChangeSeq, want)
+		}
+	}
+	for _, sub := range []string{"s00", "s31", "s32", "s63", "s64", "s74"} {
+		evs := mustEvents(t, es, sub, 1, 0, 0)
+		wantNumbers(t, "events of "+sub, evs, sub+"#1@1", sub+"#2@2")
+		if evs[1].Topic != "http://example.org/topic/"+sub || evs[1].ID != "o2" || evs[1].Type != "Observation" ||
+			evs[1].VersionID != "1" || evs[1].Interaction != fhirstore.InteractionCreate {
+			t.Fatalf("event 2 of %s = %+v, want its match kept", sub, evs[1].Match)
+		}
+	}
+	if replay := mustRecord(t, es, "matcher", 1); len(replay) != n {
+		t.Fatalf("replay of change 1 gave %d events, want %d", len(replay), n)
+	}
 }
 
 func (s *suite) testEventRecordInvalid(t *testing.T) {
