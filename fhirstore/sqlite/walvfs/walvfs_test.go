@@ -1,10 +1,13 @@
 package walvfs_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,7 +42,7 @@ func open(t *testing.T, path string, through bool, pragmas ...string) *sql.DB {
 	return db
 }
 
-func exec(t *testing.T, db *sql.DB, q string, args ...any) {
+func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -65,7 +68,7 @@ func TestCommitsWriteOnceAndShow(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "w.db")
 	for _, sync := range []string{"NORMAL", "FULL"} {
 		t.Run(sync, func(t *testing.T) {
-			exec(t, open(t, path, false), `CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, sync TEXT, v BLOB) WITHOUT ROWID`)
+			mustExec(t, open(t, path, false), `CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, sync TEXT, v BLOB) WITHOUT ROWID`)
 			w := open(t, path, true, "synchronous("+sync+")")
 			r := open(t, path, false)
 			pad := strings.Repeat("x", 900)
@@ -95,7 +98,7 @@ func TestCommitsWriteOnceAndShow(t *testing.T) {
 
 			// commits of one row each, each seen by the reader at once
 			for i := range 200 {
-				exec(t, w, `INSERT INTO t VALUES (?, ?, ?)`, fmt.Sprintf("%s-one-%04d", sync, i), sync, pad)
+				mustExec(t, w, `INSERT INTO t VALUES (?, ?, ?)`, fmt.Sprintf("%s-one-%04d", sync, i), sync, pad)
 				if n := count(t, r, `WHERE sync = '`+sync+`'`); n != 101+i {
 					t.Fatalf("the reader sees %d rows after commit %d, want %d", n, i, 101+i)
 				}
@@ -103,7 +106,7 @@ func TestCommitsWriteOnceAndShow(t *testing.T) {
 
 			// a transaction larger than the page cache (20 pages):
 			// frames spill before the commit and are rewritten in place
-			exec(t, w, `PRAGMA cache_size = 20`)
+			mustExec(t, w, `PRAGMA cache_size = 20`)
 			tx, err = w.Begin()
 			if err != nil {
 				t.Fatal(err)
@@ -124,8 +127,8 @@ func TestCommitsWriteOnceAndShow(t *testing.T) {
 			}
 
 			// a checkpoint of the whole log, then a commit that restarts it
-			exec(t, w, `PRAGMA wal_checkpoint(TRUNCATE)`)
-			exec(t, w, `INSERT INTO t VALUES (?, ?, ?)`, sync+"-after-restart", sync, pad)
+			mustExec(t, w, `PRAGMA wal_checkpoint(TRUNCATE)`)
+			mustExec(t, w, `INSERT INTO t VALUES (?, ?, ?)`, sync+"-after-restart", sync, pad)
 			if n := count(t, r, `WHERE sync = '`+sync+`'`); n != 601 {
 				t.Fatalf("the reader sees %d rows after the log restarted, want 601", n)
 			}
@@ -152,9 +155,9 @@ func TestRecoversWithoutCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "r.db")
 	w := open(t, path, true, "synchronous(NORMAL)")
-	exec(t, w, `CREATE TABLE t (k TEXT PRIMARY KEY, sync TEXT, v BLOB) WITHOUT ROWID`)
+	mustExec(t, w, `CREATE TABLE t (k TEXT PRIMARY KEY, sync TEXT, v BLOB) WITHOUT ROWID`)
 	for i := range 50 {
-		exec(t, w, `INSERT INTO t VALUES (?, 'n', ?)`, fmt.Sprint("k", (i*13)%50), strings.Repeat("z", 3000))
+		mustExec(t, w, `INSERT INTO t VALUES (?, 'n', ?)`, fmt.Sprint("k", (i*13)%50), strings.Repeat("z", 3000))
 	}
 	// keep the log: a reader of another process would find it as is
 	conn, err := w.Conn(ctx)
@@ -169,5 +172,66 @@ func TestRecoversWithoutCheckpoint(t *testing.T) {
 	var ok string
 	if err := r.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
 		t.Fatalf("integrity_check: %q, %v", ok, err)
+	}
+}
+
+// TestKilledWriterLosesNoCommit: a process that commits through the VFS
+// (synchronous=FULL, as the store's resource writes) and is killed with
+// SIGKILL mid-stream leaves a file in which every commit it reported
+// survives and integrity_check passes. The writer is this test binary
+// run again (walvfsChild).
+func TestKilledWriterLosesNoCommit(t *testing.T) {
+	if os.Getenv("WALVFS_CHILD") != "" {
+		walvfsChild(t, os.Getenv("WALVFS_CHILD"))
+		return
+	}
+	path := filepath.Join(t.TempDir(), "k.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledWriterLosesNoCommit$", "-test.v")
+	cmd.Env = append(os.Environ(), "WALVFS_CHILD="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var acked []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && len(acked) < 300 {
+		if k, ok := strings.CutPrefix(sc.Text(), "committed "); ok {
+			acked = append(acked, k)
+		}
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	t.Logf("killed the writer after %d reported commits", len(acked))
+	if len(acked) < 300 {
+		t.Fatalf("the writer reported %d commits before it ended, want 300", len(acked))
+	}
+	db := open(t, path, false)
+	var ok string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check after the kill: %q, %v", ok, err)
+	}
+	n := count(t, db, "")
+	t.Logf("%d rows in the file (reported: %d)", n, len(acked))
+	for _, k := range acked {
+		var got int
+		if err := db.QueryRow(`SELECT count(*) FROM t WHERE k = ?`, k).Scan(&got); err != nil || got != 1 {
+			t.Fatalf("reported commit %s: %d rows, %v", k, got, err)
+		}
+	}
+}
+
+// walvfsChild commits rows of ~8 pages each and reports each commit on
+// stdout until it is killed.
+func walvfsChild(t *testing.T, path string) {
+	w := open(t, path, true, "synchronous(FULL)")
+	mustExec(t, w, `CREATE TABLE t (k TEXT PRIMARY KEY, sync TEXT, v BLOB) WITHOUT ROWID`)
+	pad := strings.Repeat("k", 30000)
+	for i := 0; ; i++ {
+		k := fmt.Sprintf("%08d", (i*7919)%100000000)
+		mustExec(t, w, `INSERT INTO t VALUES (?, 'full', ?)`, k, pad)
+		fmt.Printf("committed %s\n", k)
 	}
 }
