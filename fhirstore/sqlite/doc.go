@@ -16,9 +16,9 @@
 // all queued calls and applies them in one SQL transaction, each call in
 // its own savepoint so that a failing call rolls back alone (group
 // commit). One commit then serves many concurrent writes. Seqs stay
-// gap-free: a rolled-back savepoint releases its rowids. The writer's
-// connection opens the file through walvfs, which hands the WAL frames of
-// a commit to the file in one write call instead of two per page.
+// gap-free: a rolled-back savepoint releases its rowids. The writer and
+// the checkpointer open the file through walvfs, which hands the WAL
+// frames of a commit to the file in one write call instead of two a page.
 //
 // Concurrency: a DB is safe for concurrent use. Writes go through one
 // connection (BEGIN IMMEDIATE, so writers in other processes are

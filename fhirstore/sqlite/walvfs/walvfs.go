@@ -5,8 +5,8 @@
 // the page. A commit that dirties 100 pages makes 200 pwrite calls, and on
 // a virtual machine each costs microseconds of CPU: measured on the
 // server, they were the largest single cost of recording a subscription's
-// event and about a tenth of a create's CPU (fhirstore/sqlite/PROFILE
-// figures in the commit that added this package).
+// event and about a tenth of a create's CPU (cmd/fhirsub-load/PROFILE.md,
+// "A commit's WAL frames in one write call").
 //
 // The VFS is the platform's default one (unix) with the WAL file's writes
 // wrapped; every other file is the default VFS's own, untouched. Frames
