@@ -107,10 +107,7 @@ func TestRandomWorkloadAgrees(t *testing.T) {
 				}
 			}
 			for i, s := range sides {
-				var ok string
-				if err := s.r.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-					t.Fatalf("file %d: integrity_check %q, %v", i, ok, err)
-				}
+				mustIntact(t, s.r, fmt.Sprint("file ", i))
 			}
 			w1, c1 := walvfs.Stats()
 			t.Logf("%d random transactions agree; %d WAL writes through the VFS in %d calls", commits, w1-w0, c1-c0)
@@ -141,10 +138,8 @@ func recovered(t *testing.T, path, dir string) string {
 	}
 	db := open(t, filepath.Join(dir, "c.db"), false)
 	defer db.Close()
-	var ok, got string
-	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("integrity_check of the recovered copy: %q, %v", ok, err)
-	}
+	mustIntact(t, db, "the recovered copy")
+	var got string
 	if err := db.QueryRow(summary).Scan(&got); err != nil {
 		t.Fatal(err)
 	}

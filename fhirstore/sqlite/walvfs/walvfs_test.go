@@ -49,6 +49,15 @@ func mustExec(t *testing.T, db *sql.DB, q string, args ...any) {
 	}
 }
 
+// mustIntact fails the test unless db passes integrity_check.
+func mustIntact(t *testing.T, db *sql.DB, what string) {
+	t.Helper()
+	var ok string
+	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check %s: %q, %v", what, ok, err)
+	}
+}
+
 func count(t *testing.T, db *sql.DB, where string) int {
 	t.Helper()
 	var n int
@@ -136,10 +145,7 @@ func TestCommitsWriteOnceAndShow(t *testing.T) {
 			_ = r.Close()
 
 			again := open(t, path, false)
-			var ok string
-			if err := again.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-				t.Fatalf("integrity_check after reopening: %q, %v", ok, err)
-			}
+			mustIntact(t, again, "after reopening")
 			if n := count(t, again, `WHERE sync = '`+sync+`'`); n != 601 {
 				t.Fatalf("%d rows after reopening, want 601", n)
 			}
@@ -169,10 +175,7 @@ func TestRecoversWithoutCheckpoint(t *testing.T) {
 	if n := count(t, r, ""); n != 50 {
 		t.Fatalf("a second connection reads %d rows from the log, want 50", n)
 	}
-	var ok string
-	if err := r.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("integrity_check: %q, %v", ok, err)
-	}
+	mustIntact(t, r, "after the replay")
 }
 
 // TestKilledWriterLosesNoCommit: a process that commits through the VFS
@@ -209,10 +212,7 @@ func TestKilledWriterLosesNoCommit(t *testing.T) {
 		t.Fatalf("the writer reported %d commits before it ended, want 300", len(acked))
 	}
 	db := open(t, path, false)
-	var ok string
-	if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("integrity_check after the kill: %q, %v", ok, err)
-	}
+	mustIntact(t, db, "after the kill")
 	n := count(t, db, "")
 	t.Logf("%d rows in the file (reported: %d)", n, len(acked))
 	for _, k := range acked {
