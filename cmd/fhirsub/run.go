@@ -76,6 +76,8 @@ func serveCmd(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	stopFloor := startGCFloor(cfg.GCFloorMB, getenv("GOGC"), log)
+	defer stopFloor()
 	a, err := start(ctx, cfg, log)
 	if err != nil {
 		return err
