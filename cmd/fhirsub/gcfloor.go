@@ -55,7 +55,7 @@ type gcFloor struct {
 	done   chan struct{}
 	before int // GOGC when the floor started, restored on stop
 
-	mu      sync.Mutex
+	// owned by run once it started
 	cleanup runtime.Cleanup // the sentinel's, stopped on stop
 	percent int             // the GOGC last set
 }
@@ -86,10 +86,8 @@ func startGCFloor(floorMiB int, gogc string, log *slog.Logger) (stop func()) {
 	go g.run()
 	return func() {
 		close(g.stop)
-		<-g.done
-		g.mu.Lock()
+		<-g.done // run has returned: its fields are ours again
 		g.cleanup.Stop()
-		g.mu.Unlock()
 		debug.SetGCPercent(g.before)
 		gcFloorRunning.Unlock()
 	}
@@ -102,16 +100,12 @@ type gcSentinel struct{ _ [32]byte }
 
 // arm drops a new sentinel whose cleanup wakes run.
 func (g *gcFloor) arm() {
-	wake := g.wake
-	c := runtime.AddCleanup(new(gcSentinel), func(ch chan struct{}) {
+	g.cleanup = runtime.AddCleanup(new(gcSentinel), func(wake chan struct{}) {
 		select {
-		case ch <- struct{}{}:
+		case wake <- struct{}{}:
 		default:
 		}
-	}, wake)
-	g.mu.Lock()
-	g.cleanup = c
-	g.mu.Unlock()
+	}, g.wake)
 }
 
 func (g *gcFloor) run() {
