@@ -123,21 +123,28 @@ func (g *gcFloor) run() {
 
 // adjust sets GOGC for the live heap the last collection found.
 func (g *gcFloor) adjust() {
-	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
-	rtmetrics.Read(s)
-	var base uint64
-	for _, v := range s {
-		if v.Value.Kind() == rtmetrics.KindUint64 {
-			base += v.Value.Uint64()
-		}
-	}
-	if s[0].Value.Kind() != rtmetrics.KindUint64 || s[0].Value.Uint64() == 0 {
-		base = 0 // no collection yet: Go's default until the first
-	}
-	p := gcFloorPercent(g.floor, base)
+	p := gcFloorPercent(g.floor, gcBase())
 	if p == g.percent {
 		return
 	}
 	debug.SetGCPercent(p)
 	g.percent = p
+}
+
+// gcBase is the base of the runtime's last goal: the heap marked live, the
+// goroutine stacks and the globals; 0 before the first collection.
+func gcBase() uint64 {
+	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
+	rtmetrics.Read(s)
+	var base uint64
+	for _, v := range s {
+		if v.Value.Kind() != rtmetrics.KindUint64 {
+			return 0
+		}
+		base += v.Value.Uint64()
+	}
+	if s[0].Value.Uint64() == 0 {
+		return 0 // no collection yet
+	}
+	return base
 }

@@ -48,14 +48,6 @@ func gogc() int {
 	return int(s[0].Value.Uint64())
 }
 
-// gcBase reads the base the runtime set its last goal from: the heap
-// marked live, the stacks and the globals.
-func gcBase() uint64 {
-	s := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}
-	rtmetrics.Read(s)
-	return s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64()
-}
-
 // collectUntil runs collections until cond holds (the floor's goroutine
 // sets GOGC a moment after a collection ends) and reports whether it did
 // within 10s.
