@@ -18,7 +18,7 @@ import (
 // wait in a stateBuffer at most flushEvery and are stored together, one
 // commit for all, and a subscription notified several times meanwhile
 // costs one row: 100 ms rather than 10 cut the server's CPU per rest-hook
-// delivery by ~12% (100 subscriptions each matching 40 writes/s,
+// delivery by 7–12% (100 subscriptions each matching 40 writes/s,
 // cmd/fhirsub-load/PROFILE.md). What a crash loses is the delivered numbers
 // of those 100 ms: those notifications are sent again (rest-hook is at
 // least once), as one in flight at the crash always was. Failures, status
