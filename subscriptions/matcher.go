@@ -304,7 +304,7 @@ func (mt *matcher) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 	}
 
 	if len(topical) > 0 {
-		focus := ch.focus()
+		focus := search.NewFocus(ch.focus()) // one evaluation of each parameter for all the filters
 		for _, e := range topical {
 			if !live(e) {
 				continue

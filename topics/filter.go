@@ -206,13 +206,20 @@ func (t *Topic) allowFilter(rt, name string, values []string) string {
 // constrains resources of its own type only: for a focus of another type
 // Match is true.
 func (f *Filter) Match(focus map[string]any) (bool, error) {
-	if focus == nil {
+	return f.MatchFocus(search.NewFocus(focus))
+}
+
+// MatchFocus is Match on a focus that many filters share: each search
+// parameter is evaluated on it once (search.Focus).
+func (f *Filter) MatchFocus(focus *search.Focus) (bool, error) {
+	res := focus.Resource()
+	if res == nil {
 		return false, nil
 	}
-	if typeOf(focus) != f.Query.Type {
+	if typeOf(res) != f.Query.Type {
 		return true, nil
 	}
-	ok, err := f.Query.Match(focus)
+	ok, err := f.Query.MatchFocus(focus)
 	if err != nil {
 		return false, fmt.Errorf("filter %q: %w", f, err)
 	}
@@ -220,10 +227,11 @@ func (f *Filter) Match(focus map[string]any) (bool, error) {
 }
 
 // MatchAll reports whether the focus passes every filter (an AND, as the
-// Backport IG prescribes); no filters means true.
-func MatchAll(filters []*Filter, focus map[string]any) (bool, error) {
+// Backport IG prescribes); no filters means true. The focus may be shared
+// by the filters of many subscriptions.
+func MatchAll(filters []*Filter, focus *search.Focus) (bool, error) {
 	for _, f := range filters {
-		ok, err := f.Match(focus)
+		ok, err := f.MatchFocus(focus)
 		if err != nil || !ok {
 			return false, err
 		}

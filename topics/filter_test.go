@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/topics"
 )
 
@@ -138,12 +139,12 @@ func TestFilterMatchOtherType(t *testing.T) {
 		{mustJSON(t, `{"resourceType":"ServiceRequest","status":"active","subject":{"reference":"Patient/p2"}}`), false},
 		{mustJSON(t, `{"resourceType":"MedicationRequest","status":"active","subject":{"reference":"Patient/p2"}}`), false},
 	} {
-		got, err := topics.MatchAll(filters, tc.focus)
+		got, err := topics.MatchAll(filters, search.NewFocus(tc.focus))
 		if err != nil || got != tc.want {
 			t.Errorf("MatchAll(%v %v) = %v, %v; want %v", tc.focus["resourceType"], tc.focus["subject"], got, err, tc.want)
 		}
 	}
-	if ok, _ := topics.MatchAll(nil, order(t, "ServiceRequest", "active", "")); !ok {
+	if ok, _ := topics.MatchAll(nil, search.NewFocus(order(t, "ServiceRequest", "active", ""))); !ok {
 		t.Error("no filters should match")
 	}
 	if ok, _ := sr.Match(nil); ok {

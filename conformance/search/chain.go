@@ -325,7 +325,7 @@ func (q *Query) MatchLinked(ctx context.Context, res map[string]any, r Resolver)
 		if c.link != nil {
 			ok, err = c.matchLinked(ctx, q.Type, res, r)
 		} else {
-			ok, err = c.match(res)
+			ok, err = c.match(res, nil)
 		}
 		if err != nil || !ok {
 			return false, err

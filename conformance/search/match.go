@@ -13,11 +13,17 @@ import (
 // resource of another type never matches. The error reports a search
 // parameter expression that could not be evaluated on the resource.
 func (q *Query) Match(res map[string]any) (bool, error) {
+	return q.match(res, nil)
+}
+
+// match is Match, with the parameters evaluated through f when it is not
+// nil (MatchFocus).
+func (q *Query) match(res map[string]any, f *Focus) (bool, error) {
 	if rt, _ := res["resourceType"].(string); rt != q.Type {
 		return false, nil
 	}
 	for i := range q.clauses {
-		ok, err := q.clauses[i].match(res)
+		ok, err := q.clauses[i].match(res, f)
 		if err != nil || !ok {
 			return false, err
 		}
@@ -25,14 +31,20 @@ func (q *Query) Match(res map[string]any) (bool, error) {
 	return true, nil
 }
 
-func (c *clause) match(res map[string]any) (bool, error) {
+func (c *clause) match(res map[string]any, f *Focus) (bool, error) {
 	switch {
 	case c.link != nil:
 		return false, fmt.Errorf("%s: %w", c.name, ErrUnresolved)
 	case c.none:
 		return false, nil
 	}
-	nodes, err := c.p.eval(res)
+	var nodes []fhirpath.Value
+	var err error
+	if f != nil {
+		nodes, err = f.eval(c.p)
+	} else {
+		nodes, err = c.p.eval(res)
+	}
 	if err != nil {
 		return false, err
 	}
