@@ -64,15 +64,16 @@ func (r ownerResolver) Search(ctx context.Context, sub *search.Query) ([]map[str
 	return out, nil
 }
 
-// matchCriteria applies classic criteria to the new version of a change;
-// chained and _has parameters are followed now, as the owner.
-func matchCriteria(ctx context.Context, store fhirstore.Store, s *Subscription, cur map[string]any) (bool, error) {
+// matchCriteria applies classic criteria to the new version of a change,
+// the focus the criteria of every candidate share; chained and _has
+// parameters are followed now, as the owner.
+func matchCriteria(ctx context.Context, store fhirstore.Store, s *Subscription, cur *search.Focus) (bool, error) {
 	if !s.Criteria.HasLinks() {
-		return s.Criteria.Match(cur)
+		return s.Criteria.MatchFocus(cur)
 	}
 	acc := s.Access
 	if acc == nil {
 		return false, errors.New("subscription without an access: chained criteria not followed")
 	}
-	return s.Criteria.MatchLinked(ctx, cur, ownerResolver{store: store, acc: acc})
+	return s.Criteria.MatchLinked(ctx, cur.Resource(), ownerResolver{store: store, acc: acc})
 }

@@ -289,11 +289,12 @@ func (mt *matcher) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 
 	// Classic criteria: R4 applies them to the new version of creates and
 	// updates; deletes are not notified (candidates gives none then).
+	cur := search.NewFocus(ch.cur) // one evaluation of each parameter for all the criteria
 	for _, e := range classic {
 		if !live(e) {
 			continue
 		}
-		ok, err := matchCriteria(ch.ctx, mt.store, e.sub, ch.cur)
+		ok, err := matchCriteria(ch.ctx, mt.store, e.sub, cur)
 		if err != nil {
 			mt.log.Warn("subscription criteria failed", "subscription", e.sub.ID, "err", err)
 			continue
