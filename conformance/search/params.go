@@ -19,7 +19,7 @@ type param struct {
 	// roots, when set, are the elements of the resource every branch of
 	// expr starts from, which is then a plain path: without any of them
 	// in the resource, expr selects nothing (see present).
-	roots []string
+	roots *rootSet
 	comps []component
 	// unsupported is why the parameter cannot be searched ("" when it can).
 	unsupported string
@@ -105,7 +105,7 @@ func compileParam(resourceType, code string, d *definitions.SearchParam) *param 
 		return p
 	}
 	p.expr = expr
-	p.roots = pathRoots(src, resourceType)
+	p.roots = newRootSet(pathRoots(src, resourceType), resourceType)
 	if d.Type != "composite" {
 		return p
 	}

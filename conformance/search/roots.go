@@ -3,6 +3,8 @@ package search
 import (
 	"regexp"
 	"strings"
+
+	"github.com/fhirsub/fhirsub/conformance/definitions"
 )
 
 // Most search parameters of a type name elements that a given resource
@@ -59,19 +61,51 @@ func unwrap(b string) string {
 	return b
 }
 
-// present reports whether res has one of the elements named roots, as
-// itself, as its primitive extension "_name" or as a choice "nameType".
-func present(res map[string]any, roots []string) bool {
-	for _, name := range roots {
+// rootSet is what present needs of a parameter's root elements, worked
+// out once per parameter: looking for "_name" and for a choice element's
+// typed names ("valueQuantity") on every change cost as much as the
+// evaluations the roots spare.
+type rootSet struct {
+	names []string
+	under []string // "_" + name: the extension of a primitive element
+	// choice is set when a name is a choice element (value[x]) or is not
+	// in the type's definitions: present then looks at every key of the
+	// resource for one that starts with it.
+	choice bool
+}
+
+// newRootSet returns the rootSet of names, elements of resourceType, or
+// nil when names is nil (the parameter is not a plain path).
+func newRootSet(names []string, resourceType string) *rootSet {
+	if names == nil {
+		return nil
+	}
+	rs := &rootSet{names: names, under: make([]string, len(names))}
+	for i, name := range names {
+		rs.under[i] = "_" + name
+		if info, ok := definitions.Child(resourceType, name); !ok || info.Choice {
+			rs.choice = true
+		}
+	}
+	return rs
+}
+
+// present reports whether res has one of the root elements, as itself, as
+// its primitive extension "_name" or, for a choice, as "nameType".
+func present(res map[string]any, rs *rootSet) bool {
+	for i, name := range rs.names {
 		if _, ok := res[name]; ok {
 			return true
 		}
-		if _, ok := res["_"+name]; ok {
+		if _, ok := res[rs.under[i]]; ok {
 			return true
 		}
 	}
+	if !rs.choice {
+		return false
+	}
 	for k := range res {
-		for _, name := range roots {
+		for _, name := range rs.names {
 			if choiceOf(k, name) || len(k) > 1 && k[0] == '_' && choiceOf(k[1:], name) {
 				return true
 			}

@@ -62,7 +62,11 @@ func TestRootsSkipOnlyEmpty(t *testing.T) {
 					skipped++
 				}
 				if len(got) != len(want) || len(want) > 0 && !reflect.DeepEqual(got, want) {
-					t.Errorf("%s: %s (roots %v) selects %d nodes, eval %d", name, p.code, p.roots, len(want), len(got))
+					var roots []string
+					if p.roots != nil {
+						roots = p.roots.names
+					}
+					t.Errorf("%s: %s (roots %v) selects %d nodes, eval %d", name, p.code, roots, len(want), len(got))
 				}
 			}
 		}
@@ -89,6 +93,42 @@ func TestPathRoots(t *testing.T) {
 	} {
 		if got := pathRoots(c.src, c.typ); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("pathRoots(%q) = %q, want %q", c.src, got, c.want)
+		}
+	}
+}
+
+// TestPresent checks the lookups present makes: an element, its primitive
+// extension, and the typed names of a choice element, which are looked
+// for only when a root is a choice or not in the definitions.
+func TestPresent(t *testing.T) {
+	code := newRootSet([]string{"code", "component"}, "Observation")
+	value := newRootSet([]string{"value"}, "Observation")
+	unknown := newRootSet([]string{"notAnElement"}, "Observation")
+	if code.choice || !value.choice || !unknown.choice {
+		t.Fatalf("choice: code %v, value %v, unknown %v; want false, true, true", code.choice, value.choice, unknown.choice)
+	}
+	if newRootSet(nil, "Observation") != nil {
+		t.Error("newRootSet(nil) is not nil")
+	}
+	for _, c := range []struct {
+		rs   *rootSet
+		res  map[string]any
+		want bool
+	}{
+		{code, map[string]any{"code": map[string]any{}}, true},
+		{code, map[string]any{"component": []any{}}, true},
+		{code, map[string]any{"_code": map[string]any{}}, true},
+		{code, map[string]any{"codeQuantity": 1, "status": "final"}, false},
+		{code, map[string]any{"status": "final"}, false},
+		{value, map[string]any{"valueQuantity": map[string]any{}}, true},
+		{value, map[string]any{"_valueString": map[string]any{}}, true},
+		{value, map[string]any{"value": 1}, true},
+		{value, map[string]any{"valuequantity": 1, "values": 2, "code": 3}, false},
+		{unknown, map[string]any{"notAnElementX": 1}, true},
+		{unknown, map[string]any{"notAnElementx": 1}, false},
+	} {
+		if got := present(c.res, c.rs); got != c.want {
+			t.Errorf("present(%v, %v) = %v, want %v", c.res, c.rs.names, got, c.want)
 		}
 	}
 }
