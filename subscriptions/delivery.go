@@ -440,7 +440,7 @@ func (d *deliverer) send(ctx context.Context, s *Subscription, req Request) erro
 	}
 	began := time.Now()
 	err := d.sender.Send(ctx, req)
-	d.queue.Observe(delivery.Destination(req.URL), time.Since(began))
+	d.queue.Observe(s.dest, time.Since(began)) // req.URL is on s.Endpoint's host
 	return err
 }
 

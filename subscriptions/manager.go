@@ -272,7 +272,7 @@ func (m *Manager) destination(id string) string {
 	if !ok || s.ChannelType != ChannelRestHook {
 		return ""
 	}
-	return delivery.Destination(s.Endpoint)
+	return s.dest
 }
 
 func cmpOr[T comparable](v, def T) T {

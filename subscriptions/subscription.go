@@ -128,6 +128,11 @@ type Subscription struct {
 
 	// endpoint keeps the one shared copy of Endpoint alive (unique)
 	endpoint unique.Handle[string]
+	// dest is the rest-hook endpoint's host:port (delivery.Destination),
+	// worked out once instead of on every delivery; dests keeps its one
+	// shared copy alive.
+	dest  string
+	dests unique.Handle[string]
 }
 
 // TopicURL returns Subscription.criteria of a topic-based subscription
@@ -339,6 +344,10 @@ func (p *parser) channel(s *Subscription, ch map[string]any) error {
 		if err := p.endpoint(s.Endpoint); err != nil {
 			return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Element: "Subscription.channel.endpoint",
 				Message: fmt.Sprintf("endpoint %q is not allowed: %v", s.Endpoint, err), Err: err}
+		}
+		if d := delivery.Destination(s.Endpoint); d != "" {
+			s.dests = unique.Make(d)
+			s.dest = s.dests.Value()
 		}
 	}
 	if raw, ok := ch["payload"]; ok {
