@@ -22,6 +22,11 @@ import "fmt"
 // syncFor sets the writer's synchronous mode for batch: FULL when it holds
 // a resource write (unless Config.RelaxedSync), NORMAL otherwise. Called
 // by the group-commit leader with wmu held, outside any transaction.
+//
+// The PRAGMA is compiled on each switch, not prepared once: SQLite applies
+// synchronous=… when the statement is compiled and running it again does
+// nothing, so two statements prepared at open would leave the writer in
+// the mode of the last one prepared (TestSyncFollowsTheBatch fails so).
 func (db *DB) syncFor(batch []*request) error {
 	relaxed := true
 	if !db.cfg.RelaxedSync {
