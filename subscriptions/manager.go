@@ -269,10 +269,10 @@ func (m *Manager) limits() delivery.Limits {
 // destination is the host:port a subscription delivers to ("" for none).
 func (m *Manager) destination(id string) string {
 	s, ok := m.Subscription(id)
-	if !ok || s.ChannelType != ChannelRestHook {
+	if !ok {
 		return ""
 	}
-	return s.dest
+	return s.dest // set for rest-hook only
 }
 
 func cmpOr[T comparable](v, def T) T {

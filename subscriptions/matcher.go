@@ -289,7 +289,9 @@ func (mt *matcher) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 
 	// Classic criteria: R4 applies them to the new version of creates and
 	// updates; deletes are not notified (candidates gives none then).
-	cur := search.NewFocus(ch.cur) // one evaluation of each parameter for all the criteria
+	// One evaluation of each search parameter of the new version for all
+	// the criteria, and for the filters below too.
+	cur := search.NewFocus(ch.cur)
 	for _, e := range classic {
 		if !live(e) {
 			continue
@@ -305,7 +307,10 @@ func (mt *matcher) match(c fhirstore.Change, ch *loaded) []fhirstore.Match {
 	}
 
 	if len(topical) > 0 {
-		focus := search.NewFocus(ch.focus()) // one evaluation of each parameter for all the filters
+		focus := cur
+		if ch.cur == nil {
+			focus = search.NewFocus(ch.focus()) // a delete: the previous version
+		}
 		for _, e := range topical {
 			if !live(e) {
 				continue

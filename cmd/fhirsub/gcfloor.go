@@ -49,7 +49,6 @@ func gcFloorPercent(floor, base uint64) int {
 // server wakes it only when it collects.
 type gcFloor struct {
 	floor  uint64
-	log    *slog.Logger
 	wake   chan struct{} // a collection ended (buffered 1)
 	stop   chan struct{}
 	done   chan struct{}
@@ -77,7 +76,7 @@ func startGCFloor(floorMiB int, gogc string, log *slog.Logger) (stop func()) {
 	if !gcFloorRunning.TryLock() {
 		return func() {}
 	}
-	g := &gcFloor{floor: uint64(min(floorMiB, 1<<20)) << 20, log: log, wake: make(chan struct{}, 1),
+	g := &gcFloor{floor: uint64(min(floorMiB, 1<<20)) << 20, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	g.before = debug.SetGCPercent(100)
 	g.percent = 100
