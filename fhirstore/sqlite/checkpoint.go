@@ -153,7 +153,7 @@ func (db *DB) finishCheckpoint() {
 	if db.cfg.Observe != nil {
 		defer func() { db.cfg.Observe(WriterWork{Kind: WorkCheckpoint, Took: time.Since(began)}) }()
 	}
-	if _, err := db.writer.ExecContext(db.ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+	if _, err := db.wconn.ExecContext(db.ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
 		if db.ctx.Err() == nil {
 			db.log.Warn("wal checkpoint (writer)", "err", err)
 		}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -20,7 +19,7 @@ func (db *DB) Claim(ctx context.Context, key, id string) (string, error) {
 		return "", fhirstore.ErrClosed
 	}
 	var holder string
-	err := db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO claims (key, id, time) VALUES (?, ?, ?)
 			ON CONFLICT (key) DO NOTHING`, key, id, time.Now().UnixMilli()); err != nil {
 			return err
@@ -38,7 +37,7 @@ func (db *DB) Release(ctx context.Context, key, id string) error {
 	if db.closed() {
 		return fhirstore.ErrClosed
 	}
-	err := db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM claims WHERE key = ? AND id = ?`, key, id)
 		return err
 	})

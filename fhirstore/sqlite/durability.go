@@ -44,7 +44,7 @@ func (db *DB) syncFor(batch []*request) error {
 	if relaxed {
 		mode = "NORMAL"
 	}
-	if _, err := db.writer.ExecContext(db.wctx, "PRAGMA synchronous = "+mode); err != nil {
+	if _, err := db.wconn.ExecContext(db.wctx, "PRAGMA synchronous = "+mode); err != nil {
 		return fmt.Errorf("set synchronous=%s: %w", mode, err)
 	}
 	db.relaxed = relaxed

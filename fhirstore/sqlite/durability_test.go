@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -20,7 +19,7 @@ func TestSyncFollowsTheBatch(t *testing.T) {
 		}
 		inEventWrite := func() int {
 			var mode int
-			if err := db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			if err := db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 				return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode)
 			}); err != nil {
 				t.Fatal(err)
@@ -34,7 +33,7 @@ func TestSyncFollowsTheBatch(t *testing.T) {
 			db.wmu.Lock()
 			defer db.wmu.Unlock()
 			var mode int
-			if err := db.writer.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode); err != nil {
+			if err := db.wconn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode); err != nil {
 				t.Fatal(err)
 			}
 			return mode
@@ -74,7 +73,7 @@ func TestDerivedWritesSkipTheResourceFsync(t *testing.T) {
 	mode := make(chan int, 1)
 	go func() {
 		var m int
-		err := db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 			return tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&m)
 		})
 		if err != nil {

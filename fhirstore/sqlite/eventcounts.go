@@ -50,7 +50,7 @@ func (c *eventCounts) forget() {
 
 // nextNumber returns the number of the next event of sub and counts it;
 // called inside the write transaction tx.
-func (db *DB) nextNumber(ctx context.Context, tx *sql.Tx, sub string) (int64, error) {
+func (db *DB) nextNumber(ctx context.Context, tx *wtx, sub string) (int64, error) {
 	c := &db.counts
 	if n, ok := c.numbers[sub]; ok && db.cfg.Exclusive {
 		c.numbers[sub] = n + 1
@@ -71,7 +71,7 @@ func (db *DB) nextNumber(ctx context.Context, tx *sql.Tx, sub string) (int64, er
 
 // cursor returns the seq of a cursor; called inside the write
 // transaction tx.
-func (db *DB) cursor(ctx context.Context, tx *sql.Tx, name string) (int64, error) {
+func (db *DB) cursor(ctx context.Context, tx *wtx, name string) (int64, error) {
 	c := &db.counts
 	if seq, ok := c.cursors[name]; ok && db.cfg.Exclusive {
 		return seq, nil
@@ -99,7 +99,7 @@ func (db *DB) setCursor(name string, seq int64) {
 
 // mayHaveEvents reports whether events may already be recorded for seq
 // (by another cursor); false only when it is known that none are.
-func (db *DB) mayHaveEvents(ctx context.Context, tx *sql.Tx, seq int64) (bool, error) {
+func (db *DB) mayHaveEvents(ctx context.Context, tx *wtx, seq int64) (bool, error) {
 	if !db.cfg.Exclusive {
 		return true, nil
 	}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -57,7 +56,7 @@ func TestEventNumbersSurviveRollback(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	failing := func(seq int64) *request {
-		return &request{ctx: ctx, done: make(chan struct{}), fn: func(ctx context.Context, tx *sql.Tx) error {
+		return &request{ctx: ctx, done: make(chan struct{}), fn: func(ctx context.Context, tx *wtx) error {
 			if _, err := db.record(ctx, tx, "matcher", seq, 0, []fhirstore.Match{countMatch("a", "x")}); err != nil {
 				return err
 			}
@@ -72,7 +71,7 @@ func TestEventNumbersSurviveRollback(t *testing.T) {
 		t.Fatalf("after a rolled-back transaction the event is numbered %d, want 2", n)
 	}
 	// in a batch: rolled back to its savepoint, the other request commits
-	ok := &request{ctx: ctx, done: make(chan struct{}), fn: func(ctx context.Context, tx *sql.Tx) error {
+	ok := &request{ctx: ctx, done: make(chan struct{}), fn: func(ctx context.Context, tx *wtx) error {
 		_, err := db.record(ctx, tx, "other", 3, 0, []fhirstore.Match{countMatch("b", "y")})
 		return err
 	}}

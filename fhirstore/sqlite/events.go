@@ -67,7 +67,7 @@ func (db *DB) reads() (*eventStmts, error) {
 
 const eventColumns = `subscription_id, number, change_seq, topic, type, id, version_id, interaction, time`
 
-func (s *eventStmts) prepare(ctx context.Context, db *sql.DB) error {
+func (s *eventStmts) prepare(ctx context.Context, db preparer) error {
 	for _, p := range []struct {
 		dst   **sql.Stmt
 		query string
@@ -145,7 +145,7 @@ func (db *DB) Record(ctx context.Context, cursor string, seq int64, at time.Time
 		return nil, fhirstore.ErrClosed
 	}
 	var out []fhirstore.Event
-	err := db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 		var err error
 		out, err = db.record(ctx, tx, cursor, seq, ms, matches)
 		return err
@@ -174,7 +174,7 @@ func (db *DB) RecordMany(ctx context.Context, cursor string, recs []fhirstore.Re
 		return nil, fhirstore.ErrClosed
 	}
 	out := make([][]fhirstore.Event, len(recs))
-	err := db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 		for i, r := range recs {
 			evs, err := db.record(ctx, tx, cursor, r.Seq, r.At.UnixMilli(), r.Matches)
 			if err != nil {
@@ -191,7 +191,7 @@ func (db *DB) RecordMany(ctx context.Context, cursor string, recs []fhirstore.Re
 }
 
 // record is Record inside the group-commit transaction tx.
-func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int64, matches []fhirstore.Match) ([]fhirstore.Event, error) {
+func (db *DB) record(ctx context.Context, tx *wtx, cursor string, seq, ms int64, matches []fhirstore.Match) ([]fhirstore.Event, error) {
 	cur, err := db.cursor(ctx, tx, cursor)
 	if err != nil {
 		return nil, fmt.Errorf("record events: %w", err)
@@ -255,7 +255,7 @@ func (db *DB) record(ctx context.Context, tx *sql.Tx, cursor string, seq, ms int
 
 // eventsOfSeq returns the events recorded for the change seq, ordered by
 // subscription id; called inside the write transaction tx.
-func (db *DB) eventsOfSeq(ctx context.Context, tx *sql.Tx, seq int64) ([]fhirstore.Event, error) {
+func (db *DB) eventsOfSeq(ctx context.Context, tx *wtx, seq int64) ([]fhirstore.Event, error) {
 	rows, err := tx.StmtContext(ctx, db.evStmts.seqEvents).QueryContext(ctx, seq)
 	if err != nil {
 		return nil, fmt.Errorf("events of seq %d: %w", seq, err)
@@ -270,7 +270,7 @@ func (db *DB) eventsOfSeq(ctx context.Context, tx *sql.Tx, seq int64) ([]fhirsto
 // writeFunc runs fn in the next group-commit transaction, in a savepoint
 // of its own when the batch holds other requests, and returns after the
 // commit: fn's error, or the commit's.
-func (db *DB) writeFunc(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+func (db *DB) writeFunc(ctx context.Context, fn func(ctx context.Context, tx *wtx) error) error {
 	_, err := db.submit(&request{ctx: ctx, fn: fn, done: make(chan struct{})})
 	return err
 }
@@ -363,7 +363,7 @@ func (db *DB) SaveDelivery(ctx context.Context, st fhirstore.SubscriptionState) 
 	if db.closed() {
 		return fhirstore.ErrClosed
 	}
-	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 		if _, err := tx.StmtContext(ctx, db.evStmts.saveState).ExecContext(ctx, st.SubscriptionID, st.Delivered,
 			st.ConsecutiveFailures, st.LastError, toMillis(st.LastAttempt), toMillis(st.LastSuccess),
 			toMillis(st.NextAttempt)); err != nil {
@@ -385,7 +385,7 @@ func (db *DB) SaveDeliveries(ctx context.Context, states []fhirstore.Subscriptio
 	if db.closed() {
 		return fhirstore.ErrClosed
 	}
-	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 		stmt := tx.StmtContext(ctx, db.evStmts.saveState)
 		for _, st := range states {
 			if _, err := stmt.ExecContext(ctx, st.SubscriptionID, st.Delivered, st.ConsecutiveFailures, st.LastError,
@@ -406,7 +406,7 @@ func (db *DB) Prune(ctx context.Context, subscriptionID string, keep int) error 
 	if db.closed() {
 		return fhirstore.ErrClosed
 	}
-	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 		// the last event may go: its number is kept in event_count
 		if _, err := tx.StmtContext(ctx, db.evStmts.keepCount).ExecContext(ctx, subscriptionID); err != nil {
 			return fmt.Errorf("prune events of %s: keep the count: %w", subscriptionID, err)
@@ -424,7 +424,7 @@ func (db *DB) DropSubscription(ctx context.Context, subscriptionID string) error
 	if db.closed() {
 		return fhirstore.ErrClosed
 	}
-	return db.writeFunc(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return db.writeFunc(ctx, func(ctx context.Context, tx *wtx) error {
 		delete(db.counts.numbers, subscriptionID) // numbering starts again at 1
 		for _, st := range []*sql.Stmt{db.evStmts.dropEvents, db.evStmts.dropState} {
 			if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, subscriptionID); err != nil {

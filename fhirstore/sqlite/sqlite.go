@@ -91,14 +91,17 @@ const (
 type DB struct {
 	cfg    Config
 	log    *slog.Logger
-	writer *sql.DB // one connection, BEGIN IMMEDIATE
-	reader *sql.DB // read-only pool
-	ckpt   *sql.DB // one connection for the checkpointer (checkpoint.go)
+	writer *sql.DB   // one connection, pinned as wconn once migrated
+	wconn  *sql.Conn // the writer's connection: every write transaction (wtx.go)
+	tx     wtx       // the write transaction on wconn, guarded by wmu
+	txs    txStmts   // BEGIN, COMMIT and ROLLBACK, prepared on wconn
+	reader *sql.DB   // read-only pool
+	ckpt   *sql.DB   // one connection for the checkpointer (checkpoint.go)
 
 	wmu     sync.Mutex  // serialises write transactions (the group-commit leader holds it)
 	relaxed bool        // the writer runs synchronous=NORMAL now (durability.go); guarded by wmu
-	stmts   writeStmts  // prepared on writer, guarded by wmu
-	evStmts eventStmts  // event store statements, prepared on writer, guarded by wmu
+	stmts   writeStmts  // prepared on wconn, guarded by wmu
+	evStmts eventStmts  // event store statements, prepared on wconn, guarded by wmu
 	counts  eventCounts // event numbers and cursors in memory (eventcounts.go), guarded by wmu
 	rstmts  readStmts   // hot read statements, prepared on reader
 	qmu     sync.Mutex  // guards queue; taken inside wmu, never the other way round
@@ -250,10 +253,17 @@ func (db *DB) open(ctx context.Context) error {
 	if err := db.migrate(ctx); err != nil {
 		return err
 	}
-	if err := db.stmts.prepare(ctx, db.writer); err != nil {
+	if db.wconn, err = db.writer.Conn(ctx); err != nil {
 		return err
 	}
-	if err := db.evStmts.prepare(ctx, db.writer); err != nil {
+	db.tx = wtx{conn: db.wconn}
+	if err := db.txs.prepare(ctx, db.wconn); err != nil {
+		return err
+	}
+	if err := db.stmts.prepare(ctx, db.wconn); err != nil {
+		return err
+	}
+	if err := db.evStmts.prepare(ctx, db.wconn); err != nil {
 		return err
 	}
 	if db.reader, err = sql.Open("sqlite", db.dsn(true)); err != nil {
@@ -348,6 +358,7 @@ func (db *DB) Close() error {
 
 func (db *DB) closeDBs() error {
 	var errs []error
+	db.txs.close()
 	db.stmts.close()
 	db.evStmts.close()
 	db.rstmts.close()
@@ -357,9 +368,12 @@ func (db *DB) closeDBs() error {
 	if db.ckpt != nil {
 		errs = append(errs, db.ckpt.Close())
 	}
-	if db.writer != nil {
+	if db.wconn != nil {
 		// Checkpoint so that the file is complete without its WAL.
-		_, _ = db.writer.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		_, _ = db.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
+		errs = append(errs, db.wconn.Close())
+	}
+	if db.writer != nil {
 		errs = append(errs, db.writer.Close())
 	}
 	if db.lock != nil { // after the connections: the next opener finds the file closed

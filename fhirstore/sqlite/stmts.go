@@ -26,7 +26,13 @@ type writeStmts struct {
 	insKeys    [maxKeyRows + 1]*sql.Stmt // insKeys[n] inserts n rows
 }
 
-func (s *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
+// preparer prepares statements: the writer's connection or the reader
+// pool.
+type preparer interface {
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
+func (s *writeStmts) prepare(ctx context.Context, db preparer) error {
 	for _, p := range []struct {
 		dst   **sql.Stmt
 		query string

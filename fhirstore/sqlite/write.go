@@ -194,7 +194,7 @@ type request struct {
 	// fn, when set, is run in the batch's transaction instead of applying
 	// entries (the event store's writes, see writeFunc). It must run its
 	// statements under the ctx it is given.
-	fn      func(ctx context.Context, tx *sql.Tx) error
+	fn      func(ctx context.Context, tx *wtx) error
 	results []fhirstore.OpResult
 	written []*entry // the entries that wrote a version, for recentChanges and recentVersions once committed
 	err     error
@@ -330,7 +330,7 @@ func (db *DB) commit(batch []*request) {
 		fail(err)
 		return
 	}
-	tx, err := db.writer.BeginTx(db.wctx, nil)
+	tx, err := db.begin()
 	if err != nil {
 		fail(fmt.Errorf("begin write: %w", err))
 		return
@@ -343,8 +343,8 @@ func (db *DB) commit(batch []*request) {
 			continue
 		}
 		if !single {
-			if _, err := tx.Stmt(db.stmts.savepoint).Exec(); err != nil {
-				_ = tx.Rollback()
+			if _, err := db.stmts.savepoint.ExecContext(db.wctx); err != nil {
+				db.rollbackTx()
 				fail(fmt.Errorf("savepoint: %w", err))
 				return
 			}
@@ -355,18 +355,18 @@ func (db *DB) commit(batch []*request) {
 		}
 		switch {
 		case r.err != nil && single:
-			_ = tx.Rollback()
+			db.rollbackTx()
 			return
 		case r.err != nil:
-			_, err = tx.Stmt(db.stmts.rollbackTo).Exec()
+			_, err = db.stmts.rollbackTo.ExecContext(db.wctx)
 			if err == nil {
-				_, err = tx.Stmt(db.stmts.release).Exec()
+				_, err = db.stmts.release.ExecContext(db.wctx)
 			}
 		case !single:
-			_, err = tx.Stmt(db.stmts.release).Exec()
+			_, err = db.stmts.release.ExecContext(db.wctx)
 		}
 		if err != nil {
-			_ = tx.Rollback()
+			db.rollbackTx()
 			fail(fmt.Errorf("release savepoint: %w", err))
 			return
 		}
@@ -374,7 +374,7 @@ func (db *DB) commit(batch []*request) {
 			batchLast = max(batchLast, reqLast)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := db.commitTx(); err != nil {
 		fail(fmt.Errorf("commit write: %w", err))
 		return
 	}
@@ -402,7 +402,7 @@ func (db *DB) observe(batch []*request, began time.Time) {
 
 // run performs one request inside tx, setting its results or its error,
 // and returns the seq of the last change it wrote (0 when none).
-func (db *DB) run(tx *sql.Tx, r *request) int64 {
+func (db *DB) run(tx *wtx, r *request) int64 {
 	// Statements run under db.wctx: cancelling one caller's ctx
 	// mid-statement would interrupt SQLite, which rolls back the
 	// whole transaction and with it the other requests.
@@ -430,7 +430,7 @@ func (db *DB) run(tx *sql.Tx, r *request) int64 {
 
 // apply performs one entry inside tx and returns its result and the seq of
 // the change it wrote (0 when it wrote nothing).
-func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResult, int64, error) {
+func (db *DB) apply(ctx context.Context, tx *wtx, e *entry) (fhirstore.OpResult, int64, error) {
 	var (
 		curVersion int
 		curDeleted bool
@@ -549,7 +549,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, e *entry) (fhirstore.OpResu
 }
 
 // insertKeys inserts keys with multi-row statements of up to maxKeyRows.
-func (db *DB) insertKeys(ctx context.Context, tx *sql.Tx, typ, id string, keys []keyRow) error {
+func (db *DB) insertKeys(ctx context.Context, tx *wtx, typ, id string, keys []keyRow) error {
 	args := make([]any, 0, 5*min(len(keys), maxKeyRows))
 	for len(keys) > 0 {
 		n := min(len(keys), maxKeyRows)
