@@ -76,11 +76,17 @@ const (
 // notifications with the resource) find them without a query. A version
 // never changes once committed, so what is held is always true, whoever
 // else writes the file.
+//
+// The keys wait for eviction in a ring, oldest at head: letting the
+// oldest go moves nothing. (A slice shifted down by one on each add
+// copied 1,023 keys a write, ~2% of the server's CPU under creates.)
 type recentVersions struct {
 	mu    sync.Mutex
 	m     map[versionKey]fhirstore.Resource
-	order []versionKey // oldest first, for eviction
-	bytes int          // of the bodies held
+	ring  []versionKey // versionsMax long once used; held keys at head, head+1, … (mod versionsMax)
+	head  int
+	n     int // keys in the ring, one for each entry of m
+	bytes int // of the bodies held
 }
 
 type versionKey struct {
@@ -96,21 +102,27 @@ func (r *recentVersions) add(res fhirstore.Resource) {
 	defer r.mu.Unlock()
 	if r.m == nil {
 		r.m = make(map[versionKey]fhirstore.Resource, versionsMax)
-	}
-	n := 0 // the oldest to let go
-	for drop := r.bytes + len(res.Body) - versionsBytes; n < len(r.order) && (len(r.order)-n >= versionsMax || drop > 0); n++ {
-		k := r.order[n]
-		size := len(r.m[k].Body)
-		r.bytes -= size
-		drop -= size
-		delete(r.m, k)
-	}
-	if n > 0 {
-		r.order = append(r.order[:0], r.order[n:]...)
+		r.ring = make([]versionKey, versionsMax)
 	}
 	k := versionKey{res.Type, res.ID, res.VersionID}
+	if old, ok := r.m[k]; ok { // held already: the same version, its body again
+		r.bytes += len(res.Body) - len(old.Body)
+		r.m[k] = res
+		return
+	}
+	for drop := r.bytes + len(res.Body) - versionsBytes; r.n > 0 && (r.n >= versionsMax || drop > 0); {
+		old := r.ring[r.head]
+		r.ring[r.head] = versionKey{} // its strings can go
+		r.head = (r.head + 1) % versionsMax
+		r.n--
+		size := len(r.m[old].Body)
+		r.bytes -= size
+		drop -= size
+		delete(r.m, old)
+	}
 	r.m[k] = res
-	r.order = append(r.order, k)
+	r.ring[(r.head+r.n)%versionsMax] = k
+	r.n++
 	r.bytes += len(res.Body)
 }
 

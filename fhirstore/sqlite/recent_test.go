@@ -19,8 +19,8 @@ func TestRecentVersionsBounded(t *testing.T) {
 	for i := range 3 * versionsMax {
 		r.add(fhirstore.Resource{Type: "Patient", ID: fmt.Sprint(i), VersionID: "1", Body: body})
 	}
-	if len(r.m) > versionsMax || len(r.order) != len(r.m) {
-		t.Fatalf("%d kept (%d in order), want at most %d", len(r.m), len(r.order), versionsMax)
+	if len(r.m) > versionsMax || r.n != len(r.m) {
+		t.Fatalf("%d kept (%d in the ring), want at most %d", len(r.m), r.n, versionsMax)
 	}
 	if _, ok := r.get("Patient", fmt.Sprint(3*versionsMax-1), "1"); !ok {
 		t.Error("the newest version was let go")
@@ -28,11 +28,21 @@ func TestRecentVersionsBounded(t *testing.T) {
 	if _, ok := r.get("Patient", "0", "1"); ok {
 		t.Error("the oldest version is still kept")
 	}
+	for i := 2 * versionsMax; i < 3*versionsMax; i++ { // the ring went round twice: exactly the newest are kept
+		if _, ok := r.get("Patient", fmt.Sprint(i), "1"); !ok {
+			t.Fatalf("Patient/%d, one of the newest %d, was let go", i, versionsMax)
+		}
+	}
+	// the same version again: held once, its bytes once
+	r.add(fhirstore.Resource{Type: "Patient", ID: fmt.Sprint(3*versionsMax - 1), VersionID: "1", Body: body})
+	if r.n != len(r.m) || r.bytes != len(r.m)*len(body) {
+		t.Fatalf("after adding a held version again: %d in the ring, %d kept, %d bytes", r.n, len(r.m), r.bytes)
+	}
 	big := []byte(strings.Repeat("y", versionMaxBody/2))
 	for i := range 100 {
 		r.add(fhirstore.Resource{Type: "Observation", ID: fmt.Sprint(i), VersionID: "1", Body: big})
 	}
-	if r.bytes > versionsBytes || len(r.order) != len(r.m) {
+	if r.bytes > versionsBytes || r.n != len(r.m) {
 		t.Fatalf("%d bytes kept, want at most %d", r.bytes, versionsBytes)
 	}
 	total := 0
