@@ -5,10 +5,12 @@
 // because writes are serialised and rows are never deleted); versions
 // holds every version's body (NULL for a tombstone) keyed by the seq of the
 // change that wrote it; resources points at the current version of each
-// resource; search_keys holds the exact index keys (conformance/search.Keys)
-// of the live resources, a token's two keys folded into one row (keys.go).
-// A write inserts the change, the version, the
-// resource pointer and the keys in one transaction. The schema is created
+// resource; search_keys holds the index keys (conformance/search.Keys) of
+// the live resources, folded (keys.go): a token's two keys are one row, and
+// a value a resource has under several parameters is one row, so the index
+// narrows a search and the query's match decides. A write inserts the
+// change, the version, the resource pointer and the keys in one
+// transaction. The schema is created
 // and upgraded by the embedded migrations (PRAGMA user_version).
 //
 // Writes: every Create, Update, Delete and Transaction call is queued and

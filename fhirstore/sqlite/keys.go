@@ -54,14 +54,30 @@ func decodeKeys(s string) ([]search.Key, error) {
 // alone: sys is the text before the key's first '|'.
 const alone = "|"
 
+// Folded parameters. Parameters of one resource often share a value:
+// Observation's subject and patient ("Patient/1"), code and combo-code
+// (a code without components). A search probes search_keys by value for
+// every parameter at once (read.go) and lets the query's own match drop
+// what it does not want, so one row of a value stands for the value under
+// every parameter of the resource: a resource has one row per (value,
+// sys), the one of the first parameter in order. The parameter a row
+// names is a hint for the eye only. An Observation of the load client
+// writes 4 rows instead of 6.
+
 // keyRow is one row of search_keys (without type and id).
 type keyRow struct{ param, value, sys string }
 
 // foldKeys returns the rows that stand for keys: a key "s|v" whose code
 // part "v" is also a key of the same parameter becomes the row (v, s),
-// which also stands for "v"; every key not stood for so is a row alone.
-// The rows are distinct; their order follows keys'.
+// which also stands for "v"; every key not stood for so is a row alone;
+// rows of one (value, sys) under several parameters are one, of the first
+// parameter. The rows are distinct.
 func foldKeys(keys []search.Key) []keyRow {
+	return oneParam(foldTokens(keys))
+}
+
+// foldTokens folds each parameter's token keys (see alone).
+func foldTokens(keys []search.Key) []keyRow {
 	if !distinctSorted(keys) {
 		keys = slices.Clone(keys)
 		slices.SortFunc(keys, compareKeys)
@@ -86,6 +102,37 @@ func foldKeys(keys []search.Key) []keyRow {
 		}
 	}
 	return rows
+}
+
+// oneParam keeps one row of each (value, sys), the one of the first
+// parameter, in place (rows' order otherwise). A few rows are compared
+// with those kept; many (a large resource) are looked up in a map.
+func oneParam(rows []keyRow) []keyRow {
+	var at map[[2]string]int
+	if len(rows) > 32 {
+		at = make(map[[2]string]int, len(rows))
+	}
+	out := rows[:0]
+	for _, r := range rows {
+		i := -1
+		if at != nil {
+			if j, ok := at[[2]string{r.value, r.sys}]; ok {
+				i = j
+			}
+		} else {
+			i = slices.IndexFunc(out, func(o keyRow) bool { return o.value == r.value && o.sys == r.sys })
+		}
+		switch {
+		case i < 0:
+			if at != nil {
+				at[[2]string{r.value, r.sys}] = len(out)
+			}
+			out = append(out, r)
+		case r.param < out[i].param:
+			out[i].param = r.param
+		}
+	}
+	return out
 }
 
 // diffKeys returns the rows of next's keys missing from prev's (to

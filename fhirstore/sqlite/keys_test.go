@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -17,16 +18,26 @@ func sortRows(rs []keyRow) []keyRow {
 	return rs
 }
 
-// expand lists the keys rows stand for.
-func expand(rows []keyRow) []search.Key {
-	var out []search.Key
+// expand lists the values rows stand for, under every parameter.
+func expand(rows []keyRow) []string {
+	var out []string
 	for _, r := range rows {
-		out = append(out, k(r.param, r.value))
+		out = append(out, r.value)
 		if r.sys != alone {
-			out = append(out, k(r.param, r.sys+"|"+r.value))
+			out = append(out, r.sys+"|"+r.value)
 		}
 	}
-	slices.SortFunc(out, compareKeys)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// values lists the distinct values of keys.
+func values(keys []search.Key) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, k.Value)
+	}
+	slices.Sort(out)
 	return slices.Compact(out)
 }
 
@@ -50,15 +61,21 @@ func TestFoldKeys(t *testing.T) {
 			[]keyRow{{"c", "x|y", "s"}, {"c", "y", "x"}}},
 		{"unsorted with a duplicate", []search.Key{k("c", "s|1"), k("c", "1"), k("c", "s|1")},
 			[]keyRow{{"c", "1", "s"}}},
+		{"one reference under two parameters", []search.Key{k("subject", "Patient/1"), k("patient", "Patient/1")},
+			[]keyRow{{"patient", "Patient/1", alone}}},
+		{"code and combo-code", []search.Key{k("combo-code", "8867-4"), k("combo-code", "http://loinc.org|8867-4"),
+			k("code", "8867-4"), k("code", "http://loinc.org|8867-4"), k("combo-code", "x")},
+			[]keyRow{{"code", "8867-4", "http://loinc.org"}, {"combo-code", "x", alone}}},
+		{"a folded token and the same code alone", []search.Key{k("a", "1"), k("a", "s|1"), k("b", "1")},
+			[]keyRow{{"a", "1", "s"}, {"b", "1", alone}}},
+		{"many keys", manyKeys(), manyRows()},
 	} {
 		got := sortRows(foldKeys(c.keys))
 		if !slices.Equal(got, sortRows(c.want)) {
 			t.Errorf("%s: rows %v, want %v", c.name, got, c.want)
 		}
-		keys := slices.Clone(c.keys)
-		slices.SortFunc(keys, compareKeys)
-		if back := expand(got); !slices.Equal(back, slices.Compact(keys)) {
-			t.Errorf("%s: rows stand for %v, want %v", c.name, back, keys)
+		if back, want := expand(got), values(c.keys); !slices.Equal(back, want) {
+			t.Errorf("%s: rows stand for %v, want %v", c.name, back, want)
 		}
 	}
 }
@@ -75,8 +92,12 @@ func TestDiffKeys(t *testing.T) {
 		{"same keys", tok, tok, nil, nil},
 		{"a token's system goes", tok, []search.Key{k("code", "1")},
 			[]keyRow{{"code", "1", alone}}, []keyRow{{"code", "1", "s"}}},
-		{"update", []search.Key{k("a", "1"), k("b", "1")}, []search.Key{k("a", "1"), k("c", "1")},
-			[]keyRow{{"c", "1", alone}}, []keyRow{{"b", "1", alone}}},
+		{"update", []search.Key{k("a", "1"), k("b", "2")}, []search.Key{k("a", "1"), k("c", "3")},
+			[]keyRow{{"c", "3", alone}}, []keyRow{{"b", "2", alone}}},
+		{"a value moves between parameters", []search.Key{k("a", "1"), k("b", "1")}, []search.Key{k("a", "1"), k("c", "1")},
+			nil, nil},
+		{"the first parameter of a value goes", []search.Key{k("a", "1"), k("b", "1")}, []search.Key{k("b", "1"), k("c", "1")},
+			[]keyRow{{"b", "1", alone}}, []keyRow{{"a", "1", alone}}},
 		{"delete", tok, nil, nil, []keyRow{{"code", "1", "s"}}},
 	} {
 		added, removed := diffKeys(c.prev, c.next)
@@ -84,4 +105,24 @@ func TestDiffKeys(t *testing.T) {
 			t.Errorf("%s: added %v removed %v, want %v and %v", c.name, added, removed, c.wantAdded, c.wantGone)
 		}
 	}
+}
+
+// manyKeys are 40 values under two parameters each (p and q), past the
+// size at which oneParam looks rows up in a map.
+func manyKeys() []search.Key {
+	var out []search.Key
+	for i := range 40 {
+		v := fmt.Sprint(i)
+		out = append(out, k("q", v), k("p", v))
+	}
+	return out
+}
+
+// manyRows are the rows of manyKeys: one per value, of p.
+func manyRows() []keyRow {
+	var out []keyRow
+	for i := range 40 {
+		out = append(out, keyRow{"p", fmt.Sprint(i), alone})
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -28,10 +29,19 @@ SELECT r.type, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), r.i
 FROM resources r, json_each(r.keys) j WHERE r.deleted = 0 AND r.keys IS NOT NULL;
 PRAGMA user_version = 3;`
 
-// TestMigrationFoldsKeys checks that migration 0004 folds the rows of an
-// existing store as foldKeys folds each resource's keys, and that searches
-// find the same resources before and after it.
+// TestMigrationFoldsKeys checks that migrations 0004 and 0005 fold the
+// rows of an existing store as foldKeys folds each resource's keys, from
+// the rows of version 3 (one per key) and from those of version 4 (tokens
+// folded, one row per parameter), and that searches find the same
+// resources before and after: on a parameter whose rows were folded into
+// another's, and not on a parameter that only shares a value with another.
 func TestMigrationFoldsKeys(t *testing.T) {
+	for _, from := range []int{3, 4} {
+		t.Run(fmt.Sprintf("from version %d", from), func(t *testing.T) { testMigrationFoldsKeys(t, from) })
+	}
+}
+
+func testMigrationFoldsKeys(t *testing.T, from int) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "fhir.db")
 	db := openForTest(t, path)
@@ -40,6 +50,7 @@ func TestMigrationFoldsKeys(t *testing.T) {
 		`{"resourceType":"Observation","status":"preliminary","code":{"coding":[{"system":"http://snomed.info/sct","code":"8867-4"}]},"subject":{"reference":"Patient/2"}}`,
 		`{"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":"a|b"},{"value":"b"}],"gender":"female"}`,
 		`{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"1-1"}]}}`,
+		`{"resourceType":"Patient","identifier":[{"value":"male"}],"gender":"female"}`,
 	}
 	ids := make([]string, len(bodies))
 	for i, b := range bodies {
@@ -71,6 +82,13 @@ func TestMigrationFoldsKeys(t *testing.T) {
 		{"Patient", "identifier", `urn:mrn|a\|b`, []string{ids[2]}},
 		{"Patient", "identifier", "b", []string{ids[2]}},
 		{"Patient", "identifier", "urn:mrn|b", nil},
+		{"Observation", "patient", "Patient/2", []string{ids[1]}},
+		{"Observation", "combo-code", "8867-4", []string{ids[0], ids[1]}},
+		{"Observation", "combo-code", "http://snomed.info/sct|8867-4", []string{ids[1]}},
+		{"Patient", "gender", "female", []string{ids[2], ids[4]}},
+		{"Patient", "gender", "male", nil},       // a row of "male" (an identifier) is no gender
+		{"Patient", "identifier", "female", nil}, // nor one of "female" an identifier
+		{"Patient", "identifier", "male", []string{ids[4]}},
 	}
 	check := func(when string) {
 		t.Helper()
@@ -108,6 +126,15 @@ func TestMigrationFoldsKeys(t *testing.T) {
 	}
 	if _, err := raw.Exec(unfold); err != nil {
 		t.Fatal(err)
+	}
+	if from == 4 {
+		script, err := migrations.ReadFile("migrations/0004_folded_keys.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(string(script) + "; PRAGMA user_version = 4;"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var n int
 	if err := raw.QueryRow(`SELECT count(*) FROM search_keys`).Scan(&n); err != nil || n < 10 {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,17 +167,11 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*fhirstore.Page, err
 			args = append(args, ids...)
 			continue
 		}
-		sb.WriteString(" AND r.id IN (")
-		for i, p := range probes(group) {
-			if i > 0 {
-				sb.WriteString(" UNION ALL ")
-			}
-			sb.WriteString("SELECT id FROM search_keys WHERE type = ? AND param = ? AND value IN (" +
-				strings.TrimSuffix(strings.Repeat("?, ", len(p.values)), ", ") + ")")
-			args = append(args, q.Type, p.param)
-			args = append(args, p.values...)
-		}
-		sb.WriteString(")")
+		values := probeValues(group)
+		sb.WriteString(" AND r.id IN (SELECT id FROM search_keys WHERE type = ? AND value IN (" +
+			strings.TrimSuffix(strings.Repeat("?, ", len(values)), ", ") + "))")
+		args = append(args, q.Type)
+		args = append(args, values...)
 	}
 	rows, err := db.reader.QueryContext(ctx, sb.String(), args...)
 	if err != nil {
@@ -199,40 +192,26 @@ func (db *DB) Search(ctx context.Context, q *search.Query) (*fhirstore.Page, err
 	return fhirstore.SearchPage(q, candidates)
 }
 
-// probe is one primary-key probe of search_keys: the rows of a parameter
-// with any of some values.
-type probe struct {
-	param  string
-	values []any
-}
-
-// probes turns an OR-group of keys into one probe per parameter (a group
-// is mostly of one), so that a search's bound variables and compound
-// selects grow with its values only once each: the search limits allow
-// 100 groups of 100 values, and SQLite at most 32,766 variables. A key
-// "s|c" is probed by its own value and by c, the value of the folded row
-// (c, s) that stands for it (keys.go). That probe also brings the rows of
-// c under other systems, or alone; the index only narrows, and
-// fhirstore.SearchPage's Match drops what does not match.
-func probes(group []search.Key) []probe {
-	var out []probe
-	seen := make(map[search.Key]bool, 2*len(group))
-	add := func(param, value string) {
-		if seen[search.Key{Param: param, Value: value}] {
-			return
+// probeValues lists the values an OR-group of keys probes search_keys
+// for, once each, under every parameter: a resource's row of a value
+// stands for it under all its parameters (keys.go), and the query's match
+// (fhirstore.SearchPage) drops what the index let through, since it only
+// narrows. A key "s|c" is probed by its own value and by c, the value of
+// the folded row (c, s) that stands for it. The search limits allow 100
+// groups of 100 values, and SQLite at most 32,766 variables.
+func probeValues(group []search.Key) []any {
+	out := make([]any, 0, 2*len(group))
+	seen := make(map[string]bool, 2*len(group))
+	add := func(v string) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
 		}
-		seen[search.Key{Param: param, Value: value}] = true
-		i := slices.IndexFunc(out, func(p probe) bool { return p.param == param })
-		if i < 0 {
-			out = append(out, probe{param: param})
-			i = len(out) - 1
-		}
-		out[i].values = append(out[i].values, value)
 	}
 	for _, k := range group {
-		add(k.Param, k.Value)
+		add(k.Value)
 		if _, code, ok := strings.Cut(k.Value, "|"); ok {
-			add(k.Param, code)
+			add(code)
 		}
 	}
 	return out
