@@ -60,9 +60,10 @@ const alone = "|"
 // every parameter at once (read.go) and lets the query's own match drop
 // what it does not want, so one row of a value stands for the value under
 // every parameter of the resource: a resource has one row per (value,
-// sys), the one of the first parameter in order. The parameter a row
-// names is a hint for the eye only. An Observation of the load client
-// writes 4 rows instead of 6.
+// sys), the one of the first parameter in order. A search does not look
+// at the parameter a row names; a write's diff (diffKeys) and delete find
+// the row by it, which foldKeys makes the same for the same keys. An
+// Observation of the load client writes 4 rows instead of 6.
 
 // keyRow is one row of search_keys (without type and id).
 type keyRow struct{ param, value, sys string }
