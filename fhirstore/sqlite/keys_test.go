@@ -2,11 +2,15 @@ package sqlite
 
 import (
 	"cmp"
+	"context"
 	"fmt"
+	"net/url"
+	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
 func k(p, v string) search.Key { return search.Key{Param: p, Value: v} }
@@ -125,4 +129,78 @@ func manyRows() []keyRow {
 		out = append(out, keyRow{"p", fmt.Sprint(i), alone})
 	}
 	return out
+}
+
+// TestFoldedRowsFollowWrites: a value a resource has under two parameters
+// is one row; updates that take it from the first parameter, then from
+// both, and a delete leave exactly the rows foldKeys makes of the live
+// keys, and searches on either parameter find what they should.
+func TestFoldedRowsFollowWrites(t *testing.T) {
+	ctx := context.Background()
+	db := openForTest(t, filepath.Join(t.TempDir(), "fhir.db"))
+	find := func(param, value string) []string {
+		t.Helper()
+		q, err := search.Parse("Observation", url.Values{param: {value}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := db.Search(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range page.Resources {
+			ids = append(ids, r.ID)
+		}
+		return ids
+	}
+	check := func(when string, want map[[2]string][]string) {
+		t.Helper()
+		if got, exp := storedRows(t, db), expectedRows(t, db); !slices.Equal(got, exp) {
+			t.Errorf("%s: rows %v, want %v", when, got, exp)
+		}
+		for pv, ids := range want {
+			if got := find(pv[0], pv[1]); !slices.Equal(got, ids) {
+				t.Errorf("%s: %s=%s found %v, want %v", when, pv[0], pv[1], got, ids)
+			}
+		}
+	}
+	obs := func(subject string) map[string]any {
+		return map[string]any{"resourceType": "Observation", "status": "final",
+			"code":    map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "8867-4"}}},
+			"subject": map[string]any{"reference": subject}}
+	}
+	res, err := db.Create(ctx, obs("Patient/1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.ID
+	check("created", map[[2]string][]string{
+		{"patient", "Patient/1"}: {id}, {"subject", "Patient/1"}: {id}, {"combo-code", "8867-4"}: {id},
+	})
+	if n := len(storedRows(t, db)); n != 3 {
+		t.Errorf("%d rows for status, code and subject, want 3", n)
+	}
+	update := func(body map[string]any) {
+		t.Helper()
+		body["id"] = id
+		if _, _, err := db.Update(ctx, id, body, fhirstore.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(obs("Group/1")) // patient no longer applies; subject changes value
+	check("subject a Group", map[[2]string][]string{
+		{"patient", "Patient/1"}: nil, {"subject", "Patient/1"}: nil, {"subject", "Group/1"}: {id}, {"patient", "Group/1"}: nil,
+	})
+	update(obs("Patient/1")) // both again
+	check("subject a Patient again", map[[2]string][]string{
+		{"patient", "Patient/1"}: {id}, {"subject", "Group/1"}: nil,
+	})
+	if _, err := db.Delete(ctx, "Observation", id, fhirstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	check("deleted", map[[2]string][]string{{"patient", "Patient/1"}: nil})
+	if n := len(storedRows(t, db)); n != 0 {
+		t.Errorf("%d rows left after the delete", n)
+	}
 }
