@@ -67,7 +67,7 @@ func (db *DB) reads() (*eventStmts, error) {
 
 const eventColumns = `subscription_id, number, change_seq, topic, type, id, version_id, interaction, time`
 
-func (s *eventStmts) prepare(ctx context.Context, db preparer) error {
+func (s *eventStmts) prepare(ctx context.Context, c *sql.Conn) error {
 	for _, p := range []struct {
 		dst   **sql.Stmt
 		query string
@@ -98,7 +98,7 @@ func (s *eventStmts) prepare(ctx context.Context, db preparer) error {
 		{&s.dropEvents, `DELETE FROM subscription_events WHERE subscription_id = ?`},
 		{&s.dropState, `DELETE FROM subscription_state WHERE subscription_id = ?`},
 	} {
-		st, err := db.PrepareContext(ctx, p.query)
+		st, err := c.PrepareContext(ctx, p.query)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", p.query, err)
 		}

@@ -26,13 +26,7 @@ type writeStmts struct {
 	insKeys    [maxKeyRows + 1]*sql.Stmt // insKeys[n] inserts n rows
 }
 
-// preparer prepares statements: the writer's connection or the reader
-// pool.
-type preparer interface {
-	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
-}
-
-func (s *writeStmts) prepare(ctx context.Context, db preparer) error {
+func (s *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
 	for _, p := range []struct {
 		dst   **sql.Stmt
 		query string
@@ -50,7 +44,7 @@ func (s *writeStmts) prepare(ctx context.Context, db preparer) error {
 		{&s.release, `RELEASE request`},
 		{&s.rollbackTo, `ROLLBACK TO request`},
 	} {
-		st, err := db.PrepareContext(ctx, p.query)
+		st, err := c.PrepareContext(ctx, p.query)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", p.query, err)
 		}
@@ -59,7 +53,7 @@ func (s *writeStmts) prepare(ctx context.Context, db preparer) error {
 	for n := 1; n <= maxKeyRows; n++ {
 		q := "INSERT OR IGNORE INTO search_keys (type, param, value, sys, id) VALUES " +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
-		st, err := db.PrepareContext(ctx, q)
+		st, err := c.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare key insert: %w", err)
 		}
