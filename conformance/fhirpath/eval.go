@@ -66,20 +66,34 @@ func (c *evalCtx) errorf(n *node, format string, args ...any) error {
 // resourceType) and returns the resulting collection. env may be nil.
 // Evaluate never panics; run-time errors are returned as *EvalError.
 func (e *Expression) Evaluate(resource map[string]any, env *Env) (result []Value, err error) {
+	ev := &evaluation{}
 	if env == nil {
-		env = &Env{}
+		env = &ev.env
 	}
 	var input []Value
 	if resource != nil {
-		input = []Value{fromJSON(resource, "")}
+		ev.input[0] = fromJSON(resource, "")
+		input = ev.input[:]
 	}
-	c := &evalCtx{budget: evalBudget, src: e.src, env: env, resource: input, root: input}
+	ev.c = evalCtx{budget: evalBudget, src: e.src, env: env, resource: input, root: input}
+	ev.this = scope{this: input}
 	defer func() {
 		if r := recover(); r != nil {
 			result, err = nil, &EvalError{Src: e.src, Msg: fmt.Sprintf("internal error: %v", r)}
 		}
 	}()
-	return c.eval(e.root, &scope{this: input})
+	return ev.c.eval(e.root, &ev.this)
+}
+
+// evaluation holds what an Evaluate call needs for its whole run, so that
+// the call allocates it in one piece: search.Keys evaluates a dozen
+// expressions for every resource written, and four allocations a call
+// were 13% of the server's allocations under fhirsub-load's create-open.
+type evaluation struct {
+	c     evalCtx
+	this  scope
+	env   Env      // when the caller gives none
+	input [1]Value // the resource: capacity 1, so an append copies
 }
 
 // EvaluateBool evaluates the expression as a criterion: an empty result is
