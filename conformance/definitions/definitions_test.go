@@ -215,7 +215,8 @@ func TestChild(t *testing.T) {
 		{"Questionnaire.item.item", "linkId", definitions.ChildInfo{}, "-"},
 		{"Patient", "name", definitions.ChildInfo{Types: []string{"HumanName"}, Many: true}, ""},
 		{"Patient", "birthDate", definitions.ChildInfo{Types: []string{"date"}}, ""},
-		{"Patient", "deceased", definitions.ChildInfo{Types: []string{"boolean", "dateTime"}, Choice: true}, ""},
+		{"Patient", "deceased", definitions.ChildInfo{Types: []string{"boolean", "dateTime"}, Choice: true,
+			Names: []string{"deceasedBoolean", "deceasedDateTime"}}, ""},
 		{"Patient", "link", definitions.ChildInfo{Types: []string{"Patient.link"}, Many: true}, ""},
 		{"Observation", "id", definitions.ChildInfo{Types: []string{"string"}}, ""},
 		{"Observation", "meta", definitions.ChildInfo{Types: []string{"Meta"}}, ""},
@@ -226,7 +227,8 @@ func TestChild(t *testing.T) {
 		{"Quantity", "extension", definitions.ChildInfo{Types: []string{"Extension"}, Many: true}, ""},
 		{"Age", "value", definitions.ChildInfo{Types: []string{"decimal"}}, ""},
 		{"SimpleQuantity", "unit", definitions.ChildInfo{Types: []string{"string"}}, ""},
-		{"Timing.repeat", "bounds", definitions.ChildInfo{Types: []string{"Duration", "Range", "Period"}, Choice: true}, ""},
+		{"Timing.repeat", "bounds", definitions.ChildInfo{Types: []string{"Duration", "Range", "Period"}, Choice: true,
+			Names: []string{"boundsDuration", "boundsRange", "boundsPeriod"}}, ""},
 		{"Extension", "url", definitions.ChildInfo{Types: []string{"uri"}}, ""},
 		{"Reference", "reference", definitions.ChildInfo{Types: []string{"string"}}, ""},
 		{"Bundle.entry", "resource", definitions.ChildInfo{Types: []string{"Resource"}}, ""},
@@ -257,7 +259,8 @@ func TestChild(t *testing.T) {
 			}
 			continue
 		}
-		if got.Choice != tc.want.Choice || got.Many != tc.want.Many || !slices.Equal(got.Types, tc.want.Types) {
+		if got.Choice != tc.want.Choice || got.Many != tc.want.Many || !slices.Equal(got.Types, tc.want.Types) ||
+			!slices.Equal(got.Names, tc.want.Names) {
 			t.Errorf("Child(%s, %s) = %+v, want %+v", tc.typ, tc.name, got, tc.want)
 		}
 	}

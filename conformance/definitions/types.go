@@ -17,6 +17,10 @@ type ChildInfo struct {
 	// Choice tells that the element is a choice (value[x]): its JSON name is
 	// the element name followed by the capitalised type (valueQuantity).
 	Choice bool
+	// Names are the JSON names of a choice element, one for each of
+	// Types in order ("valueQuantity", "valueString", ...); nil for any
+	// other element.
+	Names []string
 	// Many tells that the element may repeat (a JSON array).
 	Many bool
 	// Summary tells that the element is part of the summary view
@@ -25,15 +29,44 @@ type ChildInfo struct {
 }
 
 type typeInfo struct {
-	Kind     string `json:"kind"`
-	Base     string `json:"base"`
-	Abstract bool   `json:"abstract"`
-	Elements map[string]struct {
-		T []string `json:"t"`
-		C bool     `json:"c"`
-		M bool     `json:"m"`
-		S bool     `json:"s"`
-	} `json:"elements"`
+	Kind     string             `json:"kind"`
+	Base     string             `json:"base"`
+	Abstract bool               `json:"abstract"`
+	Elements map[string]element `json:"elements"`
+}
+
+type element struct {
+	T []string `json:"t"`
+	C bool     `json:"c"`
+	M bool     `json:"m"`
+	S bool     `json:"s"`
+	N []string `json:"-"` // a choice's JSON names (ChildInfo.Names), made at load
+}
+
+// choiceNames fills in the JSON names of every choice element, so that
+// reading one (FHIRPath's value, search parameters on value[x]) joins no
+// strings.
+func choiceNames(types map[string]*typeInfo) {
+	for _, t := range types {
+		for name, e := range t.Elements {
+			if !e.C {
+				continue
+			}
+			e.N = make([]string, len(e.T))
+			for i, typ := range e.T {
+				e.N[i] = name + upperFirst(typ)
+			}
+			t.Elements[name] = e
+		}
+	}
+}
+
+// upperFirst capitalises an ASCII type code: "string" → "String".
+func upperFirst(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
 
 var (
@@ -52,6 +85,7 @@ func typeModel() map[string]*typeInfo {
 		}
 		mustLoad("types.json.gz", &f)
 		types = f.Types.Types
+		choiceNames(types)
 		resourceTypes = f.Types.ResourceTypes
 		slices.Sort(resourceTypes)
 	})
@@ -85,7 +119,7 @@ func Child(typeName, name string) (info ChildInfo, ok bool) {
 			return ChildInfo{}, false
 		}
 		if e, ok := t.Elements[name]; ok {
-			return ChildInfo{Types: e.T, Choice: e.C, Many: e.M, Summary: e.S}, true
+			return ChildInfo{Types: e.T, Choice: e.C, Many: e.M, Summary: e.S, Names: e.N}, true
 		}
 		// Constraint profiles (SimpleQuantity, MoneyQuantity) carry no
 		// elements of their own.

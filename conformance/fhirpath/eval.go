@@ -303,8 +303,8 @@ func children(out []Value, it Value, name string) []Value {
 	if it.Type != "" && !strings.HasPrefix(it.Type, "System.") {
 		if info, ok := childInfo(it.Type, name); ok {
 			if info.Choice {
-				for _, t := range info.Types {
-					if v, ok := m[name+upperFirst(t)]; ok {
+				for i, t := range info.Types {
+					if v, ok := m[info.Names[i]]; ok {
 						out = appendJSON(out, v, t)
 					}
 				}
@@ -323,11 +323,4 @@ func children(out []Value, it Value, name string) []Value {
 		}
 	}
 	return appendJSON(out, m[name], "")
-}
-
-func upperFirst(s string) string {
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		return s
-	}
-	return string(s[0]-'a'+'A') + s[1:]
 }

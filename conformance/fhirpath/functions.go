@@ -431,8 +431,8 @@ func childTypeOfKey(typeName, k string) string {
 	for i := 1; i < len(k); i++ {
 		if k[i] >= 'A' && k[i] <= 'Z' {
 			if info, ok := childInfo(typeName, k[:i]); ok && info.Choice {
-				for _, t := range info.Types {
-					if upperFirst(t) == k[i:] {
+				for j, t := range info.Types {
+					if info.Names[j] == k {
 						return t
 					}
 				}
