@@ -549,13 +549,18 @@ func (db *DB) apply(ctx context.Context, tx *wtx, e *entry) (fhirstore.OpResult,
 }
 
 // insertKeys inserts keys with multi-row statements of up to maxKeyRows.
+// The type and id, the same in every row, are made interface values once.
 func (db *DB) insertKeys(ctx context.Context, tx *wtx, typ, id string, keys []keyRow) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	args := make([]any, 0, 5*min(len(keys), maxKeyRows))
+	typA, idA := any(typ), any(id)
 	for len(keys) > 0 {
 		n := min(len(keys), maxKeyRows)
 		args = args[:0]
 		for _, k := range keys[:n] {
-			args = append(args, typ, k.param, k.value, k.sys, id)
+			args = append(args, typA, k.param, k.value, k.sys, idA)
 		}
 		if _, err := tx.StmtContext(ctx, db.stmts.insKeys[n]).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("insert search keys: %w", err)
