@@ -68,10 +68,7 @@ func (db *DB) reads() (*eventStmts, error) {
 const eventColumns = `subscription_id, number, change_seq, topic, type, id, version_id, interaction, time`
 
 func (s *eventStmts) prepare(ctx context.Context, c *sql.Conn) error {
-	for _, p := range []struct {
-		dst   **sql.Stmt
-		query string
-	}{
+	return prepareAll(ctx, c.PrepareContext, []stmtSQL{
 		{&s.getCursor, `SELECT seq FROM cursors WHERE name = ?`},
 		{&s.putCursor, `INSERT INTO cursors (name, seq) VALUES (?, ?)
 			ON CONFLICT (name) DO UPDATE SET seq = max(seq, excluded.seq)`},
@@ -97,23 +94,12 @@ func (s *eventStmts) prepare(ctx context.Context, c *sql.Conn) error {
 			AND number <= (SELECT delivered FROM subscription_state WHERE subscription_id = ?) - ?`},
 		{&s.dropEvents, `DELETE FROM subscription_events WHERE subscription_id = ?`},
 		{&s.dropState, `DELETE FROM subscription_state WHERE subscription_id = ?`},
-	} {
-		st, err := c.PrepareContext(ctx, p.query)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", p.query, err)
-		}
-		*p.dst = st
-	}
-	return nil
+	})
 }
 
 func (s *eventStmts) close() {
-	for _, st := range []*sql.Stmt{s.getCursor, s.putCursor, s.seqEvents, s.bumpCount, s.keepCount,
-		s.insEvent, s.saveState, s.pruneEv, s.dropEvents, s.dropState, s.readState, s.readEvents} {
-		if st != nil {
-			_ = st.Close()
-		}
-	}
+	closeAll(s.getCursor, s.putCursor, s.seqEvents, s.bumpCount, s.keepCount,
+		s.insEvent, s.saveState, s.pruneEv, s.dropEvents, s.dropState, s.readState, s.readEvents)
 }
 
 // Cursor returns the last change seq the named consumer has processed, 0

@@ -27,10 +27,7 @@ type writeStmts struct {
 }
 
 func (s *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
-	for _, p := range []struct {
-		dst   **sql.Stmt
-		query string
-	}{
+	err := prepareAll(ctx, c.PrepareContext, []stmtSQL{
 		{&s.current, `SELECT r.version, r.deleted, v.time, r.keys FROM resources r JOIN versions v ON v.seq = r.seq
 			WHERE r.type = ? AND r.id = ?`},
 		{&s.insChange, `INSERT INTO changes (type, id, version, prev_version, interaction, time) VALUES (?, ?, ?, ?, ?, ?)`},
@@ -43,12 +40,9 @@ func (s *writeStmts) prepare(ctx context.Context, c *sql.Conn) error {
 		{&s.savepoint, `SAVEPOINT request`},
 		{&s.release, `RELEASE request`},
 		{&s.rollbackTo, `ROLLBACK TO request`},
-	} {
-		st, err := c.PrepareContext(ctx, p.query)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", p.query, err)
-		}
-		*p.dst = st
+	})
+	if err != nil {
+		return err
 	}
 	for n := 1; n <= maxKeyRows; n++ {
 		q := "INSERT OR IGNORE INTO search_keys (type, param, value, sys, id) VALUES " +
@@ -67,13 +61,7 @@ func (s *writeStmts) all() []*sql.Stmt {
 	return append(out, s.insKeys[:]...)
 }
 
-func (s *writeStmts) close() {
-	for _, st := range s.all() {
-		if st != nil {
-			_ = st.Close()
-		}
-	}
-}
+func (s *writeStmts) close() { closeAll(s.all()...) }
 
 // readStmts are the statements of the hot read paths (Read, VRead,
 // Changes, LastSeq), prepared once on the reader pool: database/sql then
@@ -88,18 +76,29 @@ type readStmts struct {
 }
 
 func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
-	for _, p := range []struct {
-		dst   **sql.Stmt
-		query string
-	}{
+	return prepareAll(ctx, db.PrepareContext, []stmtSQL{
 		{&s.read, `SELECT v.id, v.version, v.time, v.body
 			FROM resources r JOIN versions v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?`},
 		{&s.vread, `SELECT id, version, time, body FROM versions WHERE type = ? AND id = ? AND version = ?`},
 		{&s.changes, `SELECT seq, type, id, version, prev_version, interaction, time
 			FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`},
 		{&s.lastSeq, `SELECT max(seq) FROM changes`},
-	} {
-		st, err := db.PrepareContext(ctx, p.query)
+	})
+}
+
+func (s *readStmts) close() { closeAll(s.read, s.vread, s.changes, s.lastSeq) }
+
+// stmtSQL is a statement to prepare and where to keep it.
+type stmtSQL struct {
+	dst   **sql.Stmt
+	query string
+}
+
+// prepareAll prepares each statement with prepare (a connection's or a
+// pool's PrepareContext) and keeps it at its dst.
+func prepareAll(ctx context.Context, prepare func(context.Context, string) (*sql.Stmt, error), stmts []stmtSQL) error {
+	for _, p := range stmts {
+		st, err := prepare(ctx, p.query)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", p.query, err)
 		}
@@ -108,8 +107,9 @@ func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-func (s *readStmts) close() {
-	for _, st := range []*sql.Stmt{s.read, s.vread, s.changes, s.lastSeq} {
+// closeAll closes the statements that were prepared (nil ones were not).
+func closeAll(stmts ...*sql.Stmt) {
+	for _, st := range stmts {
 		if st != nil {
 			_ = st.Close()
 		}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"fmt"
 )
 
 // The writer's transactions run on one pinned connection (DB.wconn)
@@ -50,30 +49,14 @@ type txStmts struct {
 }
 
 func (s *txStmts) prepare(ctx context.Context, c *sql.Conn) error {
-	for _, p := range []struct {
-		dst   **sql.Stmt
-		query string
-	}{
+	return prepareAll(ctx, c.PrepareContext, []stmtSQL{
 		{&s.begin, "BEGIN IMMEDIATE"}, // the write lock at once: no upgrade from a read that could fail busy
 		{&s.commit, "COMMIT"},
 		{&s.rollback, "ROLLBACK"},
-	} {
-		st, err := c.PrepareContext(ctx, p.query)
-		if err != nil {
-			return fmt.Errorf("prepare %q: %w", p.query, err)
-		}
-		*p.dst = st
-	}
-	return nil
+	})
 }
 
-func (s *txStmts) close() {
-	for _, st := range []*sql.Stmt{s.begin, s.commit, s.rollback} {
-		if st != nil {
-			_ = st.Close()
-		}
-	}
-}
+func (s *txStmts) close() { closeAll(s.begin, s.commit, s.rollback) }
 
 // begin starts the write transaction. Called with wmu held.
 func (db *DB) begin() (*wtx, error) {
