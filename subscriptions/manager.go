@@ -303,7 +303,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("subscriptions: read matcher cursor: %w", err)
 	}
-	if err := m.loadSubscriptions(ctx); err != nil {
+	if err := m.loadSubscriptions(ctx, cursor); err != nil {
 		return err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -413,8 +413,9 @@ func (m *Manager) loadTopics(ctx context.Context) error {
 }
 
 // loadSubscriptions parses every stored Subscription and indexes those
-// that match.
-func (m *Manager) loadSubscriptions(ctx context.Context) error {
+// that match. cursor is the matcher's stored cursor: a subscription
+// created after it is filed as starting at its creation (starts).
+func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 	p := m.parser(false)
 	var subs []*Subscription
 	err := m.each(ctx, "Subscription", func(res *fhirstore.Resource, body map[string]any) {
@@ -428,6 +429,12 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// after the subscriptions are read: each one loaded was committed
+	// before the feed is read to its head
+	starts, err := m.starts(ctx, cursor)
+	if err != nil {
+		return err
+	}
 	states, err := m.events.States(ctx)
 	if err != nil {
 		return fmt.Errorf("subscriptions: load delivery states: %w", err)
@@ -438,7 +445,7 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 			m.sched.Restore(st.SubscriptionID, st.NextAttempt, st.LastSuccess)
 		}
 	}
-	m.reg.putAll(subs)
+	m.reg.putAll(subs, starts)
 	if err := m.mt.reprocessSkipped(ctx, states); err != nil {
 		return fmt.Errorf("subscriptions: reprocess skipped changes: %w", err)
 	}
@@ -447,6 +454,31 @@ func (m *Manager) loadSubscriptions(ctx context.Context) error {
 		m.queue.Push(s.ID)
 	}
 	return nil
+}
+
+// starts reads the change feed after cursor, which the matcher is about
+// to process again, and returns the seq of the latest creation (a create,
+// or a write when no live version existed) of each Subscription created
+// there. The process stopped before the matcher reached those
+// subscriptions; filed as starting there, they do not match the changes
+// before them (as when the matcher meets a new one in the feed).
+func (m *Manager) starts(ctx context.Context, cursor int64) (map[string]int64, error) {
+	starts := map[string]int64{}
+	for after := cursor; ; {
+		page, err := m.store.Changes(ctx, after, fhirstore.MaxCount)
+		if err != nil {
+			return nil, fmt.Errorf("subscriptions: read the feed after the cursor: %w", err)
+		}
+		for _, c := range page {
+			if c.Type == "Subscription" && c.PreviousVersionID == "" && c.Interaction != fhirstore.InteractionDelete {
+				starts[c.ID] = c.Seq
+			}
+		}
+		if len(page) < fhirstore.MaxCount {
+			return starts, nil
+		}
+		after = page[len(page)-1].Seq
+	}
 }
 
 // each calls fn for every current resource of a type, page by page.

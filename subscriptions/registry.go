@@ -109,12 +109,13 @@ func (r *registry) put(s *Subscription, since int64) bool {
 	return r.putLocked(s, since)
 }
 
-// putAll puts subscriptions met at start-up.
-func (r *registry) putAll(subs []*Subscription) {
+// putAll puts subscriptions met at start-up, each matching changes after
+// its seq in starts (after every change when it has none).
+func (r *registry) putAll(subs []*Subscription, starts map[string]int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range subs {
-		r.putLocked(s, 0)
+		r.putLocked(s, starts[s.ID])
 	}
 }
 

@@ -2,7 +2,10 @@ package subscriptions_test
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +82,54 @@ func collect(t *testing.T, got []received, byNumber map[int]string) {
 				t.Fatalf("event %d delivered with two foci: %s and %s", k, prev, focus)
 			}
 			byNumber[k] = focus
+		}
+	}
+}
+
+// TestRestartMatchesNoChangeBeforeASubscription: when the process stops
+// after a Subscription is committed and before the matcher reaches it,
+// the changes before it that the stored cursor had not passed (those that
+// matched nothing are stored lazily) are processed again at start, with
+// the subscription loaded from the store. They must not match it: it did
+// not exist when they were made. Here the writes are made while no
+// Manager runs, which leaves the store as such a stop would.
+func TestRestartMatchesNoChangeBeforeASubscription(t *testing.T) {
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	e := newEnv(t)
+	e.stop()
+	db, err := sqlite.Open(ctx, sqlite.Config{Path: e.path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := db.Create(ctx, observation("p1", "final"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := db.Create(ctx, topicSub(rcv.srv.URL, resultTopic, "id-only", "Observation?patient=Patient/p1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	e.start()
+	late := e.mustDo(201, "POST", "/Observation", observation("p1", "final"))
+	lateURL := e.url + "/Observation/" + late["id"].(string)
+
+	// Events are numbered in the feed's order: had the early change
+	// matched, it would be event 1 and the late one event 2.
+	byNumber := map[int]string{}
+	deadline := time.Now().Add(15 * time.Second)
+	for !slices.Contains(slices.Collect(maps.Values(byNumber)), lateURL) && time.Now().Before(deadline) {
+		collect(t, rcv.matching(forSub(t, sub.ID, "event-notification")), byNumber)
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("events of Subscription/%s by number: %v (the early Observation is %s)", sub.ID, byNumber, early.ID)
+	if byNumber[1] != lateURL {
+		t.Fatalf("event 1 is %q, want the Observation written after the subscription, %s", byNumber[1], lateURL)
+	}
+	for n, focus := range byNumber {
+		if strings.HasSuffix(focus, "/Observation/"+early.ID) {
+			t.Errorf("event %d is the Observation written before the subscription", n)
 		}
 	}
 }
