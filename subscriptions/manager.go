@@ -469,13 +469,13 @@ func (m *Manager) starts(ctx context.Context, cursor int64) (map[string]int64, e
 		if err != nil {
 			return nil, fmt.Errorf("subscriptions: read the feed after the cursor: %w", err)
 		}
+		if len(page) == 0 { // a short page need not be the last
+			return starts, nil
+		}
 		for _, c := range page {
 			if c.Type == "Subscription" && c.PreviousVersionID == "" && c.Interaction != fhirstore.InteractionDelete {
 				starts[c.ID] = c.Seq
 			}
-		}
-		if len(page) < fhirstore.MaxCount {
-			return starts, nil
 		}
 		after = page[len(page)-1].Seq
 	}
