@@ -414,8 +414,7 @@ func (m *Manager) loadTopics(ctx context.Context) error {
 
 // loadSubscriptions parses every stored Subscription and indexes those
 // that match. cursor is the matcher's stored cursor: a subscription
-// created after it, or after a change set aside, is filed as starting at
-// its creation (starts).
+// created after it is filed as starting at its creation (starts).
 func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 	p := m.parser(false)
 	var subs []*Subscription
@@ -430,23 +429,15 @@ func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 	if err != nil {
 		return err
 	}
+	// after the subscriptions are read: each one loaded was committed
+	// before the feed is read to its head
+	starts, err := m.starts(ctx, cursor)
+	if err != nil {
+		return err
+	}
 	states, err := m.events.States(ctx)
 	if err != nil {
 		return fmt.Errorf("subscriptions: load delivery states: %w", err)
-	}
-	// the changes processed again: those after the cursor, and those set
-	// aside (reprocessSkipped)
-	from := cursor
-	for _, st := range states {
-		if seq, ok := m.mt.skippedSeq(st.SubscriptionID); ok {
-			from = min(from, seq-1)
-		}
-	}
-	// after the subscriptions are read: each one loaded was committed
-	// before the feed is read to its head
-	starts, err := m.starts(ctx, from)
-	if err != nil {
-		return err
 	}
 	now := m.cfg.Now()
 	for _, st := range states {
@@ -465,16 +456,15 @@ func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 	return nil
 }
 
-// starts reads the change feed after from, where the matcher is about to
-// process changes again, and returns the seq of the latest creation (a
-// create, or a write when no live version existed) of each Subscription
-// created there. Filed as starting there, such a subscription matches
-// none of the changes from before it (as when the matcher meets a new
-// one in the feed): not one the process had not matched yet when it
-// stopped, nor one set aside before the subscription was made.
-func (m *Manager) starts(ctx context.Context, from int64) (map[string]int64, error) {
+// starts reads the change feed after cursor, which the matcher is about
+// to process again, and returns the seq of the latest creation (a create,
+// or a write when no live version existed) of each Subscription created
+// there. The process stopped before the matcher reached those
+// subscriptions; filed as starting there, they do not match the changes
+// before them (as when the matcher meets a new one in the feed).
+func (m *Manager) starts(ctx context.Context, cursor int64) (map[string]int64, error) {
 	starts := map[string]int64{}
-	for after := from; ; {
+	for after := cursor; ; {
 		page, err := m.store.Changes(ctx, after, fhirstore.MaxCount)
 		if err != nil {
 			return nil, fmt.Errorf("subscriptions: read the feed after the cursor: %w", err)
