@@ -457,9 +457,9 @@ func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 }
 
 // starts reads the change feed after cursor, which the matcher is about
-// to process again, and returns the seq of the latest creation (a create,
-// or a write when no live version existed) of each Subscription created
-// there. The process stopped before the matcher reached those
+// to process again, and returns the seq of the latest create of each
+// Subscription created there (the feed records a write with no live
+// version before it, an update of a deleted one too, as a create). The process stopped before the matcher reached those
 // subscriptions; filed as starting there, they do not match the changes
 // before them (as when the matcher meets a new one in the feed).
 func (m *Manager) starts(ctx context.Context, cursor int64) (map[string]int64, error) {
@@ -473,7 +473,7 @@ func (m *Manager) starts(ctx context.Context, cursor int64) (map[string]int64, e
 			return starts, nil
 		}
 		for _, c := range page {
-			if c.Type == "Subscription" && c.PreviousVersionID == "" && c.Interaction != fhirstore.InteractionDelete {
+			if c.Type == "Subscription" && c.Interaction == fhirstore.InteractionCreate {
 				starts[c.ID] = c.Seq
 			}
 		}
