@@ -186,6 +186,13 @@ type Store interface {
 	// Changes returns up to limit changes with Seq > after, in Seq order.
 	// A reader never sees a gap that is later filled.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// TypeChanges returns up to limit committed changes of resources of
+	// type typ with Seq > after, in Seq order. It reads the feed through
+	// an index by type, so its cost follows the changes of typ, not the
+	// length of the feed. Unlike Changes it does not wait behind a change
+	// still being committed: such a change may be missing from one call
+	// and present in a later one.
+	TypeChanges(ctx context.Context, typ string, after int64, limit int) ([]Change, error)
 	// LastSeq returns the highest committed Seq (0 when empty).
 	LastSeq(ctx context.Context) (int64, error)
 	// Wait blocks until a change with Seq > after is committed (returns

@@ -206,3 +206,63 @@ func (d *DB) settleIfStale(ctx context.Context, c *changeDoc) (string, error) {
 	d.notify.Notify()
 	return stateCommitted, nil
 }
+
+// TypeChanges returns up to limit committed changes of resources of type
+// typ with Seq > after, in Seq order. It finds their seqs in versions
+// (index type_seq), skipping the placeholders of aborted seqs, and then
+// reads those changes, keeping the committed ones: a change still pending
+// is left out of this call.
+func (d *DB) TypeChanges(ctx context.Context, typ string, after int64, limit int) ([]fhirstore.Change, error) {
+	if d.closed() {
+		return nil, fhirstore.ErrClosed
+	}
+	if limit <= 0 {
+		return []fhirstore.Change{}, nil
+	}
+	out := make([]fhirstore.Change, 0, min(limit, 1024))
+	for len(out) < limit {
+		batch := int64(limit - len(out))
+		opts := options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(batch).
+			SetProjection(bson.D{{Key: "seq", Value: 1}, {Key: "aborted", Value: 1}})
+		filter := bson.D{{Key: "type", Value: typ}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}}}
+		cur, err := d.versions.Find(ctx, filter, opts)
+		if err != nil {
+			return nil, dbErr("read versions by type", err)
+		}
+		var vs []struct {
+			Seq     int64 `bson:"seq"`
+			Aborted bool  `bson:"aborted"`
+		}
+		if err := cur.All(ctx, &vs); err != nil {
+			return nil, dbErr("read versions by type", err)
+		}
+		if len(vs) == 0 {
+			return out, nil
+		}
+		seqs := make([]int64, 0, len(vs))
+		for _, v := range vs {
+			if !v.Aborted {
+				seqs = append(seqs, v.Seq)
+			}
+		}
+		after = vs[len(vs)-1].Seq
+		if len(seqs) > 0 {
+			cur, err := d.changes.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: seqs}}},
+				{Key: "state", Value: stateCommitted}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+			if err != nil {
+				return nil, dbErr("read changes by type", err)
+			}
+			var docs []changeDoc
+			if err := cur.All(ctx, &docs); err != nil {
+				return nil, dbErr("read changes by type", err)
+			}
+			for i := range docs {
+				out = append(out, docs[i].change())
+			}
+		}
+		if int64(len(vs)) < batch {
+			return out, nil
+		}
+	}
+	return out, nil
+}

@@ -26,9 +26,10 @@
 // Indexes, created by Open when missing (creating an existing index is a
 // no-op): resources type_keys {type, keys} and type_lastUpdated {type,
 // lastUpdated: -1}; versions type_id_vid {type, id, vid: -1}, type_seq
-// {type, seq: -1} and seq {seq: -1}; changes state_seq {state, _id};
-// events seq_sub {seq, sub} (unique) and sub_number {sub, number}. The _id
-// indexes serve reads by id, the feed, cursors and states.
+// {type, seq: -1} (history by type, and TypeChanges) and seq {seq: -1};
+// changes state_seq {state, _id}; events seq_sub {seq, sub} (unique) and
+// sub_number {sub, number}. The _id indexes serve reads by id, the feed,
+// cursors and states.
 //
 // # Races
 //

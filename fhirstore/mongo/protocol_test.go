@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -244,6 +245,10 @@ func TestDeadWriterBeforeVersion(t *testing.T) {
 	if err := db.changes.FindOne(ctx, bson.D{{Key: "_id", Value: dead}}).Decode(&c); err != nil || c.State != stateAborted {
 		t.Fatalf("abandoned change = %+v, %v; want aborted", c, err)
 	}
+	// The aborted seq's placeholder is no change of the type.
+	if tc, err := reader.TypeChanges(ctx, "Patient", 0, 10); err != nil || !slices.Equal(seqs(tc), []int64{1, dead + 1}) {
+		t.Fatalf("TypeChanges(Patient) after the abort = %v, %v; want seq 1 and %d", seqs(tc), err, dead+1)
+	}
 	// The dead writer wakes up and inserts its version: too late.
 	late := &versionDoc{Key: versionKey("Patient", "dead", 1), Type: "Patient", ID: "dead", Vid: 1, Seq: dead, LastUpdated: fhirstore.Now()}
 	if _, err := db.versions.InsertOne(ctx, late); !isDup(err) {
@@ -300,10 +305,16 @@ func TestDeadWriterAfterVersion(t *testing.T) {
 	if ch, err := db.Changes(ctx, 0, 10); err != nil || len(ch) != 0 {
 		t.Fatalf("Changes before the timeout = %v, %v", seqs(ch), err)
 	}
+	if tc, err := db.TypeChanges(ctx, "Patient", 0, 10); err != nil || len(tc) != 0 {
+		t.Fatalf("TypeChanges(Patient) with the change pending = %v, %v; want none", seqs(tc), err)
+	}
 	time.Sleep(400 * time.Millisecond)
 	ch, err := db.Changes(ctx, 0, 10)
 	if err != nil || len(ch) != 1 || ch[0].Seq != seq || ch[0].ID != "halfway" || ch[0].VersionID != "1" {
 		t.Fatalf("Changes after the timeout = %+v, %v; want the rolled-forward change", ch, err)
+	}
+	if tc, err := db.TypeChanges(ctx, "Patient", 0, 10); err != nil || !slices.Equal(seqs(tc), []int64{seq}) {
+		t.Fatalf("TypeChanges(Patient) after settling = %v, %v; want seq %d", seqs(tc), err, seq)
 	}
 	cur, err := db.Read(ctx, "Patient", "halfway")
 	if err != nil || cur.VersionID != "1" {

@@ -39,6 +39,27 @@ func (db *DB) Changes(ctx context.Context, after int64, limit int) ([]fhirstore.
 	if err != nil {
 		return nil, fmt.Errorf("read changes: %w", err)
 	}
+	return scanChanges(rows)
+}
+
+// TypeChanges returns up to limit changes of resources of type typ with
+// Seq > after, in Seq order (index changes_type_seq). Writes are
+// serialised and each takes the next seq, so it never misses a change
+// that commits later below one it returned.
+func (db *DB) TypeChanges(ctx context.Context, typ string, after int64, limit int) ([]fhirstore.Change, error) {
+	if limit <= 0 {
+		limit = DefaultChangesLimit
+	}
+	rows, err := db.rstmts.typeChanges.QueryContext(ctx, typ, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read %s changes: %w", typ, err)
+	}
+	return scanChanges(rows)
+}
+
+// scanChanges reads and closes rows of (seq, type, id, version,
+// prev_version, interaction, time).
+func scanChanges(rows *sql.Rows) ([]fhirstore.Change, error) {
 	defer rows.Close()
 	var out []fhirstore.Change
 	for rows.Next() {

@@ -64,15 +64,16 @@ func (s *writeStmts) all() []*sql.Stmt {
 func (s *writeStmts) close() { closeAll(s.all()...) }
 
 // readStmts are the statements of the hot read paths (Read, VRead,
-// Changes, LastSeq), prepared once on the reader pool: database/sql then
-// prepares each on a pool connection the first time it runs there and
-// reuses it, instead of parsing the SQL text at every call (a VRead per
-// change, for every consumer of the change feed).
+// Changes, TypeChanges, LastSeq), prepared once on the reader pool:
+// database/sql then prepares each on a pool connection the first time it
+// runs there and reuses it, instead of parsing the SQL text at every call
+// (a VRead per change, for every consumer of the change feed).
 type readStmts struct {
-	read    *sql.Stmt
-	vread   *sql.Stmt
-	changes *sql.Stmt
-	lastSeq *sql.Stmt
+	read        *sql.Stmt
+	vread       *sql.Stmt
+	changes     *sql.Stmt
+	typeChanges *sql.Stmt
+	lastSeq     *sql.Stmt
 }
 
 func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -82,11 +83,14 @@ func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&s.vread, `SELECT id, version, time, body FROM versions WHERE type = ? AND id = ? AND version = ?`},
 		{&s.changes, `SELECT seq, type, id, version, prev_version, interaction, time
 			FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`},
+		// served by changes_type_seq
+		{&s.typeChanges, `SELECT seq, type, id, version, prev_version, interaction, time
+			FROM changes WHERE type = ? AND seq > ? ORDER BY seq LIMIT ?`},
 		{&s.lastSeq, `SELECT max(seq) FROM changes`},
 	})
 }
 
-func (s *readStmts) close() { closeAll(s.read, s.vread, s.changes, s.lastSeq) }
+func (s *readStmts) close() { closeAll(s.read, s.vread, s.changes, s.typeChanges, s.lastSeq) }
 
 // stmtSQL is a statement to prepare and where to keep it.
 type stmtSQL struct {

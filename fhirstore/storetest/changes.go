@@ -105,6 +105,81 @@ func (s *suite) testChangesPaging(t *testing.T) {
 	}
 }
 
+func (s *suite) testTypeChanges(t *testing.T) {
+	st := s.store(t)
+	ctx := ctxFor(t)
+	obs := func() map[string]any { return body(t, `{"resourceType":"Observation","status":"final"}`) }
+	var pats []*fhirstore.Resource
+	for i := range 3 {
+		pats = append(pats, mustCreate(t, st, patient(t, fmt.Sprint("P", i))))
+		mustCreate(t, st, obs())
+	}
+	mustUpdate(t, st, pats[0].ID, patient(t, "P0b"), "")
+	o := mustCreate(t, st, obs())
+	mustDelete(t, st, "Patient", pats[1].ID)
+	mustDelete(t, st, "Observation", o.ID)
+	mustUpdate(t, st, pats[1].ID, patient(t, "P1b"), "") // a create again
+	mustCreate(t, st, obs())
+
+	all, err := st.Changes(ctx, 0, 100)
+	if err != nil {
+		t.Fatalf("Changes: %v", err)
+	}
+	of := func(typ string, after int64) []fhirstore.Change {
+		var out []fhirstore.Change
+		for _, c := range all {
+			if c.Type == typ && c.Seq > after {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	// paged by 2 until an empty page
+	var got []fhirstore.Change
+	for after := int64(0); ; {
+		page, err := st.TypeChanges(ctx, "Patient", after, 2)
+		if err != nil {
+			t.Fatalf("TypeChanges(Patient, %d, 2): %v", after, err)
+		}
+		if len(page) > 2 {
+			t.Fatalf("TypeChanges(Patient, %d, 2) returned %d changes", after, len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		after = page[len(page)-1].Seq
+	}
+	sameChanges(t, "TypeChanges(Patient) paged by 2", got, of("Patient", 0))
+	mid := all[len(all)/2].Seq
+	page, err := st.TypeChanges(ctx, "Observation", mid, 100)
+	if err != nil {
+		t.Fatalf("TypeChanges(Observation, %d): %v", mid, err)
+	}
+	sameChanges(t, fmt.Sprintf("TypeChanges(Observation, %d)", mid), page, of("Observation", mid))
+	if page, err := st.TypeChanges(ctx, "Encounter", 0, 10); err != nil || len(page) != 0 {
+		t.Errorf("TypeChanges(Encounter) = %+v, %v; want none", page, err)
+	}
+}
+
+// sameChanges compares got with want, field by field.
+func sameChanges(t *testing.T, what string, got, want []fhirstore.Change) {
+	t.Helper()
+	if len(want) == 0 {
+		t.Fatalf("%s: the fixture wrote no such change", what)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d changes %+v, want %d %+v", what, len(got), got, len(want), want)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Seq != w.Seq || g.Type != w.Type || g.ID != w.ID || g.VersionID != w.VersionID ||
+			g.PreviousVersionID != w.PreviousVersionID || g.Interaction != w.Interaction || !g.Time.Equal(w.Time) {
+			t.Errorf("%s: change %d = %+v, want %+v", what, i, g, w)
+		}
+	}
+}
+
 func (s *suite) testWait(t *testing.T) {
 	st := s.store(t)
 	ctx := ctxFor(t)

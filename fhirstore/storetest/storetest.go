@@ -56,6 +56,7 @@ func Run(t *testing.T, open OpenFunc, opts RunOptions) {
 		{"TransactionAtomic", s.testTransactionAtomic},
 		{"ChangeFeed", s.testChangeFeed},
 		{"ChangesPaging", s.testChangesPaging},
+		{"TypeChanges", s.testTypeChanges},
 		{"Wait", s.testWait},
 		{"ConcurrentWriters", s.testConcurrentWriters},
 		{"ConcurrentIfMatch", s.testConcurrentIfMatch},
