@@ -414,7 +414,8 @@ func (m *Manager) loadTopics(ctx context.Context) error {
 
 // loadSubscriptions parses every stored Subscription and indexes those
 // that match. cursor is the matcher's stored cursor: a subscription
-// created after it is filed as starting at its creation (starts).
+// created after it, or after a change set aside, is filed as starting at
+// its creation (starts).
 func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 	p := m.parser(false)
 	var subs []*Subscription
@@ -429,15 +430,23 @@ func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 	if err != nil {
 		return err
 	}
-	// after the subscriptions are read: each one loaded was committed
-	// before the feed is read to its head
-	starts, err := m.starts(ctx, cursor)
-	if err != nil {
-		return err
-	}
 	states, err := m.events.States(ctx)
 	if err != nil {
 		return fmt.Errorf("subscriptions: load delivery states: %w", err)
+	}
+	// the changes processed again: those after the cursor, and those set
+	// aside (reprocessSkipped)
+	from := cursor
+	for _, st := range states {
+		if seq, ok := m.mt.skippedSeq(st.SubscriptionID); ok {
+			from = min(from, seq-1)
+		}
+	}
+	// after the subscriptions are read: each one loaded was committed
+	// before the feed is read to its head
+	starts, err := m.starts(ctx, from)
+	if err != nil {
+		return err
 	}
 	now := m.cfg.Now()
 	for _, st := range states {
@@ -456,24 +465,29 @@ func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 	return nil
 }
 
-// starts reads the change feed after cursor, which the matcher is about
-// to process again, and returns the seq of the latest create of each
-// Subscription created there (the feed records a write with no live
-// version before it, an update of a deleted one too, as a create). The process stopped before the matcher reached those
-// subscriptions; filed as starting there, they do not match the changes
-// before them (as when the matcher meets a new one in the feed).
-func (m *Manager) starts(ctx context.Context, cursor int64) (map[string]int64, error) {
+// starts reads the Subscription changes of the feed after from, where the
+// matcher is about to process changes again, and returns the seq of the
+// latest create of each Subscription created there (the feed records a
+// write with no live version before it, an update of a deleted one too,
+// as a create). Filed as starting there, such a subscription matches
+// none of the changes from before it, as when the matcher meets a new one
+// in the feed: neither one the process had not matched yet when it
+// stopped, nor one set aside before the subscription was made. The read
+// goes through the feed's index by type, so a set-aside change left
+// unrepaired for long costs the Subscription changes since, not every
+// change.
+func (m *Manager) starts(ctx context.Context, from int64) (map[string]int64, error) {
 	starts := map[string]int64{}
-	for after := cursor; ; {
-		page, err := m.store.Changes(ctx, after, fhirstore.MaxCount)
+	for after := from; ; {
+		page, err := m.store.TypeChanges(ctx, "Subscription", after, fhirstore.MaxCount)
 		if err != nil {
-			return nil, fmt.Errorf("subscriptions: read the feed after the cursor: %w", err)
+			return nil, fmt.Errorf("subscriptions: read the Subscription changes after seq %d: %w", after, err)
 		}
 		if len(page) == 0 { // a short page need not be the last
 			return starts, nil
 		}
 		for _, c := range page {
-			if c.Type == "Subscription" && c.Interaction == fhirstore.InteractionCreate {
+			if c.Interaction == fhirstore.InteractionCreate {
 				starts[c.ID] = c.Seq
 			}
 		}

@@ -102,13 +102,25 @@ func TestRestartMatchesNoChangeBeforeASubscription(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// more changes than a page of the feed (fhirstore.MaxCount) before
-	// the subscription, so that its creation is not on the first page
-	var early *fhirstore.Resource
-	for range fhirstore.MaxCount + 1 {
-		if early, err = db.Create(ctx, observation("p1", "final")); err != nil {
+	early, err := db.Create(ctx, observation("p1", "final"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// more Subscription changes than a page (fhirstore.MaxCount) before
+	// the subscription, so that its creation is not on the first page of
+	// the start's read: another subscription written that often, then
+	// deleted
+	other, err := db.Create(ctx, topicSub(rcv.srv.URL, resultTopic, "id-only", "Observation?patient=Patient/p2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range fhirstore.MaxCount - 1 {
+		if _, _, err := db.Update(ctx, other.ID, topicSub(rcv.srv.URL, resultTopic, "id-only", "Observation?patient=Patient/p2"), fhirstore.WriteOptions{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := db.Delete(ctx, "Subscription", other.ID, fhirstore.WriteOptions{}); err != nil {
+		t.Fatal(err)
 	}
 	sub, err := db.Create(ctx, topicSub(rcv.srv.URL, resultTopic, "id-only", "Observation?patient=Patient/p1"))
 	if err != nil {
@@ -127,11 +139,11 @@ func TestRestartMatchesNoChangeBeforeASubscription(t *testing.T) {
 		collect(t, rcv.matching(forSub(t, sub.ID, "event-notification")), byNumber)
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("events of Subscription/%s by number: %v (the last early Observation is %s)", sub.ID, byNumber, early.ID)
+	t.Logf("events of Subscription/%s by number: %v (the early Observation is %s)", sub.ID, byNumber, early.ID)
 	if byNumber[1] != lateURL {
 		t.Fatalf("event 1 is %q, want the Observation written after the subscription, %s", byNumber[1], lateURL)
 	}
 	if len(byNumber) != 1 {
-		t.Errorf("%d events, want 1: the Observations written before the subscription matched it", len(byNumber))
+		t.Errorf("%d events, want 1: the Observation written before the subscription matched it", len(byNumber))
 	}
 }

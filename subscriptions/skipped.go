@@ -70,6 +70,18 @@ func skippedID(cursor string, seq int64) string {
 	return skippedPrefix + cursor + "." + strconv.FormatInt(seq, 10)
 }
 
+// skippedSeq returns the seq of the change a delivery state id remembers
+// as set aside under the matcher's cursor (ok false for any other id).
+func (mt *matcher) skippedSeq(id string) (seq int64, ok bool) {
+	prefix := skippedID(mt.cursor, 0)
+	prefix = prefix[:len(prefix)-1]
+	if !strings.HasPrefix(id, prefix) {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(strings.TrimPrefix(id, prefix), 10, 64)
+	return seq, err == nil && seq >= 1
+}
+
 // isSkippedState reports whether a delivery state id remembers a
 // set-aside change (and is no subscription's).
 func isSkippedState(id string) bool { return strings.HasPrefix(id, skippedPrefix) }
@@ -103,14 +115,9 @@ func (mt *matcher) SetAside(ctx context.Context, c fhirstore.Change, attempts in
 // reprocessSkipped processes again every remembered set-aside change
 // (see skip); those that succeed are forgotten.
 func (mt *matcher) reprocessSkipped(ctx context.Context, states []fhirstore.SubscriptionState) error {
-	prefix := skippedID(mt.cursor, 0)
-	prefix = prefix[:len(prefix)-1]
 	for _, st := range states {
-		if !strings.HasPrefix(st.SubscriptionID, prefix) {
-			continue
-		}
-		seq, err := strconv.ParseInt(strings.TrimPrefix(st.SubscriptionID, prefix), 10, 64)
-		if err != nil || seq < 1 {
+		seq, ok := mt.skippedSeq(st.SubscriptionID)
+		if !ok {
 			continue
 		}
 		changes, err := mt.store.Changes(ctx, seq-1, 1)

@@ -50,6 +50,11 @@ func TestPoisonChangeSkipped(t *testing.T) {
 	after := time.Since(began)
 	counter := scrapeCounter(t, srv.base, "fhirsub_matcher_skipped_changes_total")
 	listed := readySkipped(t, srv.base)
+	// A subscription made while the change is set aside did not exist
+	// when it was written: processing it again must not match this one.
+	newer := mustFHIR(t, http.StatusCreated, "POST", srv.base+"/Subscription",
+		topicSubscription(rcv.URL(), criticalTopic, "id-only", "Observation?patient=Patient/"+patient))["id"].(string)
+	waitStatus(t, srv.base, newer, "active", 10*time.Second)
 
 	// The operator repairs the version and restarts: the change is
 	// processed again and its event delivered.
@@ -62,10 +67,16 @@ func TestPoisonChangeSkipped(t *testing.T) {
 	reprocessed := rcv.waitUntil(30*time.Second, func() bool { return contiguous(rcv.snapshot(id).deliveries, 3) })
 	focus3 := rcv.snapshot(id).focus[3]
 	listedAfter := readySkipped(t, srv.base)
+	// Events are numbered in the feed's order: had the set-aside change
+	// matched the newer subscription, this write would be its event 2.
+	p3 := mustFHIR(t, http.StatusCreated, "POST", srv.base+"/Observation", criticalObservation(patient, loincPotassium, "p3"))["id"].(string)
+	newerGot := rcv.waitUntil(30*time.Second, func() bool { return contiguous(rcv.snapshot(newer).deliveries, 1) })
+	newerFocus1 := rcv.snapshot(newer).focus[1]
 
 	line := fmt.Sprintf("skipped changes: undecodable change seq=%d set aside, later change delivered=%v (after %v), "+
-		"fhirsub_matcher_skipped_changes_total=%v, /readyz listed seqs %v; after repair and restart: event 3 focus %q, /readyz lists %v",
-		seq, laterDelivered, after.Round(time.Millisecond), counter, listed, focus3, listedAfter)
+		"fhirsub_matcher_skipped_changes_total=%v, /readyz listed seqs %v; after repair and restart: event 3 focus %q, /readyz lists %v; "+
+		"a subscription made meanwhile: event 1 focus %q (want the write after the restart, %s)",
+		seq, laterDelivered, after.Round(time.Millisecond), counter, listed, focus3, listedAfter, newerFocus1, p3)
 	t.Log(line)
 	reportFigure(line)
 
@@ -84,6 +95,10 @@ func TestPoisonChangeSkipped(t *testing.T) {
 	}
 	if len(listedAfter) != 0 {
 		t.Errorf("/readyz still lists %v after the repair", listedAfter)
+	}
+	if !newerGot || !strings.HasSuffix(newerFocus1, "/Observation/"+p3) {
+		t.Errorf("the subscription made while the change was set aside: events %v, event 1 focus %q; want Observation/%s",
+			sortedKeys(rcv.snapshot(newer).deliveries), newerFocus1, p3)
 	}
 }
 
