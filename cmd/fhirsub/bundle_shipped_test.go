@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestBatchAndTransactionAsShipped runs batch and transaction Bundles
@@ -15,25 +14,9 @@ import (
 // authentication off and with an admin token: every entry is served, and
 // the guards of REST DELETE (topic in use) hold for bundle entries too.
 func TestBatchAndTransactionAsShipped(t *testing.T) {
-	secret := strings.Repeat("bundle-shipped-secret", 2)
-	admin, err := mintToken(mintOptions{Secret: []byte(secret), Scope: "system/*.cruds", Subject: "admin", TTL: time.Hour, Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		name  string
-		flags []string
-		tok   string
-	}{
-		{"auth off", nil, ""},
-		{"admin token", []string{"--jwt-secret", secret}, admin},
-	} {
+	for _, c := range shippedAuths(t, strings.Repeat("bundle-shipped-secret", 2)) {
 		t.Run(c.name, func(t *testing.T) {
 			p := startServerProc(t, c.flags...)
-			hdr := http.Header{}
-			if c.tok != "" {
-				hdr.Set("Authorization", "Bearer "+c.tok)
-			}
 			resp, err := http.Get(p.base + "/")
 			if err != nil {
 				t.Fatal(err)
@@ -45,7 +28,7 @@ func TestBatchAndTransactionAsShipped(t *testing.T) {
 			}
 			post := func(b map[string]any) (int, map[string]any) {
 				t.Helper()
-				code, out, err := fhirDoWith(context.Background(), "POST", p.base+"/", b, hdr)
+				code, out, err := fhirDoWith(context.Background(), "POST", p.base+"/", b, c.hdr)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -26,31 +26,15 @@ func TestRestartNewSubscriptionAsShipped(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restart test skipped in -short mode (starts the binary)")
 	}
-	secret := strings.Repeat("restart-shipped-secret", 2)
-	admin, err := mintToken(mintOptions{Secret: []byte(secret), Scope: "system/*.cruds", Subject: "admin", TTL: time.Hour, Now: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		name  string
-		flags []string
-		tok   string
-	}{
-		{"auth off", nil, ""},
-		{"admin token", []string{"--jwt-secret", secret}, admin},
-	} {
+	for _, c := range shippedAuths(t, strings.Repeat("restart-shipped-secret", 2)) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			hdr := http.Header{}
-			if c.tok != "" {
-				hdr.Set("Authorization", "Bearer "+c.tok)
-			}
 			rcv := newHookReceiver(t)
 			srv := startServerProc(t, append(slices.Clone(c.flags), "--log-level", "error")...)
 			create := func(body map[string]any) string {
 				t.Helper()
 				typ, _ := body["resourceType"].(string)
-				code, out, err := fhirDoWith(ctx, "POST", srv.base+"/"+typ, body, hdr)
+				code, out, err := fhirDoWith(ctx, "POST", srv.base+"/"+typ, body, c.hdr)
 				if err != nil || code != http.StatusCreated {
 					t.Fatalf("POST %s: %d %v %v", typ, code, out, err)
 				}

@@ -668,3 +668,25 @@ func reportFigure(line string) {
 	defer f.Close()
 	fmt.Fprintln(f, line)
 }
+
+// shippedAuth is one way the binary is run by the tests of its shipped
+// wiring: the flags it gets and the header each request carries.
+type shippedAuth struct {
+	name  string
+	flags []string
+	hdr   http.Header
+}
+
+// shippedAuths returns the binary with authentication off and with
+// --jwt-secret secret and an admin token (system/*.cruds) on every request.
+func shippedAuths(t *testing.T, secret string) []shippedAuth {
+	t.Helper()
+	admin, err := mintToken(mintOptions{Secret: []byte(secret), Scope: "system/*.cruds", Subject: "admin", TTL: time.Hour, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []shippedAuth{
+		{"auth off", nil, http.Header{}},
+		{"admin token", []string{"--jwt-secret", secret}, http.Header{"Authorization": {"Bearer " + admin}}},
+	}
+}
