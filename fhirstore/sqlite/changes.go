@@ -57,8 +57,11 @@ func (db *DB) TypeChanges(ctx context.Context, typ string, after int64, limit in
 	return scanChanges(rows)
 }
 
-// scanChanges reads and closes rows of (seq, type, id, version,
-// prev_version, interaction, time).
+// changeColumns are the columns of changes that scanChanges reads, in
+// its order.
+const changeColumns = `seq, type, id, version, prev_version, interaction, time`
+
+// scanChanges reads and closes rows of changeColumns.
 func scanChanges(rows *sql.Rows) ([]fhirstore.Change, error) {
 	defer rows.Close()
 	var out []fhirstore.Change

@@ -81,11 +81,9 @@ func (s *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		{&s.read, `SELECT v.id, v.version, v.time, v.body
 			FROM resources r JOIN versions v ON v.seq = r.seq WHERE r.type = ? AND r.id = ?`},
 		{&s.vread, `SELECT id, version, time, body FROM versions WHERE type = ? AND id = ? AND version = ?`},
-		{&s.changes, `SELECT seq, type, id, version, prev_version, interaction, time
-			FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`},
+		{&s.changes, `SELECT ` + changeColumns + ` FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`},
 		// served by changes_type_seq
-		{&s.typeChanges, `SELECT seq, type, id, version, prev_version, interaction, time
-			FROM changes WHERE type = ? AND seq > ? ORDER BY seq LIMIT ?`},
+		{&s.typeChanges, `SELECT ` + changeColumns + ` FROM changes WHERE type = ? AND seq > ? ORDER BY seq LIMIT ?`},
 		{&s.lastSeq, `SELECT max(seq) FROM changes`},
 	})
 }
