@@ -74,22 +74,10 @@ func (s *suite) testChangesPaging(t *testing.T) {
 		mustCreate(t, st, patient(t, fmt.Sprint("P", i)))
 	}
 	var got []int64
-	after := int64(0)
-	for {
-		page, err := st.Changes(ctx, after, 3)
-		if err != nil {
-			t.Fatalf("Changes(%d, 3): %v", after, err)
-		}
-		if len(page) > 3 {
-			t.Fatalf("Changes(%d, 3) returned %d changes", after, len(page))
-		}
-		if len(page) == 0 {
-			break
-		}
-		for _, c := range page {
-			got = append(got, c.Seq)
-		}
-		after = page[len(page)-1].Seq
+	for _, c := range readPages(t, "Changes", 3, func(after int64, limit int) ([]fhirstore.Change, error) {
+		return st.Changes(ctx, after, limit)
+	}) {
+		got = append(got, c.Seq)
 	}
 	if len(got) != 7 {
 		t.Fatalf("paged through %v, want seq 1..7", got)
@@ -134,22 +122,9 @@ func (s *suite) testTypeChanges(t *testing.T) {
 		}
 		return out
 	}
-	// paged by 2 until an empty page
-	var got []fhirstore.Change
-	for after := int64(0); ; {
-		page, err := st.TypeChanges(ctx, "Patient", after, 2)
-		if err != nil {
-			t.Fatalf("TypeChanges(Patient, %d, 2): %v", after, err)
-		}
-		if len(page) > 2 {
-			t.Fatalf("TypeChanges(Patient, %d, 2) returned %d changes", after, len(page))
-		}
-		if len(page) == 0 {
-			break
-		}
-		got = append(got, page...)
-		after = page[len(page)-1].Seq
-	}
+	got := readPages(t, "TypeChanges(Patient)", 2, func(after int64, limit int) ([]fhirstore.Change, error) {
+		return st.TypeChanges(ctx, "Patient", after, limit)
+	})
 	sameChanges(t, "TypeChanges(Patient) paged by 2", got, of("Patient", 0))
 	mid := all[len(all)/2].Seq
 	page, err := st.TypeChanges(ctx, "Observation", mid, 100)
@@ -159,6 +134,28 @@ func (s *suite) testTypeChanges(t *testing.T) {
 	sameChanges(t, fmt.Sprintf("TypeChanges(Observation, %d)", mid), page, of("Observation", mid))
 	if page, err := st.TypeChanges(ctx, "Encounter", 0, 10); err != nil || len(page) != 0 {
 		t.Errorf("TypeChanges(Encounter) = %+v, %v; want none", page, err)
+	}
+}
+
+// readPages reads a feed from its start in pages of limit, each after the
+// last seq of the one before, until an empty page, failing on a page
+// longer than limit, and returns every change read.
+func readPages(t *testing.T, what string, limit int, read func(after int64, limit int) ([]fhirstore.Change, error)) []fhirstore.Change {
+	t.Helper()
+	var out []fhirstore.Change
+	for after := int64(0); ; {
+		page, err := read(after, limit)
+		if err != nil {
+			t.Fatalf("%s after %d, limit %d: %v", what, after, limit, err)
+		}
+		if len(page) > limit {
+			t.Fatalf("%s after %d, limit %d: returned %d changes", what, after, limit, len(page))
+		}
+		if len(page) == 0 {
+			return out
+		}
+		out = append(out, page...)
+		after = page[len(page)-1].Seq
 	}
 }
 
