@@ -434,12 +434,14 @@ func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 	if err != nil {
 		return fmt.Errorf("subscriptions: load delivery states: %w", err)
 	}
-	// the changes processed again: those after the cursor, and those set
-	// aside (reprocessSkipped)
+	// from: the changes processed again are those after the cursor and
+	// those set aside (reprocessSkipped)
 	from := cursor
 	for _, st := range states {
 		if seq, ok := m.mt.skippedSeq(st.SubscriptionID); ok {
 			from = min(from, seq-1)
+		} else if !isSkippedState(st.SubscriptionID) {
+			m.sched.Restore(st.SubscriptionID, st.NextAttempt, st.LastSuccess)
 		}
 	}
 	// after the subscriptions are read: each one loaded was committed
@@ -449,11 +451,6 @@ func (m *Manager) loadSubscriptions(ctx context.Context, cursor int64) error {
 		return err
 	}
 	now := m.cfg.Now()
-	for _, st := range states {
-		if !isSkippedState(st.SubscriptionID) {
-			m.sched.Restore(st.SubscriptionID, st.NextAttempt, st.LastSuccess)
-		}
-	}
 	m.reg.putAll(subs, starts)
 	if err := m.mt.reprocessSkipped(ctx, states); err != nil {
 		return fmt.Errorf("subscriptions: reprocess skipped changes: %w", err)
