@@ -30,13 +30,9 @@ func (d *DB) Changes(ctx context.Context, after int64, limit int) ([]fhirstore.C
 	for len(out) < limit {
 		batch := int64(limit - len(out) + 16)
 		opts := options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(batch)
-		cur, err := d.changes.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: next}}}}, opts)
+		docs, err := findAll[changeDoc](ctx, d.changes, "read changes", bson.D{{Key: "_id", Value: bson.D{{Key: "$gte", Value: next}}}}, opts)
 		if err != nil {
-			return nil, dbErr("read changes", err)
-		}
-		var docs []changeDoc
-		if err := cur.All(ctx, &docs); err != nil {
-			return nil, dbErr("read changes", err)
+			return nil, err
 		}
 		for i := range docs {
 			c := &docs[i]
@@ -225,16 +221,12 @@ func (d *DB) TypeChanges(ctx context.Context, typ string, after int64, limit int
 		opts := options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(batch).
 			SetProjection(bson.D{{Key: "seq", Value: 1}, {Key: "aborted", Value: 1}})
 		filter := bson.D{{Key: "type", Value: typ}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: after}}}}
-		cur, err := d.versions.Find(ctx, filter, opts)
-		if err != nil {
-			return nil, dbErr("read versions by type", err)
-		}
-		var vs []struct {
+		vs, err := findAll[struct {
 			Seq     int64 `bson:"seq"`
 			Aborted bool  `bson:"aborted"`
-		}
-		if err := cur.All(ctx, &vs); err != nil {
-			return nil, dbErr("read versions by type", err)
+		}](ctx, d.versions, "read versions by type", filter, opts)
+		if err != nil {
+			return nil, err
 		}
 		if len(vs) == 0 {
 			return out, nil
@@ -247,14 +239,10 @@ func (d *DB) TypeChanges(ctx context.Context, typ string, after int64, limit int
 		}
 		after = vs[len(vs)-1].Seq
 		if len(seqs) > 0 {
-			cur, err := d.changes.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: seqs}}},
+			docs, err := findAll[changeDoc](ctx, d.changes, "read changes by type", bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: seqs}}},
 				{Key: "state", Value: stateCommitted}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 			if err != nil {
-				return nil, dbErr("read changes by type", err)
-			}
-			var docs []changeDoc
-			if err := cur.All(ctx, &docs); err != nil {
-				return nil, dbErr("read changes by type", err)
+				return nil, err
 			}
 			for i := range docs {
 				out = append(out, docs[i].change())

@@ -87,13 +87,9 @@ func (d *DB) States(ctx context.Context) ([]fhirstore.SubscriptionState, error) 
 	if d.closed() {
 		return nil, fhirstore.ErrClosed
 	}
-	cur, err := d.states.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	docs, err := findAll[stateDoc](ctx, d.states, "read states", bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
-		return nil, dbErr("read states", err)
-	}
-	var docs []stateDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, dbErr("read states", err)
+		return nil, err
 	}
 	out := make([]fhirstore.SubscriptionState, len(docs))
 	for i := range docs {

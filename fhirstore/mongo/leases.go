@@ -72,13 +72,9 @@ func (d *DB) Leases(ctx context.Context) ([]fhirstore.Lease, error) {
 	if d.closed() {
 		return nil, fhirstore.ErrClosed
 	}
-	cur, err := d.leases().Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "partition", Value: 1}, {Key: "term", Value: 1}}))
+	docs, err := findAll[leaseDoc](ctx, d.leases(), "read leases", bson.D{}, options.Find().SetSort(bson.D{{Key: "partition", Value: 1}, {Key: "term", Value: 1}}))
 	if err != nil {
-		return nil, dbErr("read leases", err)
-	}
-	var docs []leaseDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, dbErr("read leases", err)
+		return nil, err
 	}
 	var out []fhirstore.Lease
 	for i := range docs {

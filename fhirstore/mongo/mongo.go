@@ -252,6 +252,20 @@ func dbErr(op string, err error) error {
 	return export(fmt.Errorf("mongo %s: %w", op, err))
 }
 
+// findAll runs a find on coll and decodes every document it returns into
+// a T; an error of either step is translated by dbErr under op.
+func findAll[T any](ctx context.Context, coll *mongo.Collection, op string, filter any, opts *options.FindOptionsBuilder) ([]T, error) {
+	cur, err := coll.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, dbErr(op, err)
+	}
+	var docs []T
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, dbErr(op, err)
+	}
+	return docs, nil
+}
+
 // export translates an error leaving the package: the store contract's
 // sentinels pass as they are (they never wrap driver errors), an OpError
 // has its entry's error translated, anything else becomes a storeError.

@@ -91,13 +91,9 @@ func (d *DB) History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirst
 		SetSort(bson.D{{Key: "seq", Value: -1}}).
 		SetSkip(int64(lo)).
 		SetLimit(int64(hi - lo))
-	cur, err := d.versions.Find(ctx, filter, opts)
+	docs, err := findAll[versionDoc](ctx, d.versions, "history", filter, opts)
 	if err != nil {
-		return nil, dbErr("history", err)
-	}
-	var docs []versionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, dbErr("history", err)
+		return nil, err
 	}
 	for i := range docs {
 		page.Resources = append(page.Resources, docs[i].resource())
@@ -129,13 +125,9 @@ func (d *DB) Search(ctx context.Context, q *search.Query) (*fhirstore.Page, erro
 	}
 	filter := narrowFilter(q.Type, q.Narrow())
 	opts := options.Find().SetProjection(bson.D{{Key: "keys", Value: 0}})
-	cur, err := d.resources.Find(ctx, filter, opts)
+	docs, err := findAll[resourceDoc](ctx, d.resources, "search", filter, opts)
 	if err != nil {
-		return nil, dbErr("search", err)
-	}
-	var docs []resourceDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, dbErr("search", err)
+		return nil, err
 	}
 	candidates := make([]*fhirstore.Resource, len(docs))
 	for i := range docs {
