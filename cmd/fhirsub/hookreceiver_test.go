@@ -282,10 +282,17 @@ func (r *hookReceiver) malformed() []string {
 // waitUntil polls cond (and wakes on every received request) until it
 // holds or the timeout passes; it reports whether cond held.
 func (r *hookReceiver) waitUntil(timeout time.Duration, cond func() bool) bool {
+	return pollUntil(r.notify, timeout, cond)
+}
+
+// pollUntil checks cond every 50 ms and whenever wake fires, until it
+// holds or the timeout passes, and reports whether it held (checked once
+// more at the deadline). The receivers of these tests wait with it.
+func pollUntil(wake <-chan struct{}, timeout time.Duration, cond func() bool) bool {
 	deadline := time.After(timeout)
 	for !cond() {
 		select {
-		case <-r.notify:
+		case <-wake:
 		case <-time.After(50 * time.Millisecond):
 		case <-deadline:
 			return cond()

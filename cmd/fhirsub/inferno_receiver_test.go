@@ -149,14 +149,5 @@ func (r *infernoReceiver) refusedCount() int {
 // until polls cond (waking on every kept request) until it holds or the
 // timeout passes, and reports whether it held.
 func (r *infernoReceiver) until(timeout time.Duration, cond func() bool) bool {
-	deadline := time.After(timeout)
-	for !cond() {
-		select {
-		case <-r.notify:
-		case <-time.After(50 * time.Millisecond):
-		case <-deadline:
-			return cond()
-		}
-	}
-	return true
+	return pollUntil(r.notify, timeout, cond)
 }
