@@ -137,7 +137,8 @@ func decodeObject(body []byte) (map[string]any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON: %s", jsonErrorText(err, body))
 	}
-	if dec.More() {
+	// Decoder.More would let a closing bracket after the object pass
+	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON: unexpected data after the resource")
 	}
 	obj, ok := v.(map[string]any)

@@ -148,7 +148,7 @@ func validResource(rt string, body []byte) (bool, string) {
 	if err := dec.Decode(&v); err != nil {
 		return false, "not JSON: " + err.Error()
 	}
-	if dec.More() { // TEMP: tolerate the known trailing ] } bug while exploring
+	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return false, "data after the JSON value"
 	}
 	obj, isObj := v.(map[string]any)
