@@ -51,6 +51,9 @@ func (s *Server) bundle(c echo.Context) error {
 		return errorf(http.StatusBadRequest, "invalid", "Bundle.type must be batch or transaction, got %q", typ)
 	}
 	raw, _ := body["entry"].([]any)
+	if err := uniqueFullURLs(raw); err != nil {
+		return err
+	}
 	entries := make([]entryIn, len(raw))
 	var parseErrs []error
 	for i, r := range raw {
@@ -65,6 +68,36 @@ func (s *Server) bundle(c echo.Context) error {
 		return s.transaction(c, entries)
 	}
 	return s.batch(c, entries, parseErrs)
+}
+
+// uniqueFullURLs checks the Bundle invariant bdl-7: entries that share a
+// fullUrl must have resources of different meta.versionId. In a
+// transaction a repeated fullUrl would leave the references to it naming
+// one of the entries at random.
+func uniqueFullURLs(raw []any) error {
+	type seen struct {
+		url, version string
+	}
+	first := map[seen]int{}
+	for i, r := range raw {
+		m, _ := r.(map[string]any)
+		u, _ := m["fullUrl"].(string)
+		if u == "" {
+			continue
+		}
+		res, _ := m["resource"].(map[string]any)
+		meta, _ := res["meta"].(map[string]any)
+		v, _ := meta["versionId"].(string)
+		k := seen{u, v}
+		if j, dup := first[k]; dup {
+			e := errorf(http.StatusBadRequest, "invalid",
+				"Bundle.entry[%d].fullUrl %q is that of entry[%d] too: a fullUrl must be unique in a Bundle unless the resources' meta.versionId differ (bdl-7)", i, u, j)
+			e.Expression = []string{fmt.Sprintf("Bundle.entry[%d].fullUrl", i)}
+			return e
+		}
+		first[k] = i
+	}
+	return nil
 }
 
 func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error) {

@@ -72,3 +72,33 @@ func TestBatchEntriesStandAlone(t *testing.T) {
 	s.do("POST", "/", map[string]any{"resourceType": "Bundle", "type": "collection"}).wantOutcome(t, 400, "batch or transaction")
 	s.do("POST", "/", patient("notabundle")).wantOutcome(t, 400, "Bundle")
 }
+
+func TestBundleRefusesRepeatedFullURL(t *testing.T) {
+	s := mustServer(t)
+	const u = "urn:uuid:0f5b8f43-6a0e-4c35-9a53-3c1f5e0b9f11"
+	post := func(name string) map[string]any {
+		return map[string]any{"fullUrl": u, "resource": patient(name), "request": map[string]any{"method": "POST", "url": "Patient"}}
+	}
+	for _, typ := range []string{"transaction", "batch"} {
+		b := map[string]any{"resourceType": "Bundle", "type": typ, "entry": []any{
+			post("Dup1"),
+			map[string]any{"resource": observation(u, "8867-4", "2024-01-01"), "request": map[string]any{"method": "POST", "url": "Observation"}},
+			post("Dup2"),
+		}}
+		s.do("POST", "/", b).wantOutcome(t, http.StatusBadRequest, "Bundle.entry[2].fullUrl")
+	}
+	for _, q := range []string{"/Patient?name=Dup1", "/Patient?name=Dup2", "/Observation?code=8867-4"} {
+		if r := s.do("GET", q, nil).wantStatus(t, http.StatusOK); str(r.JSON, "total") != "0" {
+			t.Fatalf("a refused Bundle stored %s: %s", q, r.Body)
+		}
+	}
+	// bdl-7 allows one fullUrl for versions that differ
+	v1, v2 := post("Dup3"), post("Dup4")
+	v1["resource"].(map[string]any)["meta"] = map[string]any{"versionId": "1"}
+	v2["resource"].(map[string]any)["meta"] = map[string]any{"versionId": "2"}
+	b := map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{v1, v2}}
+	r := s.do("POST", "/", b).wantStatus(t, http.StatusOK)
+	if str(r.JSON, "entry", 0, "response", "status") != "201 Created" || str(r.JSON, "entry", 1, "response", "status") != "201 Created" {
+		t.Fatalf("a batch with one fullUrl for two versions: %s", r.Body)
+	}
+}

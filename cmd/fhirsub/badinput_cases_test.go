@@ -157,6 +157,16 @@ func badInputCases(env badInputEnv) []badCase {
 					t.Errorf("the failed transaction stored %s Patient(s)", n)
 				}
 			}},
+		{name: "transaction with one fullUrl for two entries", method: "POST", path: "/",
+			body: []byte(`{"resourceType":"Bundle","type":"transaction","entry":[` +
+				`{"fullUrl":"urn:uuid:2b1f6f0e-7d0c-4a57-a1e2-4d1e0c9b8a01","resource":{"resourceType":"Patient","identifier":[{"system":"urn:fhirsub:badinput","value":"tx-atomic"}]},"request":{"method":"POST","url":"Patient"}},` +
+				`{"fullUrl":"urn:uuid:2b1f6f0e-7d0c-4a57-a1e2-4d1e0c9b8a01","resource":{"resourceType":"Patient","identifier":[{"system":"urn:fhirsub:badinput","value":"tx-atomic"}]},"request":{"method":"POST","url":"Patient"}}]}`),
+			status: 400, issue: "invalid", diag: "bdl-7",
+			after: func(t *testing.T) {
+				if n := searchTotal(t, env.base+"/Patient?identifier="+txTag); n != "0" {
+					t.Errorf("the refused transaction stored %s Patient(s)", n)
+				}
+			}},
 		{name: "Bundle of type searchset posted to the base", method: "POST", path: "/",
 			body: []byte(`{"resourceType":"Bundle","type":"searchset"}`), status: 400, issue: "invalid"},
 
