@@ -123,6 +123,29 @@ func (s *Server) readJSON(c echo.Context) (map[string]any, error) {
 	return decodeObject(body)
 }
 
+// formBodyOnly refuses a POST _search whose body is not a form: the
+// parameters of any other body would be ignored, and the search would
+// answer with more than was asked for.
+func formBodyOnly(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err == nil && (mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data") {
+		return nil
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return mbe
+		}
+		return errorf(http.StatusBadRequest, "invalid", "cannot read request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		return errorf(http.StatusUnsupportedMediaType, "not-supported",
+			"POST _search takes its parameters in the URL or in an application/x-www-form-urlencoded body, not a body of Content-Type %q", ct)
+	}
+	return nil
+}
+
 // decodeObject parses a JSON document that must be a single object.
 func decodeObject(body []byte) (map[string]any, error) {
 	if len(bytes.TrimSpace(body)) == 0 {

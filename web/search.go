@@ -76,6 +76,11 @@ func (s *Server) search(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Request().Method == http.MethodPost {
+		if err := formBodyOnly(c.Request()); err != nil {
+			return err
+		}
+	}
 	params, err := c.FormParams() // query string plus, for POST _search, the form body
 	if err != nil {
 		return errorf(http.StatusBadRequest, "invalid", "cannot parse search parameters: %v", err)

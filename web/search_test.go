@@ -89,3 +89,29 @@ func link(bundle map[string]any, rel string) string {
 	}
 	return ""
 }
+
+// TestPostSearchTakesAFormOnly: a POST _search body that is not a form
+// would be ignored and the search would answer for every resource; it is
+// refused. Parameters in the URL with an empty body still search.
+func TestPostSearchTakesAFormOnly(t *testing.T) {
+	s := mustServer(t)
+	for _, name := range []string{"Formed", "Other"} {
+		s.do("POST", "/Patient", patient(name)).wantStatus(t, http.StatusCreated)
+	}
+	s.do("POST", "/Patient/_search", "name=Formed").wantOutcome(t, http.StatusUnsupportedMediaType, "application/x-www-form-urlencoded", "application/fhir+json")
+	s.do("POST", "/Patient/_search", `{"name":"Formed"}`, "Content-Type", "application/json").wantOutcome(t, http.StatusUnsupportedMediaType)
+	for _, c := range []struct {
+		name, path string
+		body       any
+		headers    []string
+	}{
+		{"form body", "/Patient/_search", "name=Formed", []string{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}},
+		{"URL, empty body", "/Patient/_search?name=Formed", nil, nil},
+		{"URL, empty JSON-typed body", "/Patient/_search?name=Formed", " ", nil},
+	} {
+		r := s.do("POST", c.path, c.body, c.headers...).wantStatus(t, http.StatusOK)
+		if str(r.JSON, "total") != "1" {
+			t.Errorf("%s: total %s, want 1: %s", c.name, str(r.JSON, "total"), r.Body)
+		}
+	}
+}

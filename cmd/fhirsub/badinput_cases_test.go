@@ -128,6 +128,8 @@ func badInputCases(env badInputEnv) []badCase {
 		{name: "unknown modifier", method: "GET", path: "/Patient?name:foo=x", status: 400, issue: "invalid", diag: "modifier"},
 		{name: "invalid percent-encoding in the query", method: "GET", path: "/Patient?name=%zz", status: 400, issue: "invalid"},
 		{name: "_sort by an unknown parameter", method: "GET", path: "/Patient?_sort=foo", status: 400, issue: "invalid"},
+		{name: "POST _search with a JSON body", method: "POST", path: "/Patient/_search", body: []byte(`{"name":"x"}`),
+			status: 415, issue: "not-supported", diag: "x-www-form-urlencoded"},
 
 		// ---- REST: transaction
 		{name: "transaction Bundle with a bad entry is atomic", method: "POST", path: "/",
