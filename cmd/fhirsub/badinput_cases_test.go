@@ -64,6 +64,8 @@ func badInputCases(env badInputEnv) []badCase {
 			body: []byte("{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"\xff\xfe\xc3\"}]}"), status: 400, issue: "invalid", diag: "UTF-8"},
 		{name: "empty body", method: "POST", path: "/Patient", body: []byte{}, ctype: "application/fhir+json",
 			status: 400, issue: "invalid", diag: "empty"},
+		{name: "a day the calendar does not have", method: "POST", path: "/Patient", body: []byte(`{"resourceType":"Patient","birthDate":"2021-02-29"}`),
+			status: 400, issue: "structure", diag: "2021-02 has 28 days"},
 		{name: "JSON null body", method: "POST", path: "/Patient", body: []byte(`null`), status: 400, issue: "invalid"},
 		{name: "trailing garbage after the resource", method: "POST", path: "/Patient",
 			body: []byte(`{"resourceType":"Patient"} {"resourceType":"Patient"}`), status: 400, issue: "invalid"},

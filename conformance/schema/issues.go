@@ -73,6 +73,9 @@ func leafIssues(rt string, e *jsonschema.ValidationError) []Issue {
 		return []Issue{{Path: path, Message: fmt.Sprintf("value %s must be %s", show(k.Got), show(k.Want))}}
 	case *kind.Pattern:
 		if name, ok := patternTypes[k.Want]; ok {
+			if why := noSuchDay(k.Got); dayTypes[name] && why != "" && patternOnly(k.Want, k.Got) {
+				return []Issue{{Path: path, Message: fmt.Sprintf("%s is not a day of the calendar (%s)", show(k.Got), why)}}
+			}
 			return []Issue{{Path: path, Message: fmt.Sprintf("%s does not match the %s pattern", show(k.Got), name)}}
 		}
 		return []Issue{{Path: path, Message: fmt.Sprintf("%s does not match the pattern %s", show(k.Got), k.Want)}}

@@ -46,5 +46,8 @@ func compileRegexp(pattern string) (jsonschema.Regexp, error) {
 	if m, ok := fastPatterns[pattern]; ok {
 		return fastRegexp{pattern: pattern, match: m}, nil
 	}
+	if dayTypes[patternTypes[pattern]] {
+		return dayPattern(pattern)
+	}
 	return regexp.Compile(pattern)
 }
