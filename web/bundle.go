@@ -378,7 +378,7 @@ func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
 		return bundleEntry{FullURL: s.resourceURL(res), Resource: s.shown(res), Response: &entryResponse{
 			Status: "200 OK", Etag: `W/"` + res.VersionID + `"`, LastModified: instant(res.LastUpdated)}}
 	}
-	b, err := s.searchBundle(ctx, e.Type, e.Query, "/"+e.Type)
+	b, err := s.searchBundle(ctx, e.Type, e.Query, "/"+e.Type, false)
 	if err != nil {
 		return errorEntry(err)
 	}

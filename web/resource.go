@@ -212,15 +212,7 @@ func (s *Server) respondWrite(c echo.Context, status int, res *fhirstore.Resourc
 	return c.Blob(status, fhirJSON, s.shown(res))
 }
 
-func preferReturn(c echo.Context) string {
-	for _, part := range strings.Split(c.Request().Header.Get("Prefer"), ";") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if ok && strings.EqualFold(k, "return") {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
-}
+func preferReturn(c echo.Context) string { return preference(c.Request().Header, "return") }
 
 func setVersionHeaders(c echo.Context, res *fhirstore.Resource) {
 	h := c.Response().Header()

@@ -85,7 +85,7 @@ func (s *Server) search(c echo.Context) error {
 	if err != nil {
 		return errorf(http.StatusBadRequest, "invalid", "cannot parse search parameters: %v", err)
 	}
-	b, err := s.searchBundle(c.Request().Context(), t, params, "/"+t)
+	b, err := s.searchBundle(c.Request().Context(), t, params, "/"+t, lenientSearch(c.Request().Header))
 	if err != nil {
 		return err
 	}

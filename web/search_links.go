@@ -283,8 +283,8 @@ func shape(q *search.Query, body []byte) ([]byte, error) {
 
 // searchBundle runs a search of type t as the caller and renders the
 // searchset: the page, its includes, _summary, _elements and _total.
-func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, path string) (*bundle, error) {
-	q, err := search.Parse(t, params)
+func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, path string, lenient bool) (*bundle, error) {
+	q, ignored, err := parseSearch(t, params, lenient)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +307,7 @@ func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, 
 		// _summary=count, and _count=0 as R4 reads it: the total only.
 		total := page.Total
 		b.Total = &total
-		return b, nil
+		return withIgnored(b, ignored)
 	}
 	incl, err := s.included(ctx, q, page.Resources)
 	if err != nil {
@@ -327,7 +327,7 @@ func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, 
 	if len(incl) >= maxIncluded {
 		s.log.WarnContext(ctx, "search includes capped", "type", t, "cap", maxIncluded)
 	}
-	return b, nil
+	return withIgnored(b, ignored)
 }
 
 // summaryElement reports whether the top-level JSON property k of a

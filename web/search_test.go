@@ -115,3 +115,45 @@ func TestPostSearchTakesAFormOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchLenient: parameters the server does not know or support are
+// refused, unless the client sends Prefer: handling=lenient; then they
+// are ignored, the links show what was used, and an outcome entry names
+// them. A bad value of a known parameter is refused either way.
+func TestSearchLenient(t *testing.T) {
+	s := mustServer(t)
+	for _, name := range []string{"Lenient", "Other"} {
+		s.do("POST", "/Patient", patient(name)).wantStatus(t, http.StatusCreated)
+	}
+	const q = "/Patient?name=Lenient&bogus=1&name:sounds-like=x&organization.bogus=y"
+	s.do("GET", q, nil).wantOutcome(t, http.StatusBadRequest)
+	s.do("GET", q, nil, "Prefer", "handling=strict").wantOutcome(t, http.StatusBadRequest)
+	for _, prefer := range []string{"handling=lenient", "return=minimal, handling=lenient", `return=minimal; handling="lenient"`} {
+		r := s.do("GET", q, nil, "Prefer", prefer).wantStatus(t, http.StatusOK)
+		if str(r.JSON, "total") != "1" {
+			t.Fatalf("Prefer %s: total %s, want 1 (name=Lenient applied): %s", prefer, str(r.JSON, "total"), r.Body)
+		}
+		entries, _ := r.JSON["entry"].([]any)
+		if len(entries) != 2 || str(r.JSON, "entry", 0, "resource", "resourceType") != "Patient" ||
+			str(r.JSON, "entry", 1, "search", "mode") != "outcome" || str(r.JSON, "entry", 1, "resource", "resourceType") != "OperationOutcome" {
+			t.Fatalf("Prefer %s: want the Patient then an outcome entry: %s", prefer, r.Body)
+		}
+		for _, p := range []string{"bogus", "name:sounds-like", "organization.bogus"} {
+			found := false
+			for i := range 3 {
+				found = found || str(r.JSON, "entry", 1, "resource", "issue", i, "expression", 0) == p
+			}
+			if !found {
+				t.Errorf("Prefer %s: the outcome does not name %s: %s", prefer, p, r.Body)
+			}
+		}
+		if self := link(r.JSON, "self"); strings.Contains(self, "bogus") || strings.Contains(self, "sounds-like") || !strings.Contains(self, "name=Lenient") {
+			t.Errorf("Prefer %s: self link %s; want the parameters used only", prefer, self)
+		}
+	}
+	r := s.do("GET", "/Patient?bogus=1&_summary=count", nil, "Prefer", "handling=lenient").wantStatus(t, http.StatusOK)
+	if str(r.JSON, "total") != "2" || str(r.JSON, "entry", 0, "search", "mode") != "outcome" {
+		t.Errorf("_summary=count, lenient: %s", r.Body)
+	}
+	s.do("GET", "/Patient?bogus=1&birthdate=2021-13", nil, "Prefer", "handling=lenient").wantOutcome(t, http.StatusBadRequest, "birthdate")
+}

@@ -110,11 +110,11 @@ func (q *Query) parseChain(tp *typeParams, name string, vals []string) error {
 	p := tp.byCode[code]
 	switch {
 	case p == nil:
-		return &Error{Param: name, Message: fmt.Sprintf("unknown search parameter %q for %s", code, q.Type)}
+		return &Error{Param: name, Message: fmt.Sprintf("unknown search parameter %q for %s", code, q.Type), Unsupported: true}
 	case p.typ != "reference":
 		return &Error{Param: name, Message: fmt.Sprintf("%q is a %s parameter: only reference parameters chain", code, p.typ)}
 	case p.unsupported != "":
-		return &Error{Param: name, Message: p.unsupported}
+		return &Error{Param: name, Message: p.unsupported, Unsupported: true}
 	case rest == "":
 		return &Error{Param: name, Message: "empty chained parameter"}
 	}
@@ -146,7 +146,7 @@ func (q *Query) parseChain(tp *typeParams, name string, vals []string) error {
 	if len(l.subs) == 0 {
 		var se *Error
 		if errors.As(firstErr, &se) {
-			return &Error{Param: name, Message: fmt.Sprintf("chained %s: %s", se.Param, se.Message)}
+			return &Error{Param: name, Message: fmt.Sprintf("chained %s: %s", se.Param, se.Message), Unsupported: se.Unsupported}
 		}
 		return &Error{Param: name, Message: fmt.Sprintf("chained: %v", firstErr)}
 	}
@@ -183,16 +183,16 @@ func (q *Query) parseHas(tp *typeParams, name string, vals []string) error {
 	}
 	typ, code, rest := parts[1], parts[2], parts[3]
 	if strings.HasPrefix(rest, "_has") {
-		return &Error{Param: name, Message: "nested _has is not supported"}
+		return &Error{Param: name, Message: "nested _has is not supported", Unsupported: true}
 	}
 	other := paramsOf(typ)
 	if other == nil {
-		return &Error{Param: name, Message: fmt.Sprintf("unknown resource type %q", typ)}
+		return &Error{Param: name, Message: fmt.Sprintf("unknown resource type %q", typ), Unsupported: true}
 	}
 	rp := other.byCode[code]
 	switch {
 	case rp == nil:
-		return &Error{Param: name, Message: fmt.Sprintf("unknown search parameter %q for %s", code, typ)}
+		return &Error{Param: name, Message: fmt.Sprintf("unknown search parameter %q for %s", code, typ), Unsupported: true}
 	case rp.typ != "reference" || rp.unsupported != "":
 		return &Error{Param: name, Message: fmt.Sprintf("%s:%s is not a usable reference parameter", typ, code)}
 	case len(rp.targets) > 0 && !slices.Contains(rp.targets, q.Type):
@@ -202,7 +202,7 @@ func (q *Query) parseHas(tp *typeParams, name string, vals []string) error {
 	if err != nil {
 		var se *Error
 		if errors.As(err, &se) {
-			return &Error{Param: name, Message: fmt.Sprintf("_has %s: %s", se.Param, se.Message)}
+			return &Error{Param: name, Message: fmt.Sprintf("_has %s: %s", se.Param, se.Message), Unsupported: se.Unsupported}
 		}
 		return &Error{Param: name, Message: err.Error()}
 	}

@@ -123,16 +123,16 @@ func (q *Query) parseParam(tp *typeParams, name string, vals []string) error {
 	case code == "_has":
 		return q.parseHas(tp, name, vals)
 	case notSupported[code] || strings.HasPrefix(code, "_has"):
-		return &Error{Param: name, Message: "not supported"}
+		return &Error{Param: name, Message: "not supported", Unsupported: true}
 	case strings.Contains(code, ".") || strings.Contains(mod, "."):
 		return q.parseChain(tp, name, vals)
 	}
 	p := tp.byCode[code]
 	if p == nil {
-		return &Error{Param: name, Message: fmt.Sprintf("unknown search parameter for %s", q.Type)}
+		return &Error{Param: name, Message: fmt.Sprintf("unknown search parameter for %s", q.Type), Unsupported: true}
 	}
 	if p.unsupported != "" {
-		return &Error{Param: name, Message: p.unsupported}
+		return &Error{Param: name, Message: p.unsupported, Unsupported: true}
 	}
 	c := clause{name: name, p: p}
 	if hasMod {
@@ -213,7 +213,7 @@ func (c *clause) setModifier(mod string) error {
 		return nil
 	}
 	if !known {
-		return &Error{Param: c.name, Message: fmt.Sprintf("unknown modifier :%s", mod)}
+		return &Error{Param: c.name, Message: fmt.Sprintf("unknown modifier :%s", mod), Unsupported: true}
 	}
 	allowed := mod == "missing"
 	switch p.typ {
@@ -228,10 +228,10 @@ func (c *clause) setModifier(mod string) error {
 		allowed = allowed || mod == "above" || mod == "below"
 	}
 	if !allowed {
-		return &Error{Param: c.name, Message: fmt.Sprintf("modifier :%s is not allowed on a %s parameter", mod, p.typ)}
+		return &Error{Param: c.name, Message: fmt.Sprintf("modifier :%s is not allowed on a %s parameter", mod, p.typ), Unsupported: true}
 	}
 	if !implemented || (mod == "above" || mod == "below") && p.typ != "uri" {
-		return &Error{Param: c.name, Message: fmt.Sprintf("modifier :%s is not supported (it needs terminology or hierarchy services)", mod)}
+		return &Error{Param: c.name, Message: fmt.Sprintf("modifier :%s is not supported (it needs terminology or hierarchy services)", mod), Unsupported: true}
 	}
 	c.modifier = mod
 	return nil

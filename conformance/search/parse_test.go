@@ -197,3 +197,41 @@ func TestIncludesDeduplicatedAndCapped(t *testing.T) {
 		t.Fatalf("%d distinct _revinclude values: %v, want the limit named", len(many), err)
 	}
 }
+
+// TestErrorUnsupported: a parameter the server does not know or support
+// (name, chain, modifier) is marked Unsupported, which Prefer:
+// handling=lenient lets the REST layer ignore; a bad value of a known
+// parameter is not.
+func TestErrorUnsupported(t *testing.T) {
+	for _, c := range []struct {
+		typ, query  string
+		unsupported bool
+	}{
+		{"Patient", "bogus=1", true},
+		{"Patient", "name:sounds-like=x", true},
+		{"Observation", "code:in=http://example.org/vs", true},
+		{"Observation", "subject:Patient.bogus=x", true},
+		{"Patient", "_has:Observation:subject:bogus=x", true},
+		{"Patient", "_has:NotAType:subject:code=x", true},
+		{"Patient", "_include:bogus=Patient:organization", true},
+		{"Patient", "birthdate=2021-13", false},
+		{"Patient", "_count=abc", false},
+		{"Patient", "_sort=bogus", false},
+		{"Patient", "identifier=a|b|c", false},
+		{"Observation", "subject:Patient.birthdate=2021-13", false},
+	} {
+		vals, err := url.ParseQuery(c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = search.Parse(c.typ, vals)
+		var se *search.Error
+		if !errors.As(err, &se) {
+			t.Errorf("%s?%s: err = %v; want a search.Error", c.typ, c.query, err)
+			continue
+		}
+		if se.Unsupported != c.unsupported {
+			t.Errorf("%s?%s: %v: Unsupported = %v, want %v", c.typ, c.query, err, se.Unsupported, c.unsupported)
+		}
+	}
+}

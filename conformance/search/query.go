@@ -21,6 +21,10 @@ type Key struct {
 type Error struct {
 	Param   string
 	Message string
+	// Unsupported marks a parameter this server does not know or support
+	// (its name, chain or modifier), not a bad value of one it does: the
+	// parameter a client's Prefer: handling=lenient asks to be ignored.
+	Unsupported bool
 }
 
 // Error implements error.

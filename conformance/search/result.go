@@ -78,7 +78,7 @@ func (q *Query) parseResultParam(name string, vals []string) (ok bool, err error
 		switch mod {
 		case "", "iterate", "recurse":
 		default:
-			return true, &Error{Param: name, Message: fmt.Sprintf("unknown modifier :%s (use :iterate)", mod)}
+			return true, &Error{Param: name, Message: fmt.Sprintf("unknown modifier :%s (use :iterate)", mod), Unsupported: true}
 		}
 		for _, v := range vals {
 			in, err := q.parseInclude(code == "_revinclude", mod != "", name, v)
