@@ -102,9 +102,7 @@ func uniqueFullURLs(raw []any) error {
 
 func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error) {
 	bad := func(format string, args ...any) (entryIn, error) {
-		e := errorf(http.StatusBadRequest, "invalid", "Bundle.entry[%d]: %s", i, fmt.Sprintf(format, args...))
-		e.Expression = []string{fmt.Sprintf("Bundle.entry[%d]", i)}
-		return entryIn{}, e
+		return entryIn{}, bundleEntryError(http.StatusBadRequest, "invalid", i, format, args...)
 	}
 	m, ok := raw.(map[string]any)
 	if !ok {
@@ -219,6 +217,9 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 			release()
 		}
 	}()
+	if err := s.resolveSearchReferences(c.Request().Context(), entries, ids); err != nil {
+		return err
+	}
 	for i, e := range entries {
 		if e.Existing != nil || e.NoMatch {
 			continue
@@ -390,25 +391,4 @@ func errorEntry(err error) bundleEntry {
 	status, oo := classify(err)
 	raw, _ := json.Marshal(oo)
 	return bundleEntry{Response: &entryResponse{Status: strconv.Itoa(status) + " " + http.StatusText(status), Outcome: raw}}
-}
-
-// rewriteReferences replaces every Reference.reference naming a fullUrl of
-// the transaction with the Type/id the server assigned.
-func rewriteReferences(v any, ids map[string]string) {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, child := range x {
-			if s, ok := child.(string); ok && k == "reference" {
-				if to, ok := ids[s]; ok {
-					x[k] = to
-				}
-				continue
-			}
-			rewriteReferences(child, ids)
-		}
-	case []any:
-		for _, child := range x {
-			rewriteReferences(child, ids)
-		}
-	}
 }

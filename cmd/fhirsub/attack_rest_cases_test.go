@@ -152,6 +152,28 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 	add(restAttack{name: "A transaction updates B", tok: A, method: post, path: "/", body: bundle("transaction",
 		entry(put, "Patient/pat-b", map[string]any{"resourceType": "Patient", "id": "pat-b"})), want: []int{403}})
 	add(restAttack{name: "A transaction deletes B's Subscription", tok: A, method: post, path: "/", body: bundle("transaction", entry(del, "Subscription/"+s.subB, nil)), want: []int{404}})
+	// a conditional reference resolves with A's search: B's Patient is as
+	// missing as one that does not exist, A's own resolves
+	notFound := func(_ int, body []byte) error {
+		if !bytes.Contains(body, []byte("no resource matches")) {
+			return fmt.Errorf("want the answer of a search that finds nothing, got %s", body)
+		}
+		return nil
+	}
+	add(restAttack{name: "A transaction refers to B by a search", tok: A, method: post, path: "/", body: bundle("transaction",
+		entry(post, "Observation", criticalObservation("pat-a", "2823-3", "tx-ref")), entry(post, "Observation", withSubject(criticalObservation("pat-a", "2823-3", "tx-ref"), "Patient?_id=pat-b"))),
+		want: []int{412}, check: notFound})
+	add(restAttack{name: "A transaction refers to a missing Patient by a search", tok: A, method: post, path: "/", body: bundle("transaction",
+		entry(post, "Observation", withSubject(criticalObservation("pat-a", "2823-3", "tx-ref"), "Patient?_id=does-not-exist"))),
+		want: []int{412}, check: notFound})
+	add(restAttack{name: "A transaction refers to A by a search", tok: A, method: post, path: "/", body: bundle("transaction",
+		entry(post, "Observation", withSubject(criticalObservation("pat-a", "2823-3", "tx-ref-own"), "Patient?_id=pat-a"))),
+		want: []int{200}, check: func(_ int, body []byte) error {
+			if !bytes.Contains(body, []byte(`"reference":"Patient/pat-a"`)) {
+				return fmt.Errorf("the reference was not resolved to Patient/pat-a: %s", body)
+			}
+			return nil
+		}})
 
 	// Authentication on every route and method.
 	bigBatch := make([]map[string]any, 5000)

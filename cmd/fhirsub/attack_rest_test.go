@@ -199,6 +199,11 @@ func newAttackServer(t *testing.T) *attackServer {
 
 func withID(m map[string]any, id string) map[string]any { m["id"] = id; return m }
 
+func withSubject(m map[string]any, ref string) map[string]any {
+	m["subject"] = map[string]any{"reference": ref}
+	return m
+}
+
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // do sends one attack and returns the status and the body.

@@ -1,0 +1,86 @@
+package web_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// identified is a Patient with one identifier of system urn:test.
+func identified(family, id string) map[string]any {
+	p := patient(family)
+	p["identifier"] = []any{map[string]any{"system": "urn:test", "value": id}}
+	return p
+}
+
+func postEntry(res map[string]any, extra ...string) map[string]any {
+	req := map[string]any{"method": "POST", "url": res["resourceType"]}
+	for i := 0; i+1 < len(extra); i += 2 {
+		req[extra[i]] = extra[i+1]
+	}
+	return map[string]any{"resource": res, "request": req}
+}
+
+func transaction(entries ...any) map[string]any {
+	return map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries}
+}
+
+// TestTransactionConditionalReferences: a reference Type?search inside a
+// transaction is replaced by the one resource the search finds, stored or
+// written by the same transaction; none or several fail the transaction
+// with 412 and write nothing. A urn:uuid reference that names no entry
+// fails it with 400.
+func TestTransactionConditionalReferences(t *testing.T) {
+	s := mustServer(t)
+	stored := str(s.do("POST", "/Patient", identified("Stored", "one")).wantStatus(t, http.StatusCreated).JSON, "id")
+	for range 2 {
+		s.do("POST", "/Patient", identified("Twin", "two")).wantStatus(t, http.StatusCreated)
+	}
+
+	// a stored resource
+	r := s.do("POST", "/", transaction(postEntry(observation("Patient?identifier=urn:test|one", "8867-4", "2024-01-01")))).wantStatus(t, http.StatusOK)
+	if got := str(r.JSON, "entry", 0, "resource", "subject", "reference"); got != "Patient/"+stored {
+		t.Errorf("a stored match: subject %q, want Patient/%s", got, stored)
+	}
+
+	// a resource the same transaction creates, with the search its
+	// conditional create uses; and a second reference to it
+	r = s.do("POST", "/", transaction(
+		postEntry(identified("New", "three"), "ifNoneExist", "identifier=urn:test|three"),
+		postEntry(observation("Patient?identifier=urn:test|three", "8867-4", "2024-01-02")),
+		postEntry(observation("Patient?identifier=urn:test|three", "8310-5", "2024-01-02")),
+	)).wantStatus(t, http.StatusOK)
+	created := str(r.JSON, "entry", 0, "resource", "id")
+	for i := 1; i <= 2; i++ {
+		if got := str(r.JSON, "entry", i, "resource", "subject", "reference"); created == "" || got != "Patient/"+created {
+			t.Errorf("a match created by the transaction: entry %d subject %q, want Patient/%s", i, got, created)
+		}
+	}
+
+	for _, c := range []struct {
+		name   string
+		bundle map[string]any
+		status int
+		says   string
+	}{
+		{"no match", transaction(postEntry(observation("Patient?identifier=urn:test|none", "1111-1", "2024-01-03"))),
+			http.StatusPreconditionFailed, "no resource matches"},
+		{"two stored matches", transaction(postEntry(observation("Patient?identifier=urn:test|two", "1111-1", "2024-01-03"))),
+			http.StatusPreconditionFailed, "matches 2 resources"},
+		{"a stored match and a created one", transaction(
+			postEntry(identified("Again", "one")),
+			postEntry(observation("Patient?identifier=urn:test|one", "1111-1", "2024-01-03"))),
+			http.StatusPreconditionFailed, "matches 2 resources"},
+		{"a search that pages", transaction(postEntry(observation("Patient?identifier=urn:test|one&_count=1", "1111-1", "2024-01-03"))),
+			http.StatusBadRequest, "_count"},
+		{"a placeholder that names no entry", transaction(postEntry(observation("urn:uuid:5d2c7c0e-1b9a-4a55-9f6e-2f0d8e7b1c44", "1111-1", "2024-01-03"))),
+			http.StatusBadRequest, "names no fullUrl"},
+	} {
+		s.do("POST", "/", c.bundle).wantOutcome(t, c.status, c.says)
+	}
+	if r := s.do("GET", "/Observation?code=1111-1", nil).wantStatus(t, http.StatusOK); str(r.JSON, "total") != "0" {
+		t.Errorf("a failed transaction wrote an Observation: %s", r.Body)
+	}
+	if r := s.do("GET", "/Patient?family=Again", nil).wantStatus(t, http.StatusOK); str(r.JSON, "total") != "0" {
+		t.Errorf("a failed transaction wrote a Patient: %s", r.Body)
+	}
+}
