@@ -100,6 +100,26 @@ func uniqueFullURLs(raw []any) error {
 	return nil
 }
 
+// distinctWrites refuses a transaction that writes one resource twice
+// (FHIR: when the identities of its deletes, creates and updates overlap,
+// conditional ones once resolved, the transaction SHALL fail): the order
+// the entries would apply in is not the client's to choose.
+func distinctWrites(entries []entryIn) error {
+	first := map[string]int{}
+	for i, e := range entries {
+		if e.ID == "" || e.Existing != nil || e.NoMatch || e.Method == http.MethodGet {
+			continue
+		}
+		k := e.Type + "/" + e.ID
+		if j, dup := first[k]; dup {
+			return bundleEntryError(http.StatusBadRequest, "invalid", i,
+				"%s %s is written by entry[%d] too: a transaction may delete, create or update a resource once", e.Method, k, j)
+		}
+		first[k] = i
+	}
+	return nil
+}
+
 func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error) {
 	bad := func(format string, args ...any) (entryIn, error) {
 		return entryIn{}, bundleEntryError(http.StatusBadRequest, "invalid", i, format, args...)
@@ -217,6 +237,9 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 			release()
 		}
 	}()
+	if err := distinctWrites(entries); err != nil {
+		return err
+	}
 	if err := s.resolveSearchReferences(c.Request().Context(), entries, ids); err != nil {
 		return err
 	}

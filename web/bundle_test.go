@@ -102,3 +102,36 @@ func TestBundleRefusesRepeatedFullURL(t *testing.T) {
 		t.Fatalf("a batch with one fullUrl for two versions: %s", r.Body)
 	}
 }
+
+// TestTransactionWritesEachResourceOnce: a transaction whose entries
+// write one resource twice (also once its conditional entries are
+// resolved) fails and writes nothing.
+func TestTransactionWritesEachResourceOnce(t *testing.T) {
+	s := mustServer(t)
+	p := patient("Once")
+	p["id"] = "once-1"
+	p["identifier"] = []any{map[string]any{"system": "urn:test", "value": "once"}}
+	s.do("PUT", "/Patient/once-1", p).wantStatus(t, http.StatusCreated)
+	put := func(active bool) map[string]any {
+		q := patient("Once")
+		q["id"], q["active"] = "once-1", active
+		return map[string]any{"resource": q, "request": map[string]any{"method": "PUT", "url": "Patient/once-1"}}
+	}
+	for _, entries := range map[string][]any{
+		"update and delete": {put(true), map[string]any{"request": map[string]any{"method": "DELETE", "url": "Patient/once-1"}}},
+		"two updates":       {put(true), put(false)},
+		"an update and a conditional delete of it": {put(true),
+			map[string]any{"request": map[string]any{"method": "DELETE", "url": "Patient?identifier=urn:test|once"}}},
+	} {
+		tx := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries}
+		s.do("POST", "/", tx).wantOutcome(t, http.StatusBadRequest, "Bundle.entry[1]", "Patient/once-1 is written by entry[0] too")
+	}
+	r := s.do("GET", "/Patient/once-1", nil).wantStatus(t, http.StatusOK)
+	if v := str(r.JSON, "meta", "versionId"); v != "1" {
+		t.Fatalf("a refused transaction wrote Patient/once-1: version %s", v)
+	}
+	// a read of a resource the transaction writes is not a second write
+	tx := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		map[string]any{"request": map[string]any{"method": "GET", "url": "Patient/once-1"}}, put(true)}}
+	s.do("POST", "/", tx).wantStatus(t, http.StatusOK)
+}
