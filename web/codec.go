@@ -109,6 +109,17 @@ func (s *Server) readJSON(c echo.Context) (map[string]any, error) {
 			return nil, errorf(http.StatusUnsupportedMediaType, "not-supported", "Content-Type %q is not supported: send application/fhir+json", ct)
 		}
 	}
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeObject(body)
+}
+
+// readBody reads a request's body, whose size limits caps: too large a
+// body, one that does not arrive in time and a broken one each get their
+// own error.
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -120,7 +131,7 @@ func (s *Server) readJSON(c echo.Context) (map[string]any, error) {
 		}
 		return nil, errorf(http.StatusBadRequest, "invalid", "cannot read request body: %v", err)
 	}
-	return decodeObject(body)
+	return body, nil
 }
 
 // formBodyOnly refuses a POST _search whose body is not a form: the
@@ -131,13 +142,9 @@ func formBodyOnly(r *http.Request) error {
 	if mt, _, err := mime.ParseMediaType(ct); err == nil && (mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data") {
 		return nil
 	}
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return mbe
-		}
-		return errorf(http.StatusBadRequest, "invalid", "cannot read request body: %v", err)
+		return err
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		return errorf(http.StatusUnsupportedMediaType, "not-supported",

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 
@@ -75,13 +74,9 @@ func (s *Server) patchHTTP(c echo.Context) error {
 	var p patcher
 	switch {
 	case mt == jsonPatchType:
-		raw, err := io.ReadAll(r.Body)
+		raw, err := readBody(r)
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return mbe
-			}
-			return errorf(http.StatusBadRequest, "invalid", "cannot read request body: %v", err)
+			return err
 		}
 		if p, err = jsonPatcher(raw); err != nil {
 			return err
