@@ -5,13 +5,6 @@ import (
 	"testing"
 )
 
-// identified is a Patient with one identifier of system urn:test.
-func identified(family, id string) map[string]any {
-	p := patient(family)
-	p["identifier"] = []any{map[string]any{"system": "urn:test", "value": id}}
-	return p
-}
-
 func postEntry(res map[string]any, extra ...string) map[string]any {
 	req := map[string]any{"method": "POST", "url": res["resourceType"]}
 	for i := 0; i+1 < len(extra); i += 2 {
@@ -31,9 +24,9 @@ func transaction(entries ...any) map[string]any {
 // fails it with 400.
 func TestTransactionConditionalReferences(t *testing.T) {
 	s := mustServer(t)
-	stored := str(s.do("POST", "/Patient", identified("Stored", "one")).wantStatus(t, http.StatusCreated).JSON, "id")
+	stored := str(s.do("POST", "/Patient", patientWithID("Stored", "one")).wantStatus(t, http.StatusCreated).JSON, "id")
 	for range 2 {
-		s.do("POST", "/Patient", identified("Twin", "two")).wantStatus(t, http.StatusCreated)
+		s.do("POST", "/Patient", patientWithID("Twin", "two")).wantStatus(t, http.StatusCreated)
 	}
 
 	// a stored resource
@@ -45,7 +38,7 @@ func TestTransactionConditionalReferences(t *testing.T) {
 	// a resource the same transaction creates, with the search its
 	// conditional create uses; and a second reference to it
 	r = s.do("POST", "/", transaction(
-		postEntry(identified("New", "three"), "ifNoneExist", "identifier=urn:test|three"),
+		postEntry(patientWithID("New", "three"), "ifNoneExist", "identifier=urn:test|three"),
 		postEntry(observation("Patient?identifier=urn:test|three", "8867-4", "2024-01-02")),
 		postEntry(observation("Patient?identifier=urn:test|three", "8310-5", "2024-01-02")),
 	)).wantStatus(t, http.StatusOK)
@@ -67,7 +60,7 @@ func TestTransactionConditionalReferences(t *testing.T) {
 		{"two stored matches", transaction(postEntry(observation("Patient?identifier=urn:test|two", "1111-1", "2024-01-03"))),
 			http.StatusPreconditionFailed, "matches 2 resources"},
 		{"a stored match and a created one", transaction(
-			postEntry(identified("Again", "one")),
+			postEntry(patientWithID("Again", "one")),
 			postEntry(observation("Patient?identifier=urn:test|one", "1111-1", "2024-01-03"))),
 			http.StatusPreconditionFailed, "matches 2 resources"},
 		{"a search that pages", transaction(postEntry(observation("Patient?identifier=urn:test|one&_count=1", "1111-1", "2024-01-03"))),
