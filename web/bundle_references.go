@@ -15,10 +15,15 @@ import (
 // reference it cannot rewrite fails.
 
 // forEachReference calls fn with every Reference.reference string of v and
-// stores what fn returns in its place.
+// stores what fn returns in its place. It does not enter a Bundle (the
+// resource written, or one inside it): the references of a document or
+// other Bundle stored as a resource are its own, resolved within it.
 func forEachReference(v any, fn func(string) string) {
 	switch x := v.(type) {
 	case map[string]any:
+		if x["resourceType"] == "Bundle" {
+			return
+		}
 		for k, child := range x {
 			if s, ok := child.(string); ok && k == "reference" {
 				x[k] = fn(s)

@@ -77,3 +77,24 @@ func TestTransactionConditionalReferences(t *testing.T) {
 		t.Errorf("a failed transaction wrote a Patient: %s", r.Body)
 	}
 }
+
+// TestTransactionLeavesNestedBundlesAlone: a document Bundle written by a
+// transaction keeps its own urn:uuid references, which name its entries,
+// not the transaction's.
+func TestTransactionLeavesNestedBundlesAlone(t *testing.T) {
+	s := mustServer(t)
+	const inner = "urn:uuid:0b7e2d7a-55e2-4c3b-8a9e-6f1f3d2c4b10"
+	doc := map[string]any{"resourceType": "Bundle", "type": "document", "timestamp": "2024-01-01T00:00:00Z",
+		"identifier": map[string]any{"system": "urn:test", "value": "doc-1"},
+		"entry": []any{
+			map[string]any{"fullUrl": "urn:uuid:3f9d2b1c-7a44-4c55-9e1d-2b6c8a0f5e21", "resource": map[string]any{
+				"resourceType": "Composition", "status": "final", "type": map[string]any{"text": "note"},
+				"date": "2024-01-01", "title": "t", "author": []any{map[string]any{"reference": inner}},
+				"subject": map[string]any{"reference": inner}}},
+			map[string]any{"fullUrl": inner, "resource": patient("Inner")},
+		}}
+	r := s.do("POST", "/", transaction(postEntry(doc))).wantStatus(t, http.StatusOK)
+	if got := str(r.JSON, "entry", 0, "resource", "entry", 0, "resource", "subject", "reference"); got != inner {
+		t.Fatalf("the document's reference became %q, want %q: %s", got, inner, r.Body)
+	}
+}
