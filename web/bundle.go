@@ -221,7 +221,7 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 			if e.FullURL != "" {
 				ids[e.FullURL] = e.Type + "/" + e.ID
 			}
-		case http.MethodPut:
+		case http.MethodPut, http.MethodPatch:
 			if e.FullURL != "" {
 				ids[e.FullURL] = e.Type + "/" + e.ID
 			}

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/base64"
 	"net/http"
 	"testing"
 )
@@ -96,5 +97,22 @@ func TestTransactionLeavesNestedBundlesAlone(t *testing.T) {
 	r := s.do("POST", "/", transaction(postEntry(doc))).wantStatus(t, http.StatusOK)
 	if got := str(r.JSON, "entry", 0, "resource", "entry", 0, "resource", "subject", "reference"); got != inner {
 		t.Fatalf("the document's reference became %q, want %q: %s", got, inner, r.Body)
+	}
+}
+
+// TestTransactionPlaceholderOfAPatch: the fullUrl of a PATCH entry names
+// the patched resource, as that of a PUT entry does.
+func TestTransactionPlaceholderOfAPatch(t *testing.T) {
+	s := mustServer(t)
+	id := str(s.do("POST", "/Patient", patient("Patched")).wantStatus(t, http.StatusCreated).JSON, "id")
+	const u = "urn:uuid:9c0d4a51-2e3f-4b6a-8d7c-1e2f3a4b5c6d"
+	patch := map[string]any{"resourceType": "Binary", "contentType": "application/json-patch+json",
+		"data": base64.StdEncoding.EncodeToString([]byte(`[{"op":"replace","path":"/gender","value":"male"}]`))}
+	r := s.do("POST", "/", transaction(
+		map[string]any{"fullUrl": u, "resource": patch, "request": map[string]any{"method": "PATCH", "url": "Patient/" + id}},
+		postEntry(observation(u, "8867-4", "2024-01-04")),
+	)).wantStatus(t, http.StatusOK)
+	if got := str(r.JSON, "entry", 1, "resource", "subject", "reference"); got != "Patient/"+id {
+		t.Fatalf("a reference to a PATCH entry's fullUrl became %q, want Patient/%s", got, id)
 	}
 }
