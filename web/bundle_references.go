@@ -129,7 +129,8 @@ func (s *Server) resolveSearchReferences(ctx context.Context, entries []entryIn,
 // referenceTargets is the Type/id of each resource cond finds once the
 // transaction is written: the stored matches the caller may read, less
 // those the transaction writes or deletes, plus the resources it writes
-// that match.
+// that match (a chain in cond followed through the stored resources the
+// caller may read).
 func (s *Server) referenceTargets(ctx context.Context, cond *condition, entries []entryIn) ([]string, error) {
 	touched := map[string]bool{}
 	for _, e := range entries {
@@ -151,7 +152,7 @@ func (s *Server) referenceTargets(ctx context.Context, cond *condition, entries 
 		if e.Type != cond.q.Type || e.Resource == nil || e.Existing != nil || e.NoMatch || e.Method == http.MethodDelete {
 			continue
 		}
-		ok, err := cond.q.Match(e.Resource)
+		ok, err := cond.q.MatchLinked(ctx, e.Resource, linkResolver{s})
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,8 @@ func transaction(entries ...any) map[string]any {
 func TestTransactionConditionalReferences(t *testing.T) {
 	s := mustServer(t)
 	stored := str(s.do("POST", "/Patient", patientWithID("Stored", "one")).wantStatus(t, http.StatusCreated).JSON, "id")
+	org := str(s.do("POST", "/Organization", map[string]any{"resourceType": "Organization", "name": "RefOrg"}).wantStatus(t, http.StatusCreated).JSON, "id")
+	s.do("POST", "/Patient", withOrganization(patientWithID("Chained", "chained-1"), org)).wantStatus(t, http.StatusCreated)
 	for range 2 {
 		s.do("POST", "/Patient", patientWithID("Twin", "two")).wantStatus(t, http.StatusCreated)
 	}
@@ -66,6 +68,10 @@ func TestTransactionConditionalReferences(t *testing.T) {
 			http.StatusPreconditionFailed, "matches 2 resources"},
 		{"a search that pages", transaction(postEntry(observation("Patient?identifier=urn:test|one&_count=1", "1111-1", "2024-01-03"))),
 			http.StatusBadRequest, "_count"},
+		{"a chained search, a stored match and a created one", transaction(
+			postEntry(withOrganization(patientWithID("Chained", "chained-2"), org)),
+			postEntry(observation("Patient?organization.name=RefOrg", "1111-1", "2024-01-03"))),
+			http.StatusPreconditionFailed, "matches 2 resources"},
 		{"a placeholder that names no entry", transaction(postEntry(observation("urn:uuid:5d2c7c0e-1b9a-4a55-9f6e-2f0d8e7b1c44", "1111-1", "2024-01-03"))),
 			http.StatusBadRequest, "names no fullUrl"},
 	} {
@@ -115,4 +121,9 @@ func TestTransactionPlaceholderOfAPatch(t *testing.T) {
 	if got := str(r.JSON, "entry", 1, "resource", "subject", "reference"); got != "Patient/"+id {
 		t.Fatalf("a reference to a PATCH entry's fullUrl became %q, want Patient/%s", got, id)
 	}
+}
+
+func withOrganization(p map[string]any, org string) map[string]any {
+	p["managingOrganization"] = map[string]any{"reference": "Organization/" + org}
+	return p
 }
