@@ -15,13 +15,16 @@ import (
 //	                           the HL7 schema's 146-way oneOf);
 //	"fhirRequired": [[a, _a]]  at least one name of each group must be
 //	                           present (required primitives may be given as
-//	                           _name only, and required choices as any type).
+//	                           _name only, and required choices as any type);
+//	"fhirChoice": [[aX, aY]]   the names of a choice element: at most one of
+//	                           each group (with its _name) may be present.
 const vocabURL = "urn:fhirsub:fhir-vocabulary"
 
 const vocabMetaSchema = `{
 	"properties": {
 		"fhirResource": {"type": "boolean"},
-		"fhirRequired": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}
+		"fhirRequired": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+		"fhirChoice": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}
 	}
 }`
 
@@ -45,11 +48,28 @@ func compileKeywords(_ *jsonschema.CompilerContext, obj map[string]any) (jsonsch
 	if v, ok := obj["fhirResource"].(bool); ok && v {
 		return resourceKeyword{}, nil
 	}
-	groups, ok := obj["fhirRequired"].([]any)
-	if !ok {
+	req, choices := nameGroups(obj["fhirRequired"]), nameGroups(obj["fhirChoice"])
+	switch {
+	case req == nil && choices == nil:
 		return nil, nil
+	case choices == nil:
+		return requiredKeyword(req), nil
 	}
-	var req requiredKeyword
+	k := objectKeywords{required: req}
+	for _, g := range choices {
+		c := choiceGroup{names: g}
+		for _, name := range g {
+			c.extNames = append(c.extNames, "_"+name)
+		}
+		k.choices = append(k.choices, c)
+	}
+	return k, nil
+}
+
+// nameGroups reads a keyword's groups of property names (nil when absent).
+func nameGroups(v any) [][]string {
+	groups, _ := v.([]any)
+	var out [][]string
 	for _, g := range groups {
 		names, _ := g.([]any)
 		var group []string
@@ -57,9 +77,57 @@ func compileKeywords(_ *jsonschema.CompilerContext, obj map[string]any) (jsonsch
 			s, _ := n.(string)
 			group = append(group, s)
 		}
-		req = append(req, group)
+		out = append(out, group)
 	}
-	return req, nil
+	return out
+}
+
+// objectKeywords are the FHIR keywords of an object type with choices.
+type objectKeywords struct {
+	required requiredKeyword
+	choices  []choiceGroup
+}
+
+// choiceGroup is the JSON names of one choice element, each also with the
+// _name of a primitive's id and extensions.
+type choiceGroup struct {
+	names, extNames []string
+}
+
+// given reports whether obj has the group's i-th name, as a value or as
+// its _name.
+func (g choiceGroup) given(obj map[string]any, i int) bool {
+	if _, ok := obj[g.names[i]]; ok {
+		return true
+	}
+	_, ok := obj[g.extNames[i]]
+	return ok
+}
+
+func (k objectKeywords) Validate(ctx *jsonschema.ValidatorContext, v any) {
+	k.required.Validate(ctx, v)
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	for _, g := range k.choices {
+		n := 0
+		for i := range g.names {
+			if g.given(obj, i) {
+				n++
+			}
+		}
+		if n < 2 {
+			continue
+		}
+		var present []string
+		for i, name := range g.names {
+			if g.given(obj, i) {
+				present = append(present, name)
+			}
+		}
+		ctx.AddError(&choiceKind{names: present})
+	}
 }
 
 // resourceKeyword validates a nested resource.
@@ -111,6 +179,15 @@ type fhirKind struct{ msg string }
 func (*fhirKind) KeywordPath() []string { return []string{"fhirResource"} }
 
 func (k *fhirKind) LocalizedString(*message.Printer) string { return k.msg }
+
+// choiceKind reports a choice element given under several types.
+type choiceKind struct{ names []string }
+
+func (*choiceKind) KeywordPath() []string { return []string{"fhirChoice"} }
+
+func (k *choiceKind) LocalizedString(*message.Printer) string {
+	return strings.Join(k.names, " and ") + " are given, but a choice element takes one type"
+}
 
 // missingKind reports a required element that is absent.
 type missingKind struct{ names []string }

@@ -84,7 +84,11 @@ type model struct {
 	// of which at least one must be present (primitives and choices with
 	// min >= 1, which the HL7 schema cannot require).
 	required map[string][][]string
-	notes    []string
+	// choices lists, per schema definition, the JSON property names of
+	// each choice element (valueString, valueInteger, …): at most one of
+	// them may be present, which the HL7 schema does not say.
+	choices map[string][][]string
+	notes   []string
 }
 
 func loadModel(src string) (*model, error) {
@@ -94,6 +98,7 @@ func loadModel(src string) (*model, error) {
 		defOf:      map[string]string{},
 		keep:       map[string]map[string]bool{},
 		required:   map[string][][]string{},
+		choices:    map[string][][]string{},
 	}
 	for _, f := range []string{"profiles-types.json", "profiles-resources.json"} {
 		var b struct {
@@ -267,6 +272,9 @@ func (m *model) walk(sd *structureDefinition) error {
 			}
 			if ed.Min > 0 && (e.Choice || m.primitives[e.Types[0]]) {
 				m.required[def] = append(m.required[def], group)
+			}
+			if e.Choice && len(jsonNames) > 1 {
+				m.choices[def] = append(m.choices[def], jsonNames)
 			}
 		}
 		if backbone {

@@ -18,6 +18,8 @@ import (
 //     against the schema of its own resourceType;
 //   - "fhirRequired": groups of property names of which one must be present,
 //     for required primitives (value or _value) and required choices;
+//   - "fhirChoice": the property names of each choice element, of which at
+//     most one may be present (with its _name for a primitive type);
 //   - integer, positiveInt and unsignedInt typed "integer" with their bounds,
 //     xhtml typed "string", and patterns on non-string types removed (the
 //     HL7 schema gives "number" and "boolean" types patterns, which JSON
@@ -42,6 +44,9 @@ func (m *model) schema() (map[string]any, error) {
 		}
 		if groups := m.required[def]; len(groups) > 0 {
 			obj["fhirRequired"] = groups
+		}
+		if groups := m.choices[def]; len(groups) > 0 {
+			obj["fhirChoice"] = groups
 		}
 	}
 	m.defs["ResourceList"] = map[string]any{"fhirResource": true}

@@ -1,0 +1,48 @@
+package schema_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/fhirsub/fhirsub/conformance/schema"
+)
+
+// TestChoiceTakesOneType: a choice element (value[x], effective[x], …)
+// given under two types is refused where it stands, also inside an
+// extension or a backbone element; one type, with or without its _name,
+// passes.
+func TestChoiceTakesOneType(t *testing.T) {
+	for _, c := range []struct {
+		body, path, msg string // msg "" = valid
+	}{
+		{`{"resourceType":"Patient","extension":[{"url":"http://e","valueString":"v","valueInteger":1}]}`,
+			"Patient.extension[0]", "valueInteger and valueString are given, but a choice element takes one type"},
+		{`{"resourceType":"Patient","extension":[{"url":"http://e","valueString":"v","_valueBoolean":{"extension":[{"url":"http://f","valueCode":"x"}]}}]}`,
+			"Patient.extension[0]", "valueBoolean and valueString are given"},
+		{`{"resourceType":"Observation","status":"final","code":{"text":"x"},"effectiveDateTime":"2024-01-01","effectivePeriod":{"start":"2024-01-01"}}`,
+			"Observation", "effectiveDateTime and effectivePeriod are given"},
+		{`{"resourceType":"Observation","status":"final","code":{"text":"x"},"component":[{"code":{"text":"c"},"valueQuantity":{"value":1},"valueString":"s"}]}`,
+			"Observation.component[0]", "valueQuantity and valueString are given"},
+		{`{"resourceType":"Patient","deceasedBoolean":true,"deceasedDateTime":"2020-01-01"}`, "Patient", "deceasedBoolean and deceasedDateTime are given"},
+		{`{"resourceType":"Patient","extension":[{"url":"http://e","valueString":"v","_valueString":{"id":"a"}}]}`, "", ""},
+		{`{"resourceType":"Patient","extension":[{"url":"http://e","_valueString":{"extension":[{"url":"http://f","valueCode":"x"}]}}]}`, "", ""},
+		{`{"resourceType":"Observation","status":"final","code":{"text":"x"},"effectivePeriod":{"start":"2024-01-01"},"valueString":"s"}`, "", ""},
+	} {
+		err := schema.Validate(decode(t, c.body))
+		if c.msg == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.body, err)
+			}
+			continue
+		}
+		var se *schema.Error
+		if !errors.As(err, &se) || len(se.Issues) != 1 {
+			t.Errorf("%s: err = %v; want one issue", c.body, err)
+			continue
+		}
+		if is := se.Issues[0]; is.Path != c.path || !strings.Contains(is.Message, c.msg) {
+			t.Errorf("%s: issue %s: %s; want %s: …%s…", c.body, is.Path, is.Message, c.path, c.msg)
+		}
+	}
+}
