@@ -69,6 +69,8 @@ func badInputCases(env badInputEnv) []badCase {
 		{name: "a choice element under two types", method: "POST", path: "/Patient",
 			body:   []byte(`{"resourceType":"Patient","extension":[{"url":"http://example.org/e","valueString":"v","valueInteger":1}]}`),
 			status: 400, issue: "structure", diag: "a choice element takes one type"},
+		{name: "an empty object as an element", method: "POST", path: "/Patient", body: []byte(`{"resourceType":"Patient","name":[{}]}`),
+			status: 400, issue: "structure", diag: "object must not be empty"},
 		{name: "JSON null body", method: "POST", path: "/Patient", body: []byte(`null`), status: 400, issue: "invalid"},
 		{name: "trailing garbage after the resource", method: "POST", path: "/Patient",
 			body: []byte(`{"resourceType":"Patient"} {"resourceType":"Patient"}`), status: 400, issue: "invalid"},

@@ -46,3 +46,23 @@ func TestChoiceTakesOneType(t *testing.T) {
 		}
 	}
 }
+
+// TestNoEmptyObjects: FHIR JSON has no empty objects (ele-1), neither
+// an element nor a primitive's _name.
+func TestNoEmptyObjects(t *testing.T) {
+	for _, c := range []struct{ body, path string }{
+		{`{"resourceType":"Patient","name":[{}]}`, "Patient.name[0]"},
+		{`{"resourceType":"Patient","_active":{}}`, "Patient._active"},
+		{`{"resourceType":"Observation","status":"final","code":{}}`, "Observation.code"},
+		{`{"resourceType":"Patient","contact":[{"name":{"family":"x"},"period":{}}]}`, "Patient.contact[0].period"},
+	} {
+		err := schema.Validate(decode(t, c.body))
+		var se *schema.Error
+		if !errors.As(err, &se) || len(se.Issues) != 1 || se.Issues[0].Path != c.path || !strings.Contains(se.Issues[0].Message, "must not be empty") {
+			t.Errorf("%s: %v; want one issue at %s: object must not be empty", c.body, err, c.path)
+		}
+	}
+	if err := schema.Validate(decode(t, `{"resourceType":"Patient","name":[{"family":"x"}],"_active":{"id":"a"}}`)); err != nil {
+		t.Errorf("a valid Patient: %v", err)
+	}
+}

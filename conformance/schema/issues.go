@@ -81,6 +81,8 @@ func leafIssues(rt string, e *jsonschema.ValidationError) []Issue {
 		return []Issue{{Path: path, Message: fmt.Sprintf("%s does not match the pattern %s", show(k.Got), k.Want)}}
 	case *kind.MinItems:
 		return []Issue{{Path: path, Message: "array must not be empty"}}
+	case *kind.MinProperties:
+		return []Issue{{Path: path, Message: "object must not be empty (an element has a value or children)"}}
 	case *kind.Minimum:
 		return []Issue{{Path: path, Message: fmt.Sprintf("value %s must be at least %s", k.Got.RatString(), k.Want.RatString())}}
 	default:

@@ -26,7 +26,8 @@ import (
 //     Schema ignores and two of which are malformed);
 //   - "minItems": 1 on every array (FHIR JSON forbids empty arrays);
 //   - "type": "object" on every definition with properties (the HL7 schema
-//     lets an array or a string pass where a complex type belongs).
+//     lets an array or a string pass where a complex type belongs), with
+//     "minProperties": 1 (FHIR JSON has no empty objects).
 func (m *model) schema() (map[string]any, error) {
 	for def, keep := range m.keep {
 		if schemaOverStructure[def] {
@@ -89,6 +90,9 @@ func (m *model) schema() (map[string]any, error) {
 				// The HL7 schema gives complex types no "type", so that
 				// an array or a string passes where an object belongs.
 				obj["type"] = "object"
+				// FHIR JSON has no empty objects (ele-1: an element
+				// has a value or children).
+				obj["minProperties"] = 1
 			}
 		}
 	}
