@@ -66,3 +66,30 @@ func TestNoEmptyObjects(t *testing.T) {
 		t.Errorf("a valid Patient: %v", err)
 	}
 }
+
+// TestExtensionValueOrExtensions: ext-1, an extension has nested
+// extensions or a value, one of the two.
+func TestExtensionValueOrExtensions(t *testing.T) {
+	for _, c := range []struct{ body, path, msg string }{
+		{`{"resourceType":"Patient","extension":[{"url":"http://e"}]}`, "Patient.extension[0]", "an extension needs nested extensions or a value (ext-1)"},
+		{`{"resourceType":"Patient","extension":[{"url":"http://e","valueString":"v","extension":[{"url":"a","valueCode":"c"}]}]}`,
+			"Patient.extension[0]", "an extension has nested extensions or a value, not both (ext-1)"},
+		{`{"resourceType":"Patient","_active":{"extension":[{"url":"http://e"}]}}`, "Patient._active.extension[0]", "(ext-1)"},
+		{`{"resourceType":"Patient","modifierExtension":[{"url":"http://e"}]}`, "Patient.modifierExtension[0]", "(ext-1)"},
+	} {
+		err := schema.Validate(decode(t, c.body))
+		var se *schema.Error
+		if !errors.As(err, &se) || len(se.Issues) != 1 || se.Issues[0].Path != c.path || !strings.Contains(se.Issues[0].Message, c.msg) {
+			t.Errorf("%s: %v; want one issue at %s: %s", c.body, err, c.path, c.msg)
+		}
+	}
+	for _, ok := range []string{
+		`{"resourceType":"Patient","extension":[{"url":"http://e","valueString":"v"}]}`,
+		`{"resourceType":"Patient","extension":[{"url":"http://e","extension":[{"url":"a","valueCode":"c"},{"url":"b","valueInteger":1}]}]}`,
+		`{"resourceType":"Patient","extension":[{"url":"http://e","_valueString":{"extension":[{"url":"http://d","valueCode":"masked"}]}}]}`,
+	} {
+		if err := schema.Validate(decode(t, ok)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

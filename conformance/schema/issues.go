@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,6 +61,9 @@ func leafIssues(rt string, e *jsonschema.ValidationError) []Issue {
 		}
 		return out
 	case *missingKind:
+		if slices.Contains(k.names, "extension") {
+			return []Issue{{Path: path, Message: ext1Missing}}
+		}
 		names := k.elementNames()
 		if len(names) == 1 {
 			return []Issue{{Path: path + "." + names[0], Message: "required element is missing"}}

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -186,8 +187,17 @@ type choiceKind struct{ names []string }
 func (*choiceKind) KeywordPath() []string { return []string{"fhirChoice"} }
 
 func (k *choiceKind) LocalizedString(*message.Printer) string {
+	if slices.Contains(k.names, "extension") {
+		return ext1Both
+	}
 	return strings.Join(k.names, " and ") + " are given, but a choice element takes one type"
 }
+
+// The messages of ext-1, whose group is extension with value[x].
+const (
+	ext1Missing = "an extension needs nested extensions or a value (ext-1)"
+	ext1Both    = "an extension has nested extensions or a value, not both (ext-1)"
+)
 
 // missingKind reports a required element that is absent.
 type missingKind struct{ names []string }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -19,7 +20,9 @@ import (
 //   - "fhirRequired": groups of property names of which one must be present,
 //     for required primitives (value or _value) and required choices;
 //   - "fhirChoice": the property names of each choice element, of which at
-//     most one may be present (with its _name for a primitive type);
+//     most one may be present (with its _name for a primitive type); for
+//     Extension, "extension" joins value[x]'s group, in fhirRequired too
+//     (ext-1: nested extensions or a value, one of the two);
 //   - integer, positiveInt and unsignedInt typed "integer" with their bounds,
 //     xhtml typed "string", and patterns on non-string types removed (the
 //     HL7 schema gives "number" and "boolean" types patterns, which JSON
@@ -48,6 +51,20 @@ func (m *model) schema() (map[string]any, error) {
 		}
 		if groups := m.choices[def]; len(groups) > 0 {
 			obj["fhirChoice"] = groups
+		}
+		if def == "Extension" {
+			// ext-1: an extension has nested extensions or a value,
+			// one of the two
+			if len(m.choices[def]) != 1 {
+				return nil, fmt.Errorf("schema Extension: want one choice (value[x]), got %d", len(m.choices[def]))
+			}
+			group := append([]string{"extension"}, m.choices[def][0]...)
+			obj["fhirChoice"] = [][]string{group}
+			need := slices.Clone(group) // a primitive value may be given as _name only
+			for _, n := range group[1:] {
+				need = append(need, "_"+n)
+			}
+			obj["fhirRequired"] = append(m.required[def], need)
 		}
 	}
 	m.defs["ResourceList"] = map[string]any{"fhirResource": true}
