@@ -8,6 +8,27 @@ import (
 	"github.com/fhirsub/fhirsub/conformance/schema"
 )
 
+// wantIssue validates body and checks that it gives one issue, at path,
+// whose message holds msg; with msg "", that body is valid.
+func wantIssue(t *testing.T, body, path, msg string) {
+	t.Helper()
+	err := schema.Validate(decode(t, body))
+	if msg == "" {
+		if err != nil {
+			t.Errorf("%s: %v", body, err)
+		}
+		return
+	}
+	var se *schema.Error
+	if !errors.As(err, &se) || len(se.Issues) != 1 {
+		t.Errorf("%s: err = %v; want one issue", body, err)
+		return
+	}
+	if is := se.Issues[0]; is.Path != path || !strings.Contains(is.Message, msg) {
+		t.Errorf("%s: issue %s: %s; want %s: …%s…", body, is.Path, is.Message, path, msg)
+	}
+}
+
 // TestCalendarDays: the patterns of date, dateTime and instant allow a
 // 30th of February; such a value is refused with a message that names
 // the month's length, and every day that exists passes.
@@ -29,20 +50,6 @@ func TestCalendarDays(t *testing.T) {
 		{`{"resourceType":"Patient","deceasedDateTime":"2021-04-30T23:59:60Z"}`, "", ""}, // a leap second: the pattern allows it
 		{`{"resourceType":"Patient","deceasedDateTime":"2021-01-31T10:00:00+14:00"}`, "", ""},
 	} {
-		err := schema.Validate(decode(t, c.body))
-		if c.msg == "" {
-			if err != nil {
-				t.Errorf("%s: %v", c.body, err)
-			}
-			continue
-		}
-		var se *schema.Error
-		if !errors.As(err, &se) || len(se.Issues) != 1 {
-			t.Errorf("%s: err = %v; want one issue", c.body, err)
-			continue
-		}
-		if is := se.Issues[0]; is.Path != c.path || !strings.Contains(is.Message, c.msg) {
-			t.Errorf("%s: issue %s: %s; want %s: …%s…", c.body, is.Path, is.Message, c.path, c.msg)
-		}
+		wantIssue(t, c.body, c.path, c.msg)
 	}
 }
