@@ -2,11 +2,13 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
@@ -89,6 +91,10 @@ func (s *Server) read(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	q, err := readShape(c, t)
+	if err != nil {
+		return err
+	}
 	res, err := s.store.Read(c.Request().Context(), t, id)
 	if err != nil {
 		return s.goneOrHidden(c.Request().Context(), t, id, err)
@@ -96,11 +102,15 @@ func (s *Server) read(c echo.Context) error {
 	if err := s.authorizeRead(c.Request().Context(), res); err != nil {
 		return err
 	}
-	return s.respondResource(c, http.StatusOK, res)
+	return s.respondResource(c, res, q)
 }
 
 func (s *Server) vread(c echo.Context) error {
 	t, id, err := s.typeAndID(c)
+	if err != nil {
+		return err
+	}
+	q, err := readShape(c, t)
 	if err != nil {
 		return err
 	}
@@ -119,7 +129,26 @@ func (s *Server) vread(c echo.Context) error {
 		setVersionHeaders(c, res)
 		return errorf(http.StatusGone, "deleted", "version %s of %s/%s is a deletion", vid, t, id)
 	}
-	return s.respondResource(c, http.StatusOK, res)
+	return s.respondResource(c, res, q)
+}
+
+// readShape is the subset a read asks for with _summary or _elements, as
+// a search gives it (nil for the whole resource); _summary=count has no
+// meaning on a read.
+func readShape(c echo.Context, t string) (*search.Query, error) {
+	params := url.Values{}
+	for k, vs := range c.QueryParams() {
+		if k == "_summary" || k == "_elements" {
+			params[k] = vs
+		}
+	}
+	if len(params) == 0 {
+		return nil, nil
+	}
+	if params.Get("_summary") == "count" {
+		return nil, errorf(http.StatusBadRequest, "invalid", "_summary=count has no meaning on a read")
+	}
+	return search.Parse(t, params)
 }
 
 func (s *Server) update(c echo.Context) error {
@@ -189,9 +218,16 @@ func (s *Server) delete(c echo.Context) error {
 }
 
 // respondResource sends a stored version with its ETag and Last-Modified.
-func (s *Server) respondResource(c echo.Context, status int, res *fhirstore.Resource) error {
+func (s *Server) respondResource(c echo.Context, res *fhirstore.Resource, q *search.Query) error {
+	body := s.shown(res)
+	if q != nil {
+		var err error
+		if body, err = shape(q, body); err != nil {
+			return err
+		}
+	}
 	setVersionHeaders(c, res)
-	return c.Blob(status, fhirJSON, s.shown(res))
+	return c.Blob(http.StatusOK, fhirJSON, body)
 }
 
 // respondWrite answers a create or update honouring Prefer: return=….

@@ -158,3 +158,44 @@ func TestMetadataAndHealth(t *testing.T) {
 	s.do("GET", "/healthz", nil).wantStatus(t, http.StatusOK)
 	s.do("GET", "/readyz", nil).wantStatus(t, http.StatusOK)
 }
+
+// TestReadSubsets: a read and a vread give the subset _summary or
+// _elements asks for, tagged SUBSETTED as a search's entries are.
+func TestReadSubsets(t *testing.T) {
+	s := mustServer(t)
+	p := patient("Subset")
+	p["text"] = map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml">Subset</div>`}
+	p["maritalStatus"] = map[string]any{"text": "single"}
+	id := str(s.do("POST", "/Patient", p).wantStatus(t, http.StatusCreated).JSON, "id")
+	for _, path := range []string{"/Patient/" + id, "/Patient/" + id + "/_history/1"} {
+		for _, c := range []struct {
+			query      string
+			keep, drop []string
+		}{
+			{"_elements=name", []string{"name", "id", "meta"}, []string{"gender", "birthDate", "text", "maritalStatus"}},
+			{"_summary=true", []string{"name", "gender", "birthDate"}, []string{"text", "maritalStatus"}},
+			{"_summary=data", []string{"name", "maritalStatus"}, []string{"text"}},
+		} {
+			r := s.do("GET", path+"?"+c.query, nil).wantStatus(t, http.StatusOK)
+			for _, k := range c.keep {
+				if _, ok := r.JSON[k]; !ok {
+					t.Errorf("GET %s?%s: %s missing: %s", path, c.query, k, r.Body)
+				}
+			}
+			for _, k := range c.drop {
+				if _, ok := r.JSON[k]; ok {
+					t.Errorf("GET %s?%s: %s kept: %s", path, c.query, k, r.Body)
+				}
+			}
+			if !strings.Contains(string(r.Body), "SUBSETTED") {
+				t.Errorf("GET %s?%s: no SUBSETTED tag: %s", path, c.query, r.Body)
+			}
+		}
+		r := s.do("GET", path, nil).wantStatus(t, http.StatusOK)
+		if _, ok := r.JSON["maritalStatus"]; !ok || strings.Contains(string(r.Body), "SUBSETTED") {
+			t.Errorf("GET %s: want the whole resource: %s", path, r.Body)
+		}
+		s.do("GET", path+"?_summary=count", nil).wantOutcome(t, http.StatusBadRequest, "_summary=count")
+		s.do("GET", path+"?_elements=name.family", nil).wantOutcome(t, http.StatusBadRequest, "_elements")
+	}
+}
