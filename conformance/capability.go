@@ -34,6 +34,9 @@ type Capabilities struct {
 	ConditionalCreate, ConditionalUpdate bool
 	// ConditionalDelete is "single" or "multiple"; "" means not-supported.
 	ConditionalDelete string
+	// ConditionalRead is "modified-since", "not-match" or "full-support";
+	// "" means not-supported.
+	ConditionalRead string
 	// Operations are extra system or type operations (name → definition URL).
 	Operations []Operation
 	// ResourceExtras adds fields to the rest.resource entry of one type
@@ -76,6 +79,10 @@ func CapabilityStatement(c Capabilities) map[string]any {
 	if conditionalDelete == "" {
 		conditionalDelete = "not-supported"
 	}
+	conditionalRead := c.ConditionalRead
+	if conditionalRead == "" {
+		conditionalRead = "not-supported"
+	}
 	resources := make([]any, 0, len(types))
 	for _, t := range types {
 		r := map[string]any{
@@ -87,6 +94,7 @@ func CapabilityStatement(c Capabilities) map[string]any {
 			"conditionalCreate": c.ConditionalCreate,
 			"conditionalUpdate": c.ConditionalUpdate,
 			"conditionalDelete": conditionalDelete,
+			"conditionalRead":   conditionalRead,
 		}
 		if sp := searchParams(t, c.SearchParamSupported); len(sp) > 0 {
 			r["searchParam"] = sp

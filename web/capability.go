@@ -38,6 +38,7 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 		ConditionalCreate:    true,
 		ConditionalUpdate:    true,
 		ConditionalDelete:    "single",
+		ConditionalRead:      "full-support",
 	}
 	if s.cfg.ConditionalDeleteMultiple {
 		c.ConditionalDelete = "multiple"

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -102,7 +103,31 @@ func (s *Server) read(c echo.Context) error {
 	if err := s.authorizeRead(c.Request().Context(), res); err != nil {
 		return err
 	}
+	if notModified(c.Request(), res) {
+		setVersionHeaders(c, res)
+		return c.NoContent(http.StatusNotModified)
+	}
 	return s.respondResource(c, res, q)
+}
+
+// notModified reports whether a conditional read's copy is current: an
+// If-None-Match that names the current version (or *), or, without it, an
+// If-Modified-Since not before the last update (HTTP dates have seconds).
+func notModified(r *http.Request, res *fhirstore.Resource) bool {
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		for _, tag := range strings.Split(inm, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" || strings.Trim(strings.TrimPrefix(tag, "W/"), `"`) == res.VersionID {
+				return true
+			}
+		}
+		return false
+	}
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" {
+		t, err := http.ParseTime(ims)
+		return err == nil && !res.LastUpdated.Truncate(time.Second).After(t)
+	}
+	return false
 }
 
 func (s *Server) vread(c echo.Context) error {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fhirsub/fhirsub/web"
 )
@@ -197,5 +198,48 @@ func TestReadSubsets(t *testing.T) {
 		}
 		s.do("GET", path+"?_summary=count", nil).wantOutcome(t, http.StatusBadRequest, "_summary=count")
 		s.do("GET", path+"?_elements=name.family", nil).wantOutcome(t, http.StatusBadRequest, "_elements")
+	}
+}
+
+// TestConditionalRead: If-None-Match naming the current version (or *)
+// and If-Modified-Since not before the last update give 304 with the
+// version headers and no body; anything else the resource.
+func TestConditionalRead(t *testing.T) {
+	s := mustServer(t)
+	p := patient("Cached")
+	p["id"] = "cached-1"
+	s.do("PUT", "/Patient/cached-1", p).wantStatus(t, http.StatusCreated)
+	r := s.do("GET", "/Patient/cached-1", nil).wantStatus(t, http.StatusOK)
+	etag, modified := r.Header.Get("ETag"), r.Header.Get("Last-Modified")
+	later := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	earlier := time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)
+	for _, c := range []struct {
+		header, value string
+		want          int
+	}{
+		{"If-None-Match", etag, http.StatusNotModified},
+		{"If-None-Match", `W/"7", ` + etag, http.StatusNotModified},
+		{"If-None-Match", "*", http.StatusNotModified},
+		{"If-None-Match", `W/"7"`, http.StatusOK},
+		{"If-Modified-Since", modified, http.StatusNotModified},
+		{"If-Modified-Since", later, http.StatusNotModified},
+		{"If-Modified-Since", earlier, http.StatusOK},
+		{"If-Modified-Since", "not a date", http.StatusOK},
+	} {
+		r := s.do("GET", "/Patient/cached-1", nil, c.header, c.value)
+		if r.Status != c.want {
+			t.Errorf("%s: %s: status %d, want %d", c.header, c.value, r.Status, c.want)
+			continue
+		}
+		if c.want == http.StatusNotModified && (len(r.Body) != 0 || r.Header.Get("ETag") != etag) {
+			t.Errorf("%s: %s: 304 with body %q, ETag %q", c.header, c.value, r.Body, r.Header.Get("ETag"))
+		}
+	}
+	// a change makes the copy stale
+	s.do("PUT", "/Patient/cached-1", p).wantStatus(t, http.StatusOK)
+	s.do("GET", "/Patient/cached-1", nil, "If-None-Match", etag).wantStatus(t, http.StatusOK)
+	cs := s.do("GET", "/metadata", nil).wantStatus(t, http.StatusOK)
+	if got := str(cs.JSON, "rest", 0, "resource", 0, "conditionalRead"); got != "full-support" {
+		t.Errorf("conditionalRead advertised as %q", got)
 	}
 }

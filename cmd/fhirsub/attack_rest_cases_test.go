@@ -57,6 +57,11 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 		add(restAttack{name: c.name, tok: A, method: get, path: c.path, want: []int{404}, check: sameAsMissing})
 	}
 	add(restAttack{name: "A reads a missing Observation", tok: A, method: get, path: "/Observation/does-not-exist", want: []int{404}, check: sameAsMissing})
+	// a conditional read answers 304 only after the access decision
+	add(restAttack{name: "A conditional-reads B's Observation (If-None-Match *)", tok: A, method: get, path: "/Observation/" + s.obsB,
+		headers: []string{"If-None-Match", "*"}, want: []int{404}, check: sameAsMissing})
+	add(restAttack{name: "A conditional-reads B's Observation (If-Modified-Since)", tok: A, method: get, path: "/Observation/" + s.obsB,
+		headers: []string{"If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT"}, want: []int{404}, check: sameAsMissing})
 
 	// REST search and history: B's resources never match.
 	for _, c := range []struct{ name, path string }{

@@ -34,8 +34,9 @@ type restAttack struct {
 	tok      string // Authorization: Bearer tok; "" sends none
 	method   string
 	path     string
-	body     any    // JSON-encoded unless a string (sent as is)
-	ctype    string // default application/fhir+json when there is a body
+	body     any      // JSON-encoded unless a string (sent as is)
+	ctype    string   // default application/fhir+json when there is a body
+	headers  []string // more request headers: name, value, name, value…
 	want     []int
 	attacker bool // the response must not carry markerB
 	// check, when set, inspects the answer further.
@@ -231,6 +232,9 @@ func (s *attackServer) do(a restAttack) (int, []byte, error) {
 	}
 	if a.tok != "" {
 		req.Header.Set("Authorization", "Bearer "+a.tok)
+	}
+	for i := 0; i+1 < len(a.headers); i += 2 {
+		req.Header.Set(a.headers[i], a.headers[i+1])
 	}
 	if rd != nil {
 		ct := a.ctype
