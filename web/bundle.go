@@ -100,24 +100,25 @@ func uniqueFullURLs(raw []any) error {
 	return nil
 }
 
-// distinctWrites refuses a transaction that writes one resource twice
-// (FHIR: when the identities of its deletes, creates and updates overlap,
-// conditional ones once resolved, the transaction SHALL fail): the order
-// the entries would apply in is not the client's to choose.
-func distinctWrites(entries []entryIn) error {
-	first := map[string]int{}
+// writtenResources is the Type/id of each resource a transaction deletes,
+// creates or updates (conditional entries once resolved), with its entry.
+// It refuses a transaction that writes one resource twice (FHIR: when
+// those identities overlap, the transaction SHALL fail): the order the
+// entries would apply in is not the client's to choose.
+func writtenResources(entries []entryIn) (map[string]int, error) {
+	written := map[string]int{}
 	for i, e := range entries {
 		if e.ID == "" || e.Existing != nil || e.NoMatch || e.Method == http.MethodGet {
 			continue
 		}
 		k := e.Type + "/" + e.ID
-		if j, dup := first[k]; dup {
-			return bundleEntryError(http.StatusBadRequest, "invalid", i,
+		if j, dup := written[k]; dup {
+			return nil, bundleEntryError(http.StatusBadRequest, "invalid", i,
 				"%s %s is written by entry[%d] too: a transaction may delete, create or update a resource once", e.Method, k, j)
 		}
-		first[k] = i
+		written[k] = i
 	}
-	return nil
+	return written, nil
 }
 
 func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error) {
@@ -237,10 +238,11 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 			release()
 		}
 	}()
-	if err := distinctWrites(entries); err != nil {
+	written, err := writtenResources(entries)
+	if err != nil {
 		return err
 	}
-	if err := s.resolveSearchReferences(c.Request().Context(), entries, ids); err != nil {
+	if err := s.resolveSearchReferences(c.Request().Context(), entries, ids, written); err != nil {
 		return err
 	}
 	for i, e := range entries {

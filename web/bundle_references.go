@@ -70,9 +70,9 @@ func (s *Server) searchReference(ref string) string {
 // a transaction writes to the one resource its search finds, in ids; and
 // refuses a URN reference that names no fullUrl of the Bundle. The search
 // runs as the caller, over the stored resources and the resources the
-// transaction writes; none or several is a 412 (the transaction fails,
-// as FHIR's transaction rules ask).
-func (s *Server) resolveSearchReferences(ctx context.Context, entries []entryIn, ids map[string]string) error {
+// transaction writes (written: see writtenResources); none or several is
+// a 412 (the transaction fails, as FHIR's transaction rules ask).
+func (s *Server) resolveSearchReferences(ctx context.Context, entries []entryIn, ids map[string]string, written map[string]int) error {
 	first := map[string]int{} // each search, with the first entry using it
 	var unknown error
 	for i, e := range entries {
@@ -108,7 +108,7 @@ func (s *Server) resolveSearchReferences(ctx context.Context, entries []entryIn,
 		if err != nil {
 			return fmt.Errorf("conditional reference %q of Bundle.entry[%d]: %w", ref, i, err)
 		}
-		found, err := s.referenceTargets(ctx, cond, entries)
+		found, err := s.referenceTargets(ctx, cond, entries, written)
 		if err != nil {
 			return fmt.Errorf("conditional reference %q of Bundle.entry[%d]: %w", ref, i, err)
 		}
@@ -131,20 +131,15 @@ func (s *Server) resolveSearchReferences(ctx context.Context, entries []entryIn,
 // those the transaction writes or deletes, plus the resources it writes
 // that match (a chain in cond followed through the stored resources the
 // caller may read).
-func (s *Server) referenceTargets(ctx context.Context, cond *condition, entries []entryIn) ([]string, error) {
-	touched := map[string]bool{}
-	for _, e := range entries {
-		if e.ID != "" && e.Existing == nil && e.Method != http.MethodGet {
-			touched[e.Type+"/"+e.ID] = true
-		}
-	}
-	page, err := s.matches(ctx, cond, 2+len(touched))
+func (s *Server) referenceTargets(ctx context.Context, cond *condition, entries []entryIn, written map[string]int) ([]string, error) {
+	page, err := s.matches(ctx, cond, 2+len(written))
 	if err != nil {
 		return nil, err
 	}
 	var found []string
 	for _, r := range page.Resources {
-		if k := r.Type + "/" + r.ID; !touched[k] {
+		k := r.Type + "/" + r.ID
+		if _, rewritten := written[k]; !rewritten {
 			found = append(found, k)
 		}
 	}
