@@ -142,7 +142,7 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 			return bad("request.ifMatch %q is not one version ETag (W/\"3\", \"3\" or 3)", e.IfMatch)
 		}
 	}
-	e.IfMatch = strings.Trim(strings.TrimPrefix(strings.TrimSpace(e.IfMatch), "W/"), `"`)
+	e.IfMatch = etagVersion(e.IfMatch)
 	if v, ok := req["ifNoneExist"]; ok {
 		if e.IfNoneExist, _ = v.(string); e.IfNoneExist == "" {
 			return bad("request.ifNoneExist must be a non-empty search")

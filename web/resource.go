@@ -39,10 +39,11 @@ func (s *Server) typeAndID(c echo.Context) (string, string, error) {
 }
 
 // ifMatch extracts a version id from an If-Match header (W/"3", "3" or 3).
-func ifMatch(c echo.Context) string {
-	v := strings.TrimSpace(c.Request().Header.Get("If-Match"))
-	v = strings.TrimPrefix(v, "W/")
-	return strings.Trim(v, `"`)
+func ifMatch(c echo.Context) string { return etagVersion(c.Request().Header.Get("If-Match")) }
+
+// etagVersion is the version id an ETag names: W/"3", "3" or 3 give 3.
+func etagVersion(tag string) string {
+	return strings.Trim(strings.TrimPrefix(strings.TrimSpace(tag), "W/"), `"`)
 }
 
 // readBodyOf reads the request's resource, which must be of type t when it
@@ -116,8 +117,7 @@ func (s *Server) read(c echo.Context) error {
 func notModified(r *http.Request, res *fhirstore.Resource) bool {
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
 		for _, tag := range strings.Split(inm, ",") {
-			tag = strings.TrimSpace(tag)
-			if tag == "*" || strings.Trim(strings.TrimPrefix(tag, "W/"), `"`) == res.VersionID {
+			if strings.TrimSpace(tag) == "*" || etagVersion(tag) == res.VersionID {
 				return true
 			}
 		}
