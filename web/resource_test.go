@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,34 @@ func TestConditionalRead(t *testing.T) {
 	cs := s.do("GET", "/metadata", nil).wantStatus(t, http.StatusOK)
 	if got := str(cs.JSON, "rest", 0, "resource", 0, "conditionalRead"); got != "full-support" {
 		t.Errorf("conditionalRead advertised as %q", got)
+	}
+}
+
+// TestHead checks that HEAD answers as GET would, without the body: the
+// status, the version headers and the length of what GET would send.
+func TestHead(t *testing.T) {
+	s := mustServer(t)
+	p := patient("Headed")
+	p["id"] = "head-1"
+	s.do("PUT", "/Patient/head-1", p).wantStatus(t, http.StatusCreated)
+	for _, path := range []string{"/Patient/head-1", "/Patient/head-1/_history/1", "/Patient?_id=head-1", "/Patient/missing", "/Nonsense/x", "/metadata"} {
+		get := s.do("GET", path, nil)
+		head := s.do("HEAD", path, nil)
+		if head.Status != get.Status || len(head.Body) != 0 {
+			t.Errorf("HEAD %s: status %d with %d bytes; GET answers %d", path, head.Status, len(head.Body), get.Status)
+		}
+		for _, h := range []string{"ETag", "Last-Modified", "Content-Type", "Location"} {
+			if head.Header.Get(h) != get.Header.Get(h) {
+				t.Errorf("HEAD %s: %s %q; GET's %q", path, h, head.Header.Get(h), get.Header.Get(h))
+			}
+		}
+		if cl := head.Header.Get("Content-Length"); cl != "" && cl != strconv.Itoa(len(get.Body)) && path != "/Patient?_id=head-1" {
+			t.Errorf("HEAD %s: Content-Length %s; GET sends %d bytes", path, cl, len(get.Body))
+		}
+	}
+	// a HEAD is a read: it writes nothing and is no way into a write route
+	s.do("HEAD", "/Patient", nil).wantStatus(t, http.StatusOK)
+	if got := s.do("GET", "/Patient/head-1/_history", nil); str(got.JSON, "total") != "1" {
+		t.Errorf("history after HEADs: total %v", got.JSON["total"])
 	}
 }

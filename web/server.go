@@ -138,8 +138,21 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A HEAD request is answered as the GET
+// of the same URL would be (RFC 9110 §9.3.2: every general-purpose server
+// supports GET and HEAD): routing, authentication and the access decision
+// see a GET, and net/http drops the body it writes because the request it
+// answers is still the HEAD (its Content-Length stays). Upgrade headers are
+// left out, so a HEAD never opens a websocket.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		r = r.Clone(r.Context())
+		r.Method = http.MethodGet
+		r.Header.Del("Upgrade")
+		r.Header.Del("Connection")
+	}
+	s.echo.ServeHTTP(w, r)
+}
 
 // Echo exposes the router so that later layers (websocket channels,
 // operations) can mount their routes next to the REST API.

@@ -57,6 +57,15 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 		add(restAttack{name: c.name, tok: A, method: get, path: c.path, want: []int{404}, check: sameAsMissing})
 	}
 	add(restAttack{name: "A reads a missing Observation", tok: A, method: get, path: "/Observation/does-not-exist", want: []int{404}, check: sameAsMissing})
+	// HEAD is a GET without the body: the same decision, nothing to tell apart
+	empty := func(_ int, body []byte) error {
+		if len(body) != 0 {
+			return fmt.Errorf("HEAD answered a body: %s", body)
+		}
+		return nil
+	}
+	add(restAttack{name: "A HEADs B's Observation", tok: A, method: "HEAD", path: "/Observation/" + s.obsB, want: []int{404}, check: empty})
+	add(restAttack{name: "A HEADs B's Subscription", tok: A, method: "HEAD", path: "/Subscription/" + s.subB, want: []int{404}, check: empty})
 	// a conditional read answers 304 only after the access decision
 	add(restAttack{name: "A conditional-reads B's Observation (If-None-Match *)", tok: A, method: get, path: "/Observation/" + s.obsB,
 		headers: []string{"If-None-Match", "*"}, want: []int{404}, check: sameAsMissing})
@@ -191,6 +200,7 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 		want                    int
 	}{
 		{"no token reads B", "", get, "/Patient/pat-b", nil, 401},
+		{"no token HEADs B", "", "HEAD", "/Patient/pat-b", nil, 401},
 		{"no token batch", "", post, "/", bundle("batch", entry(get, "Patient/pat-b", nil)), 401},
 		{"no token transaction", "", post, "/", bundle("transaction", entry(post, "Patient", map[string]any{"resourceType": "Patient"})), 401},
 		{"no token 5,000-entry batch", "", post, "/", bundle("batch", bigBatch...), 401},
