@@ -52,6 +52,10 @@ type Resource struct {
 	// Body is the resource JSON as stored, with id, meta.versionId and
 	// meta.lastUpdated set by the store.
 	Body []byte
+	// Interaction is the write that made this version, as its Change
+	// records it (an update of a deleted resource is a create). History
+	// sets it; the other reads leave it empty.
+	Interaction Interaction
 }
 
 // Change is one record of the ordered change feed. Every committed write

@@ -58,6 +58,14 @@ func TestCreateReadUpdateDelete(t *testing.T) {
 	if str(r.JSON, "meta", "versionId") != "4" {
 		t.Errorf("resurrected version: %s", r.Body)
 	}
+	// history tells each version's write as it was answered
+	h = s.do("GET", "/Patient/"+id+"/_history", nil).wantStatus(t, http.StatusOK)
+	for i, want := range []string{"PUT 201 Created", "DELETE 204 No Content", "PUT 200 OK", "POST 201 Created"} {
+		got := str(h.JSON, "entry", i, "request", "method") + " " + str(h.JSON, "entry", i, "response", "status")
+		if got != want {
+			t.Errorf("history entry %d: %s, want %s", i, got, want)
+		}
+	}
 }
 
 func TestUpdateAsCreateAndPrefer(t *testing.T) {

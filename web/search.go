@@ -191,6 +191,10 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 	return writeJSON(c, http.StatusOK, b)
 }
 
+// historyEntry describes the write that made a version. A first version
+// is told as a POST (the store does not keep whether a client chose the id
+// with a PUT); a later version that created the resource again after its
+// deletion can only have come from a PUT, and answered 201.
 func (s *Server) historyEntry(r *fhirstore.Resource) bundleEntry {
 	e := bundleEntry{FullURL: s.resourceURL(r)}
 	resp := &entryResponse{Etag: `W/"` + r.VersionID + `"`, LastModified: instant(r.LastUpdated)}
@@ -206,6 +210,9 @@ func (s *Server) historyEntry(r *fhirstore.Resource) bundleEntry {
 		e.Resource = s.shown(r)
 		e.Request = &entryRequest{Method: http.MethodPut, URL: r.Type + "/" + r.ID}
 		resp.Status = "200 OK"
+		if r.Interaction == fhirstore.InteractionCreate {
+			resp.Status = "201 Created"
+		}
 	}
 	e.Response = resp
 	return e

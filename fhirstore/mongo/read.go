@@ -95,10 +95,36 @@ func (d *DB) History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirst
 	if err != nil {
 		return nil, err
 	}
+	interactions, err := d.interactions(ctx, docs)
+	if err != nil {
+		return nil, err
+	}
 	for i := range docs {
-		page.Resources = append(page.Resources, docs[i].resource())
+		r := docs[i].resource()
+		r.Interaction = interactions[docs[i].Seq]
+		page.Resources = append(page.Resources, r)
 	}
 	return page, nil
+}
+
+// interactions returns the interaction of the change that made each of
+// docs, by seq (one query for the page).
+func (d *DB) interactions(ctx context.Context, docs []versionDoc) (map[int64]fhirstore.Interaction, error) {
+	seqs := make([]int64, len(docs))
+	for i := range docs {
+		seqs[i] = docs[i].Seq
+	}
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: seqs}}}}
+	opts := options.Find().SetProjection(bson.D{{Key: "interaction", Value: 1}})
+	changes, err := findAll[changeDoc](ctx, d.changes, "history", filter, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]fhirstore.Interaction, len(changes))
+	for _, c := range changes {
+		out[c.Seq] = fhirstore.Interaction(c.Interaction)
+	}
+	return out, nil
 }
 
 // mustHaveVersions returns fhirstore.ErrNotFound when typ/id has no

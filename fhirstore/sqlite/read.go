@@ -80,6 +80,8 @@ func (db *DB) History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirs
 		args  []any
 		from  string
 		order string
+		// interaction is the column of the change that made the version
+		interaction = "c.interaction"
 	)
 	switch {
 	case req.ID != "":
@@ -87,6 +89,7 @@ func (db *DB) History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirs
 			return nil, fmt.Errorf("%w: instance history needs a type", fhirstore.ErrInvalid)
 		}
 		from, order = "versions c", "c.version DESC"
+		interaction = "(SELECT interaction FROM changes WHERE seq = c.seq)"
 		where = append(where, "c.type = ?", "c.id = ?")
 		args = append(args, req.Type, req.ID)
 	case req.Type != "":
@@ -118,7 +121,7 @@ func (db *DB) History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirs
 	if hi <= lo {
 		return page, nil
 	}
-	query := "SELECT c.type, c.id, c.version, c.time, v.body FROM " + from +
+	query := "SELECT c.type, c.id, c.version, c.time, v.body, " + interaction + " FROM " + from +
 		" JOIN versions v ON v.seq = c.seq" + cond + " ORDER BY " + order + " LIMIT ? OFFSET ?"
 	rows, err := db.reader.QueryContext(ctx, query, append(args, hi-lo, lo)...)
 	if err != nil {
@@ -126,12 +129,12 @@ func (db *DB) History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirs
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var typ string
-		res, err := scanVersion(typedScanner{rows, &typ}, "")
+		var typ, interaction string
+		res, err := scanVersion(historyScanner{rows, &typ, &interaction}, "")
 		if err != nil {
 			return nil, fmt.Errorf("history: %w", err)
 		}
-		res.Type = typ
+		res.Type, res.Interaction = typ, fhirstore.Interaction(interaction)
 		page.Resources = append(page.Resources, res)
 	}
 	if err := rows.Err(); err != nil {
@@ -140,13 +143,16 @@ func (db *DB) History(ctx context.Context, req fhirstore.HistoryRequest) (*fhirs
 	return page, nil
 }
 
-// typedScanner scans a leading type column before the version columns.
-type typedScanner struct {
-	rows *sql.Rows
-	typ  *string
+// historyScanner scans a history row: the type column, the version
+// columns scanVersion asks for, then the change's interaction.
+type historyScanner struct {
+	rows             *sql.Rows
+	typ, interaction *string
 }
 
-func (s typedScanner) Scan(dest ...any) error { return s.rows.Scan(append([]any{s.typ}, dest...)...) }
+func (s historyScanner) Scan(dest ...any) error {
+	return s.rows.Scan(append(append([]any{s.typ}, dest...), s.interaction)...)
+}
 
 // Search narrows the live resources of q.Type with the search_keys index
 // (q.Narrow), then lets fhirstore.SearchPage decide, sort and page.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -126,5 +127,42 @@ func (s *suite) testHistorySince(t *testing.T) {
 	page, err = st.History(ctx, fhirstore.HistoryRequest{Type: "Patient", Since: fhirstore.Now().Add(time.Hour)})
 	if err != nil || page.Total != 0 {
 		t.Errorf("type history since the future = %v, %v", versions(page), err)
+	}
+}
+
+// testHistoryInteractions checks that every history entry says which
+// write made its version: an update of a deleted resource is a create.
+func (s *suite) testHistoryInteractions(t *testing.T) {
+	st := s.store(t)
+	ctx := ctxFor(t)
+	v1 := mustCreate(t, st, patient(t, "One"))
+	mustUpdate(t, st, v1.ID, patient(t, "Two"), "")
+	mustDelete(t, st, "Patient", v1.ID)
+	mustUpdate(t, st, v1.ID, patient(t, "Again"), "")
+	mustCreate(t, st, body(t, `{"resourceType":"Observation","status":"final"}`))
+	want := []fhirstore.Interaction{fhirstore.InteractionCreate, fhirstore.InteractionDelete, fhirstore.InteractionUpdate, fhirstore.InteractionCreate}
+	for _, req := range []fhirstore.HistoryRequest{
+		{Type: "Patient", ID: v1.ID},
+		{Type: "Patient"},
+		{},
+		{Type: "Patient", ID: v1.ID, Count: 2, Offset: 1},
+	} {
+		page, err := st.History(ctx, req)
+		if err != nil {
+			t.Fatalf("History %+v: %v", req, err)
+		}
+		var got []fhirstore.Interaction
+		for _, r := range page.Resources {
+			if r.Type == "Patient" {
+				got = append(got, r.Interaction)
+			}
+		}
+		w := want
+		if req.Count == 2 {
+			w = want[1:3]
+		}
+		if !slices.Equal(got, w) {
+			t.Errorf("History %+v: interactions %v, want %v", req, got, w)
+		}
 	}
 }

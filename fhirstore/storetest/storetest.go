@@ -52,6 +52,7 @@ func Run(t *testing.T, open OpenFunc, opts RunOptions) {
 		{"HistoryInstance", s.testHistoryInstance},
 		{"HistoryTypeAndSystem", s.testHistoryTypeAndSystem},
 		{"HistorySince", s.testHistorySince},
+		{"HistoryInteractions", s.testHistoryInteractions},
 		{"Transaction", s.testTransaction},
 		{"TransactionAtomic", s.testTransactionAtomic},
 		{"ChangeFeed", s.testChangeFeed},
