@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 
 	"github.com/fhirsub/fhirsub/conformance/schema"
@@ -153,8 +154,18 @@ func formBodyOnly(r *http.Request) error {
 	return nil
 }
 
-// decodeObject parses a JSON document that must be a single object.
+// utf8BOM is the byte order mark some clients put before a JSON text;
+// RFC 8259 §8.1 lets a parser ignore it.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// decodeObject parses a JSON document that must be a single object. The
+// document must also be one that every JSON parser reads the same way
+// (RFC 7493): no object with a member twice, no escaped surrogate without
+// its pair. encoding/json would keep the last of two members and turn a
+// lone surrogate into U+FFFD, so the stored resource would not be the one
+// sent, and silently.
 func decodeObject(body []byte) (map[string]any, error) {
+	body = bytes.TrimPrefix(body, utf8BOM)
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, errorf(http.StatusBadRequest, "invalid", "request body is empty")
 	}
@@ -175,7 +186,34 @@ func decodeObject(body []byte) (map[string]any, error) {
 	if !ok {
 		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON: a FHIR resource must be a JSON object")
 	}
+	if err := unambiguous(body); err != nil {
+		return nil, err
+	}
 	return obj, nil
+}
+
+// unambiguous refuses a JSON text, already known to be well formed, that
+// is not I-JSON (RFC 7493): a member name twice in one object, or an
+// escaped surrogate without its pair. Parsers differ on those, and
+// encoding/json would keep the last member and turn the surrogate into
+// U+FFFD.
+func unambiguous(body []byte) error {
+	if jsontext.Value(body).IsValid() {
+		return nil
+	}
+	_, err := jsontext.NewDecoder(bytes.NewReader(body)).ReadValue()
+	var se *jsontext.SyntacticError
+	if !errors.As(err, &se) {
+		return errorf(http.StatusBadRequest, "invalid", "malformed JSON: a duplicate member or a lone surrogate escape")
+	}
+	at := string(se.JSONPointer)
+	if at == "" {
+		at = "/"
+	}
+	if errors.Is(err, jsontext.ErrDuplicateName) {
+		return errorf(http.StatusBadRequest, "invalid", "malformed JSON: the member %s appears twice in its object (a name may appear once)", at)
+	}
+	return errorf(http.StatusBadRequest, "invalid", "malformed JSON: %s, at %s", se.Err, at)
 }
 
 func jsonErrorText(err error, body []byte) string {

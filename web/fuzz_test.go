@@ -136,9 +136,12 @@ func FuzzCreateResource(f *testing.F) {
 }
 
 // validResource is the test's own oracle: body is exactly one JSON object
-// (nothing but white space after it) in valid UTF-8, of type rt, that
-// passes the R4 schema. It says why not otherwise.
+// (nothing but white space after it, a byte order mark allowed before it)
+// in valid UTF-8, read alike by every parser (no member twice in an
+// object, no escaped surrogate without its pair), of type rt, that passes
+// the R4 schema. It says why not otherwise.
 func validResource(rt string, body []byte) (bool, string) {
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
 	if !utf8.Valid(body) {
 		return false, "not UTF-8"
 	}
@@ -154,6 +157,13 @@ func validResource(rt string, body []byte) (bool, string) {
 	obj, isObj := v.(map[string]any)
 	if !isObj {
 		return false, "not an object"
+	}
+	dup, replaced := walkTokens(body)
+	if dup {
+		return false, "a member twice in one object"
+	}
+	if replaced > sentReplacementChars(body) {
+		return false, "an escaped surrogate without its pair (decoded as U+FFFD)"
 	}
 	if obj["resourceType"] != rt {
 		return false, "resourceType is not " + rt
@@ -215,4 +225,70 @@ func clip(b []byte) string {
 		return string(b[:300]) + "…"
 	}
 	return string(b)
+}
+
+// walkTokens reads body token by token with encoding/json and reports
+// whether an object has a member twice, and how many U+FFFD its strings
+// hold once decoded (encoding/json turns a lone surrogate escape into one).
+func walkTokens(body []byte) (dup bool, replaced int) {
+	type level struct {
+		keys    map[string]bool // nil for an array
+		wantKey bool
+	}
+	var stack []*level
+	afterValue := func() {
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return dup, replaced
+		}
+		if s, ok := tok.(string); ok {
+			replaced += strings.Count(s, "\uFFFD")
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			top := stack[n-1]
+			if tok == json.Delim('}') {
+				stack = stack[:n-1]
+				afterValue()
+				continue
+			}
+			k, _ := tok.(string)
+			dup = dup || top.keys[k]
+			top.keys[k], top.wantKey = true, false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &level{keys: map[string]bool{}, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, &level{})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			afterValue()
+		default:
+			afterValue()
+		}
+	}
+}
+
+// sentReplacementChars counts the U+FFFD a JSON text holds as sent: the
+// character itself and its escape \ufffd (other escapes skipped whole).
+func sentReplacementChars(body []byte) int {
+	n := bytes.Count(body, []byte("\uFFFD"))
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' || i+1 >= len(body) {
+			continue
+		}
+		if body[i+1] == 'u' && i+6 <= len(body) && strings.EqualFold(string(body[i+2:i+6]), "fffd") {
+			n++
+		}
+		i++ // the escaped character
+	}
+	return n
 }

@@ -35,6 +35,9 @@ func jsonPatcher(doc []byte) (patcher, error) {
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "invalid", "malformed JSON Patch: %v", err)
 	}
+	if err := unambiguous(doc); err != nil {
+		return nil, err
+	}
 	opts := jsonpatch.NewApplyOptions()
 	opts.SupportNegativeIndices = false // RFC 6902: an index is a non-negative integer or "-"
 	opts.AccumulatedCopySizeLimit = maxPatchCopyBytes

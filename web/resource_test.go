@@ -107,6 +107,14 @@ func TestBadInput(t *testing.T) {
 		{"array body", "POST", "/Patient", `[1,2]`, nil, 400, []string{"JSON object"}},
 		{"empty body", "POST", "/Patient", ``, nil, 400, []string{"empty"}},
 		{"invalid UTF-8", "POST", "/Patient", "{\"resourceType\":\"Patient\",\"gender\":\"\xff\"}", nil, 400, []string{"UTF-8"}},
+		// JSON that parsers read differently: encoding/json kept the last member, and U+FFFD for the surrogate
+		{"member twice", "POST", "/Patient", `{"resourceType":"Patient","gender":"male","gender":"female"}`, nil, 400, []string{"/gender appears twice"}},
+		{"member twice in an update", "PUT", "/Patient/" + id, `{"resourceType":"Patient","id":"` + id + `","name":[{"family":"A","family":"B"}]}`, nil, 400, []string{"/name/0/family appears twice"}},
+		{"lone surrogate escape", "POST", "/Patient", `{"resourceType":"Patient","name":[{"family":"a\ud800b"}]}`, nil, 400, []string{"surrogate", "/name/0/family"}},
+		{"member twice in a JSON Patch", "PATCH", "/Patient/" + id, `[{"op":"replace","path":"/name/0/family","value":"X","value":"Y"}]`,
+			[]string{"Content-Type", "application/json-patch+json"}, 400, []string{"/0/value appears twice"}},
+		{"member twice in a transaction entry", "POST", "/", `{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PUT","url":"Patient/` + id +
+			`"},"resource":{"resourceType":"Patient","id":"` + id + `","active":true,"active":false}}]}`, nil, 400, []string{"/entry/0/resource/active appears twice"}},
 		{"unknown type in URL", "POST", "/Spaceship", patient("Z"), nil, 404, []string{"Spaceship"}},
 		{"unknown resourceType in body", "POST", "/Patient", map[string]any{"resourceType": "Spaceship"}, nil, 400, []string{"Spaceship"}},
 		{"missing resourceType", "POST", "/Patient", map[string]any{"gender": "male"}, nil, 400, []string{"resourceType"}},
@@ -139,6 +147,17 @@ func TestBadInput(t *testing.T) {
 	after := s.do("GET", "/Patient/"+id, nil).wantStatus(t, http.StatusOK)
 	if str(after.JSON, "meta", "versionId") != "1" || str(after.JSON, "name", 0, "family") != "Keep" {
 		t.Fatalf("bad input changed the stored resource: %s", after.Body)
+	}
+}
+
+// TestBodyEncodings checks what a JSON body may carry besides the
+// resource: a byte order mark (RFC 8259 lets a parser ignore it) and a
+// character outside the BMP as an escaped surrogate pair.
+func TestBodyEncodings(t *testing.T) {
+	s := mustServer(t)
+	r := s.do("POST", "/Patient", "\xef\xbb\xbf"+`{"resourceType":"Patient","name":[{"family":"G\uD834\uDD1E"}]}`).wantStatus(t, http.StatusCreated)
+	if got := str(r.JSON, "name", 0, "family"); got != "G\U0001D11E" {
+		t.Errorf("family %q, want G𝄞", got)
 	}
 }
 
