@@ -105,9 +105,12 @@ func checkSchema(obj map[string]any) error {
 func (s *Server) readJSON(c echo.Context) (map[string]any, error) {
 	r := c.Request()
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
+		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || !jsonFormat(mt) {
 			return nil, errorf(http.StatusUnsupportedMediaType, "not-supported", "Content-Type %q is not supported: send application/fhir+json", ct)
+		}
+		if err := utf8Charset(params); err != nil {
+			return nil, err
 		}
 	}
 	body, err := readBody(r)
@@ -115,6 +118,16 @@ func (s *Server) readJSON(c echo.Context) (map[string]any, error) {
 		return nil, err
 	}
 	return decodeObject(body)
+}
+
+// utf8Charset refuses a JSON body declared in a charset other than UTF-8,
+// the only one FHIR JSON (and RFC 8259 between systems) uses: its bytes
+// would otherwise be read as UTF-8 regardless.
+func utf8Charset(params map[string]string) error {
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return errorf(http.StatusUnsupportedMediaType, "not-supported", "charset %q is not supported: FHIR JSON is UTF-8", cs)
+	}
+	return nil
 }
 
 // readBody reads a request's body, whose size limits caps: too large a

@@ -73,10 +73,13 @@ func (s *Server) patchHTTP(c echo.Context) error {
 		return err
 	}
 	r := c.Request()
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var p patcher
 	switch {
 	case mt == jsonPatchType:
+		if err := utf8Charset(params); err != nil {
+			return err
+		}
 		raw, err := readBody(r)
 		if err != nil {
 			return err

@@ -126,6 +126,9 @@ func TestBadInput(t *testing.T) {
 		{"bad code", "POST", "/Patient", map[string]any{"resourceType": "Patient", "gender": "robot"}, nil, 400, []string{"Patient.gender"}},
 		{"bad date", "POST", "/Patient", map[string]any{"resourceType": "Patient", "birthDate": "1990-13-45"}, nil, 400, []string{"Patient.birthDate"}},
 		{"wrong content type", "POST", "/Patient", patient("Q"), []string{"Content-Type", "application/fhir+xml"}, 415, []string{"Content-Type"}},
+		{"charset other than UTF-8", "POST", "/Patient", patient("Q"), []string{"Content-Type", "application/fhir+json; charset=iso-8859-1"}, 415, []string{"iso-8859-1"}},
+		{"JSON Patch in a charset other than UTF-8", "PATCH", "/Patient/" + id, `[{"op":"add","path":"/active","value":true}]`,
+			[]string{"Content-Type", "application/json-patch+json; charset=windows-1252"}, 415, []string{"windows-1252"}},
 		{"xml accept", "GET", "/Patient/" + id, nil, []string{"Accept", "application/fhir+xml"}, 406, []string{"Accept"}},
 		{"xml _format", "GET", "/Patient?_format=xml", nil, nil, 406, []string{"_format"}},
 		{"not found", "GET", "/Patient/nobody", nil, nil, 404, []string{"not found"}},
@@ -151,14 +154,16 @@ func TestBadInput(t *testing.T) {
 }
 
 // TestBodyEncodings checks what a JSON body may carry besides the
-// resource: a byte order mark (RFC 8259 lets a parser ignore it) and a
-// character outside the BMP as an escaped surrogate pair.
+// resource: a byte order mark (RFC 8259 lets a parser ignore it), a
+// character outside the BMP as an escaped surrogate pair, and a charset
+// parameter naming UTF-8.
 func TestBodyEncodings(t *testing.T) {
 	s := mustServer(t)
 	r := s.do("POST", "/Patient", "\xef\xbb\xbf"+`{"resourceType":"Patient","name":[{"family":"G\uD834\uDD1E"}]}`).wantStatus(t, http.StatusCreated)
 	if got := str(r.JSON, "name", 0, "family"); got != "G\U0001D11E" {
 		t.Errorf("family %q, want G𝄞", got)
 	}
+	s.do("POST", "/Patient", patient("Cs"), "Content-Type", "application/fhir+json; charset=UTF-8").wantStatus(t, http.StatusCreated)
 }
 
 func TestBodyLimit(t *testing.T) {
