@@ -61,3 +61,39 @@ func TestExtensionValueOrExtensions(t *testing.T) {
 		wantIssue(t, ok, "", "")
 	}
 }
+
+// TestIntegers: FHIR's integer, positiveInt and unsignedInt are 32-bit and
+// written as digits (JSON Schema's "integer" alone takes 1.0, 1e2 and any
+// size).
+func TestIntegers(t *testing.T) {
+	obs := func(member string) string {
+		return `{"resourceType":"Observation","status":"final","code":{"text":"x"},` + member + `}`
+	}
+	sampled := func(dims string) string {
+		return obs(`"valueSampledData":{"origin":{"value":1},"period":1,"dimensions":` + dims + `}`)
+	}
+	for _, c := range []struct{ body, path, msg string }{
+		{obs(`"valueInteger":2147483648`), "Observation.valueInteger", "at most 2147483647"},
+		{obs(`"valueInteger":-2147483649`), "Observation.valueInteger", "at least -2147483648"},
+		{obs(`"valueInteger":1.0`), "Observation.valueInteger", "1.0 is not an integer as FHIR writes one"},
+		{obs(`"valueInteger":1e2`), "Observation.valueInteger", "1e2 is not an integer as FHIR writes one"},
+		{obs(`"valueInteger":1.5`), "Observation.valueInteger", "integer"},
+		{sampled(`4294967296`), "Observation.valueSampledData.dimensions", "at most 2147483647"},
+		{sampled(`2E0`), "Observation.valueSampledData.dimensions", "2E0 is not an integer"},
+		{`{"resourceType":"ImagingStudy","status":"available","subject":{"reference":"Patient/1"},"numberOfSeries":3.0}`, "ImagingStudy.numberOfSeries", "3.0 is not an integer"},
+		{`{"resourceType":"Patient","multipleBirthInteger":99999999999}`, "Patient.multipleBirthInteger", "at most 2147483647"},
+	} {
+		wantIssue(t, c.body, c.path, c.msg)
+	}
+	for _, ok := range []string{
+		obs(`"valueInteger":2147483647`),
+		obs(`"valueInteger":-2147483648`),
+		obs(`"valueInteger":0`),
+		obs(`"valueInteger":-0`),
+		sampled(`2147483647`),
+		`{"resourceType":"ImagingStudy","status":"available","subject":{"reference":"Patient/1"},"numberOfSeries":0}`,
+		obs(`"valueQuantity":{"value":1e2}`), // a decimal may have an exponent
+	} {
+		wantIssue(t, ok, "", "")
+	}
+}

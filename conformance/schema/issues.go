@@ -89,6 +89,8 @@ func leafIssues(rt string, e *jsonschema.ValidationError) []Issue {
 		return []Issue{{Path: path, Message: "object must not be empty (an element has a value or children)"}}
 	case *kind.Minimum:
 		return []Issue{{Path: path, Message: fmt.Sprintf("value %s must be at least %s", k.Got.RatString(), k.Want.RatString())}}
+	case *kind.Maximum:
+		return []Issue{{Path: path, Message: fmt.Sprintf("value %s must be at most %s (FHIR integers are 32-bit)", k.Got.RatString(), k.Want.RatString())}}
 	default:
 		return []Issue{{Path: path, Message: e.ErrorKind.LocalizedString(printer)}}
 	}

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,7 +10,7 @@ import (
 	"golang.org/x/text/message"
 )
 
-// The generator adds two keywords to the HL7 schema:
+// The generator adds these keywords to the HL7 schema:
 //
 //	"fhirResource": true       the value is a resource: validate it against
 //	                           the schema of its own resourceType (replaces
@@ -18,14 +19,18 @@ import (
 //	                           present (required primitives may be given as
 //	                           _name only, and required choices as any type);
 //	"fhirChoice": [[aX, aY]]   the names of a choice element: at most one of
-//	                           each group (with its _name) may be present.
+//	                           each group (with its _name) may be present;
+//	"fhirInteger": true        an integer written as FHIR writes one: digits
+//	                           with an optional minus, no fraction or
+//	                           exponent (JSON Schema's "integer" takes 1.0).
 const vocabURL = "urn:fhirsub:fhir-vocabulary"
 
 const vocabMetaSchema = `{
 	"properties": {
 		"fhirResource": {"type": "boolean"},
 		"fhirRequired": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
-		"fhirChoice": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}}
+		"fhirChoice": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+		"fhirInteger": {"type": "boolean"}
 	}
 }`
 
@@ -48,6 +53,9 @@ func fhirVocabulary() (*jsonschema.Vocabulary, error) {
 func compileKeywords(_ *jsonschema.CompilerContext, obj map[string]any) (jsonschema.SchemaExt, error) {
 	if v, ok := obj["fhirResource"].(bool); ok && v {
 		return resourceKeyword{}, nil
+	}
+	if v, ok := obj["fhirInteger"].(bool); ok && v {
+		return integerKeyword{}, nil
 	}
 	req, choices := nameGroups(obj["fhirRequired"]), nameGroups(obj["fhirChoice"])
 	switch {
@@ -153,6 +161,27 @@ func (resourceKeyword) Validate(ctx *jsonschema.ValidatorContext, v any) {
 	if err := ctx.Validate(sch, v, nil); err != nil {
 		ctx.AddErr(err)
 	}
+}
+
+// integerKeyword checks the lexical form of an integer decoded as a
+// json.Number (a float64 no longer has one; the "integer" type checks it).
+type integerKeyword struct{}
+
+func (integerKeyword) Validate(ctx *jsonschema.ValidatorContext, v any) {
+	n, ok := v.(json.Number)
+	if !ok || !strings.ContainsAny(string(n), ".eE") {
+		return
+	}
+	ctx.AddError(&integerKind{n: string(n)})
+}
+
+// integerKind reports an integer written with a fraction or an exponent.
+type integerKind struct{ n string }
+
+func (*integerKind) KeywordPath() []string { return []string{"fhirInteger"} }
+
+func (k *integerKind) LocalizedString(*message.Printer) string {
+	return k.n + " is not an integer as FHIR writes one: digits only, without a fraction or an exponent"
 }
 
 // requiredKeyword checks required primitives and choices.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
@@ -23,8 +24,9 @@ import (
 //     most one may be present (with its _name for a primitive type); for
 //     Extension, "extension" joins value[x]'s group, in fhirRequired too
 //     (ext-1: nested extensions or a value, one of the two);
-//   - integer, positiveInt and unsignedInt typed "integer" with their bounds,
-//     xhtml typed "string", and patterns on non-string types removed (the
+//   - integer, positiveInt and unsignedInt typed "integer" with their 32-bit
+//     bounds and the keyword {"fhirInteger": true} (digits only: JSON
+//     Schema's "integer" also takes 1.0 and 1e2), xhtml typed "string", and patterns on non-string types removed (the
 //     HL7 schema gives "number" and "boolean" types patterns, which JSON
 //     Schema ignores and two of which are malformed);
 //   - "minItems": 1 on every array (FHIR JSON forbids empty arrays);
@@ -192,11 +194,12 @@ func collectRefs(v any, out *[]string) {
 
 // integerPatterns are the HL7 schema's patterns of the integer types; a
 // "number" schema carrying one of them (as $ref target or inlined in a
-// property) is made an "integer" with the type's lower bound.
+// property) is made an "integer" with the type's lower bound and the
+// upper bound of all three (FHIR's integers are 32-bit signed).
 var integerPatterns = map[string]any{
-	"^-?([0]|([1-9][0-9]*))$": nil, // integer
-	"^[1-9][0-9]*$":           1,   // positiveInt
-	"^[0]|([1-9][0-9]*)$":     0,   // unsignedInt (a malformed pattern)
+	"^-?([0]|([1-9][0-9]*))$": math.MinInt32, // integer
+	"^[1-9][0-9]*$":           1,             // positiveInt
+	"^[0]|([1-9][0-9]*)$":     0,             // unsignedInt (a malformed pattern)
 }
 
 // clean removes descriptions, adds minItems to arrays, types integers as
@@ -214,9 +217,8 @@ func clean(v any, inProps bool) {
 			if p, ok := x["pattern"].(string); ok && x["type"] == "number" {
 				if minimum, ok := integerPatterns[p]; ok {
 					x["type"] = "integer"
-					if minimum != nil {
-						x["minimum"] = minimum
-					}
+					x["minimum"], x["maximum"] = minimum, math.MaxInt32
+					x["fhirInteger"] = true
 				}
 			}
 			if t, _ := x["type"].(string); t != "" && t != "string" {

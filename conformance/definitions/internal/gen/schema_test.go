@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"reflect"
 	"testing"
 )
@@ -12,6 +13,7 @@ func TestCleanRewritesIntegersAndArrays(t *testing.T) {
 			"description": map[string]any{"$ref": "#/definitions/string", "description": "drop me too"},
 			"count":       map[string]any{"type": "number", "pattern": "^[1-9][0-9]*$"},
 			"total":       map[string]any{"type": "number", "pattern": "^[0]|([1-9][0-9]*)$"},
+			"offset":      map[string]any{"type": "number", "pattern": "^-?([0]|([1-9][0-9]*))$"},
 			"active":      map[string]any{"type": "boolean", "pattern": "^true|false$"},
 			"given":       map[string]any{"type": "array", "items": map[string]any{"$ref": "#/definitions/string"}},
 		},
@@ -20,8 +22,9 @@ func TestCleanRewritesIntegersAndArrays(t *testing.T) {
 	want := map[string]any{
 		"properties": map[string]any{
 			"description": map[string]any{"$ref": "#/definitions/string"},
-			"count":       map[string]any{"type": "integer", "minimum": 1},
-			"total":       map[string]any{"type": "integer", "minimum": 0},
+			"count":       map[string]any{"type": "integer", "minimum": 1, "maximum": math.MaxInt32, "fhirInteger": true},
+			"total":       map[string]any{"type": "integer", "minimum": 0, "maximum": math.MaxInt32, "fhirInteger": true},
+			"offset":      map[string]any{"type": "integer", "minimum": math.MinInt32, "maximum": math.MaxInt32, "fhirInteger": true},
 			"active":      map[string]any{"type": "boolean"},
 			"given":       map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"$ref": "#/definitions/string"}},
 		},
