@@ -22,7 +22,8 @@ import (
 //	                           each group (with its _name) may be present;
 //	"fhirInteger": true        an integer written as FHIR writes one: digits
 //	                           with an optional minus, no fraction or
-//	                           exponent (JSON Schema's "integer" takes 1.0).
+//	                           exponent (JSON Schema's "integer" takes 1.0);
+//	"fhirXhtml": true          a narrative that FHIR's rules allow (xhtml.go).
 const vocabURL = "urn:fhirsub:fhir-vocabulary"
 
 const vocabMetaSchema = `{
@@ -30,7 +31,8 @@ const vocabMetaSchema = `{
 		"fhirResource": {"type": "boolean"},
 		"fhirRequired": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
 		"fhirChoice": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
-		"fhirInteger": {"type": "boolean"}
+		"fhirInteger": {"type": "boolean"},
+		"fhirXhtml": {"type": "boolean"}
 	}
 }`
 
@@ -56,6 +58,9 @@ func compileKeywords(_ *jsonschema.CompilerContext, obj map[string]any) (jsonsch
 	}
 	if v, ok := obj["fhirInteger"].(bool); ok && v {
 		return integerKeyword{}, nil
+	}
+	if v, ok := obj["fhirXhtml"].(bool); ok && v {
+		return xhtmlKeyword{}, nil
 	}
 	req, choices := nameGroups(obj["fhirRequired"]), nameGroups(obj["fhirChoice"])
 	switch {

@@ -26,9 +26,12 @@ import (
 //     (ext-1: nested extensions or a value, one of the two);
 //   - integer, positiveInt and unsignedInt typed "integer" with their 32-bit
 //     bounds and the keyword {"fhirInteger": true} (digits only: JSON
-//     Schema's "integer" also takes 1.0 and 1e2), xhtml typed "string", and patterns on non-string types removed (the
-//     HL7 schema gives "number" and "boolean" types patterns, which JSON
-//     Schema ignores and two of which are malformed);
+//     Schema's "integer" also takes 1.0 and 1e2);
+//   - xhtml typed "string" with the keyword {"fhirXhtml": true} (the
+//     narrative rules);
+//   - patterns on non-string types removed (the HL7 schema gives "number"
+//     and "boolean" types patterns, which JSON Schema ignores and two of
+//     which are malformed);
 //   - "minItems": 1 on every array (FHIR JSON forbids empty arrays);
 //   - "type": "object" on every definition with properties (the HL7 schema
 //     lets an array or a string pass where a complex type belongs), with
@@ -70,7 +73,7 @@ func (m *model) schema() (map[string]any, error) {
 		}
 	}
 	m.defs["ResourceList"] = map[string]any{"fhirResource": true}
-	m.defs["xhtml"] = map[string]any{"type": "string"}
+	m.defs["xhtml"] = map[string]any{"type": "string", "fhirXhtml": true}
 
 	reached := map[string]any{}
 	var visit func(name string) error
