@@ -80,6 +80,8 @@ func badInputCases(env badInputEnv) []badCase {
 			status: 400, issue: "structure", diag: "must be at most 2147483647"},
 		{name: "an integer written with a fraction", method: "POST", path: "/Patient", body: []byte(`{"resourceType":"Patient","multipleBirthInteger":2.0}`),
 			status: 400, issue: "structure", diag: "not an integer as FHIR writes one"},
+		{name: "base64Binary that is not base64", method: "POST", path: "/Binary", body: []byte(`{"resourceType":"Binary","contentType":"text/plain","data":"not base64!!"}`),
+			status: 400, issue: "structure", diag: "base64Binary pattern"},
 		{name: "a narrative with a script", method: "POST", path: "/Patient",
 			body:   []byte(`{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\"><img src=\"x\" alt=\"\" onerror=\"alert(1)\"/>Ann</div>"}}`),
 			status: 400, issue: "structure", diag: "event attribute onerror"},

@@ -97,3 +97,18 @@ func TestIntegers(t *testing.T) {
 		wantIssue(t, ok, "", "")
 	}
 }
+
+// TestBase64Binary: base64Binary is groups of four base64 characters,
+// with white space between groups (R5's expression; R4's lacks '/').
+func TestBase64Binary(t *testing.T) {
+	binary := func(data string) string {
+		return `{"resourceType":"Binary","contentType":"text/plain","data":"` + data + `"}`
+	}
+	for _, bad := range []string{"not base64!!", "aGVsbG", "aGVsbG8", "a-_=", "aGV sbG8="} {
+		wantIssue(t, binary(bad), "Binary.data", "does not match the base64Binary pattern")
+	}
+	wantIssue(t, `{"resourceType":"Patient","photo":[{"data":"%%%%"}]}`, "Patient.photo[0].data", "base64Binary")
+	for _, ok := range []string{"aGVsbG8=", "aGVs bG8=", "aGVs\\r\\nbG8=", "a+/=", "////"} {
+		wantIssue(t, binary(ok), "", "")
+	}
+}

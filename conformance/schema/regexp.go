@@ -17,6 +17,9 @@ var fastPatterns = map[string]func(string) bool{
 	`^\S*$`: func(s string) bool { return !strings.ContainsAny(s, " \t\n\f\r") },
 	// code: non-empty, single inner spaces only.
 	`^[^\s]+(\s[^\s]+)*$`: matchCode,
+	// base64Binary: groups of four, white space between groups (an
+	// attachment's data may be megabytes).
+	`^(\s*([0-9a-zA-Z\+/=]){4}\s*)+$`: matchBase64,
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r' }
@@ -31,6 +34,29 @@ func matchCode(s string) bool {
 		}
 	}
 	return true
+}
+
+func isBase64(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '='
+}
+
+// matchBase64 is base64Binary's pattern: groups of four base64 characters
+// with RE2's white space (isSpace) between them.
+func matchBase64(s string) bool {
+	groups, i := 0, 0
+	for {
+		for i < len(s) && isSpace(s[i]) {
+			i++
+		}
+		if i == len(s) {
+			return groups > 0
+		}
+		if i+4 > len(s) || !isBase64(s[i]) || !isBase64(s[i+1]) || !isBase64(s[i+2]) || !isBase64(s[i+3]) {
+			return false
+		}
+		i += 4
+		groups++
+	}
 }
 
 type fastRegexp struct {

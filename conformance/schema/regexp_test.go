@@ -9,7 +9,8 @@ import (
 // Go's regexp on tricky inputs.
 func TestFastPatternsAgreeWithRegexp(t *testing.T) {
 	inputs := []string{"", " ", "a", " a", "a ", "a b", "a  b", "a\tb", "a\t\tb", "a\fb", "\f", "a\nb",
-		"x\r\n", "ü ñ", "\u00a0", "a\u2003b", "http://x/y?z=1", "with space", "tab\t", "\n"}
+		"x\r\n", "ü ñ", "\u00a0", "a\u2003b", "http://x/y?z=1", "with space", "tab\t", "\n",
+		"aGVsbG8=", "aGVs bG8=", "aGV sbG8=", " aGVs\r\nbG8= ", "aGVsbG", "a+/=", "a-_=", "aGVs\vbG8=", "====", "aGVsbG8=\n\n"}
 	for p, fast := range fastPatterns {
 		re := regexp.MustCompile(p)
 		for _, in := range inputs {
@@ -21,7 +22,7 @@ func TestFastPatternsAgreeWithRegexp(t *testing.T) {
 }
 
 func FuzzFastPatterns(f *testing.F) {
-	for _, s := range []string{"", "a b", "a  b", "\f", " x", "x ", "http://e.org/a b", "é\t"} {
+	for _, s := range []string{"", "a b", "a  b", "\f", " x", "x ", "http://e.org/a b", "é\t", "aGVs bG8=", "aGVsbG"} {
 		f.Add(s)
 	}
 	res := map[string]*regexp.Regexp{}

@@ -28,7 +28,7 @@ import (
 //     bounds and the keyword {"fhirInteger": true} (digits only: JSON
 //     Schema's "integer" also takes 1.0 and 1e2);
 //   - xhtml typed "string" with the keyword {"fhirXhtml": true} (the
-//     narrative rules);
+//     narrative rules), base64Binary given its pattern;
 //   - patterns on non-string types removed (the HL7 schema gives "number"
 //     and "boolean" types patterns, which JSON Schema ignores and two of
 //     which are malformed);
@@ -74,6 +74,9 @@ func (m *model) schema() (map[string]any, error) {
 	}
 	m.defs["ResourceList"] = map[string]any{"fhirResource": true}
 	m.defs["xhtml"] = map[string]any{"type": "string", "fhirXhtml": true}
+	// The package's schema gives base64Binary no pattern; R4's regular
+	// expression omits '/', which R4B and R5 restore.
+	m.defs["base64Binary"] = map[string]any{"type": "string", "pattern": base64Pattern}
 
 	reached := map[string]any{}
 	var visit func(name string) error
@@ -194,6 +197,9 @@ func collectRefs(v any, out *[]string) {
 		}
 	}
 }
+
+// base64Pattern is base64Binary's regular expression (R5's; R4's lacks '/').
+const base64Pattern = `^(\s*([0-9a-zA-Z\+/=]){4}\s*)+$`
 
 // integerPatterns are the HL7 schema's patterns of the integer types; a
 // "number" schema carrying one of them (as $ref target or inlined in a
