@@ -64,8 +64,9 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Validate checks res against the R4 JSON schema of its resourceType. It
-// returns nil for a valid resource, an *Error listing the issues for an
+// Validate checks res against the R4 JSON schema of its resourceType, and
+// against the rules of contained resources and local references
+// (contained.go). It returns nil for a valid resource, an *Error listing the issues for an
 // invalid one, and an error wrapping ErrNoResourceType or
 // ErrUnknownResourceType when the type cannot be told.
 func Validate(res map[string]any) error {
@@ -79,6 +80,9 @@ func Validate(res map[string]any) error {
 	}
 	err = sch.Validate(res)
 	if err == nil {
+		if is := containedIssues(rt, res); len(is) > 0 {
+			return &Error{Issues: is}
+		}
 		return nil
 	}
 	var ve *jsonschema.ValidationError
