@@ -181,8 +181,8 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 			return bad("DELETE needs request.url = Type/id or Type?search (conditional delete)")
 		}
 	case http.MethodPatch:
-		if e.ID == "" || e.Resource == nil {
-			return bad("PATCH needs request.url = Type/id and a resource (Binary JSON Patch or Parameters FHIRPath Patch)")
+		if e.Resource == nil || (e.ID == "") == (len(e.Query) == 0) {
+			return bad("PATCH needs request.url = Type/id or Type?search (conditional patch) and a resource (Binary JSON Patch or Parameters FHIRPath Patch)")
 		}
 		return e, parsePatchEntry(i, &e)
 	case http.MethodGet:

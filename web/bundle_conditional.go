@@ -39,7 +39,16 @@ func parsePatchEntry(i int, e *entryIn) error {
 func (s *Server) conditionalBatchEntry(c echo.Context, e entryIn) bundleEntry {
 	ctx := c.Request().Context()
 	if e.Method == http.MethodPatch {
-		res, err := s.patch(ctx, e.Type, e.ID, e.Patch, e.IfMatch)
+		var res *fhirstore.Resource
+		var err error
+		if e.ID != "" {
+			res, err = s.patch(ctx, e.Type, e.ID, e.Patch, e.IfMatch)
+		} else {
+			var cond *condition
+			if cond, err = parseCondition(e.Type, e.Query.Encode()); err == nil {
+				res, err = s.patchConditional(ctx, cond, e.Patch, e.IfMatch)
+			}
+		}
 		if err == nil {
 			err = s.committed(ctx, res, fhirstore.InteractionUpdate)
 		}
@@ -133,12 +142,13 @@ func (s *Server) settleConditionals(ctx context.Context, entries []entryIn, ids 
 		case (e.Method == http.MethodPut || e.Method == http.MethodDelete) && e.ID == "":
 			raw = e.Query.Encode()
 		case e.Method == http.MethodPatch:
-			body, cur, err := s.patched(ctx, e.Type, e.ID, e.Patch, e.IfMatch)
-			if err != nil {
+			if err := s.settlePatch(ctx, e, seen, i); err != nil {
 				release()
-				return nil, fmt.Errorf("patch of Bundle.entry[%d]: %w", i, err)
+				return nil, err
 			}
-			e.Method, e.Resource, e.IfMatch, e.Patch = http.MethodPut, body, cur.VersionID, nil
+			if e.FullURL != "" {
+				ids[e.FullURL] = e.Type + "/" + e.ID
+			}
 			continue
 		default:
 			continue
@@ -170,6 +180,39 @@ func (s *Server) settleConditionals(ctx context.Context, entries []entryIn, ids 
 		}
 	}
 	return release, nil
+}
+
+// settlePatch turns PATCH entry i of a transaction into the update of the
+// patched current version (If-Match: that version). A conditional patch
+// first finds its one resource (none: 404; several: 412) and patches the
+// version found.
+func (s *Server) settlePatch(ctx context.Context, e *entryIn, seen map[string]int, i int) error {
+	if e.ID == "" {
+		cond, err := parseCondition(e.Type, e.Query.Encode())
+		if err == nil {
+			if j, dup := seen[cond.key]; dup {
+				err = errorf(http.StatusBadRequest, "invalid", "entries %d and %d have the same condition %s", j, i, cond.key)
+			}
+			seen[cond.key] = i
+		}
+		var target *fhirstore.Resource
+		if err == nil {
+			target, err = s.onlyMatch(ctx, cond)
+		}
+		if err != nil {
+			return fmt.Errorf("request of Bundle.entry[%d]: %w", i, err)
+		}
+		e.ID = target.ID
+		if e.IfMatch == "" {
+			e.IfMatch = target.VersionID
+		}
+	}
+	body, cur, err := s.patched(ctx, e.Type, e.ID, e.Patch, e.IfMatch)
+	if err != nil {
+		return fmt.Errorf("patch of Bundle.entry[%d]: %w", i, err)
+	}
+	e.Method, e.Resource, e.IfMatch, e.Patch = http.MethodPut, body, cur.VersionID, nil
+	return nil
 }
 
 // settleEntry decides one conditional transaction entry (see

@@ -72,35 +72,11 @@ func (s *Server) patchHTTP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r := c.Request()
-	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var p patcher
-	switch {
-	case mt == jsonPatchType:
-		if err := utf8Charset(params); err != nil {
-			return err
-		}
-		raw, err := readBody(r)
-		if err != nil {
-			return err
-		}
-		if p, err = jsonPatcher(raw); err != nil {
-			return err
-		}
-	case mt == "" || jsonFormat(mt):
-		body, err := s.readJSON(c)
-		if err != nil {
-			return err
-		}
-		if body["resourceType"] != "Parameters" {
-			return errorf(http.StatusBadRequest, "invalid", "a PATCH body is a JSON Patch (%s) or a FHIRPath Patch Parameters resource", jsonPatchType)
-		}
-		p = fhirPathPatcher(body)
-	default:
-		return errorf(http.StatusUnsupportedMediaType, "not-supported",
-			"Content-Type %q is not supported for PATCH: send %s or a FHIRPath Patch as application/fhir+json", mt, jsonPatchType)
+	p, err := s.requestPatcher(c)
+	if err != nil {
+		return err
 	}
-	ctx := r.Context()
+	ctx := c.Request().Context()
 	res, err := s.patch(ctx, t, id, p, ifMatch(c))
 	if err != nil {
 		return err
@@ -109,6 +85,97 @@ func (s *Server) patchHTTP(c echo.Context) error {
 		return err
 	}
 	return s.respondWrite(c, http.StatusOK, res)
+}
+
+// patchConditionalHTTP answers PATCH /Type?criteria: the patch of the one
+// resource the search finds (none: 404; several: 412).
+func (s *Server) patchConditionalHTTP(c echo.Context) error {
+	_, cond, err := s.conditionFromURL(c)
+	if err != nil {
+		return err
+	}
+	p, err := s.requestPatcher(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	res, err := s.patchConditional(ctx, cond, p, ifMatch(c))
+	if err != nil {
+		return err
+	}
+	if err := s.committed(ctx, res, fhirstore.InteractionUpdate); err != nil {
+		return err
+	}
+	return s.respondWrite(c, http.StatusOK, res)
+}
+
+// requestPatcher reads a PATCH request's body: a JSON Patch
+// (application/json-patch+json) or a FHIRPath Patch (a Parameters
+// resource as application/fhir+json).
+func (s *Server) requestPatcher(c echo.Context) (patcher, error) {
+	r := c.Request()
+	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case mt == jsonPatchType:
+		if err := utf8Charset(params); err != nil {
+			return nil, err
+		}
+		raw, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		return jsonPatcher(raw)
+	case mt == "" || jsonFormat(mt):
+		body, err := s.readJSON(c)
+		if err != nil {
+			return nil, err
+		}
+		if body["resourceType"] != "Parameters" {
+			return nil, errorf(http.StatusBadRequest, "invalid", "a PATCH body is a JSON Patch (%s) or a FHIRPath Patch Parameters resource", jsonPatchType)
+		}
+		return fhirPathPatcher(body), nil
+	}
+	return nil, errorf(http.StatusUnsupportedMediaType, "not-supported",
+		"Content-Type %q is not supported for PATCH: send %s or a FHIRPath Patch as application/fhir+json", mt, jsonPatchType)
+}
+
+// patchConditional patches the one resource answering cond, as the
+// caller's search finds it: none gives 404, several 412. The patch
+// applies to the version the search found (or the caller's If-Match), so
+// a resource changed meanwhile makes the decision run again.
+func (s *Server) patchConditional(ctx context.Context, cond *condition, p patcher, wantVersion string) (*fhirstore.Resource, error) {
+	for range claimAttempts {
+		target, err := s.onlyMatch(ctx, cond)
+		if err != nil {
+			return nil, err
+		}
+		want := wantVersion
+		if want == "" {
+			want = target.VersionID
+		}
+		res, err := s.patch(ctx, target.Type, target.ID, p, want)
+		if errors.Is(err, fhirstore.ErrVersionConflict) && wantVersion == "" {
+			continue
+		}
+		return res, err
+	}
+	return nil, errorf(http.StatusConflict, "conflict",
+		"the condition %s kept changing under concurrent writes: try again", cond.key)
+}
+
+// onlyMatch is the one resource answering cond: none gives 404, several
+// 412.
+func (s *Server) onlyMatch(ctx context.Context, cond *condition) (*fhirstore.Resource, error) {
+	page, err := s.matches(ctx, cond, 2)
+	switch {
+	case err != nil:
+		return nil, err
+	case page.Total > 1:
+		return nil, errMultipleMatches(cond)
+	case page.Total == 0 || len(page.Resources) == 0:
+		return nil, errorf(http.StatusNotFound, "not-found", "no resource matches %s: nothing to patch", cond.key)
+	}
+	return page.Resources[0], nil
 }
 
 // patch applies p to the current version of t/id and stores the result

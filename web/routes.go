@@ -22,6 +22,7 @@ import (
 //	DELETE /{type}/{id}                      delete (If-Match)
 //	PATCH  /{type}/{id}                      JSON Patch or FHIRPath Patch (If-Match)
 //	PUT    /{type}?criteria                  conditional update
+//	PATCH  /{type}?criteria                  conditional patch
 //	DELETE /{type}?criteria                  conditional delete
 //	GET    /{type}/{id}/_history             instance history
 //	GET    /{type}/{id}/_history/{vid}       vread
@@ -63,6 +64,7 @@ func (s *Server) routes() {
 	e.POST("/:type/_search", s.search)
 	e.POST("/:type", s.create, w)
 	e.PUT("/:type", s.updateConditionalHTTP, w)
+	e.PATCH("/:type", s.patchConditionalHTTP, w)
 	e.DELETE("/:type", s.deleteConditionalHTTP, w)
 	e.GET("/:type/_history", s.historyType)
 	e.GET("/:type/:id", s.read)

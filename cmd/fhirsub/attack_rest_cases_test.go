@@ -99,6 +99,14 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 	// REST writes on B's data.
 	add(restAttack{name: "A deletes B's Observation", tok: A, method: del, path: "/Observation/" + s.obsB, want: []int{404}, check: sameAsMissing})
 	add(restAttack{name: "A updates B's Observation", tok: A, method: put, path: "/Observation/" + s.obsB, body: obsBUpdate, want: []int{403}})
+	jsonPatch := `[{"op":"replace","path":"/status","value":"cancelled"}]`
+	for _, c := range []struct{ name, path string }{
+		{"A patches B's Observation", "/Observation/" + s.obsB},
+		{"A conditional-patches B's Observation by _id", "/Observation?_id=" + s.obsB},
+		{"A conditional-patches B's Observations by subject", "/Observation?subject=Patient/pat-b"},
+	} {
+		add(restAttack{name: c.name, tok: A, method: "PATCH", path: c.path, body: jsonPatch, ctype: "application/json-patch+json", want: []int{404}})
+	}
 	add(restAttack{name: "A creates an Observation for B", tok: A, method: post, path: "/Observation", body: obsForB, want: []int{403}})
 	add(restAttack{name: "A deletes B's Subscription", tok: A, method: del, path: "/Subscription/" + s.subB, want: []int{404}})
 	add(restAttack{name: "subscription writer deletes B's Subscription", tok: s.subsWrite, method: del, path: "/Subscription/" + s.subB, want: []int{403}})
