@@ -209,6 +209,7 @@ func TestReadSubsets(t *testing.T) {
 			{"_elements=name", []string{"name", "id", "meta"}, []string{"gender", "birthDate", "text", "maritalStatus"}},
 			{"_summary=true", []string{"name", "gender", "birthDate"}, []string{"text", "maritalStatus"}},
 			{"_summary=data", []string{"name", "maritalStatus"}, []string{"text"}},
+			{"_summary=text", []string{"text", "id", "meta"}, []string{"name", "gender", "birthDate", "maritalStatus"}},
 		} {
 			r := s.do("GET", path+"?"+c.query, nil).wantStatus(t, http.StatusOK)
 			for _, k := range c.keep {

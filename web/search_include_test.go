@@ -3,6 +3,7 @@ package web_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -120,7 +121,7 @@ func TestSearchIncludesChainsHas(t *testing.T) {
 	if got := str(r.JSON, "entry", 0, "resource", "total"); got != "2" || !strings.Contains(string(r.Body), `"include"`) {
 		t.Errorf("batch GET with chain and _include: %s", r.Body)
 	}
-	for _, bad := range []string{"/Observation?_include=*", "/Observation?code.text=x", "/Patient?_summary=text", "/Observation?_include=Observation:code"} {
+	for _, bad := range []string{"/Observation?_include=*", "/Observation?code.text=x", "/Patient?_summary=short", "/Observation?_include=Observation:code"} {
 		s.do("GET", bad, nil).wantStatus(t, http.StatusBadRequest)
 	}
 }
@@ -212,5 +213,32 @@ func TestSearchLargeChain(t *testing.T) {
 	r = s.do("GET", "/Patient?_has:Observation:subject:code=8867-4&name=crowd", nil).wantStatus(t, http.StatusOK)
 	if str(r.JSON, "total") != "3" {
 		t.Fatalf("_has: total %s, want 3", str(r.JSON, "total"))
+	}
+}
+
+// TestSummaryText: _summary=text keeps text, id, meta and the top-level
+// mandatory elements (an Observation's status, with its _status, and
+// code), in a search and a read.
+func TestSummaryText(t *testing.T) {
+	s := mustServer(t)
+	obs := observation("Patient/p1", "8867-4", "2024-01-01")
+	obs["text"] = map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml">Heart rate 72</div>`}
+	obs["_status"] = map[string]any{"id": "s1"}
+	obs["valueQuantity"] = map[string]any{"value": 72}
+	id := str(s.do("POST", "/Observation", obs).wantStatus(t, http.StatusCreated).JSON, "id")
+	search := s.do("GET", "/Observation?_id="+id+"&_summary=text", nil).wantStatus(t, http.StatusOK)
+	read := s.do("GET", "/Observation/"+id+"?_summary=text", nil).wantStatus(t, http.StatusOK)
+	for name, got := range map[string]map[string]any{"search": search.JSON["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any), "read": read.JSON} {
+		var keys []string
+		for k := range got {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if want := []string{"_status", "code", "id", "meta", "resourceType", "status", "text"}; !slices.Equal(keys, want) {
+			t.Errorf("%s with _summary=text: elements %v, want %v", name, keys, want)
+		}
+		if !strings.Contains(fmt.Sprint(got["meta"]), "SUBSETTED") {
+			t.Errorf("%s with _summary=text: no SUBSETTED tag: %v", name, got["meta"])
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fhirsub/fhirsub/conformance/definitions"
+	"github.com/fhirsub/fhirsub/conformance/schema"
 	"github.com/fhirsub/fhirsub/conformance/search"
 	"github.com/fhirsub/fhirsub/conformance/smart"
 	"github.com/fhirsub/fhirsub/fhirstore"
@@ -236,13 +237,14 @@ func (s *Server) includeOne(ctx context.Context, in search.Include, from []*fhir
 	return out, nil
 }
 
-// shape applies _elements, _summary=data and _summary=true to a resource
-// body for a searchset, marking a changed body SUBSETTED as R4 asks.
-// _summary=true keeps the top-level elements the R4 definitions mark
-// isSummary.
+// shape applies _elements, _summary=data, _summary=text and _summary=true
+// to a resource body for a searchset, marking a changed body SUBSETTED as
+// R4 asks. _summary=true keeps the top-level elements the R4 definitions
+// mark isSummary; _summary=text keeps text, id, meta and the top-level
+// mandatory elements.
 func shape(q *search.Query, body []byte) ([]byte, error) {
 	sh := q.Shape()
-	if len(sh.Elements) == 0 && sh.Summary != "data" && sh.Summary != "true" {
+	if len(sh.Elements) == 0 && sh.Summary != "data" && sh.Summary != "true" && sh.Summary != "text" {
 		return body, nil
 	}
 	m, err := fhirstore.Decode(body)
@@ -257,6 +259,21 @@ func shape(q *search.Query, body []byte) ([]byte, error) {
 		for k := range m {
 			if k != "resourceType" && !summaryElement(typ, strings.TrimPrefix(k, "_")) {
 				delete(m, k)
+			}
+		}
+	case "text":
+		typ, _ := m["resourceType"].(string)
+		keep, err := schema.Mandatory(typ)
+		if err != nil {
+			return nil, err
+		}
+		for k := range m {
+			switch k {
+			case "resourceType", "id", "meta", "text":
+			default:
+				if !keep[k] {
+					delete(m, k)
+				}
 			}
 		}
 	}

@@ -119,6 +119,8 @@ var (
 	compileMu sync.Mutex
 	compiler  *jsonschema.Compiler
 	cache     sync.Map // resource type -> *jsonschema.Schema
+	// definitionsDoc is the schema document's definitions (read only).
+	definitionsDoc map[string]any
 )
 
 func load() error {
@@ -134,6 +136,7 @@ func load() error {
 			return
 		}
 		patternTypes = primitivePatterns(doc)
+		definitionsDoc, _ = doc.(map[string]any)["definitions"].(map[string]any)
 		c := jsonschema.NewCompiler()
 		c.DefaultDraft(jsonschema.Draft6)
 		c.UseRegexpEngine(compileRegexp)
@@ -193,4 +196,31 @@ func primitivePatterns(doc any) map[string]string {
 		}
 	}
 	return out
+}
+
+// Mandatory returns the JSON names of the top-level elements a resource of
+// type rt must have (cardinality 1..), with the _name of a primitive and
+// every type of a choice: what _summary=text keeps besides text, id and
+// meta. rt must be a known resource type.
+func Mandatory(rt string) (map[string]bool, error) {
+	if err := load(); err != nil {
+		return nil, err
+	}
+	def, ok := definitionsDoc[rt].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownResourceType, rt)
+	}
+	out := map[string]bool{}
+	req, _ := def["required"].([]any)
+	for _, n := range req {
+		if s, ok := n.(string); ok {
+			out[s] = true
+		}
+	}
+	for _, g := range nameGroups(def["fhirRequired"]) {
+		for _, n := range g {
+			out[n] = true
+		}
+	}
+	return out, nil
 }

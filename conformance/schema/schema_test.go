@@ -3,6 +3,7 @@ package schema_test
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -286,5 +287,29 @@ func BenchmarkValidateObservation(b *testing.B) {
 		if err := schema.Validate(res); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestMandatory(t *testing.T) {
+	for rt, want := range map[string][]string{
+		"Observation":  {"_status", "code", "resourceType", "status"},
+		"Patient":      {"resourceType"},
+		"Subscription": {"_criteria", "_reason", "_status", "channel", "criteria", "reason", "resourceType", "status"},
+	} {
+		got, err := schema.Mandatory(rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := make([]string, 0, len(got))
+		for n := range got {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, want) {
+			t.Errorf("Mandatory(%s) = %v, want %v", rt, names, want)
+		}
+	}
+	if _, err := schema.Mandatory("Spaceship"); !errors.Is(err, schema.ErrUnknownResourceType) {
+		t.Errorf("Mandatory(Spaceship): %v", err)
 	}
 }

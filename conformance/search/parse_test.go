@@ -93,7 +93,7 @@ func TestParseErrors(t *testing.T) {
 		{name: "include of a token", criteria: "Observation?_include=Observation:code", param: "_include", message: "not a reference"},
 		{name: "revinclude not referring", criteria: "Patient?_revinclude=Observation:encounter", param: "_revinclude", message: "does not refer"},
 		{name: "elements bad name", criteria: "Patient?_elements=name.given", param: "_elements", message: "top-level"},
-		{name: "summary text", criteria: "Patient?_summary=text", param: "_summary", message: "not supported"},
+		{name: "summary unknown", criteria: "Patient?_summary=short", param: "_summary", message: "not supported"},
 		{name: "total bad", criteria: "Patient?_total=lots", param: "_total", message: "accurate"},
 		{name: "contained", criteria: "Patient?_contained=true", param: "_contained", message: "not supported"},
 		{name: "text", criteria: "Patient?_text=diabetes", param: "_text", message: "not supported"},

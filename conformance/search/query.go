@@ -70,8 +70,8 @@ type Shape struct {
 	Sort []SortKey
 	// Includes are `_include` and `_revinclude`, in name order.
 	Includes []Include
-	// Summary is `_summary`: "" (not given), "count", "true", "data" or
-	// "false".
+	// Summary is `_summary`: "" (not given), "count", "true", "text",
+	// "data" or "false".
 	Summary string
 	// Elements is `_elements`: the top-level elements to return.
 	Elements []string

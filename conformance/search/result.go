@@ -67,7 +67,7 @@ func (in Include) References(res map[string]any) ([]string, error) {
 const MaxIncludes = 32
 
 // summaries are the _summary values served.
-var summaries = map[string]bool{"count": true, "data": true, "true": true, "false": true}
+var summaries = map[string]bool{"count": true, "data": true, "text": true, "true": true, "false": true}
 
 // parseResultParam parses _include, _revinclude (with :iterate),
 // _summary, _elements and _total; ok is false for other names.
@@ -111,7 +111,7 @@ func (q *Query) parseResultParam(name string, vals []string) (ok bool, err error
 	switch code {
 	case "_summary":
 		if !summaries[v] {
-			return true, &Error{Param: name, Message: fmt.Sprintf("%q is not supported (count, true, data or false)", v)}
+			return true, &Error{Param: name, Message: fmt.Sprintf("%q is not supported (count, true, text, data or false)", v)}
 		}
 		q.shaped().Summary = v
 	case "_total":
