@@ -36,7 +36,8 @@ var publicPaths = map[string]bool{"/metadata": true, "/healthz": true, "/readyz"
 // method: /metadata, /healthz, /readyz, /metrics; public for GET and HEAD
 // only: Config.Handlers (the dashboard's files, and the websocket upgrades
 // which authenticate themselves). Everything else authenticates, POST /
-// (batch, transaction) included although the dashboard is mounted at /.
+// (batch, transaction) and GET / with a query string (the search of all
+// types) included although the dashboard is mounted at /.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.public(c) {
@@ -63,7 +64,8 @@ func (s *Server) public(c echo.Context) bool {
 	}
 	switch c.Request().Method {
 	case http.MethodGet, http.MethodHead:
-		return s.cfg.Handlers[p] != nil
+		// GET / with a query is the search of all types, not the dashboard
+		return s.cfg.Handlers[p] != nil && (p != "/" || c.Request().URL.RawQuery == "")
 	}
 	return false
 }
@@ -130,7 +132,10 @@ func authorizeRoute(c echo.Context, acc *smart.Access) error {
 		need = smart.Search
 	case "/:type/:id/$op":
 		need = smart.Read
-	case "/_history":
+	case "/_history", "/_search", "/":
+		if c.Request().Method == http.MethodPost && pattern == "/" {
+			return nil // batch/transaction entries check for themselves
+		}
 		if !acc.AllowsAny(smart.Search) {
 			return insufficientScope(c, "the token's scopes allow no search or history")
 		}

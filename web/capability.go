@@ -32,7 +32,7 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 		SoftwareVersion: s.cfg.SoftwareVersion,
 		TypeInteractions: []string{"read", "vread", "update", "patch", "delete", "history-instance",
 			"history-type", "create", "search-type"},
-		SystemInteractions:   []string{"transaction", "batch", "history-system"},
+		SystemInteractions:   []string{"transaction", "batch", "search-system", "history-system"},
 		SearchParamSupported: search.Supported,
 		SearchInclude:        search.Includes,
 		ConditionalCreate:    true,

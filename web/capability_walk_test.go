@@ -126,6 +126,12 @@ func TestCapabilityStatementIsHonest(t *testing.T) {
 					"request": map[string]any{"method": "PATCH", "url": "Patient/" + id}}}}).wantStatus(t, http.StatusOK)
 		},
 		"history-system": func() { s.do("GET", "/_history", nil).wantStatus(t, http.StatusOK) },
+		"search-system": func() {
+			r := s.do("GET", "/?_id="+id, nil).wantStatus(t, http.StatusOK)
+			if str(r.JSON, "total") != "1" {
+				t.Errorf("GET /?_id=%s: %s", id, r.Body)
+			}
+		},
 	}
 	var codes []any
 	codes = append(codes, patient["interaction"].([]any)...)

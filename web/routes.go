@@ -13,6 +13,9 @@ import (
 //	GET    /metrics                          Prometheus metrics (when Config.Metrics is set)
 //	GET    /metadata                         CapabilityStatement
 //	POST   /                                 batch or transaction Bundle
+//	GET    /?params                          search of all types (also POST /_search;
+//	                                         GET / without a query is the dashboard
+//	                                         when Config.Handlers mounts one there)
 //	GET    /_history                         system history
 //	GET    /{type}                           search (also POST /{type}/_search)
 //	POST   /{type}                           create
@@ -42,8 +45,16 @@ func (s *Server) routes() {
 		e.GET("/metrics", echo.WrapHandler(s.cfg.Metrics))
 	}
 	for path, h := range s.cfg.Handlers {
+		if path == "/" {
+			e.GET(path, s.rootGET(echo.WrapHandler(h)))
+			continue
+		}
 		e.GET(path, echo.WrapHandler(h))
 	}
+	if s.cfg.Handlers["/"] == nil {
+		e.GET("/", s.searchSystem)
+	}
+	e.POST("/_search", s.searchSystem)
 	// The fixed GET paths answer other methods with 405, not as the
 	// unknown resource type of POST /{type}.
 	getOnly := []string{"/healthz", "/readyz", "/metadata"}

@@ -93,6 +93,11 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 	} {
 		add(restAttack{name: c.name, tok: A, method: get, path: c.path, want: []int{200}})
 	}
+	add(restAttack{name: "A searches all types for B's resources", tok: A, method: get, path: "/?_id=pat-b," + s.obsB + "," + s.conB, want: []int{200}, check: total0})
+	add(restAttack{name: "A searches all types for B's tag-free data", tok: A, method: get, path: "/?_type=Patient,Observation,Condition&_id=pat-b," + s.obsB + "," + s.conB,
+		want: []int{200}, check: total0})
+	add(restAttack{name: "A POST /_search for B", tok: A, method: post, path: "/_search", body: "_id=pat-b," + s.obsB,
+		ctype: "application/x-www-form-urlencoded", want: []int{200}, check: total0})
 	add(restAttack{name: "A POST _search for B", tok: A, method: post, path: "/Observation/_search", body: "subject=Patient/pat-b",
 		ctype: "application/x-www-form-urlencoded", want: []int{200}, check: total0})
 
@@ -209,6 +214,8 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 	}{
 		{"no token reads B", "", get, "/Patient/pat-b", nil, 401},
 		{"no token HEADs B", "", "HEAD", "/Patient/pat-b", nil, 401},
+		{"no token searches all types at / (the dashboard's path)", "", get, "/?_id=pat-b", nil, 401},
+		{"no token POST /_search", "", post, "/_search", "_id=pat-b", 401},
 		{"no token batch", "", post, "/", bundle("batch", entry(get, "Patient/pat-b", nil)), 401},
 		{"no token transaction", "", post, "/", bundle("transaction", entry(post, "Patient", map[string]any{"resourceType": "Patient"})), 401},
 		{"no token 5,000-entry batch", "", post, "/", bundle("batch", bigBatch...), 401},
