@@ -1,7 +1,9 @@
 package web_test
 
 import (
+	"bytes"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -304,5 +306,34 @@ func TestHead(t *testing.T) {
 	s.do("HEAD", "/Patient", nil).wantStatus(t, http.StatusOK)
 	if got := s.do("GET", "/Patient/head-1/_history", nil); str(got.JSON, "total") != "1" {
 		t.Errorf("history after HEADs: total %v", got.JSON["total"])
+	}
+}
+
+// TestPretty: _pretty=true indents the JSON of any answer, errors
+// included, and changes nothing else.
+func TestPretty(t *testing.T) {
+	s := mustServer(t)
+	p := patient("Pretty")
+	r := s.do("POST", "/Patient?_pretty=true", p).wantStatus(t, http.StatusCreated)
+	if !strings.HasPrefix(string(r.Body), "{\n  \"resourceType\": \"Patient\",\n") || r.Header.Get("Location") == "" || r.Header.Get("ETag") != `W/"1"` {
+		t.Fatalf("create with _pretty: %v %s", r.Header, r.Body)
+	}
+	id := str(r.JSON, "id")
+	plain := s.do("GET", "/Patient/"+id, nil).wantStatus(t, http.StatusOK)
+	pretty := s.do("GET", "/Patient/"+id+"?_pretty=true", nil).wantStatus(t, http.StatusOK)
+	if !reflect.DeepEqual(plain.JSON, pretty.JSON) || bytes.Equal(plain.Body, pretty.Body) || !bytes.Contains(pretty.Body, []byte("\n  ")) {
+		t.Errorf("read with _pretty: %s\nwithout: %s", pretty.Body, plain.Body)
+	}
+	if cl := pretty.Header.Get("Content-Length"); cl != strconv.Itoa(len(pretty.Body)) {
+		t.Errorf("Content-Length %s for %d bytes", cl, len(pretty.Body))
+	}
+	miss := s.do("GET", "/Patient/nobody?_pretty=true", nil)
+	miss.wantOutcome(t, http.StatusNotFound, "not found")
+	if !bytes.Contains(miss.Body, []byte("\n  \"issue\": [")) {
+		t.Errorf("error with _pretty: %s", miss.Body)
+	}
+	s.do("GET", "/Patient/"+id+"?_pretty=true", nil, "If-None-Match", `W/"1"`).wantStatus(t, http.StatusNotModified)
+	if b := s.do("GET", "/Patient/"+id+"?_pretty=false", nil).Body; !bytes.Equal(b, plain.Body) {
+		t.Errorf("_pretty=false: %s", b)
 	}
 }

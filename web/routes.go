@@ -36,6 +36,7 @@ import (
 // Paging uses _count and _offset; next/previous links carry both.
 func (s *Server) routes() {
 	e := s.echo
+	e.Use(s.pretty)
 	e.Use(s.limits)
 	e.Use(s.authenticate)
 	e.GET("/healthz", s.healthz)
