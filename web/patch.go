@@ -72,19 +72,9 @@ func (s *Server) patchHTTP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := s.requestPatcher(c)
-	if err != nil {
-		return err
-	}
-	ctx := c.Request().Context()
-	res, err := s.patch(ctx, t, id, p, ifMatch(c))
-	if err != nil {
-		return err
-	}
-	if err := s.committed(ctx, res, fhirstore.InteractionUpdate); err != nil {
-		return err
-	}
-	return s.respondWrite(c, http.StatusOK, res)
+	return s.patchWith(c, func(ctx context.Context, p patcher) (*fhirstore.Resource, error) {
+		return s.patch(ctx, t, id, p, ifMatch(c))
+	})
 }
 
 // patchConditionalHTTP answers PATCH /Type?criteria: the patch of the one
@@ -94,12 +84,20 @@ func (s *Server) patchConditionalHTTP(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.patchWith(c, func(ctx context.Context, p patcher) (*fhirstore.Resource, error) {
+		return s.patchConditional(ctx, cond, p, ifMatch(c))
+	})
+}
+
+// patchWith reads the request's patch, has run apply it and answers the
+// patched resource.
+func (s *Server) patchWith(c echo.Context, run func(context.Context, patcher) (*fhirstore.Resource, error)) error {
 	p, err := s.requestPatcher(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	res, err := s.patchConditional(ctx, cond, p, ifMatch(c))
+	res, err := run(ctx, p)
 	if err != nil {
 		return err
 	}
