@@ -154,11 +154,12 @@ func (s *Server) systemTypes(c echo.Context, params url.Values) ([]string, error
 	return slices.Compact(types), nil
 }
 
-// systemError names the type whose search failed.
+// systemError explains a parameter that one of the types searched does
+// not have.
 func systemError(t string, err error) error {
-	if se, ok := err.(*search.Error); ok {
+	if se, ok := err.(*search.Error); ok && strings.Contains(se.Message, "unknown search parameter") {
 		e := *se
-		e.Message = e.Message + " (searching " + t + ": on a search of several types every parameter must apply to each; _type names them)"
+		e.Message += " (a search of several types runs each parameter on each type: name the types with _type)"
 		return &e
 	}
 	return err
