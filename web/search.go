@@ -153,15 +153,15 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 		v := vs[0]
 		switch k {
 		case "_count":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return &search.Error{Param: k, Message: "must be a non-negative integer"}
+			n, err := nonNegative(k, v)
+			if err != nil {
+				return err
 			}
 			req.Count = min(n, maxCount)
 		case "_offset":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return &search.Error{Param: k, Message: "must be a non-negative integer"}
+			n, err := nonNegative(k, v)
+			if err != nil {
+				return err
 			}
 			req.Offset = n
 		case "_since":
@@ -189,6 +189,15 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 		b.Entry = append(b.Entry, s.historyEntry(r))
 	}
 	return writeJSON(c, http.StatusOK, b)
+}
+
+// nonNegative reads the value of a paging parameter (_count, _offset).
+func nonNegative(k, v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, &search.Error{Param: k, Message: "must be a non-negative integer"}
+	}
+	return n, nil
 }
 
 // historyEntry describes the write that made a version. A first version

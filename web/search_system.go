@@ -111,9 +111,9 @@ func systemPage(params url.Values) (offset, count int, err error) {
 		if v == "" {
 			continue
 		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return 0, 0, &search.Error{Param: k, Message: "must be a non-negative integer"}
+		n, err := nonNegative(k, v)
+		if err != nil {
+			return 0, 0, err
 		}
 		if k == "_count" {
 			count = min(n, maxCount)
