@@ -153,13 +153,7 @@ func (s *Server) settleConditionals(ctx context.Context, entries []entryIn, ids 
 		default:
 			continue
 		}
-		cond, err := parseCondition(e.Type, raw)
-		if err == nil {
-			if j, dup := seen[cond.key]; dup {
-				err = errorf(http.StatusBadRequest, "invalid", "entries %d and %d have the same condition %s", j, i, cond.key)
-			}
-			seen[cond.key] = i
-		}
+		cond, err := entryCondition(e.Type, raw, seen, i)
 		var claimed string
 		if err == nil {
 			claimed, err = s.settleEntry(ctx, e, cond)
@@ -182,19 +176,28 @@ func (s *Server) settleConditionals(ctx context.Context, entries []entryIn, ids 
 	return release, nil
 }
 
+// entryCondition parses the condition of transaction entry i; seen holds
+// the entries' conditions so far, of which none may repeat (two entries
+// deciding on one search would each write as if alone).
+func entryCondition(typ, raw string, seen map[string]int, i int) (*condition, error) {
+	cond, err := parseCondition(typ, raw)
+	if err != nil {
+		return nil, err
+	}
+	if j, dup := seen[cond.key]; dup {
+		return nil, errorf(http.StatusBadRequest, "invalid", "entries %d and %d have the same condition %s", j, i, cond.key)
+	}
+	seen[cond.key] = i
+	return cond, nil
+}
+
 // settlePatch turns PATCH entry i of a transaction into the update of the
 // patched current version (If-Match: that version). A conditional patch
 // first finds its one resource (none: 404; several: 412) and patches the
 // version found.
 func (s *Server) settlePatch(ctx context.Context, e *entryIn, seen map[string]int, i int) error {
 	if e.ID == "" {
-		cond, err := parseCondition(e.Type, e.Query.Encode())
-		if err == nil {
-			if j, dup := seen[cond.key]; dup {
-				err = errorf(http.StatusBadRequest, "invalid", "entries %d and %d have the same condition %s", j, i, cond.key)
-			}
-			seen[cond.key] = i
-		}
+		cond, err := entryCondition(e.Type, e.Query.Encode(), seen, i)
 		var target *fhirstore.Resource
 		if err == nil {
 			target, err = s.onlyMatch(ctx, cond)
