@@ -35,7 +35,14 @@ type entryIn struct {
 	// NoMatch marks a conditional DELETE of a transaction that nothing
 	// answered: it writes nothing.
 	NoMatch bool
+	// Routed is the path and query of a GET or HEAD entry that is neither
+	// a read nor a search of one type (a vread, a history, an operation,
+	// the search of all types, …): routedEntry answers it.
+	Routed string
 }
+
+// reads reports whether the entry is a GET or HEAD, which writes nothing.
+func (e entryIn) reads() bool { return e.Method == http.MethodGet || e.Method == http.MethodHead }
 
 // bundle handles POST / with a batch or transaction Bundle.
 func (s *Server) bundle(c echo.Context) error {
@@ -108,7 +115,7 @@ func uniqueFullURLs(raw []any) error {
 func writtenResources(entries []entryIn) (map[string]int, error) {
 	written := map[string]int{}
 	for i, e := range entries {
-		if e.ID == "" || e.Existing != nil || e.NoMatch || e.Method == http.MethodGet {
+		if e.ID == "" || e.Existing != nil || e.NoMatch || e.reads() {
 			continue
 		}
 		k := e.Type + "/" + e.ID
@@ -152,6 +159,17 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 	if err != nil || rawURL == "" {
 		return bad("request.url %q is not a relative URL", rawURL)
 	}
+	if e.reads() && !s.plainPath(u.Path) {
+		p := strings.Trim(u.Path, "/")
+		if p == "" && u.RawQuery == "" {
+			return bad("request.url %q names no interaction", rawURL)
+		}
+		e.Routed = "/" + p
+		if u.RawQuery != "" {
+			e.Routed += "?" + u.RawQuery
+		}
+		return e, nil
+	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 	e.Type = parts[0]
 	if !s.knownType(e.Type) {
@@ -185,9 +203,9 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 			return bad("PATCH needs request.url = Type/id or Type?search (conditional patch) and a resource (Binary JSON Patch or Parameters FHIRPath Patch)")
 		}
 		return e, parsePatchEntry(i, &e)
-	case http.MethodGet:
+	case http.MethodGet, http.MethodHead:
 	default:
-		return bad("request.method %q is not supported (GET, POST, PUT, PATCH, DELETE)", e.Method)
+		return bad("request.method %q is not supported (GET, HEAD, POST, PUT, PATCH, DELETE)", e.Method)
 	}
 	if e.Resource != nil {
 		if rt, ok := e.Resource["resourceType"].(string); ok && rt != e.Type {
@@ -288,7 +306,7 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 		out.Entry[opIndex[k]] = s.writeEntry(c, entries[opIndex[k]].Method, r)
 	}
 	for i, e := range entries {
-		if e.Method == http.MethodGet {
+		if e.reads() {
 			out.Entry[i] = s.getEntry(c, e)
 		}
 	}
@@ -309,8 +327,7 @@ func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) err
 			created bool
 			err     error
 		)
-		switch e.Method {
-		case http.MethodGet:
+		if e.reads() {
 			out.Entry = append(out.Entry, s.getEntry(c, e))
 			continue
 		}
@@ -389,7 +406,22 @@ func (s *Server) writeEntry(c echo.Context, method string, r fhirstore.OpResult)
 	return e
 }
 
+// getEntry answers a GET or HEAD entry (HEAD: without the resource).
 func (s *Server) getEntry(c echo.Context, e entryIn) bundleEntry {
+	var out bundleEntry
+	if e.Routed != "" {
+		out = s.routedEntry(c, e.Routed)
+	} else {
+		out = s.readEntry(c, e)
+	}
+	if e.Method == http.MethodHead {
+		out.Resource = nil
+	}
+	return out
+}
+
+// readEntry answers a GET entry that reads Type/id or searches Type.
+func (s *Server) readEntry(c echo.Context, e entryIn) bundleEntry {
 	ctx := c.Request().Context()
 	if e.ID != "" {
 		res, err := s.store.Read(ctx, e.Type, e.ID)

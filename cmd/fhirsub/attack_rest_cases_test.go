@@ -126,6 +126,13 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 	add(restAttack{name: "subscriptions-only reads B's Subscription", tok: subsOnly, method: get, path: "/Subscription/" + s.subB, want: []int{200}, check: masked})
 	add(restAttack{name: "subscriptions-only searches Subscriptions", tok: subsOnly, method: get, path: "/Subscription", want: []int{200}, check: masked})
 	add(restAttack{name: "subscriptions-only reads B's Subscription history", tok: subsOnly, method: get, path: "/Subscription/" + s.subB + "/_history", want: []int{200}, check: masked})
+	// batch GET entries other than reads and searches run through the routes, as the caller
+	add(restAttack{name: "A batch vreads and HEADs B's Observation, reads its history", tok: A, method: post, path: "/",
+		body: bundle("batch", entry(get, "Observation/"+s.obsB+"/_history/1", nil), entry("HEAD", "Observation/"+s.obsB, nil),
+			entry(get, "Observation/"+s.obsB+"/_history", nil), entry(get, "Patient/pat-b/_history", nil)),
+		want: []int{200}, check: wantEntries("404", "404", "404", "404")})
+	add(restAttack{name: "A batch searches all types for B", tok: A, method: post, path: "/",
+		body: bundle("batch", entry(get, "?_id=pat-b,"+s.obsB, nil), entry(get, "_history", nil)), want: []int{200}, check: wantEntries("200", "200")})
 	add(restAttack{name: "subscriptions-only batch reads B's Observation", tok: subsOnly, method: post, path: "/",
 		body: bundle("batch", entry(get, "Observation/"+s.obsB, nil)), want: []int{200}, check: wantEntries("403")})
 
