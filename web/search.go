@@ -76,20 +76,30 @@ func (s *Server) search(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Request().Method == http.MethodPost {
-		if err := formBodyOnly(c.Request()); err != nil {
-			return err
-		}
-	}
-	params, err := c.FormParams() // query string plus, for POST _search, the form body
+	params, err := searchParams(c)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "invalid", "cannot parse search parameters: %v", err)
+		return err
 	}
 	b, err := s.searchBundle(c.Request().Context(), t, params, "/"+t, lenientSearch(c.Request().Header))
 	if err != nil {
 		return err
 	}
 	return writeJSON(c, http.StatusOK, b)
+}
+
+// searchParams are a search's parameters: the query string plus, for
+// POST _search, the form body (which must be a form).
+func searchParams(c echo.Context) (url.Values, error) {
+	if c.Request().Method == http.MethodPost {
+		if err := formBodyOnly(c.Request()); err != nil {
+			return nil, err
+		}
+	}
+	params, err := c.FormParams()
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalid", "cannot parse search parameters: %v", err)
+	}
+	return params, nil
 }
 
 // pageLinks builds self/first/previous/next links that repeat the query

@@ -331,15 +331,15 @@ func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, 
 		return nil, err
 	}
 	for i, r := range append(page.Resources, incl...) {
-		body, err := shape(q, s.shown(r))
-		if err != nil {
-			return nil, err
-		}
 		mode := "match"
 		if i >= len(page.Resources) {
 			mode = "include"
 		}
-		b.Entry = append(b.Entry, bundleEntry{FullURL: s.resourceURL(r), Resource: body, Search: &entrySearch{Mode: mode}})
+		e, err := s.searchEntry(q, r, mode)
+		if err != nil {
+			return nil, err
+		}
+		b.Entry = append(b.Entry, e)
 	}
 	if len(incl) >= maxIncluded {
 		s.log.WarnContext(ctx, "search includes capped", "type", t, "cap", maxIncluded)
@@ -362,4 +362,14 @@ func summaryElement(typ, k string) bool {
 		}
 	}
 	return false
+}
+
+// searchEntry is a searchset entry of r, shaped as q asks (_summary,
+// _elements), with its search mode (match or include).
+func (s *Server) searchEntry(q *search.Query, r *fhirstore.Resource, mode string) (bundleEntry, error) {
+	body, err := shape(q, s.shown(r))
+	if err != nil {
+		return bundleEntry{}, err
+	}
+	return bundleEntry{FullURL: s.resourceURL(r), Resource: body, Search: &entrySearch{Mode: mode}}, nil
 }

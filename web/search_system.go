@@ -24,14 +24,9 @@ import (
 // _offset page over the whole. _sort, _include and _revinclude, which
 // would need one order or one graph across types, are refused.
 func (s *Server) searchSystem(c echo.Context) error {
-	if c.Request().Method == http.MethodPost {
-		if err := formBodyOnly(c.Request()); err != nil {
-			return err
-		}
-	}
-	params, err := c.FormParams()
+	params, err := searchParams(c)
 	if err != nil {
-		return errorf(http.StatusBadRequest, "invalid", "cannot parse search parameters: %v", err)
+		return err
 	}
 	b, err := s.systemBundle(c, params)
 	if err != nil {
@@ -85,11 +80,11 @@ func (s *Server) systemBundle(c echo.Context, params url.Values) (*bundle, error
 		}
 		total += page.Total
 		for _, r := range page.Resources {
-			body, err := shape(q, s.shown(r))
+			e, err := s.searchEntry(q, r, "match")
 			if err != nil {
 				return nil, err
 			}
-			entries = append(entries, bundleEntry{FullURL: s.resourceURL(r), Resource: body, Search: &entrySearch{Mode: "match"}})
+			entries = append(entries, e)
 		}
 	}
 	b := newBundle("searchset")
