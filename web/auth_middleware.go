@@ -64,8 +64,7 @@ func (s *Server) public(c echo.Context) bool {
 	}
 	switch c.Request().Method {
 	case http.MethodGet, http.MethodHead:
-		// GET / with a query is the search of all types, not the dashboard
-		return s.cfg.Handlers[p] != nil && (p != "/" || c.Request().URL.RawQuery == "")
+		return s.cfg.Handlers[p] != nil && !(p == "/" && searchesAllTypes(c.Request()))
 	}
 	return false
 }

@@ -168,13 +168,18 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-// rootGET serves GET / : the dashboard, or with a query string the search
-// of all types (which authenticates: see public).
+// rootGET serves GET / : the dashboard, or the search of all types when
+// searchesAllTypes (which authenticates: see public).
 func (s *Server) rootGET(dashboard echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Request().URL.RawQuery != "" {
+		if searchesAllTypes(c.Request()) {
 			return s.searchSystem(c)
 		}
 		return dashboard(c)
 	}
 }
+
+// searchesAllTypes tells a GET / that is the search of all types (it has a
+// query string) from the dashboard's page. rootGET dispatches on it and
+// public keeps it authenticated: the one decision, in one place.
+func searchesAllTypes(r *http.Request) bool { return r.URL.RawQuery != "" }
