@@ -150,17 +150,17 @@ type resourceKeyword struct{}
 func (resourceKeyword) Validate(ctx *jsonschema.ValidatorContext, v any) {
 	obj, ok := v.(map[string]any)
 	if !ok {
-		ctx.AddError(&fhirKind{msg: fmt.Sprintf("expected a resource (an object), got %s", jsonType(v))})
+		ctx.AddError(&fhirKind{keyword: "fhirResource", msg: fmt.Sprintf("expected a resource (an object), got %s", jsonType(v))})
 		return
 	}
 	rt, err := resourceType(obj)
 	if err != nil {
-		ctx.AddError(&fhirKind{msg: err.Error()})
+		ctx.AddError(&fhirKind{keyword: "fhirResource", msg: err.Error()})
 		return
 	}
 	sch, err := compiled(rt)
 	if err != nil {
-		ctx.AddError(&fhirKind{msg: err.Error()})
+		ctx.AddError(&fhirKind{keyword: "fhirResource", msg: err.Error()})
 		return
 	}
 	if err := ctx.Validate(sch, v, nil); err != nil {
@@ -177,16 +177,8 @@ func (integerKeyword) Validate(ctx *jsonschema.ValidatorContext, v any) {
 	if !ok || !strings.ContainsAny(string(n), ".eE") {
 		return
 	}
-	ctx.AddError(&integerKind{n: string(n)})
-}
-
-// integerKind reports an integer written with a fraction or an exponent.
-type integerKind struct{ n string }
-
-func (*integerKind) KeywordPath() []string { return []string{"fhirInteger"} }
-
-func (k *integerKind) LocalizedString(*message.Printer) string {
-	return k.n + " is not an integer as FHIR writes one: digits only, without a fraction or an exponent"
+	ctx.AddError(&fhirKind{keyword: "fhirInteger",
+		msg: string(n) + " is not an integer as FHIR writes one: digits only, without a fraction or an exponent"})
 }
 
 // requiredKeyword checks required primitives and choices.
@@ -208,10 +200,10 @@ groups:
 	}
 }
 
-// fhirKind is an error of the FHIR keywords with a ready message.
-type fhirKind struct{ msg string }
+// fhirKind is an error of one of the FHIR keywords with a ready message.
+type fhirKind struct{ keyword, msg string }
 
-func (*fhirKind) KeywordPath() []string { return []string{"fhirResource"} }
+func (k *fhirKind) KeywordPath() []string { return []string{k.keyword} }
 
 func (k *fhirKind) LocalizedString(*message.Printer) string { return k.msg }
 

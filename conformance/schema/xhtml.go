@@ -9,7 +9,6 @@ import (
 	"unicode"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"golang.org/x/text/message"
 )
 
 // The narrative rules of FHIR R4 (narrative.html, Narrative.div's txt-1 and
@@ -189,13 +188,6 @@ func (xhtmlKeyword) Validate(ctx *jsonschema.ValidatorContext, v any) {
 		return // the "type" keyword reports it
 	}
 	if why := checkXHTML(s); why != "" {
-		ctx.AddError(&xhtmlKind{msg: why})
+		ctx.AddError(&fhirKind{keyword: "fhirXhtml", msg: why})
 	}
 }
-
-// xhtmlKind reports a narrative FHIR does not allow.
-type xhtmlKind struct{ msg string }
-
-func (*xhtmlKind) KeywordPath() []string { return []string{"fhirXhtml"} }
-
-func (k *xhtmlKind) LocalizedString(*message.Printer) string { return k.msg }
