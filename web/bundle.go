@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -250,6 +251,7 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 	if err != nil {
 		return err
 	}
+	links := maps.Clone(ids) // the fullUrls alone: searches name resources in references only
 	committed := false
 	defer func() {
 		if !committed {
@@ -269,6 +271,7 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 		}
 		if e.Resource != nil {
 			rewriteReferences(e.Resource, ids)
+			rewriteLinks(e.Resource, links)
 		}
 		if err := s.authorizeEntry(c.Request().Context(), i, e); err != nil {
 			return err

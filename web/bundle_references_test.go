@@ -127,3 +127,73 @@ func withOrganization(p map[string]any, org string) map[string]any {
 	p["managingOrganization"] = map[string]any{"reference": "Organization/" + org}
 	return p
 }
+
+// TestTransactionLinksBesideReferences: a transaction's fullUrl named by
+// an element of a uri type (Attachment.url, a uri list, an extension's
+// valueUri, inside a contained resource too) or by an href or src of a
+// narrative is replaced by the Type/id it stands for, as FHIR's
+// transaction rules ask; a string element that merely holds the same text,
+// a uri naming no entry and a nested Bundle keep theirs.
+func TestTransactionLinksBesideReferences(t *testing.T) {
+	s := mustServer(t)
+	const (
+		bin   = "urn:uuid:4a1b2c3d-1111-4e5f-8a9b-0c1d2e3f4a5b"
+		pat   = "urn:uuid:5b2c3d4e-2222-4f60-9bac-1d2e3f4a5b6c"
+		other = "urn:uuid:6c3d4e5f-3333-4071-8cbd-2e3f4a5b6c7d"
+	)
+	div := `<div xmlns="http://www.w3.org/1999/xhtml"><img src="` + bin + `"/> <a href='` + pat +
+		`'>patient</a> <a href="` + other + `">elsewhere</a> ` + bin + `</div>`
+	patientRes := map[string]any{"resourceType": "Patient",
+		"text":      map[string]any{"status": "generated", "div": div},
+		"photo":     []any{map[string]any{"url": bin, "contentType": "text/plain"}},
+		"name":      []any{map[string]any{"text": bin}},
+		"extension": []any{map[string]any{"url": "http://example.org/fhir/source", "valueUri": bin}},
+	}
+	order := map[string]any{"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+		"subject":         map[string]any{"reference": pat},
+		"instantiatesUri": []any{bin, other},
+		"contained": []any{map[string]any{"resourceType": "DocumentReference", "id": "doc", "status": "current",
+			"content": []any{map[string]any{"attachment": map[string]any{"url": bin}}}}},
+		"supportingInfo": []any{map[string]any{"reference": "#doc"}},
+	}
+	doc := map[string]any{"resourceType": "Bundle", "type": "collection",
+		"entry": []any{map[string]any{"fullUrl": bin, "resource": map[string]any{"resourceType": "Basic",
+			"code": map[string]any{"text": "inner"}, "implicitRules": bin}}}}
+	withURL := func(e map[string]any, u string) map[string]any { e["fullUrl"] = u; return e }
+	r := s.do("POST", "/", transaction(
+		withURL(postEntry(map[string]any{"resourceType": "Binary", "contentType": "text/plain", "data": "aGk="}), bin),
+		withURL(postEntry(patientRes), pat),
+		postEntry(order),
+		postEntry(doc),
+	)).wantStatus(t, http.StatusOK)
+	binary := "Binary/" + str(r.JSON, "entry", 0, "resource", "id")
+	patientRef := "Patient/" + str(r.JSON, "entry", 1, "resource", "id")
+
+	for _, c := range []struct {
+		what      string
+		got, want string
+	}{
+		{"Attachment.url", str(r.JSON, "entry", 1, "resource", "photo", 0, "url"), binary},
+		{"an extension's valueUri", str(r.JSON, "entry", 1, "resource", "extension", 0, "valueUri"), binary},
+		{"a string element", str(r.JSON, "entry", 1, "resource", "name", 0, "text"), bin},
+		{"Extension.url naming no entry", str(r.JSON, "entry", 1, "resource", "extension", 0, "url"), "http://example.org/fhir/source"},
+		{"the narrative", str(r.JSON, "entry", 1, "resource", "text", "div"),
+			`<div xmlns="http://www.w3.org/1999/xhtml"><img src="` + binary + `"/> <a href="` + patientRef +
+				`">patient</a> <a href="` + other + `">elsewhere</a> ` + bin + `</div>`},
+		{"a reference", str(r.JSON, "entry", 2, "resource", "subject", "reference"), patientRef},
+		{"a uri list's first", str(r.JSON, "entry", 2, "resource", "instantiatesUri", 0), binary},
+		{"a uri list's second, naming no entry", str(r.JSON, "entry", 2, "resource", "instantiatesUri", 1), other},
+		{"a contained resource's Attachment.url", str(r.JSON, "entry", 2, "resource", "contained", 0, "content", 0, "attachment", "url"), binary},
+		{"a nested Bundle's fullUrl", str(r.JSON, "entry", 3, "resource", "entry", 0, "fullUrl"), bin},
+		{"a nested Bundle's uri", str(r.JSON, "entry", 3, "resource", "entry", 0, "resource", "implicitRules"), bin},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %q, want %q", c.what, c.got, c.want)
+		}
+	}
+	// what was stored is what was answered
+	id := str(r.JSON, "entry", 1, "resource", "id")
+	if got := str(s.do("GET", "/Patient/"+id, nil).wantStatus(t, http.StatusOK).JSON, "photo", 0, "url"); got != binary {
+		t.Errorf("stored Attachment.url %q, want %q", got, binary)
+	}
+}
