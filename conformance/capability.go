@@ -44,6 +44,10 @@ type Capabilities struct {
 	ResourceExtras map[string]map[string]any
 	// RestExtensions are added to rest[0].extension.
 	RestExtensions []map[string]any
+	// PatchFormats are the media types a PATCH may be sent as
+	// (application/json-patch+json, application/fhir+json for a FHIRPath
+	// Patch); nil advertises none.
+	PatchFormats []string
 	// Instantiates lists canonical URLs of CapabilityStatements this server
 	// implements.
 	Instantiates []string
@@ -136,6 +140,9 @@ func CapabilityStatement(c Capabilities) map[string]any {
 		"fhirVersion": "4.0.1",
 		"format":      []string{"application/fhir+json", "json"},
 		"rest":        []any{rest},
+	}
+	if len(c.PatchFormats) > 0 {
+		cs["patchFormat"] = c.PatchFormats
 	}
 	if len(c.Instantiates) > 0 {
 		cs["instantiates"] = c.Instantiates

@@ -39,6 +39,7 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 		ConditionalUpdate:    true,
 		ConditionalDelete:    "single",
 		ConditionalRead:      "full-support",
+		PatchFormats:         []string{jsonPatchType, "application/fhir+json"},
 	}
 	if s.cfg.ConditionalDeleteMultiple {
 		c.ConditionalDelete = "multiple"

@@ -149,6 +149,29 @@ func TestCapabilityStatementIsHonest(t *testing.T) {
 	for code := range exercise {
 		t.Errorf("interaction %s is served but not advertised", code)
 	}
+	// Every advertised patch format, and the two the server takes.
+	patches := map[string]any{
+		"application/json-patch+json": `[{"op":"add","path":"/active","value":true}]`,
+		"application/fhir+json": map[string]any{"resourceType": "Parameters", "parameter": []any{map[string]any{
+			"name": "operation", "part": []any{
+				map[string]any{"name": "type", "valueCode": "replace"},
+				map[string]any{"name": "path", "valueString": "Patient.active"},
+				map[string]any{"name": "value", "valueBoolean": false},
+			}}}},
+	}
+	formats, _ := cs.JSON["patchFormat"].([]any)
+	for _, f := range formats {
+		doc, ok := patches[f.(string)]
+		if !ok {
+			t.Errorf("patchFormat %q is advertised but this test does not know how to use it", f)
+			continue
+		}
+		s.do("PATCH", "/Patient/"+id, doc, "Content-Type", f.(string)).wantStatus(t, http.StatusOK)
+		delete(patches, f.(string))
+	}
+	for f := range patches {
+		t.Errorf("patch format %s is served but not advertised in patchFormat", f)
+	}
 	if patient["conditionalCreate"] == true {
 		s.do("POST", "/Patient", patientWithID("Cap", "cap1"), "If-None-Exist", "identifier=cap1").wantStatus(t, http.StatusOK)
 	}
