@@ -68,6 +68,13 @@ func TestCreateReadUpdateDelete(t *testing.T) {
 			t.Errorf("history entry %d: %s, want %s", i, got, want)
 		}
 	}
+	// a _since after every version: an empty history of a resource that
+	// exists, not a missing resource; an unknown id stays 404 with it
+	h = s.do("GET", "/Patient/"+id+"/_history?_since=2999-01-01T00:00:00Z", nil).wantStatus(t, http.StatusOK)
+	if str(h.JSON, "type") != "history" || str(h.JSON, "total") != "0" {
+		t.Errorf("history with _since in the future: %s", h.Body)
+	}
+	s.do("GET", "/Patient/no-such-id/_history?_since=2000-01-01T00:00:00Z", nil).wantOutcome(t, http.StatusNotFound, "not found")
 }
 
 func TestUpdateAsCreateAndPrefer(t *testing.T) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -190,7 +191,9 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 		return err
 	}
 	if id != "" && page.Total == 0 {
-		return fhirstore.ErrNotFound
+		if err := s.historyExists(c.Request().Context(), req); err != nil {
+			return err
+		}
 	}
 	b := newBundle("history")
 	b.Total = &page.Total
@@ -199,6 +202,25 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 		b.Entry = append(b.Entry, s.historyEntry(r))
 	}
 	return writeJSON(c, http.StatusOK, b)
+}
+
+// historyExists tells why an instance history found no version: nil
+// when the resource has versions the caller may see but none passed the
+// request's _since (an empty history, not a missing resource), else the
+// error a read of the resource would give.
+func (s *Server) historyExists(ctx context.Context, req fhirstore.HistoryRequest) error {
+	if req.Since.IsZero() {
+		return fhirstore.ErrNotFound
+	}
+	all := fhirstore.HistoryRequest{Type: req.Type, ID: req.ID, Count: 1}
+	page, err := s.historyVisible(ctx, all)
+	if err != nil {
+		return err
+	}
+	if page.Total == 0 {
+		return fhirstore.ErrNotFound
+	}
+	return nil
 }
 
 // nonNegative reads the value of a paging parameter (_count, _offset).

@@ -48,6 +48,8 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 		{"A vreads B's Observation v2", "/Observation/" + s.obsB + "/_history/2"},
 		{"A reads B's Observation history", "/Observation/" + s.obsB + "/_history"},
 		{"A reads B's history", "/Patient/pat-b/_history"},
+		{"A reads B's Observation history since a future date", "/Observation/" + s.obsB + "/_history?_since=2999-01-01T00:00:00Z"},
+		{"A reads a missing Observation's history since a future date", "/Observation/does-not-exist/_history?_since=2999-01-01T00:00:00Z"},
 		{"A reads B's Condition", "/Condition/" + s.conB},
 		{"A reads B's Subscription", "/Subscription/" + s.subB},
 		{"A reads B's deleted Observation", "/Observation/" + s.goneB},
