@@ -27,7 +27,13 @@ func (s *Server) limits(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if r.Body != nil {
+			sent := r.ContentLength != 0 // -1: chunked
 			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes)
+			if sent {
+				if err := decodeContent(c.Response(), r, s.cfg.MaxBodyBytes); err != nil {
+					return err
+				}
+			}
 		}
 		if f := c.QueryParam("_format"); f != "" && !jsonFormat(f) {
 			return errorf(http.StatusNotAcceptable, "not-supported", "_format %q is not supported: this server speaks application/fhir+json only", f)

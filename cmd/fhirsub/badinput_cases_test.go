@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -110,6 +112,13 @@ func badInputCases(env badInputEnv) []badCase {
 			body: []byte(`<Patient xmlns="http://hl7.org/fhir"/>`), status: 415, issue: "not-supported"},
 		{name: "malformed Content-Type", method: "POST", path: "/Patient", ctype: "application/;;==",
 			body: []byte(`{"resourceType":"Patient"}`), status: 415, issue: "not-supported"},
+		{name: "a body labelled gzip that is not", method: "POST", path: "/Patient", header: map[string]string{"Content-Encoding": "gzip"},
+			body: []byte(`{"resourceType":"Patient"}`), status: 400, issue: "invalid", diag: "gzip"},
+		{name: "a body in a content coding the server does not read", method: "POST", path: "/Patient", header: map[string]string{"Content-Encoding": "br"},
+			body: []byte(`{"resourceType":"Patient"}`), status: 415, issue: "not-supported", diag: "Content-Encoding"},
+		{name: "a gzip body under --max-body that inflates past it", method: "POST", path: "/Patient", header: map[string]string{"Content-Encoding": "gzip"},
+			body:   gzipped([]byte(`{"resourceType":"Patient","name":[{"family":"` + strings.Repeat("x", 50*badInputMaxBody) + `"}]}`)),
+			status: 413, issue: "too-costly", diag: strconv.Itoa(badInputMaxBody)},
 
 		// ---- REST: wrong resources and ids
 		{name: "unknown resource type", method: "POST", path: "/Foo",
@@ -409,4 +418,13 @@ func badInputCases(env badInputEnv) []badCase {
 		}},
 	}
 	return cases
+}
+
+// gzipped is b in gzip.
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	_, _ = w.Write(b) // a bytes.Buffer does not fail
+	_ = w.Close()
+	return buf.Bytes()
 }
