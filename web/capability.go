@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/fhirsub/fhirsub/conformance"
 	"github.com/fhirsub/fhirsub/conformance/search"
+	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
 // Backport IG canonicals published in the CapabilityStatement.
@@ -72,7 +72,7 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 	if s.cfg.Subscriptions != nil {
 		cs["implementationGuide"] = []string{backportIG}
 	}
-	b, err := json.Marshal(cs)
+	b, err := fhirstore.Encode(cs)
 	if err != nil {
 		return nil, fmt.Errorf("encode capability statement: %w", err)
 	}

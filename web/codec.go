@@ -248,7 +248,13 @@ func jsonErrorText(err error, body []byte) string {
 
 // writeJSON encodes v as FHIR JSON without HTML escaping.
 func writeJSON(c echo.Context, status int, v any) error {
-	out, err := fhirstore.EncodeJSON(v)
+	var out []byte
+	var err error
+	if m, ok := v.(map[string]any); ok {
+		out, err = fhirstore.Encode(m) // resourceType first, as every resource the server writes
+	} else {
+		out, err = fhirstore.EncodeJSON(v)
+	}
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}

@@ -344,3 +344,17 @@ func TestPretty(t *testing.T) {
 		t.Errorf("_pretty=false: %s", b)
 	}
 }
+
+// TestResourceTypeFirst: every FHIR answer opens with its resourceType,
+// as the resources the server stores do, whether built as a struct (a
+// Bundle) or as a map (the CapabilityStatement, a Parameters answer).
+func TestResourceTypeFirst(t *testing.T) {
+	s := mustServer(t)
+	id := str(s.do("POST", "/Patient", patient("First")).wantStatus(t, http.StatusCreated).JSON, "id")
+	for _, path := range []string{"/metadata", "/Patient/" + id, "/Patient?name=First", "/Patient/" + id + "/_history", "/Patient/missing"} {
+		r := s.do("GET", path, nil)
+		if !bytes.HasPrefix(r.Body, []byte(`{"resourceType":`)) {
+			t.Errorf("GET %s: the answer does not open with its resourceType: %.80s", path, r.Body)
+		}
+	}
+}
