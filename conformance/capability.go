@@ -48,6 +48,9 @@ type Capabilities struct {
 	// (application/json-patch+json, application/fhir+json for a FHIRPath
 	// Patch); nil advertises none.
 	PatchFormats []string
+	// CORS tells that the server answers browsers of other origins
+	// (rest.security.cors).
+	CORS bool
 	// Instantiates lists canonical URLs of CapabilityStatements this server
 	// implements.
 	Instantiates []string
@@ -123,6 +126,9 @@ func CapabilityStatement(c Capabilities) map[string]any {
 	}
 	if len(sysOps) > 0 {
 		rest["operation"] = sysOps
+	}
+	if c.CORS {
+		rest["security"] = map[string]any{"cors": true}
 	}
 	if len(c.RestExtensions) > 0 {
 		rest["extension"] = c.RestExtensions

@@ -40,6 +40,7 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 		ConditionalDelete:    "single",
 		ConditionalRead:      "full-support",
 		PatchFormats:         []string{jsonPatchType, "application/fhir+json"},
+		CORS:                 len(s.cfg.CORSOrigins) > 0,
 	}
 	if s.cfg.ConditionalDeleteMultiple {
 		c.ConditionalDelete = "multiple"

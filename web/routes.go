@@ -36,6 +36,9 @@ import (
 // Paging uses _count and _offset; next/previous links carry both.
 func (s *Server) routes() {
 	e := s.echo
+	if len(s.cfg.CORSOrigins) > 0 {
+		e.Use(s.cfg.CORSOrigins.cors())
+	}
 	e.Use(s.pretty)
 	e.Use(s.limits)
 	e.Use(s.authenticate)

@@ -80,6 +80,9 @@ type Config struct {
 	// and Retry-After while it says the server is overloaded; nil never
 	// refuses.
 	Backpressure Backpressure
+	// CORSOrigins are the browser origins of other sites whose pages may
+	// call the API (cors.go); empty, only the server's own pages may.
+	CORSOrigins Origins
 }
 
 // Server is the FHIR REST API as an http.Handler.

@@ -122,6 +122,7 @@ func start(ctx context.Context, cfg *config, log *slog.Logger) (a *app, err erro
 			return nil
 		},
 		ConditionalDeleteMultiple: cfg.ConditionalDeleteMultiple,
+		CORSOrigins:               cfg.CORSOrigins,
 	})
 	if err != nil {
 		return a, err
@@ -241,7 +242,8 @@ func (a *app) startWebsockets(ctx context.Context, cfg *config, mgr *subscriptio
 	if auth != nil { // a nil *Authenticator in the interface would not be nil
 		verifier = auth
 	}
-	hub, err := channels.New(channels.Config{Logger: log.With("component", "websocket")})
+	hub, err := channels.New(channels.Config{Logger: log.With("component", "websocket"),
+		CheckOrigin: web.Origins(cfg.CORSOrigins).CheckWebsocket})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,10 @@ type config struct {
 	// Go's default.
 	GCFloorMB int
 
+	// CORSOrigins are the origins of other sites whose pages may call the
+	// API and open its websockets (web.Origins).
+	CORSOrigins []string
+
 	// DebugAddr serves Go's profiler on a loopback address (debug.go);
 	// empty: off.
 	DebugAddr string
@@ -116,6 +121,7 @@ func (c *config) register(s *settingSet) {
 	s.Bool(&c.Auth.Insecure, "insecure", "FHIRSUB_INSECURE", false, "allow running without authentication on a non-loopback address")
 	s.Int(&c.GCFloorMB, "gc-floor-mb", "FHIRSUB_GC_FLOOR_MB", 128, 0, "MiB of garbage the Go collector lets pile up before it collects, while less than this is live: fewer collections, less CPU and shorter delays for that memory (0: Go's default; ignored when GOGC is set)")
 	s.String(&c.DebugAddr, "debug-addr", "FHIRSUB_DEBUG_ADDR", "", "loopback host:port serving Go's profiler (/debug/pprof/) apart from the FHIR API (default off)")
+	s.List(&c.CORSOrigins, "cors-origins", "FHIRSUB_CORS_ORIGINS", "comma list of browser origins (https://app.example.org) whose pages may call the API and open its websockets; * for any, with authentication on only (default: the server's own pages only)")
 	s.Bool(&c.DevLogin, "dev-login", "FHIRSUB_DEV_LOGIN", false, "offer the dashboard a one-click development login minting 1h tokens from --jwt-secret (loopback only; never with --jwks)")
 }
 
@@ -147,7 +153,31 @@ func (c *config) validate() error {
 	if c.WSBindingTTL > time.Hour {
 		return settingError("ws-binding-ttl", "FHIRSUB_WS_BINDING_TTL", c.WSBindingTTL.String(), "is longer than 1h")
 	}
-	return c.Auth.check(c.Addr)
+	if err := c.Auth.check(c.Addr); err != nil {
+		return err
+	}
+	return c.checkCORSOrigins()
+}
+
+// checkCORSOrigins accepts each origin as a browser sends it:
+// scheme://host[:port], http or https, lower case, nothing after; or "*",
+// which with authentication off would let any web page read and write the
+// server.
+func (c *config) checkCORSOrigins() error {
+	for _, o := range c.CORSOrigins {
+		if o == "*" {
+			if mode, _ := c.Auth.mode(); mode == "off" {
+				return settingError("cors-origins", "FHIRSUB_CORS_ORIGINS", o, "lets any web page read and write this server, and authentication is off: name the origins, or turn authentication on")
+			}
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			u.Scheme+"://"+u.Host != o || strings.ToLower(o) != o {
+			return settingError("cors-origins", "FHIRSUB_CORS_ORIGINS", o, "is not an origin: write scheme://host[:port] in lower case, http or https, without a path (https://app.example.org)")
+		}
+	}
+	return nil
 }
 
 // errVersion is returned by parseConfig for --version.

@@ -45,6 +45,8 @@ func TestParseConfig(t *testing.T) {
 		{"node id default", nil, nil, func(c *config) any { return c.NodeID != "" }, true},
 		{"max notification lag default", nil, nil, func(c *config) any { return c.MaxNotificationLag }, 10 * time.Second},
 		{"max notification lag from env", nil, map[string]string{"FHIRSUB_MAX_NOTIFICATION_LAG": "250ms"}, func(c *config) any { return c.MaxNotificationLag }, 250 * time.Millisecond},
+		{"cors origins", []string{"--cors-origins", "https://app.example.org,http://localhost:3000"}, nil, func(c *config) any { return c.CORSOrigins }, []string{"https://app.example.org", "http://localhost:3000"}},
+		{"cors any origin with auth on", []string{"--cors-origins", "*"}, map[string]string{"FHIRSUB_JWT_SECRET": strings.Repeat("s", 32)}, func(c *config) any { return c.CORSOrigins }, []string{"*"}},
 		{"max notification lag off", []string{"--max-notification-lag", "0"}, nil, func(c *config) any { return c.MaxNotificationLag }, time.Duration(0)},
 	}
 	for _, tc := range tests {
@@ -97,6 +99,11 @@ func TestParseConfigErrors(t *testing.T) {
 		{"auth after log format", []string{"--addr", ":8080", "--log-format", "xml"}, nil, `--log-format (FHIRSUB_LOG_FORMAT): "xml" is not text or json`},
 		{"debug on all interfaces", []string{"--debug-addr", ":6060"}, nil, `--debug-addr (FHIRSUB_DEBUG_ADDR): ":6060" is not a loopback host:port`},
 		{"debug elsewhere", nil, map[string]string{"FHIRSUB_DEBUG_ADDR": "10.0.0.1:6060"}, `--debug-addr (FHIRSUB_DEBUG_ADDR): "10.0.0.1:6060" is not a loopback host:port`},
+		{"cors origin with a path", []string{"--cors-origins", "https://app.example.org/"}, nil, `--cors-origins (FHIRSUB_CORS_ORIGINS): "https://app.example.org/" is not an origin: write scheme://host[:port] in lower case, http or https, without a path (https://app.example.org)`},
+		{"cors origin not http", nil, map[string]string{"FHIRSUB_CORS_ORIGINS": "https://ok.example,ftp://files.example"}, `--cors-origins (FHIRSUB_CORS_ORIGINS): "ftp://files.example" is not an origin: write scheme://host[:port] in lower case, http or https, without a path (https://app.example.org)`},
+		{"cors origin in capitals", []string{"--cors-origins", "https://App.example.org"}, nil, `--cors-origins (FHIRSUB_CORS_ORIGINS): "https://App.example.org" is not an origin: write scheme://host[:port] in lower case, http or https, without a path (https://app.example.org)`},
+		{"cors origin a host only", []string{"--cors-origins", "app.example.org"}, nil, `--cors-origins (FHIRSUB_CORS_ORIGINS): "app.example.org" is not an origin: write scheme://host[:port] in lower case, http or https, without a path (https://app.example.org)`},
+		{"cors any origin without auth", []string{"--cors-origins", "*"}, nil, `--cors-origins (FHIRSUB_CORS_ORIGINS): "*" lets any web page read and write this server, and authentication is off: name the origins, or turn authentication on`},
 		{"unknown flag", []string{"--frobnicate"}, nil, `flag provided but not defined: -frobnicate (see fhirsub --help)`},
 		{"argument", []string{"extra"}, nil, `unexpected argument "extra" (see fhirsub --help)`},
 	}
