@@ -358,3 +358,64 @@ func TestResourceTypeFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryAt: _at keeps the versions current at some moment of its
+// period (a version is current from its lastUpdated until the next
+// one's), on the history of one resource; type and system history refuse
+// it, as they refuse what they do not support.
+func TestHistoryAt(t *testing.T) {
+	s := mustServer(t)
+	var times []string // lastUpdated of versions 1..4, each in its own millisecond
+	write := func(method, path string, body any, status int) {
+		r := s.do(method, path, body).wantStatus(t, status)
+		if lu := str(r.JSON, "meta", "lastUpdated"); lu != "" {
+			times = append(times, lu)
+		}
+		for start := time.Now(); time.Since(start) < 3*time.Millisecond; {
+			time.Sleep(time.Millisecond) // the next version gets a later lastUpdated
+		}
+	}
+	write("POST", "/Patient", patient("At"), http.StatusCreated)
+	id := str(s.do("GET", "/Patient?name=At", nil).wantStatus(t, http.StatusOK).JSON, "entry", 0, "resource", "id")
+	for _, g := range []string{"male", "female"} {
+		p := patient("At")
+		p["id"], p["gender"] = id, g
+		write("PUT", "/Patient/"+id, p, http.StatusOK)
+	}
+	write("DELETE", "/Patient/"+id, nil, http.StatusOK)
+	if len(times) != 3 {
+		t.Fatalf("lastUpdated of 3 live versions, got %v", times)
+	}
+	versions := func(q string) string {
+		h := s.do("GET", "/Patient/"+id+"/_history?"+q, nil).wantStatus(t, http.StatusOK)
+		var got []string
+		entries, _ := h.JSON["entry"].([]any)
+		for _, e := range entries {
+			en := e.(map[string]any)
+			v := strings.Trim(str(en, "response", "etag"), `W/"`)
+			got = append(got, v)
+		}
+		if n := str(h.JSON, "total"); n != strconv.Itoa(len(got)) && !strings.Contains(q, "_count") {
+			t.Errorf("_history?%s: total %s for %d entries", q, n, len(got))
+		}
+		return strings.Join(got, ",")
+	}
+	year := times[0][:4]
+	for _, c := range []struct{ q, want string }{
+		{"_at=" + year, "4,3,2,1"},           // every version was current in the year
+		{"_at=" + times[1], "2"},             // the millisecond version 2 was written in
+		{"_at=" + times[0], "1"},             // version 1's own millisecond
+		{"_at=2999", "4"},                    // after the deletion: the deletion
+		{"_at=1999-12-31", ""},               // before the resource
+		{"_at=" + year + "&_count=2", "4,3"}, // paged after the filter
+		{"_at=" + year + "&_since=" + times[1], "4,3,2"},
+	} {
+		if got := versions(c.q); got != c.want {
+			t.Errorf("_history?%s: versions %q, want %q", c.q, got, c.want)
+		}
+	}
+	s.do("GET", "/Patient/"+id+"/_history?_at=yesterday", nil).wantOutcome(t, http.StatusBadRequest, "_at")
+	s.do("GET", "/Patient/_history?_at="+year, nil).wantOutcome(t, http.StatusBadRequest, "one resource")
+	s.do("GET", "/_history?_at="+year, nil).wantOutcome(t, http.StatusBadRequest, "one resource")
+	s.do("GET", "/Patient/missing/_history?_at="+year, nil).wantOutcome(t, http.StatusNotFound, "not found")
+}

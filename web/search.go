@@ -160,6 +160,7 @@ func (s *Server) historyInstance(c echo.Context) error {
 func (s *Server) history(c echo.Context, typ, id, path string) error {
 	params := c.QueryParams()
 	req := fhirstore.HistoryRequest{Type: typ, ID: id, Count: defaultCount}
+	var at *period // _at
 	for k, vs := range params {
 		v := vs[0]
 		switch k {
@@ -181,17 +182,32 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 				return &search.Error{Param: k, Message: "must be an instant such as 2024-01-01T00:00:00Z"}
 			}
 			req.Since = t
+		case "_at":
+			if id == "" {
+				return &search.Error{Param: k, Message: "supported on the history of one resource (Type/id/_history) only"}
+			}
+			from, to, err := search.Period(v)
+			if err != nil {
+				return &search.Error{Param: k, Message: "must be a date, dateTime or instant such as 2024-01-01 (" + err.Error() + ")"}
+			}
+			at = &period{from: from, to: to}
 		case "_format", "_pretty":
 		default:
 			return &search.Error{Param: k, Message: "not supported on history"}
 		}
 	}
-	page, err := s.historyVisible(c.Request().Context(), req)
+	var page *fhirstore.Page
+	var err error
+	if at != nil {
+		page, err = s.historyAt(c.Request().Context(), req, *at)
+	} else {
+		page, err = s.historyVisible(c.Request().Context(), req)
+	}
 	if err != nil {
 		return err
 	}
 	if id != "" && page.Total == 0 {
-		if err := s.historyExists(c.Request().Context(), req); err != nil {
+		if err := s.historyExists(c.Request().Context(), req, !req.Since.IsZero() || at != nil); err != nil {
 			return err
 		}
 	}
@@ -204,12 +220,47 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 	return writeJSON(c, http.StatusOK, b)
 }
 
+// period is a time range [from, to).
+type period struct{ from, to time.Time }
+
+// historyAt is the instance history of req kept to the versions that were
+// current at some moment of at (_at, R4 http.html#history): a version is
+// current from its lastUpdated until the next version's, or from then on
+// when it is the last. A deletion counts as a version, current while the
+// resource stays deleted. The versions of the one resource are read in
+// full (through the same access decision as any history) and paged here.
+func (s *Server) historyAt(ctx context.Context, req fhirstore.HistoryRequest, at period) (*fhirstore.Page, error) {
+	all := req
+	all.Count = fhirstore.MaxCount
+	var versions []*fhirstore.Resource
+	for {
+		all.Offset = len(versions)
+		page, err := s.historyVisible(ctx, all)
+		if err != nil {
+			return nil, err
+		}
+		versions = append(versions, page.Resources...)
+		if len(page.Resources) == 0 || len(versions) >= page.Total {
+			break
+		}
+	}
+	var kept []*fhirstore.Resource
+	for i, v := range versions { // newest first: versions[i-1] followed v
+		current := v.LastUpdated.Before(at.to) && (i == 0 || versions[i-1].LastUpdated.After(at.from))
+		if current {
+			kept = append(kept, v)
+		}
+	}
+	lo, hi := fhirstore.PageBounds(len(kept), req.Count, req.Offset)
+	return &fhirstore.Page{Total: len(kept), Resources: kept[lo:hi]}, nil
+}
+
 // historyExists tells why an instance history found no version: nil
 // when the resource has versions the caller may see but none passed the
-// request's _since (an empty history, not a missing resource), else the
-// error a read of the resource would give.
-func (s *Server) historyExists(ctx context.Context, req fhirstore.HistoryRequest) error {
-	if req.Since.IsZero() {
+// request's filters (_since, _at: an empty history, not a missing
+// resource), else the error a read of the resource would give.
+func (s *Server) historyExists(ctx context.Context, req fhirstore.HistoryRequest, filtered bool) error {
+	if !filtered {
 		return fhirstore.ErrNotFound
 	}
 	all := fhirstore.HistoryRequest{Type: req.Type, ID: req.ID, Count: 1}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // attacks is the REST attack table (TestRESTAttacks). Order matters only
@@ -49,6 +50,7 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 		{"A reads B's Observation history", "/Observation/" + s.obsB + "/_history"},
 		{"A reads B's history", "/Patient/pat-b/_history"},
 		{"A reads B's Observation history since a future date", "/Observation/" + s.obsB + "/_history?_since=2999-01-01T00:00:00Z"},
+		{"A reads B's Observation history at this year", "/Observation/" + s.obsB + "/_history?_at=" + time.Now().UTC().Format("2006")},
 		{"A reads a missing Observation's history since a future date", "/Observation/does-not-exist/_history?_since=2999-01-01T00:00:00Z"},
 		{"A reads B's Condition", "/Condition/" + s.conB},
 		{"A reads B's Subscription", "/Subscription/" + s.subB},

@@ -226,3 +226,14 @@ func satAdd(a, b int64) int64 {
 	}
 	return c
 }
+
+// Period returns the time range [from, to) a FHIR date, dateTime or
+// instant covers at its precision (2024 is the year 2024; a value without
+// a time zone is read as UTC), as history's _at reads it.
+func Period(s string) (from, to time.Time, err error) {
+	sp, err := parseSpan(s)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	return time.UnixMicro(sp.lo).UTC(), time.UnixMicro(sp.hi).UTC(), nil
+}
