@@ -48,6 +48,9 @@ type Capabilities struct {
 	// (application/json-patch+json, application/fhir+json for a FHIRPath
 	// Patch); nil advertises none.
 	PatchFormats []string
+	// Compartments are the canonicals of the compartments searched with
+	// [base]/Patient/[id]/[type] (rest.compartment).
+	Compartments []string
 	// CORS tells that the server answers browsers of other origins
 	// (rest.security.cors).
 	CORS bool
@@ -126,6 +129,9 @@ func CapabilityStatement(c Capabilities) map[string]any {
 	}
 	if len(sysOps) > 0 {
 		rest["operation"] = sysOps
+	}
+	if len(c.Compartments) > 0 {
+		rest["compartment"] = c.Compartments
 	}
 	if c.CORS {
 		rest["security"] = map[string]any{"cors": true}

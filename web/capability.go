@@ -41,6 +41,7 @@ func (s *Server) buildCapability(topics []string) ([]byte, error) {
 		ConditionalRead:      "full-support",
 		PatchFormats:         []string{jsonPatchType, "application/fhir+json"},
 		CORS:                 len(s.cfg.CORSOrigins) > 0,
+		Compartments:         []string{patientCompartmentDef},
 	}
 	if s.cfg.ConditionalDeleteMultiple {
 		c.ConditionalDelete = "multiple"

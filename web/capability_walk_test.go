@@ -149,6 +149,15 @@ func TestCapabilityStatementIsHonest(t *testing.T) {
 	for code := range exercise {
 		t.Errorf("interaction %s is served but not advertised", code)
 	}
+	// Every advertised compartment answers its search.
+	comps, _ := rest["compartment"].([]any)
+	if len(comps) != 1 || comps[0] != "http://hl7.org/fhir/CompartmentDefinition/patient" {
+		t.Errorf("rest.compartment %v, want the Patient compartment the server searches", comps)
+	}
+	if r := s.do("GET", "/Patient/"+id+"/Observation", nil).wantStatus(t, http.StatusOK); str(r.JSON, "type") != "searchset" {
+		t.Errorf("the Patient compartment search: %s", r.Body)
+	}
+
 	// Every advertised patch format, and the two the server takes.
 	patches := map[string]any{
 		"application/json-patch+json": `[{"op":"add","path":"/active","value":true}]`,

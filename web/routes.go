@@ -29,6 +29,7 @@ import (
 //	DELETE /{type}?criteria                  conditional delete
 //	GET    /{type}/{id}/_history             instance history
 //	GET    /{type}/{id}/_history/{vid}       vread
+//	GET    /Patient/{id}/{type}              compartment search (also POST …/_search)
 //
 // The writes (POST /, POST /{type}, PUT, PATCH, DELETE) pass the
 // backpressure gate first (Config.Backpressure, backpressure.go).
@@ -87,6 +88,8 @@ func (s *Server) routes() {
 	e.DELETE("/:type/:id", s.delete, w)
 	e.PATCH("/:type/:id", s.patchHTTP, w)
 	e.GET("/:type/:id/_history", s.historyInstance)
+	e.GET("/:type/:id/:target", s.searchCompartment)
+	e.POST("/:type/:id/:target/_search", s.searchCompartment)
 	e.GET("/:type/:id/_history/:vid", s.vread)
 }
 

@@ -98,8 +98,14 @@ func (r linkResolver) Search(ctx context.Context, sub *search.Query) ([]map[stri
 // searches per narrowing with its plain parameters (the reference or _id
 // values the links found), which are capped.
 func (s *Server) searchResolved(ctx context.Context, q *search.Query, params url.Values) (*fhirstore.Page, error) {
+	return s.searchResolvedWithin(ctx, q, params, nil)
+}
+
+// searchResolvedWithin is searchResolved kept to what within admits (see
+// searchWithin).
+func (s *Server) searchResolvedWithin(ctx context.Context, q *search.Query, params url.Values, within []url.Values) (*fhirstore.Page, error) {
 	if !q.HasLinks() {
-		return s.searchVisible(ctx, q, params)
+		return s.searchWithin(ctx, q, params, within)
 	}
 	rq, err := q.Resolve(ctx, linkResolver{s})
 	if err != nil {
@@ -112,7 +118,7 @@ func (s *Server) searchResolved(ctx context.Context, q *search.Query, params url
 		return nil, errorf(http.StatusForbidden, "too-costly",
 			"a chained or _has parameter finds more than %d resources to filter for this token: narrow it", maxRestrictedLinked)
 	}
-	return s.searchVisible(ctx, rq, rq.Values())
+	return s.searchWithin(ctx, rq, rq.Values(), within)
 }
 
 // included gathers the _include and _revinclude resources of a page
@@ -301,6 +307,12 @@ func shape(q *search.Query, body []byte) ([]byte, error) {
 // searchBundle runs a search of type t as the caller and renders the
 // searchset: the page, its includes, _summary, _elements and _total.
 func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, path string, lenient bool) (*bundle, error) {
+	return s.searchBundleWithin(ctx, t, params, path, lenient, nil)
+}
+
+// searchBundleWithin is searchBundle kept to what within admits (see
+// searchWithin): a compartment search.
+func (s *Server) searchBundleWithin(ctx context.Context, t string, params url.Values, path string, lenient bool, within []url.Values) (*bundle, error) {
 	q, ignored, err := parseSearch(t, params, lenient)
 	if err != nil {
 		return nil, err
@@ -311,7 +323,7 @@ func (s *Server) searchBundle(ctx context.Context, t string, params url.Values, 
 	if q.Count > maxCount {
 		q.Count = maxCount
 	}
-	page, err := s.searchResolved(ctx, q, params)
+	page, err := s.searchResolvedWithin(ctx, q, params, within)
 	if err != nil {
 		return nil, err
 	}

@@ -85,6 +85,9 @@ func (s *attackServer) attacks(t *testing.T) []restAttack {
 		{"A searches B by _id", "/Patient?_id=pat-b"},
 		{"A searches Conditions of B", "/Condition?subject=pat-b"},
 		{"A searches B's Subscriptions", "/Subscription?_id=" + s.subB},
+		{"A searches B's compartment for Observations", "/Patient/pat-b/Observation"},
+		{"A searches B's compartment for Conditions", "/Patient/pat-b/Condition"},
+		{"A searches B's compartment for B", "/Patient/pat-b/Patient"},
 	} {
 		add(restAttack{name: c.name, tok: A, method: get, path: c.path, want: []int{200}, check: total0})
 	}

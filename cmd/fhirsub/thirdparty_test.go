@@ -68,7 +68,7 @@ func TestThirdPartyClients(t *testing.T) {
 	if stderr.Len() > 0 {
 		t.Logf("node stderr:\n%s", stderr.String())
 	}
-	const wantChecks = 25
+	const wantChecks = 26
 	if len(results) < wantChecks || passed != len(results) || runErr != nil {
 		t.Fatalf("%s (want all of at least %d); node: %v", figure, wantChecks, runErr)
 	}

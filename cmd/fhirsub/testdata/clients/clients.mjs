@@ -96,6 +96,14 @@ async function fhirKit() {
     const b = await c.search({ resourceType: 'Observation', searchParams: { 'subject:Patient.identifier': `urn:fhirsub-test|kit-${run}` } });
     assert(b.total === 5, `total ${b.total}`);
   });
+  await check(C, 'compartment search', async () => {
+    const compartment = { resourceType: 'Patient', id };
+    const b = await c.search({ resourceType: 'Observation', compartment, searchParams: { code: '8867-4', _count: 2 } });
+    const p = await c.compartmentSearch({ resourceType: 'Observation', compartment, searchParams: { code: '8867-4' }, options: { postSearch: true } });
+    const n = await c.search({ resourceType: 'Condition', compartment });
+    assert(b.total === 5 && (b.entry || []).length === 2 && p.total === 5 && n.total === 0,
+      `totals ${b.total} (${(b.entry || []).length} on the page), by POST ${p.total}, Conditions ${n.total}`);
+  });
   await check(C, 'conditional create', async () => {
     const headers = { 'If-None-Exist': `identifier=urn:fhirsub-test|kitc-${run}` };
     const a = await c.create({ resourceType: 'Patient', body: patient('KitC', `kitc-${run}`), options: { headers } });
