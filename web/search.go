@@ -228,7 +228,9 @@ type period struct{ from, to time.Time }
 // current from its lastUpdated until the next version's, or from then on
 // when it is the last. A deletion counts as a version, current while the
 // resource stays deleted. The versions of the one resource are read in
-// full (through the same access decision as any history) and paged here.
+// full (through the same access decision as any history; at most
+// maxFilterPages store pages of them, _since narrowing what is read) and
+// paged here.
 func (s *Server) historyAt(ctx context.Context, req fhirstore.HistoryRequest, at period) (*fhirstore.Page, error) {
 	all := req
 	all.Count = fhirstore.MaxCount
@@ -238,6 +240,10 @@ func (s *Server) historyAt(ctx context.Context, req fhirstore.HistoryRequest, at
 		page, err := s.historyVisible(ctx, all)
 		if err != nil {
 			return nil, err
+		}
+		if page.Total > maxFilterPages*fhirstore.MaxCount {
+			return nil, errorf(http.StatusForbidden, "too-costly",
+				"_at would read %d versions, more than %d: add _since", page.Total, maxFilterPages*fhirstore.MaxCount)
 		}
 		versions = append(versions, page.Resources...)
 		if len(page.Resources) == 0 || len(versions) >= page.Total {
