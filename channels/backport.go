@@ -17,22 +17,37 @@ import (
 	"github.com/fhirsub/fhirsub/conformance/smart"
 )
 
-// Sink receives the frames of one binding; *Conn implements it. Send never
-// blocks (a full queue closes the connection as a slow consumer).
+// Sink receives the frames of one binding. Send never blocks (a full
+// queue closes the connection as a slow consumer). End tells the client
+// that the server ended the binding (its subscription was deleted): no
+// frame of it follows, and the connection stays open for its others.
 type Sink interface {
 	Send(data []byte, seq int64) bool
 	Close(code int, reason string)
+	End(reason string)
 }
 
-// notifySink is the Sink of a binding: the frames of a binding are
+// bindingSink is the Sink of one binding of a connection: its frames are
 // notification Bundles, which count in the hub's NotificationLag.
-type notifySink struct{ c *Conn }
+type bindingSink struct {
+	c     *Conn
+	id    string
+	ended *endedSet
+}
 
 // Send implements Sink.
-func (s notifySink) Send(data []byte, seq int64) bool { return s.c.notify(data, seq) }
+func (s bindingSink) Send(data []byte, seq int64) bool { return s.c.notify(data, seq) }
 
 // Close implements Sink.
-func (s notifySink) Close(code int, reason string) { s.c.Close(code, reason) }
+func (s bindingSink) Close(code int, reason string) { s.c.Close(code, reason) }
+
+// End implements Sink: an error frame of code "subscription-deleted"
+// naming the subscription.
+func (s bindingSink) End(reason string) {
+	s.ended.add(s.id)
+	s.c.Send(controlFrame("error", map[string]any{"code": "subscription-deleted", "message": reason,
+		"subscription": "Subscription/" + s.id}), 0)
+}
 
 // BackportBinder is what the Backport protocol needs from the subscription
 // side (subscriptions.WSBridge implements it).
@@ -90,7 +105,10 @@ type BackportConfig struct {
 // token (an expired but genuine token is accepted) and is answered with
 // {"type":"unbound","payload":{"subscriptions":["Subscription/1"]}};
 // {"type":"ping"} is answered with {"type":"pong"}. One connection may
-// bind several tokens, up to MaxBindings subscriptions.
+// bind several tokens, up to MaxBindings subscriptions. When a bound
+// subscription is deleted its binding ends with
+// {"type":"error","payload":{"code":"subscription-deleted","subscription":"Subscription/1",…}}
+// (no heartbeat of it follows); the connection stays open for the others.
 //
 // The connection closes with 1008 "token-expired" when the bearer token
 // that obtained a binding token it bound with expires (the binding token
@@ -149,6 +167,7 @@ type backportSession struct {
 	conn    *Conn
 	limiter *rate.Limiter
 	bound   map[string]func()
+	ended   endedSet // bindings the server ended
 
 	everBound atomic.Bool // a bind succeeded: the bind timer is moot
 	timer     *time.Timer // closes a connection that never binds
@@ -203,6 +222,7 @@ func (s *backportSession) bind(ctx context.Context, token string) {
 		s.conn.Close(ClosePolicyViolation, ReasonInvalidToken)
 		return
 	}
+	s.ended.forget(s.bound)
 	var ids []string
 	for _, id := range claims.Subscriptions {
 		if _, ok := s.bound[id]; !ok && !slices.Contains(ids, id) {
@@ -217,7 +237,7 @@ func (s *backportSession) bind(ctx context.Context, token string) {
 	// connection before any notification is queued.
 	s.conn.ExpireAt(claims.BearerExpires, nil)
 	for _, id := range ids {
-		cancel, err := s.p.cfg.Binder.BindBackport(ctx, id, claims.Access, notifySink{s.conn})
+		cancel, err := s.p.cfg.Binder.BindBackport(ctx, id, claims.Access, bindingSink{s.conn, id, &s.ended})
 		if err != nil {
 			s.p.log.Debug("backport bind refused", "conn", s.conn.ID(), "subscription", id, "err", err)
 			s.conn.Close(ClosePolicyViolation, bindReason(err))

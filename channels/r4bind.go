@@ -63,10 +63,11 @@ type Verifier interface {
 type R4Binder interface {
 	// BindR4 checks that acc may bind the websocket subscription id and
 	// then calls ping with the number of each event recorded for it, on
-	// the matcher's goroutine (ping never blocks). It returns the function
+	// the matcher's goroutine (ping never blocks), and ended once when the
+	// subscription is deleted (nothing follows). It returns the function
 	// that ends the binding, or an error wrapping ErrSubscriptionNotFound,
 	// ErrNotWebsocket or ErrBindForbidden.
-	BindR4(ctx context.Context, id string, acc *smart.Access, ping func(eventNumber int64)) (cancel func(), err error)
+	BindR4(ctx context.Context, id string, acc *smart.Access, ping func(eventNumber int64), ended func()) (cancel func(), err error)
 }
 
 // R4Config configures the R4 websocket protocol. Zero values mean
@@ -104,7 +105,9 @@ type R4Config struct {
 // websocket, a subscription the caller may not see, no authentication) is
 // answered with a text frame "error <message>" and close 1008 with a
 // reason. Other unexpected messages get an "error …" frame and the
-// connection stays open.
+// connection stays open. When a bound subscription is deleted the client
+// gets "error Subscription/<id> was deleted: its binding ended"; the
+// connection stays open for its other bindings.
 type R4 struct {
 	cfg R4Config
 	log *slog.Logger
@@ -162,6 +165,7 @@ type r4Session struct {
 	access  atomic.Pointer[smart.Access]
 	limiter *rate.Limiter
 	bound   map[string]func()
+	ended   endedSet // bindings the server ended
 
 	timerMu sync.Mutex
 	timer   *time.Timer // closes an unauthenticated connection
@@ -243,6 +247,7 @@ func (s *r4Session) bind(ctx context.Context, id string) {
 		s.refuse(ReasonAuthRequired, "authenticate before bind: access_token query parameter or {\"type\":\"auth\",\"data\":{\"token\":…}}")
 		return
 	}
+	s.ended.forget(s.bound)
 	if _, ok := s.bound[id]; ok {
 		s.send("bound %s", id)
 		return
@@ -252,7 +257,11 @@ func (s *r4Session) bind(ctx context.Context, id string) {
 		return
 	}
 	conn, ping := s.conn, []byte("ping "+id)
-	cancel, err := s.p.cfg.Binder.BindR4(ctx, id, acc, func(int64) { conn.notify(ping, 0) })
+	ended := func() {
+		s.ended.add(id)
+		conn.Send([]byte("error Subscription/"+id+" was deleted: its binding ended"), 0)
+	}
+	cancel, err := s.p.cfg.Binder.BindR4(ctx, id, acc, func(int64) { conn.notify(ping, 0) }, ended)
 	if err != nil {
 		s.p.log.Debug("r4 bind refused", "conn", conn.ID(), "subscription", id, "err", err)
 		s.refuse(bindReason(err), fmt.Sprintf("bind %s: %v", id, cleanErr(err)))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,17 +24,24 @@ import (
 type fakeSubs struct {
 	mu      sync.Mutex
 	pings   map[string][]func(int64)
+	ends    map[string][]func()
 	sinks   map[string][]channels.Sink
 	cancels int
 	access  []*smart.Access
+	gone    []string // deleted ids
 }
 
 func newFakeSubs() *fakeSubs {
-	return &fakeSubs{pings: map[string][]func(int64){}, sinks: map[string][]channels.Sink{}}
+	return &fakeSubs{pings: map[string][]func(int64){}, ends: map[string][]func(){}, sinks: map[string][]channels.Sink{}}
 }
 
 func (f *fakeSubs) check(id string, acc *smart.Access) error {
+	f.mu.Lock()
+	gone := slices.Contains(f.gone, id)
+	f.mu.Unlock()
 	switch {
+	case gone:
+		return fmt.Errorf("Subscription/%s: %w", id, channels.ErrSubscriptionNotFound)
 	case strings.HasPrefix(id, "missing"):
 		return fmt.Errorf("Subscription/%s: %w", id, channels.ErrSubscriptionNotFound)
 	case strings.HasPrefix(id, "rh-"):
@@ -52,12 +60,13 @@ func (f *fakeSubs) cancel() func() {
 	}
 }
 
-func (f *fakeSubs) BindR4(_ context.Context, id string, acc *smart.Access, ping func(int64)) (func(), error) {
+func (f *fakeSubs) BindR4(_ context.Context, id string, acc *smart.Access, ping func(int64), ended func()) (func(), error) {
 	if err := f.check(id, acc); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	f.pings[id] = append(f.pings[id], ping)
+	f.ends[id] = append(f.ends[id], ended)
 	f.access = append(f.access, acc)
 	f.mu.Unlock()
 	return f.cancel(), nil
@@ -82,6 +91,24 @@ func (f *fakeSubs) fire(id string, n int64) {
 	f.mu.Unlock()
 	for _, fn := range fns {
 		fn(n)
+	}
+}
+
+// deleted plays the deletion of subscription id: every binding of it is
+// told it ended, and later binds of it fail as for an unknown one.
+func (f *fakeSubs) deleted(id string) {
+	f.mu.Lock()
+	ends, sinks := f.ends[id], f.sinks[id]
+	delete(f.ends, id)
+	delete(f.pings, id)
+	delete(f.sinks, id)
+	f.gone = append(f.gone, id)
+	f.mu.Unlock()
+	for _, fn := range ends {
+		fn()
+	}
+	for _, s := range sinks {
+		s.End("Subscription/" + id + " was deleted")
 	}
 }
 

@@ -15,6 +15,9 @@ type Recorded struct {
 	Subscription *Subscription
 	// Events are the new events.
 	Events []fhirstore.Event
+	// Ended tells that the subscription was deleted: no event follows, the
+	// listener has been removed, and Subscription and Events are empty.
+	Ended bool
 }
 
 type listener struct{ fn func(Recorded) }
@@ -24,8 +27,10 @@ type listener struct{ fn func(Recorded) }
 // matcher goroutine right after each change is recorded, so it must not
 // block (hand the value to a buffered queue). Events recorded before
 // Listen are read with EventsAfter; a binding does Listen first, then
-// EventsAfter(last seen), and drops duplicates by number. The returned
-// function removes the listener.
+// EventsAfter(last seen), and drops duplicates by number. When the
+// subscription is deleted fn gets a last Recorded with Ended set (from the
+// goroutine of the delete, or the matcher's when another node deleted it).
+// The returned function removes the listener.
 func (m *Manager) Listen(subscriptionID string, fn func(Recorded)) (cancel func()) {
 	l := &listener{fn: fn}
 	m.lmu.Lock()
@@ -43,6 +48,20 @@ func (m *Manager) Listen(subscriptionID string, fn func(Recorded)) (cancel func(
 		if len(m.listeners[subscriptionID]) == 0 {
 			delete(m.listeners, subscriptionID)
 		}
+	}
+}
+
+// endListeners tells the listeners of a deleted subscription that it
+// ended, and removes them: a subscription created again with the same id
+// is not theirs (it may have another owner), and its bindings are made
+// anew.
+func (m *Manager) endListeners(subscriptionID string) {
+	m.lmu.Lock()
+	set := m.listeners[subscriptionID]
+	delete(m.listeners, subscriptionID)
+	m.lmu.Unlock()
+	for l := range set {
+		l.fn(Recorded{Ended: true})
 	}
 }
 

@@ -49,9 +49,13 @@ func (m *Manager) parse(body map[string]any, res *fhirstore.Resource) (*Subscrip
 // deliverer looks at it.
 func (m *Manager) subscriptionChanged(id string) { m.queue.Push(id) }
 
-// dropSubscription implements matchOutput: what the deliverer buffered
-// for the subscription goes too.
-func (m *Manager) dropSubscription(ctx context.Context, id string) error { return m.buf.drop(ctx, id) }
+// dropSubscription implements matchOutput for a deleted subscription:
+// its websocket bindings end, and what the deliverer buffered for it goes
+// too.
+func (m *Manager) dropSubscription(ctx context.Context, id string) error {
+	m.endListeners(id)
+	return m.buf.drop(ctx, id)
+}
 
 // firstLane implements matchOutput, for the write hook too: the version
 // 1 of a new id, created just now, has no delivery state and no event

@@ -184,6 +184,49 @@ func TestFHIRWebsocketsThroughTheServer(t *testing.T) {
 		}
 	})
 
+	t.Run("R4 binding of a deleted subscription", func(t *testing.T) {
+		// a client-chosen id, so that another subscription can take it
+		// after the deletion
+		const id = "ws-r4-deleted"
+		sub := func(patient string) map[string]any {
+			return map[string]any{"resourceType": "Subscription", "id": id, "status": "requested", "reason": "deleted while bound",
+				"criteria": "Observation?subject=Patient/" + patient, "channel": map[string]any{"type": "websocket"}}
+		}
+		mustFHIR(t, 201, "PUT", p.base+"/Subscription/"+id, sub("ws-del-1"))
+		old := dialFHIRWS(t, wsBase+"/websocket")
+		old.send("bind " + id)
+		if f := old.mustNext(); f != "bound "+id {
+			t.Fatalf("after bind: %q", f)
+		}
+		mustFHIR(t, 200, "DELETE", p.base+"/Subscription/"+id, nil)
+		if f := old.mustNext(); f != "error Subscription/"+id+" was deleted: its binding ended" {
+			t.Fatalf("after the deletion: %q, want the binding's end", f)
+		}
+		// the id taken again, for another patient, and bound by a new client
+		mustFHIR(t, 201, "PUT", p.base+"/Subscription/"+id, sub("ws-del-2"))
+		fresh := dialFHIRWS(t, wsBase+"/websocket")
+		fresh.send("bind " + id)
+		if f := fresh.mustNext(); f != "bound "+id {
+			t.Fatalf("binding the new subscription: %q", f)
+		}
+		// two matching writes, each pinged to the new client: the matcher
+		// had handed the first to every listener of the id before the
+		// second (it is one goroutine), so a ping of the first to the old
+		// connection would be queued before the answer read below
+		for _, tag := range []string{"del-1", "del-2"} {
+			mustFHIR(t, 201, "POST", p.base+"/Observation", criticalObservation("ws-del-2", "2823-3", tag))
+			if f := fresh.mustNext(); f != "ping "+id {
+				t.Fatalf("the new subscription's client after a matching write: %q", f)
+			}
+		}
+		other := mustFHIR(t, 201, "POST", p.base+"/Subscription", map[string]any{"resourceType": "Subscription", "status": "requested",
+			"reason": "marker", "criteria": "Observation?subject=Patient/ws-marker", "channel": map[string]any{"type": "websocket"}})
+		old.send("bind " + other["id"].(string))
+		if f := old.mustNext(); f != "bound "+other["id"].(string) {
+			t.Fatalf("the old connection, after the new subscription's events: %q, want only the answer to its bind", f)
+		}
+	})
+
 	t.Run("Backport bind-with-token", func(t *testing.T) {
 		sub := mustFHIR(t, 201, "POST", p.base+"/Subscription",
 			wsTopicSubscription(criticalTopic, "id-only", "Observation?patient=Patient/ws-bp"))

@@ -3,6 +3,7 @@ package wsbridge
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -55,12 +56,11 @@ func (b *Bridge) BindBackport(ctx context.Context, id string, acc *smart.Access,
 	stop := b.m.Listen(id, bd.onRecorded)
 	cancel := func() {
 		stop()
-		bd.mu.Lock()
-		bd.closed, bd.pending = true, nil
-		bd.mu.Unlock()
-		b.mu.Lock()
-		delete(b.bindings, bd)
-		b.mu.Unlock()
+		bd.stop()
+	}
+	if err := b.stillThere(id); err != nil {
+		cancel()
+		return nil, err
 	}
 	hs, err := b.m.Notification(ctx, s, subscriptions.Notice{Kind: subscriptions.KindHandshake, Status: s.Status, Count: st.EventCount})
 	if err != nil {
@@ -82,6 +82,14 @@ func (b *Bridge) BindBackport(ctx context.Context, id string, acc *smart.Access,
 	b.bindings[bd] = struct{}{}
 	b.mu.Unlock()
 	bd.mu.Lock()
+	if bd.closed { // deleted since the check, or overflowed already
+		bd.mu.Unlock()
+		cancel()
+		if err := b.stillThere(id); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("the binding was closed while it was made (slow consumer)")
+	}
 	bd.pending = append(missed, bd.pending...)
 	bd.live = true
 	work := len(bd.pending) > 0
@@ -94,6 +102,12 @@ func (b *Bridge) BindBackport(ctx context.Context, id string, acc *smart.Access,
 
 // onRecorded runs on the matcher goroutine: it only appends and schedules.
 func (bd *wsBinding) onRecorded(r subscriptions.Recorded) {
+	if r.Ended {
+		if bd.stop() {
+			bd.sink.End("Subscription/" + bd.id + " was deleted: its binding ended")
+		}
+		return
+	}
 	bd.mu.Lock()
 	if bd.closed {
 		bd.mu.Unlock()
@@ -113,6 +127,19 @@ func (bd *wsBinding) onRecorded(r subscriptions.Recorded) {
 	if live {
 		bd.schedule()
 	}
+}
+
+// stop ends the binding on the server's side: nothing more is sent on it,
+// heartbeats included. It reports whether the binding was open.
+func (bd *wsBinding) stop() bool {
+	bd.mu.Lock()
+	open := !bd.closed
+	bd.closed, bd.pending = true, nil
+	bd.mu.Unlock()
+	bd.b.mu.Lock()
+	delete(bd.b.bindings, bd)
+	bd.b.mu.Unlock()
+	return open
 }
 
 // schedule puts the binding in the work queue unless it is there or being

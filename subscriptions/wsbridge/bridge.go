@@ -204,15 +204,35 @@ func (b *Bridge) check(id string, acc *smart.Access) (*subscriptions.Subscriptio
 }
 
 // BindR4 implements channels.R4Binder.
-func (b *Bridge) BindR4(ctx context.Context, id string, acc *smart.Access, ping func(int64)) (func(), error) {
+func (b *Bridge) BindR4(ctx context.Context, id string, acc *smart.Access, ping func(int64), ended func()) (func(), error) {
 	if _, err := b.check(id, acc); err != nil {
 		return nil, err
 	}
-	return b.m.Listen(id, func(r subscriptions.Recorded) {
+	stop := b.m.Listen(id, func(r subscriptions.Recorded) {
+		if r.Ended {
+			ended()
+			return
+		}
 		for _, ev := range r.Events {
 			ping(ev.Number)
 		}
-	}), nil
+	})
+	if err := b.stillThere(id); err != nil {
+		stop()
+		return nil, err
+	}
+	return stop, nil
+}
+
+// stillThere closes the window between a bind's check and its Listen: a
+// subscription deleted in between ended its listeners before this one was
+// added, so the bind must fail as if the check had come after.
+func (b *Bridge) stillThere(id string) error {
+	if _, ok := b.m.Subscription(id); !ok {
+		//lint:ignore ST1005 the message starts with a FHIR reference, whose type is capitalised
+		return fmt.Errorf("Subscription/%s: %w", id, channels.ErrSubscriptionNotFound)
+	}
+	return nil
 }
 
 // BindingToken answers $get-ws-binding-token: a token for the websocket
