@@ -320,9 +320,14 @@ func (s *Server) transaction(c echo.Context, entries []entryIn) error {
 func (s *Server) batch(c echo.Context, entries []entryIn, parseErrs []error) error {
 	ctx := c.Request().Context()
 	out := newBundle("batch-response")
+	placeholders := placeholderURLs(entries)
 	for i, e := range entries {
 		if parseErrs[i] != nil {
 			out.Entry = append(out.Entry, errorEntry(parseErrs[i]))
+			continue
+		}
+		if err := batchInterdependent(e, i, placeholders); err != nil {
+			out.Entry = append(out.Entry, errorEntry(err))
 			continue
 		}
 		var (

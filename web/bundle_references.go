@@ -164,3 +164,36 @@ func bundleEntryError(status int, code string, i int, format string, args ...any
 	e.Expression = []string{fmt.Sprintf("Bundle.entry[%d]", i)}
 	return e
 }
+
+// batchInterdependent refuses entry i of a batch when its resource refers
+// to another entry by that entry's placeholder fullUrl (urn:uuid:…, the
+// keys of placeholders, with their entry): FHIR forbids interdependent
+// batch entries, and a batch does not resolve placeholders, so the
+// reference would be stored pointing at nothing (the client meant a
+// transaction).
+func batchInterdependent(e entryIn, i int, placeholders map[string]int) error {
+	if e.Resource == nil || len(placeholders) == 0 {
+		return nil
+	}
+	var err error
+	forEachReference(e.Resource, func(ref string) string {
+		if j, ok := placeholders[ref]; ok && j != i && err == nil {
+			err = bundleEntryError(http.StatusBadRequest, "invalid", i,
+				"reference %q is the fullUrl of entry[%d]: a batch does not resolve references between its entries; send a transaction", ref, j)
+		}
+		return ref
+	})
+	return err
+}
+
+// placeholderURLs maps each placeholder fullUrl (urn:uuid:…) of entries
+// to its entry.
+func placeholderURLs(entries []entryIn) map[string]int {
+	out := map[string]int{}
+	for i, e := range entries {
+		if placeholder(e.FullURL) {
+			out[e.FullURL] = i
+		}
+	}
+	return out
+}

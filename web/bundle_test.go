@@ -73,6 +73,33 @@ func TestBatchEntriesStandAlone(t *testing.T) {
 	s.do("POST", "/", patient("notabundle")).wantOutcome(t, 400, "Bundle")
 }
 
+// TestBatchRefusesReferencesBetweenEntries: a batch entry whose reference
+// is another entry's placeholder fullUrl fails alone (FHIR forbids
+// interdependent batch entries, and the placeholder would be stored as a
+// reference to nothing); the other entries go on, and a placeholder that
+// names no entry is the client's to keep.
+func TestBatchRefusesReferencesBetweenEntries(t *testing.T) {
+	s := mustServer(t)
+	const u, elsewhere = "urn:uuid:7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "urn:uuid:0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+	b := map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{
+		map[string]any{"fullUrl": u, "resource": patient("BatchRef"), "request": map[string]any{"method": "POST", "url": "Patient"}},
+		map[string]any{"resource": observation(u, "8867-4", "2024-01-01"), "request": map[string]any{"method": "POST", "url": "Observation"}},
+		map[string]any{"resource": observation(elsewhere, "8310-5", "2024-01-01"), "request": map[string]any{"method": "POST", "url": "Observation"}},
+	}}
+	r := s.do("POST", "/", b).wantStatus(t, http.StatusOK)
+	for i, want := range []string{"201", "400", "201"} {
+		if got := str(r.JSON, "entry", i, "response", "status"); !strings.HasPrefix(got, want) {
+			t.Errorf("entry %d: %q, want %s", i, got, want)
+		}
+	}
+	if got := str(r.JSON, "entry", 1, "response", "outcome"); !strings.Contains(got, "send a transaction") {
+		t.Errorf("entry 1's outcome: %s", got)
+	}
+	if r := s.do("GET", "/Observation?code=8867-4", nil).wantStatus(t, http.StatusOK); str(r.JSON, "total") != "0" {
+		t.Errorf("the refused entry was stored: %s", r.Body)
+	}
+}
+
 func TestBundleRefusesRepeatedFullURL(t *testing.T) {
 	s := mustServer(t)
 	const u = "urn:uuid:0f5b8f43-6a0e-4c35-9a53-3c1f5e0b9f11"
