@@ -106,7 +106,8 @@ type BackportConfig struct {
 // {"type":"unbound","payload":{"subscriptions":["Subscription/1"]}};
 // {"type":"ping"} is answered with {"type":"pong"}. One connection may
 // bind several tokens, up to MaxBindings subscriptions. When a bound
-// subscription is deleted its binding ends with
+// subscription is deleted (or an update moves it to another channel) its
+// binding ends with
 // {"type":"error","payload":{"code":"subscription-deleted","subscription":"Subscription/1",…}}
 // (no heartbeat of it follows); the connection stays open for the others.
 //

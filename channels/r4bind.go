@@ -63,11 +63,12 @@ type Verifier interface {
 type R4Binder interface {
 	// BindR4 checks that acc may bind the websocket subscription id and
 	// then calls ping with the number of each event recorded for it, on
-	// the matcher's goroutine (ping never blocks), and ended once when the
-	// subscription is deleted (nothing follows). It returns the function
-	// that ends the binding, or an error wrapping ErrSubscriptionNotFound,
-	// ErrNotWebsocket or ErrBindForbidden.
-	BindR4(ctx context.Context, id string, acc *smart.Access, ping func(eventNumber int64), ended func()) (cancel func(), err error)
+	// the matcher's goroutine (ping never blocks), and ended once, with
+	// why, when the server ends the binding (the subscription was
+	// deleted, or is no longer a websocket one; nothing follows). It
+	// returns the function that ends the binding, or an error wrapping
+	// ErrSubscriptionNotFound, ErrNotWebsocket or ErrBindForbidden.
+	BindR4(ctx context.Context, id string, acc *smart.Access, ping func(eventNumber int64), ended func(why string)) (cancel func(), err error)
 }
 
 // R4Config configures the R4 websocket protocol. Zero values mean
@@ -106,8 +107,9 @@ type R4Config struct {
 // answered with a text frame "error <message>" and close 1008 with a
 // reason. Other unexpected messages get an "error …" frame and the
 // connection stays open. When a bound subscription is deleted the client
-// gets "error Subscription/<id> was deleted: its binding ended"; the
-// connection stays open for its other bindings.
+// gets "error Subscription/<id> was deleted: its binding ended" (or "… is
+// no longer a websocket subscription …" when an update changed its
+// channel); the connection stays open for its other bindings.
 type R4 struct {
 	cfg R4Config
 	log *slog.Logger
@@ -257,9 +259,9 @@ func (s *r4Session) bind(ctx context.Context, id string) {
 		return
 	}
 	conn, ping := s.conn, []byte("ping "+id)
-	ended := func() {
+	ended := func(why string) {
 		s.ended.add(id)
-		conn.Send([]byte("error Subscription/"+id+" was deleted: its binding ended"), 0)
+		conn.Send([]byte("error "+why), 0)
 	}
 	cancel, err := s.p.cfg.Binder.BindR4(ctx, id, acc, func(int64) { conn.notify(ping, 0) }, ended)
 	if err != nil {

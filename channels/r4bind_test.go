@@ -24,7 +24,7 @@ import (
 type fakeSubs struct {
 	mu      sync.Mutex
 	pings   map[string][]func(int64)
-	ends    map[string][]func()
+	ends    map[string][]func(string)
 	sinks   map[string][]channels.Sink
 	cancels int
 	access  []*smart.Access
@@ -32,7 +32,7 @@ type fakeSubs struct {
 }
 
 func newFakeSubs() *fakeSubs {
-	return &fakeSubs{pings: map[string][]func(int64){}, ends: map[string][]func(){}, sinks: map[string][]channels.Sink{}}
+	return &fakeSubs{pings: map[string][]func(int64){}, ends: map[string][]func(string){}, sinks: map[string][]channels.Sink{}}
 }
 
 func (f *fakeSubs) check(id string, acc *smart.Access) error {
@@ -60,7 +60,7 @@ func (f *fakeSubs) cancel() func() {
 	}
 }
 
-func (f *fakeSubs) BindR4(_ context.Context, id string, acc *smart.Access, ping func(int64), ended func()) (func(), error) {
+func (f *fakeSubs) BindR4(_ context.Context, id string, acc *smart.Access, ping func(int64), ended func(string)) (func(), error) {
 	if err := f.check(id, acc); err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (f *fakeSubs) deleted(id string) {
 	f.gone = append(f.gone, id)
 	f.mu.Unlock()
 	for _, fn := range ends {
-		fn()
+		fn("Subscription/" + id + " was deleted: its binding ended")
 	}
 	for _, s := range sinks {
 		s.End("Subscription/" + id + " was deleted")

@@ -147,6 +147,7 @@ func (m *Manager) committedSubscription(ctx context.Context, res *fhirstore.Reso
 		}
 		m.sched.SetNext(s.ID, time.Time{})
 	}
+	m.unbindChanged(s)
 	m.sched.Touch(s.ID, m.now())
 	m.queue.Push(s.ID)
 	return nil

@@ -15,9 +15,11 @@ type Recorded struct {
 	Subscription *Subscription
 	// Events are the new events.
 	Events []fhirstore.Event
-	// Ended tells that the subscription was deleted: no event follows, the
-	// listener has been removed, and Subscription and Events are empty.
-	Ended bool
+	// Ended, when not empty, tells why the listener's binding ended (the
+	// subscription was deleted, or is no longer a websocket one): no
+	// event follows, the listener has been removed, and Subscription and
+	// Events are empty.
+	Ended string
 }
 
 type listener struct{ fn func(Recorded) }
@@ -29,7 +31,8 @@ type listener struct{ fn func(Recorded) }
 // Listen are read with EventsAfter; a binding does Listen first, then
 // EventsAfter(last seen), and drops duplicates by number. When the
 // subscription is deleted fn gets a last Recorded with Ended set (from the
-// goroutine of the delete, or the matcher's when another node deleted it).
+// goroutine of the delete, or the matcher's when another node deleted it);
+// so it does when an update makes it another channel's.
 // The returned function removes the listener.
 func (m *Manager) Listen(subscriptionID string, fn func(Recorded)) (cancel func()) {
 	l := &listener{fn: fn}
@@ -51,17 +54,26 @@ func (m *Manager) Listen(subscriptionID string, fn func(Recorded)) (cancel func(
 	}
 }
 
-// endListeners tells the listeners of a deleted subscription that it
-// ended, and removes them: a subscription created again with the same id
-// is not theirs (it may have another owner), and its bindings are made
-// anew.
-func (m *Manager) endListeners(subscriptionID string) {
+// endListeners tells the listeners of a subscription that their
+// bindings ended, and why, and removes them: a subscription created again
+// with the same id is not theirs (it may have another owner), and its
+// bindings are made anew.
+func (m *Manager) endListeners(subscriptionID, why string) {
 	m.lmu.Lock()
 	set := m.listeners[subscriptionID]
 	delete(m.listeners, subscriptionID)
 	m.lmu.Unlock()
 	for l := range set {
-		l.fn(Recorded{Ended: true})
+		l.fn(Recorded{Ended: why})
+	}
+}
+
+// unbindChanged ends the websocket bindings of a subscription whose new
+// version is no longer a websocket one (an update changed its channel):
+// its events go to its new channel only.
+func (m *Manager) unbindChanged(s *Subscription) {
+	if s.ChannelType != ChannelWebsocket {
+		m.endListeners(s.ID, "Subscription/"+s.ID+" is no longer a websocket subscription: its binding ended")
 	}
 }
 

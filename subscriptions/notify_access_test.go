@@ -156,7 +156,7 @@ func TestBindingNeedsWhatEventsNeeds(t *testing.T) {
 	} {
 		_, events := e.m.EventsBundle(as(tc.acc), tc.id, 0, 0, "")
 		_, tokErr := br.BindingToken(context.Background(), tc.acc, []string{tc.id})
-		cancel, bindErr := br.BindR4(context.Background(), tc.id, tc.acc, func(int64) {}, func() {})
+		cancel, bindErr := br.BindR4(context.Background(), tc.id, tc.acc, func(int64) {}, func(string) {})
 		if cancel != nil {
 			cancel()
 		}

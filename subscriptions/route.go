@@ -47,13 +47,18 @@ func (m *Manager) parse(body map[string]any, res *fhirstore.Resource) (*Subscrip
 
 // subscriptionChanged implements matchOutput: the subscription's
 // deliverer looks at it.
-func (m *Manager) subscriptionChanged(id string) { m.queue.Push(id) }
+func (m *Manager) subscriptionChanged(id string) {
+	if s, ok := m.reg.get(id); ok {
+		m.unbindChanged(s)
+	}
+	m.queue.Push(id)
+}
 
 // dropSubscription implements matchOutput for a deleted subscription:
 // its websocket bindings end, and what the deliverer buffered for it goes
 // too.
 func (m *Manager) dropSubscription(ctx context.Context, id string) error {
-	m.endListeners(id)
+	m.endListeners(id, "Subscription/"+id+" was deleted: its binding ended")
 	return m.buf.drop(ctx, id)
 }
 

@@ -227,6 +227,28 @@ func TestFHIRWebsocketsThroughTheServer(t *testing.T) {
 		}
 	})
 
+	t.Run("R4 binding of a subscription moved to rest-hook", func(t *testing.T) {
+		const id = "ws-r4-moved"
+		sub := map[string]any{"resourceType": "Subscription", "id": id, "status": "requested", "reason": "channel changed while bound",
+			"criteria": "Observation?subject=Patient/ws-moved", "channel": map[string]any{"type": "websocket"}}
+		mustFHIR(t, 201, "PUT", p.base+"/Subscription/"+id, sub)
+		ws := dialFHIRWS(t, wsBase+"/websocket")
+		ws.send("bind " + id)
+		if f := ws.mustNext(); f != "bound "+id {
+			t.Fatalf("after bind: %q", f)
+		}
+		hook := newHookReceiver(t)
+		sub["channel"] = map[string]any{"type": "rest-hook", "endpoint": hook.URL(), "payload": "application/fhir+json"}
+		mustFHIR(t, 200, "PUT", p.base+"/Subscription/"+id, sub)
+		if f := ws.mustNext(); f != "error Subscription/"+id+" is no longer a websocket subscription: its binding ended" {
+			t.Fatalf("after the update to rest-hook: %q, want the binding's end", f)
+		}
+		ws.send("bind " + id)
+		if frames := ws.closedWith(websocket.ClosePolicyViolation); len(frames) != 1 || !strings.Contains(frames[0], "does not use the websocket channel") {
+			t.Errorf("binding it again: frames %q, want the refusal of a subscription of another channel", frames)
+		}
+	})
+
 	t.Run("Backport bind-with-token", func(t *testing.T) {
 		sub := mustFHIR(t, 201, "POST", p.base+"/Subscription",
 			wsTopicSubscription(criticalTopic, "id-only", "Observation?patient=Patient/ws-bp"))

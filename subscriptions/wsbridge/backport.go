@@ -102,9 +102,9 @@ func (b *Bridge) BindBackport(ctx context.Context, id string, acc *smart.Access,
 
 // onRecorded runs on the matcher goroutine: it only appends and schedules.
 func (bd *wsBinding) onRecorded(r subscriptions.Recorded) {
-	if r.Ended {
+	if r.Ended != "" {
 		if bd.stop() {
-			bd.sink.End("Subscription/" + bd.id + " was deleted: its binding ended")
+			bd.sink.End(r.Ended)
 		}
 		return
 	}

@@ -204,13 +204,13 @@ func (b *Bridge) check(id string, acc *smart.Access) (*subscriptions.Subscriptio
 }
 
 // BindR4 implements channels.R4Binder.
-func (b *Bridge) BindR4(ctx context.Context, id string, acc *smart.Access, ping func(int64), ended func()) (func(), error) {
+func (b *Bridge) BindR4(ctx context.Context, id string, acc *smart.Access, ping func(int64), ended func(why string)) (func(), error) {
 	if _, err := b.check(id, acc); err != nil {
 		return nil, err
 	}
 	stop := b.m.Listen(id, func(r subscriptions.Recorded) {
-		if r.Ended {
-			ended()
+		if r.Ended != "" {
+			ended(r.Ended)
 			return
 		}
 		for _, ev := range r.Events {
