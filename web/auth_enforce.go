@@ -190,7 +190,7 @@ func (s *Server) searchWithin(ctx context.Context, q *search.Query, params url.V
 		alts = []url.Values{nil}
 	}
 	if within != nil {
-		alts = crossParams(alts, within)
+		alts = smart.AndEach(alts, within)
 	}
 	seen := map[string]bool{}
 	var visible []*fhirstore.Resource
@@ -244,25 +244,6 @@ func (s *Server) searchWithin(ctx context.Context, q *search.Query, params url.V
 		}
 	}
 	return fhirstore.SearchPage(q, visible)
-}
-
-// crossParams is every set of a joined with every set of b (AND of one of
-// a and one of b).
-func crossParams(a, b []url.Values) []url.Values {
-	out := make([]url.Values, 0, len(a)*len(b))
-	for _, x := range a {
-		for _, y := range b {
-			m := url.Values{}
-			for k, vs := range x {
-				m[k] = append(m[k], vs...)
-			}
-			for k, vs := range y {
-				m[k] = append(m[k], vs...)
-			}
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // historyVisible runs a history request and keeps the versions the caller

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"testing"
 
@@ -13,12 +12,7 @@ import (
 // transaction), GET / with a query (the search of all types) and any other
 // method on a mounted path authenticate.
 func TestMountedHandlersArePublicForGETOnly(t *testing.T) {
-	a, err := web.NewAuthenticator(context.Background(), web.AuthConfig{
-		Mode: web.AuthHS256, Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAudience,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := hsAuthenticator(t)
 	page := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"page":true}`)) })
 	srv := mustServer(t, func(c *web.Config) {
 		c.Auth = a

@@ -67,6 +67,19 @@ func unsigned(t *testing.T, header map[string]any, c jwt.MapClaims) string {
 	return enc(h) + "." + enc(p) + "."
 }
 
+// hsAuthenticator verifies the tests' HS256 tokens (testSecret, with the
+// test issuer and audience).
+func hsAuthenticator(t *testing.T) *web.Authenticator {
+	t.Helper()
+	a, err := web.NewAuthenticator(context.Background(), web.AuthConfig{
+		Mode: web.AuthHS256, Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAudience,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // authFixture is a server with HS256 auth and two patients' data.
 type authFixture struct {
 	srv              *testServer
@@ -77,12 +90,7 @@ type authFixture struct {
 
 func newAuthFixture(t *testing.T) *authFixture {
 	t.Helper()
-	a, err := web.NewAuthenticator(context.Background(), web.AuthConfig{
-		Mode: web.AuthHS256, Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAudience,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := hsAuthenticator(t)
 	f := &authFixture{srv: mustServer(t, func(c *web.Config) { c.Auth = a })}
 	f.admin = "Bearer " + signHS(t, claims("system/*.cruds"))
 	create := func(body map[string]any) string {

@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,12 +15,7 @@ import (
 // origin gets no such mark, so its page cannot read the answer. Without
 // origins configured no answer carries one.
 func TestCORS(t *testing.T) {
-	a, err := web.NewAuthenticator(context.Background(), web.AuthConfig{
-		Mode: web.AuthHS256, Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAudience,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := hsAuthenticator(t)
 	const app, evil = "https://app.example.org", "https://evil.example"
 	s := mustServer(t, func(c *web.Config) { c.Auth = a; c.CORSOrigins = web.Origins{app} })
 	tok := "Bearer " + signHS(t, claims("user/*.cruds"))

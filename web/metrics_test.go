@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -48,12 +47,7 @@ func get(t *testing.T, url, authorization string) (int, string) {
 // the rest of the API still demands one, and that without Config.Metrics
 // the path is nothing special.
 func TestMetricsRoute(t *testing.T) {
-	auth, err := web.NewAuthenticator(context.Background(), web.AuthConfig{
-		Mode: web.AuthHS256, Secret: []byte(testSecret), Issuer: testIssuer, Audience: testAudience,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	auth := hsAuthenticator(t)
 
 	t.Run("auth on", func(t *testing.T) {
 		h := &exposition{}

@@ -189,19 +189,26 @@ func (a *Access) Narrowings(typ string, p Permission) (alts []url.Values, all bo
 			comp = append(comp, url.Values{code: {"Patient/" + a.Patient}})
 		}
 	}
-	for _, f := range filters {
-		for _, c := range comp {
+	return AndEach(filters, comp), false
+}
+
+// AndEach is every parameter set of a joined with every set of b: the
+// searches that together find what one of a's and one of b's both find.
+func AndEach(a, b []url.Values) []url.Values {
+	out := make([]url.Values, 0, len(a)*len(b))
+	for _, x := range a {
+		for _, y := range b {
 			m := url.Values{}
-			for k, vs := range f {
+			for k, vs := range x {
 				m[k] = append(m[k], vs...)
 			}
-			for k, vs := range c {
+			for k, vs := range y {
 				m[k] = append(m[k], vs...)
 			}
-			alts = append(alts, m)
+			out = append(out, m)
 		}
 	}
-	return alts, false
+	return out
 }
 
 // encoded is the persisted form of an Access.
