@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/fhirsub/fhirsub/conformance/schema"
 	"github.com/fhirsub/fhirsub/fhirstore"
 )
 
@@ -58,6 +59,9 @@ func (s *Server) bundle(c echo.Context) error {
 	if typ != "batch" && typ != "transaction" {
 		return errorf(http.StatusBadRequest, "invalid", "Bundle.type must be batch or transaction, got %q", typ)
 	}
+	if err := checkEnvelope(body); err != nil {
+		return err
+	}
 	raw, _ := body["entry"].([]any)
 	if err := uniqueFullURLs(raw); err != nil {
 		return err
@@ -76,6 +80,56 @@ func (s *Server) bundle(c echo.Context) error {
 		return s.transaction(c, entries)
 	}
 	return s.batch(c, entries, parseErrs)
+}
+
+// checkEnvelope checks the Bundle's own elements against the R4 schema
+// (an element the Bundle does not have, a bad timestamp), and that entry,
+// when present, is a list with something in it. The entries are checked
+// one by one (entryShape), so that a batch can answer a bad one alone.
+func checkEnvelope(body map[string]any) error {
+	env := make(map[string]any, len(body))
+	for k, v := range body {
+		if k != "entry" {
+			env[k] = v
+		}
+	}
+	if err := checkSchema(env); err != nil {
+		return err
+	}
+	raw, present := body["entry"]
+	if !present {
+		return nil
+	}
+	switch list, ok := raw.([]any); {
+	case !ok:
+		return errorf(http.StatusBadRequest, "structure", "Bundle.entry must be a list of entries")
+	case len(list) == 0:
+		return errorf(http.StatusBadRequest, "structure", "Bundle.entry is an empty list: FHIR JSON leaves an empty list out")
+	}
+	return nil
+}
+
+// entryShape checks entry i's own elements (fullUrl, request, …; its
+// resource is checked as its own type) against the R4 schema.
+func entryShape(i int, m map[string]any) error {
+	e := make(map[string]any, len(m))
+	for k, v := range m {
+		if k != "resource" {
+			e[k] = v
+		}
+	}
+	err := schema.Validate(map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{e}})
+	var ve *schema.Error
+	if !errors.As(err, &ve) {
+		return checkSchemaErr(err)
+	}
+	at := fmt.Sprintf("Bundle.entry[%d]", i)
+	issues := make([]schema.Issue, len(ve.Issues))
+	for k, is := range ve.Issues {
+		is.Path = strings.Replace(is.Path, "Bundle.entry[0]", at, 1)
+		issues[k] = is
+	}
+	return checkSchemaErr(&schema.Error{Issues: issues})
 }
 
 // uniqueFullURLs checks the Bundle invariant bdl-7: entries that share a
@@ -142,6 +196,9 @@ func (s *Server) parseEntry(ctx context.Context, i int, raw any) (entryIn, error
 	req, _ := m["request"].(map[string]any)
 	if req == nil {
 		return bad("request is required")
+	}
+	if err := entryShape(i, m); err != nil {
+		return entryIn{}, err
 	}
 	e.Method, _ = req["method"].(string)
 	rawURL, _ := req["url"].(string)

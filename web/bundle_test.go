@@ -162,3 +162,42 @@ func TestTransactionWritesEachResourceOnce(t *testing.T) {
 		map[string]any{"request": map[string]any{"method": "GET", "url": "Patient/once-1"}}, put(true)}}
 	s.do("POST", "/", tx).wantStatus(t, http.StatusOK)
 }
+
+// TestBundleEnvelope: the Bundle's own elements and each entry's are
+// checked against the R4 schema, where before a Bundle whose entry was
+// not a list, or that misspelt an element, was answered 200 with nothing
+// done. A bad entry fails alone in a batch and fails a transaction,
+// naming its index.
+func TestBundleEnvelope(t *testing.T) {
+	s := mustServer(t)
+	meta := map[string]any{"request": map[string]any{"method": "GET", "url": "metadata"}}
+	for _, c := range []struct {
+		name   string
+		bundle map[string]any
+		says   string
+	}{
+		{"an element Bundle does not have", map[string]any{"resourceType": "Bundle", "type": "batch", "entries": []any{meta}}, "Bundle.entries"},
+		{"entry not a list", map[string]any{"resourceType": "Bundle", "type": "batch", "entry": meta}, "list of entries"},
+		{"an empty entry list", map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{}}, "empty list"},
+		{"a bad timestamp", map[string]any{"resourceType": "Bundle", "type": "batch", "timestamp": "yesterday", "entry": []any{meta}}, "Bundle.timestamp"},
+		{"a transaction entry with a misspelt request element", map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{meta,
+			map[string]any{"resource": patient("Envelope"), "request": map[string]any{"method": "POST", "url": "Patient", "ifNoneExists": "identifier=x"}}}},
+			"Bundle.entry[1].request.ifNoneExists"},
+	} {
+		t.Run(c.name, func(t *testing.T) { s.do("POST", "/", c.bundle).wantOutcome(t, http.StatusBadRequest, c.says) })
+	}
+	r := s.do("POST", "/", map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{
+		map[string]any{"resource": patient("Envelope"), "request": map[string]any{"method": "POST", "url": "Patient", "ifNoneExists": "identifier=x"}},
+		map[string]any{"resource": patient("Envelope2"), "request": map[string]any{"method": "POST", "url": "Patient"}},
+	}}).wantStatus(t, http.StatusOK)
+	if got := str(r.JSON, "entry", 0, "response", "outcome"); !strings.HasPrefix(str(r.JSON, "entry", 0, "response", "status"), "400") ||
+		!strings.Contains(got, "Bundle.entry[0].request.ifNoneExists") {
+		t.Errorf("the batch's misspelt entry: %s", str(r.JSON, "entry", 0))
+	}
+	if got := str(r.JSON, "entry", 1, "response", "status"); !strings.HasPrefix(got, "201") {
+		t.Errorf("the batch's good entry: %s", got)
+	}
+	if r := s.do("GET", "/Patient?name:exact=Envelope", nil).wantStatus(t, http.StatusOK); str(r.JSON, "total") != "0" {
+		t.Errorf("a refused entry was stored: %s", r.Body)
+	}
+}

@@ -96,14 +96,19 @@ func acceptsJSON(accept string) bool {
 
 // checkSchema validates a decoded R4 resource against the R4 JSON schema.
 func checkSchema(obj map[string]any) error {
-	if err := schema.Validate(obj); err != nil {
-		var ve *schema.Error
-		if errors.As(err, &ve) {
-			return &Error{Status: http.StatusBadRequest, Code: "structure", Message: "resource failed validation", Err: err}
-		}
-		return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: err.Error(), Err: err}
+	return checkSchemaErr(schema.Validate(obj))
+}
+
+// checkSchemaErr is the answer to a schema.Validate error (nil for nil).
+func checkSchemaErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	return nil
+	var ve *schema.Error
+	if errors.As(err, &ve) {
+		return &Error{Status: http.StatusBadRequest, Code: "structure", Message: "resource failed validation", Err: err}
+	}
+	return &Error{Status: http.StatusBadRequest, Code: "invalid", Message: err.Error(), Err: err}
 }
 
 // readJSON reads the body and decodes one JSON object (numbers kept as

@@ -112,6 +112,11 @@ func badInputCases(env badInputEnv) []badCase {
 			body: []byte(`<Patient xmlns="http://hl7.org/fhir"/>`), status: 415, issue: "not-supported"},
 		{name: "malformed Content-Type", method: "POST", path: "/Patient", ctype: "application/;;==",
 			body: []byte(`{"resourceType":"Patient"}`), status: 415, issue: "not-supported"},
+		{name: "a Bundle whose entry is not a list", method: "POST", path: "/",
+			body: []byte(`{"resourceType":"Bundle","type":"batch","entry":{"request":{"method":"GET","url":"metadata"}}}`), status: 400, issue: "structure", diag: "list of entries"},
+		{name: "a transaction entry with a misspelt ifNoneExist", method: "POST", path: "/",
+			body:   []byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"urn:fhirsub:badinput","value":"misspelt"}]},"request":{"method":"POST","url":"Patient","ifNoneExists":"identifier=urn:fhirsub:badinput|misspelt"}}]}`),
+			status: 400, issue: "structure", diag: "Bundle.entry[0].request.ifNoneExists"},
 		{name: "a body labelled gzip that is not", method: "POST", path: "/Patient", header: map[string]string{"Content-Encoding": "gzip"},
 			body: []byte(`{"resourceType":"Patient"}`), status: 400, issue: "invalid", diag: "gzip"},
 		{name: "a body in a content coding the server does not read", method: "POST", path: "/Patient", header: map[string]string{"Content-Encoding": "br"},
@@ -195,7 +200,7 @@ func badInputCases(env badInputEnv) []badCase {
 			}},
 		{name: "transaction entry with an unknown method", method: "POST", path: "/",
 			body:   []byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","identifier":[{"system":"urn:fhirsub:badinput","value":"tx-atomic"}]},"request":{"method":"POST","url":"Patient"}},{"request":{"method":"FOO","url":"Patient"}}]}`),
-			status: 400, issue: "invalid", diag: "method",
+			status: 400, issue: "structure", diag: "Bundle.entry[1].request.method",
 			after: func(t *testing.T) {
 				if n := searchTotal(t, env.base+"/Patient?identifier="+txTag); n != "0" {
 					t.Errorf("the failed transaction stored %s Patient(s)", n)
