@@ -209,13 +209,17 @@ func TestReadSubsets(t *testing.T) {
 	p := patient("Subset")
 	p["text"] = map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml">Subset</div>`}
 	p["maritalStatus"] = map[string]any{"text": "single"}
+	p["multipleBirthInteger"] = 2
 	id := str(s.do("POST", "/Patient", p).wantStatus(t, http.StatusCreated).JSON, "id")
 	for _, path := range []string{"/Patient/" + id, "/Patient/" + id + "/_history/1"} {
 		for _, c := range []struct {
 			query      string
 			keep, drop []string
 		}{
-			{"_elements=name", []string{"name", "id", "meta"}, []string{"gender", "birthDate", "text", "maritalStatus"}},
+			{"_elements=name", []string{"name", "id", "meta"}, []string{"gender", "birthDate", "text", "maritalStatus", "multipleBirthInteger"}},
+			// a choice by its element's name, or by its JSON name
+			{"_elements=multipleBirth", []string{"multipleBirthInteger"}, []string{"name", "gender"}},
+			{"_elements=multipleBirthInteger,gender", []string{"multipleBirthInteger", "gender"}, []string{"name"}},
 			{"_summary=true", []string{"name", "gender", "birthDate"}, []string{"text", "maritalStatus"}},
 			{"_summary=data", []string{"name", "maritalStatus"}, []string{"text"}},
 			{"_summary=text", []string{"text", "id", "meta"}, []string{"name", "gender", "birthDate", "maritalStatus"}},

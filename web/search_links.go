@@ -288,10 +288,18 @@ func shape(q *search.Query, body []byte) ([]byte, error) {
 		for _, e := range sh.Elements {
 			keep[e] = true
 		}
+		typ, _ := m["resourceType"].(string)
 		for k := range m {
-			if !keep[k] && !keep[strings.TrimPrefix(k, "_")] {
-				delete(m, k)
+			prop := strings.TrimPrefix(k, "_")
+			if keep[prop] {
+				continue
 			}
+			// a choice is named by its element too: multipleBirth keeps
+			// multipleBirthBoolean
+			if name, info, ok := elementOf(typ, prop); ok && info.Choice && keep[name] {
+				continue
+			}
+			delete(m, k)
 		}
 	}
 	meta, _ := m["meta"].(map[string]any)
@@ -363,17 +371,25 @@ func (s *Server) searchBundleWithin(ctx context.Context, t string, params url.Va
 // resource of type typ is a summary element; a choice (valueQuantity) is
 // judged by its element (value).
 func summaryElement(typ, k string) bool {
+	_, info, ok := elementOf(typ, k)
+	return ok && info.Summary
+}
+
+// elementOf is the element that the top-level JSON property k of a
+// resource of type typ holds: k itself, or for a choice (valueQuantity)
+// the choice element (value); ok is false when the type has none.
+func elementOf(typ, k string) (name string, info definitions.ChildInfo, ok bool) {
 	if info, ok := definitions.Child(typ, k); ok {
-		return info.Summary
+		return k, info, true
 	}
 	for i := len(k) - 1; i > 0; i-- {
 		if k[i] >= 'A' && k[i] <= 'Z' {
 			if info, ok := definitions.Child(typ, k[:i]); ok && info.Choice {
-				return info.Summary
+				return k[:i], info, true
 			}
 		}
 	}
-	return false
+	return "", definitions.ChildInfo{}, false
 }
 
 // searchEntry is a searchset entry of r, shaped as q asks (_summary,
