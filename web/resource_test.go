@@ -75,6 +75,13 @@ func TestCreateReadUpdateDelete(t *testing.T) {
 		t.Errorf("history with _since in the future: %s", h.Body)
 	}
 	s.do("GET", "/Patient/no-such-id/_history?_since=2000-01-01T00:00:00Z", nil).wantOutcome(t, http.StatusNotFound, "not found")
+	// _count=0 is the total only, as in a search
+	for _, path := range []string{"/Patient/" + id + "/_history", "/Patient/_history", "/_history"} {
+		h = s.do("GET", path+"?_count=0", nil).wantStatus(t, http.StatusOK)
+		if _, has := h.JSON["entry"]; has || str(h.JSON, "total") != "4" {
+			t.Errorf("%s?_count=0: %s, want the total (4) without entries", path, h.Body)
+		}
+	}
 }
 
 func TestUpdateAsCreateAndPrefer(t *testing.T) {

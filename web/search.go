@@ -161,6 +161,7 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 	params := c.QueryParams()
 	req := fhirstore.HistoryRequest{Type: typ, ID: id, Count: defaultCount}
 	var at *period // _at
+	totalOnly := false
 	for k, vs := range params {
 		v := vs[0]
 		switch k {
@@ -170,6 +171,7 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 				return err
 			}
 			req.Count = min(n, maxCount)
+			totalOnly = n == 0 // R4 reads _count=0 as the total only
 		case "_offset":
 			n, err := nonNegative(k, v)
 			if err != nil {
@@ -196,6 +198,9 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 			return &search.Error{Param: k, Message: "not supported on history"}
 		}
 	}
+	if totalOnly {
+		req.Count = 1 // the store's page size must be positive; none of it is shown
+	}
 	var page *fhirstore.Page
 	var err error
 	if at != nil {
@@ -213,6 +218,10 @@ func (s *Server) history(c echo.Context, typ, id, path string) error {
 	}
 	b := newBundle("history")
 	b.Total = &page.Total
+	if totalOnly {
+		b.Link = s.pageLinks(path, params, req.Offset, 0, page.Total)
+		return writeJSON(c, http.StatusOK, b)
+	}
 	b.Link = s.pageLinks(path, params, req.Offset, req.Count, page.Total)
 	for _, r := range page.Resources {
 		b.Entry = append(b.Entry, s.historyEntry(r))
