@@ -39,7 +39,7 @@ func (s *Server) limits(next echo.HandlerFunc) echo.HandlerFunc {
 			return errorf(http.StatusNotAcceptable, "not-supported", "_format %q is not supported: this server speaks application/fhir+json only", f)
 		}
 		if acc := r.Header.Get("Accept"); acc != "" && !acceptsJSON(acc) {
-			return errorf(http.StatusNotAcceptable, "not-supported", "Accept %q is not supported: this server speaks application/fhir+json only", acc)
+			return errorf(http.StatusNotAcceptable, "not-supported", "Accept %q is not supported: this server speaks application/fhir+json of FHIR R4 (fhirVersion 4.0) only", acc)
 		}
 		if im, ok := r.Header["If-Match"]; ok {
 			if len(im) != 1 || !validIfMatch(im[0]) {
@@ -82,9 +82,12 @@ func jsonFormat(f string) bool {
 
 func acceptsJSON(accept string) bool {
 	for _, part := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
 			continue
+		}
+		if v, ok := params["fhirversion"]; ok && !fhirR4(v) {
+			continue // another FHIR version: not what this server answers
 		}
 		switch mt {
 		case "*/*", "application/*", "application/json", "application/fhir+json", "application/json+fhir", "text/*", "text/html", "text/plain":
@@ -133,12 +136,23 @@ func (s *Server) readJSON(c echo.Context) (map[string]any, error) {
 
 // utf8Charset refuses a JSON body declared in a charset other than UTF-8,
 // the only one FHIR JSON (and RFC 8259 between systems) uses: its bytes
-// would otherwise be read as UTF-8 regardless.
+// would otherwise be read as UTF-8 regardless; and one declared of a FHIR
+// version other than R4 (R4 http.html, the fhirVersion parameter: 415).
 func utf8Charset(params map[string]string) error {
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
 		return errorf(http.StatusUnsupportedMediaType, "not-supported", "charset %q is not supported: FHIR JSON is UTF-8", cs)
 	}
+	if v, ok := params["fhirversion"]; ok && !fhirR4(v) {
+		return errorf(http.StatusUnsupportedMediaType, "not-supported", "fhirVersion %q is not supported: this server speaks FHIR R4 (4.0)", v)
+	}
 	return nil
+}
+
+// fhirR4 reports whether a fhirVersion parameter names R4: 4.0, or a
+// patch release of it (4.0.1).
+func fhirR4(v string) bool {
+	v = strings.TrimSpace(v)
+	return v == "4.0" || strings.HasPrefix(v, "4.0.")
 }
 
 // readBody reads a request's body, whose size limits caps: too large a

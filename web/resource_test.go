@@ -146,6 +146,11 @@ func TestBadInput(t *testing.T) {
 		{"JSON Patch in a charset other than UTF-8", "PATCH", "/Patient/" + id, `[{"op":"add","path":"/active","value":true}]`,
 			[]string{"Content-Type", "application/json-patch+json; charset=windows-1252"}, 415, []string{"windows-1252"}},
 		{"xml accept", "GET", "/Patient/" + id, nil, []string{"Accept", "application/fhir+xml"}, 406, []string{"Accept"}},
+		// the fhirVersion parameter (R4 http.html): another version is 406 to ask for, 415 to send
+		{"STU3 accept", "GET", "/Patient/" + id, nil, []string{"Accept", "application/fhir+json; fhirVersion=3.0"}, 406, []string{"fhirVersion 4.0"}},
+		{"R5 body", "POST", "/Patient", patient("Q"), []string{"Content-Type", "application/fhir+json; fhirVersion=5.0"}, 415, []string{"fhirVersion", "5.0", "R4"}},
+		{"STU3 FHIRPath Patch", "PATCH", "/Patient/" + id, map[string]any{"resourceType": "Parameters"},
+			[]string{"Content-Type", "application/fhir+json;fhirVersion=3.0"}, 415, []string{"fhirVersion"}},
 		{"xml _format", "GET", "/Patient?_format=xml", nil, nil, 406, []string{"_format"}},
 		{"not found", "GET", "/Patient/nobody", nil, nil, 404, []string{"not found"}},
 		{"vread unknown version", "GET", "/Patient/" + id + "/_history/9", nil, nil, 404, []string{"not found"}},
@@ -180,6 +185,9 @@ func TestBodyEncodings(t *testing.T) {
 		t.Errorf("family %q, want G𝄞", got)
 	}
 	s.do("POST", "/Patient", patient("Cs"), "Content-Type", "application/fhir+json; charset=UTF-8").wantStatus(t, http.StatusCreated)
+	// R4's own fhirVersion, as HAPI's client sends it
+	s.do("POST", "/Patient", patient("V4"), "Content-Type", "application/fhir+json; fhirVersion=4.0", "Accept", "application/fhir+json;fhirVersion=4.0").wantStatus(t, http.StatusCreated)
+	s.do("GET", "/Patient?name=V4", nil, "Accept", "application/fhir+json; fhirVersion=3.0, application/fhir+json; fhirVersion=4.0.1").wantStatus(t, http.StatusOK)
 }
 
 func TestBodyLimit(t *testing.T) {
