@@ -108,7 +108,7 @@ func TestFollowTopicRebindsFilters(t *testing.T) {
 // a subscription that is off does not hold the topic back.
 func TestTopicVersionRefusingAFilterIsRefused(t *testing.T) {
 	m := benchManager(t, 0) // s000000: Observation?patient=Patient/target on result-available
-	m.reg.knowTopic("result-available", "https://fhirsub.org/SubscriptionTopic/result-available", 1)
+	m.reg.knowTopic("result-available", resultAvailable(t, m), 1)
 	hook := m.TopicInterceptor()
 	current := &fhirstore.Resource{Type: "SubscriptionTopic", ID: "result-available", VersionID: "1"}
 	version := func(drop string) map[string]any { return resultTopicResource(t, withoutFilters(drop)) }
@@ -138,7 +138,7 @@ func TestTopicVersionRefusingAFilterIsRefused(t *testing.T) {
 // API after the feed, a version changes nothing.
 func TestTopicVersionFollowedInFeedOrder(t *testing.T) {
 	m := benchManager(t, 0) // s000000 on result-available, version 1
-	m.reg.knowTopic("result-available", "https://fhirsub.org/SubscriptionTopic/result-available", 1)
+	m.reg.knowTopic("result-available", resultAvailable(t, m), 1)
 	v1, _ := m.reg.get("s000000")
 	body, err := json.Marshal(resultTopicResource(t, func(res map[string]any) {
 		res["title"] = "version 2"
@@ -178,4 +178,14 @@ func TestTopicVersionFollowedInFeedOrder(t *testing.T) {
 			t.Fatalf("version 2 applied again: err %v, subscription moved again %v", err, onTopic() != moved)
 		}
 	}
+}
+
+// resultAvailable is the built-in result-available topic as m knows it.
+func resultAvailable(t *testing.T, m *Manager) *topics.Topic {
+	t.Helper()
+	tp, ok := m.topics.Get("https://fhirsub.org/SubscriptionTopic/result-available")
+	if !ok {
+		t.Fatal("the built-in result-available topic is not known")
+	}
+	return tp
 }

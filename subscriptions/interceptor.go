@@ -237,6 +237,19 @@ func topicError(err error) error {
 // committed before the version are then matched by the version they were
 // committed under, those after by the new one, whichever path applied the
 // version first.
+// restoreTopic makes the topic registry say for url what the stored
+// SubscriptionTopic resources still say: url is removed, then the topic of
+// each remaining resource with that url is put again in the order they
+// were applied, so that the latest stays current. Several resources may
+// share a url (a new version of a topic posted as a new resource): the
+// deletion of one, or its move to another url, leaves the others.
+func (m *Manager) restoreTopic(url string) {
+	m.topics.Remove(url)
+	for _, t := range m.reg.topicsNamed(url) {
+		m.topics.Put(t)
+	}
+}
+
 func (m *Manager) committedTopic(res *fhirstore.Resource, inFeed bool) error {
 	v := versionNumber(res.VersionID)
 	known := m.reg.newerTopic(res.ID, v)
@@ -246,7 +259,7 @@ func (m *Manager) committedTopic(res *fhirstore.Resource, inFeed bool) error {
 	}
 	if res.Deleted {
 		if url := m.reg.forgetTopic(res.ID); url != "" && known {
-			m.topics.Remove(url)
+			m.restoreTopic(url)
 		}
 		return nil
 	}
@@ -259,8 +272,12 @@ func (m *Manager) committedTopic(res *fhirstore.Resource, inFeed bool) error {
 		return fmt.Errorf("parse SubscriptionTopic/%s: %w", res.ID, err)
 	}
 	if known {
+		oldURL := m.reg.topicURL(res.ID)
 		m.topics.Put(t)
-		m.reg.nameTopic(res.ID, t.URL)
+		m.reg.nameTopic(res.ID, t)
+		if oldURL != "" && oldURL != t.URL {
+			m.restoreTopic(oldURL) // the URL this resource no longer says
+		}
 	}
 	if follow {
 		m.reg.followTopic(t, m.log)

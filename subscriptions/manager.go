@@ -408,7 +408,7 @@ func (m *Manager) loadTopics(ctx context.Context) error {
 			return
 		}
 		m.topics.Put(t)
-		m.reg.knowTopic(res.ID, t.URL, versionNumber(res.VersionID))
+		m.reg.knowTopic(res.ID, t, versionNumber(res.VersionID))
 	})
 }
 

@@ -1,6 +1,7 @@
 package subscriptions
 
 import (
+	"cmp"
 	"log/slog"
 	"slices"
 	"sync"
@@ -24,9 +25,10 @@ type registry struct {
 	// it back (a re-create gets a higher version).
 	deleted  map[string]int64
 	idx      *index
-	topicIDs map[string]string // SubscriptionTopic id → canonical URL
-	topicVer map[string]int64  // SubscriptionTopic id → newest version applied (deletes too)
-	followed map[string]int64  // SubscriptionTopic id → newest version its subscriptions moved to
+	topicIDs map[string]namedTopic // SubscriptionTopic id → its topic as last applied
+	topicSeq uint64                // orders the topics of topicIDs as they were applied
+	topicVer map[string]int64      // SubscriptionTopic id → newest version applied (deletes too)
+	followed map[string]int64      // SubscriptionTopic id → newest version its subscriptions moved to
 	// sched gets the timing of every subscription put or dropped, under
 	// the same lock, so that the timers follow the known state exactly.
 	sched *delivery.Schedule
@@ -37,7 +39,7 @@ func newRegistry(sched *delivery.Schedule) *registry {
 		subs:     map[string]*entry{},
 		deleted:  map[string]int64{},
 		idx:      newIndex(),
-		topicIDs: map[string]string{},
+		topicIDs: map[string]namedTopic{},
 		topicVer: map[string]int64{},
 		followed: map[string]int64{},
 		sched:    sched,
@@ -273,12 +275,42 @@ func (r *registry) candidates(typ string, keys []search.Key, haveKeys, classic b
 	return plain, topical, true
 }
 
+// namedTopic is the topic a SubscriptionTopic resource says, with the
+// order it was applied in.
+type namedTopic struct {
+	t   *topics.Topic
+	seq uint64
+}
+
 // topicURL returns the canonical URL of the SubscriptionTopic id ("" when
 // unknown).
 func (r *registry) topicURL(id string) string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.topicIDs[id]
+	if n, ok := r.topicIDs[id]; ok {
+		return n.t.URL
+	}
+	return ""
+}
+
+// topicsNamed returns the topics of the SubscriptionTopic resources whose
+// canonical URL is url, in the order they were applied (the last is the
+// one the URL stands for).
+func (r *registry) topicsNamed(url string) []*topics.Topic {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var named []namedTopic
+	for _, n := range r.topicIDs {
+		if n.t.URL == url {
+			named = append(named, n)
+		}
+	}
+	slices.SortFunc(named, func(a, b namedTopic) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]*topics.Topic, len(named))
+	for i, n := range named {
+		out[i] = n.t
+	}
+	return out
 }
 
 // topicInUse reports whether a subscription that is not off uses the
@@ -313,11 +345,12 @@ func (r *registry) liveOn(url string) []*Subscription {
 	return out
 }
 
-// knowTopic records that SubscriptionTopic id is version v with url.
-func (r *registry) knowTopic(id, url string, v int64) {
+// knowTopic records that SubscriptionTopic id is version v of topic t.
+func (r *registry) knowTopic(id string, t *topics.Topic, v int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.topicIDs[id] = url
+	r.topicSeq++
+	r.topicIDs[id] = namedTopic{t, r.topicSeq}
 	r.topicVer[id] = v
 	r.followed[id] = v
 }
@@ -343,11 +376,12 @@ func (r *registry) raise(versions map[string]int64, id string, v int64) bool {
 	return true
 }
 
-// nameTopic records that SubscriptionTopic id has the canonical URL url.
-func (r *registry) nameTopic(id, url string) {
+// nameTopic records that SubscriptionTopic id now says topic t.
+func (r *registry) nameTopic(id string, t *topics.Topic) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.topicIDs[id] = url
+	r.topicSeq++
+	r.topicIDs[id] = namedTopic{t, r.topicSeq}
 }
 
 // forgetTopic forgets the URL of a deleted SubscriptionTopic and returns
@@ -355,9 +389,12 @@ func (r *registry) nameTopic(id, url string) {
 func (r *registry) forgetTopic(id string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	url := r.topicIDs[id]
+	n, ok := r.topicIDs[id]
+	if !ok {
+		return ""
+	}
 	delete(r.topicIDs, id)
-	return url
+	return n.t.URL
 }
 
 // followTopic moves the subscriptions naming the URL of topic version t

@@ -133,3 +133,37 @@ func TestTopicUpdateKeepsFilters(t *testing.T) {
 		t.Errorf("malformed notifications: %v", bad)
 	}
 }
+
+// TestTopicResourcesSharingAURL: several SubscriptionTopic resources may
+// say one canonical url (a new version posted as a new resource); deleting
+// one of them, or moving it to another url, leaves the url to the others,
+// and a url no resource says any more is unknown.
+func TestTopicResourcesSharingAURL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("binary test skipped in -short mode")
+	}
+	srv := startServerProc(t, "--log-level", "error")
+	base := srv.base
+	const shared, moved, movedTo = "http://example.org/fhir/SubscriptionTopic/shared", "http://example.org/fhir/SubscriptionTopic/moved", "http://example.org/fhir/SubscriptionTopic/moved-to"
+	topic := func(url string, interactions ...any) map[string]any {
+		return map[string]any{"resourceType": "SubscriptionTopic", "url": url, "status": "active",
+			"resourceTrigger": []any{map[string]any{"resource": "Encounter", "supportedInteraction": interactions}},
+			"canFilterBy":     []any{map[string]any{"resource": "Encounter", "filterParameter": "patient"}}}
+	}
+	older := mustFHIR(t, http.StatusCreated, "POST", base+"/SubscriptionTopic", topic(shared, "create"))["id"].(string)
+	mustFHIR(t, http.StatusCreated, "POST", base+"/SubscriptionTopic", topic(shared, "create", "update"))
+	mustFHIR(t, http.StatusOK, "DELETE", base+"/SubscriptionTopic/"+older, nil)
+	// the url is still the newer resource's
+	mustFHIR(t, http.StatusCreated, "POST", base+"/Subscription", wsTopicSubscription(shared, "id-only", "Encounter?patient=Patient/p1"))
+	if raw := fmt.Sprint(mustFHIR(t, http.StatusOK, "GET", base+"/metadata", nil)); !strings.Contains(raw, shared) {
+		t.Errorf("the CapabilityStatement no longer lists %s", shared)
+	}
+
+	// a topic moved to another url leaves its old one unknown
+	id := mustFHIR(t, http.StatusCreated, "POST", base+"/SubscriptionTopic", topic(moved, "create"))["id"].(string)
+	next := topic(movedTo, "create")
+	next["id"] = id
+	mustFHIR(t, http.StatusOK, "PUT", base+"/SubscriptionTopic/"+id, next)
+	mustFHIR(t, http.StatusUnprocessableEntity, "POST", base+"/Subscription", wsTopicSubscription(moved, "id-only"))
+	mustFHIR(t, http.StatusCreated, "POST", base+"/Subscription", wsTopicSubscription(movedTo, "id-only"))
+}
