@@ -426,6 +426,12 @@ func (p *parser) topic(s *Subscription, criteria string, body, ch map[string]any
 	if !ok {
 		return unsupported("Subscription.criteria", "unknown SubscriptionTopic %q (the CapabilityStatement lists the supported topics)", criteria)
 	}
+	if p.client && t.Status != "active" && s.Status != StatusOff {
+		// the CapabilityStatement lists the active topics only; a
+		// subscription already on a topic retired since may still be
+		// switched off, and stored ones keep working
+		return unsupported("Subscription.criteria", "SubscriptionTopic %q is %s: only an active topic takes subscriptions", criteria, t.Status)
+	}
 	// Get finds a topic by its URL, or by "url|version": the criteria is
 	// one of the two, and TopicURL gives it back.
 	s.Topic, s.versioned = t, criteria != t.URL

@@ -167,3 +167,37 @@ func TestTopicResourcesSharingAURL(t *testing.T) {
 	mustFHIR(t, http.StatusUnprocessableEntity, "POST", base+"/Subscription", wsTopicSubscription(moved, "id-only"))
 	mustFHIR(t, http.StatusCreated, "POST", base+"/Subscription", wsTopicSubscription(movedTo, "id-only"))
 }
+
+// TestOnlyActiveTopicsTakeSubscriptions: the CapabilityStatement lists the
+// active topics, and only those take new subscriptions; a subscription on
+// a topic retired since it was made can still be switched off.
+func TestOnlyActiveTopicsTakeSubscriptions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("binary test skipped in -short mode")
+	}
+	srv := startServerProc(t, "--log-level", "error")
+	base := srv.base
+	topic := func(url, status string) map[string]any {
+		return map[string]any{"resourceType": "SubscriptionTopic", "url": url, "status": status,
+			"resourceTrigger": []any{map[string]any{"resource": "Encounter", "supportedInteraction": []any{"create"}}}}
+	}
+	for _, status := range []string{"draft", "retired", "unknown"} {
+		url := "http://example.org/fhir/SubscriptionTopic/" + status
+		mustFHIR(t, http.StatusCreated, "POST", base+"/SubscriptionTopic", topic(url, status))
+		out := mustFHIR(t, http.StatusUnprocessableEntity, "POST", base+"/Subscription", wsTopicSubscription(url, "id-only"))
+		if raw := fmt.Sprint(out); !strings.Contains(raw, "is "+status) {
+			t.Errorf("a subscription on a %s topic: %s", status, raw)
+		}
+	}
+	const url = "http://example.org/fhir/SubscriptionTopic/retiring"
+	id := mustFHIR(t, http.StatusCreated, "POST", base+"/SubscriptionTopic", topic(url, "active"))["id"].(string)
+	sub := mustFHIR(t, http.StatusCreated, "POST", base+"/Subscription", wsTopicSubscription(url, "id-only"))
+	retired := topic(url, "retired")
+	retired["id"] = id
+	mustFHIR(t, http.StatusOK, "PUT", base+"/SubscriptionTopic/"+id, retired)
+	if raw := fmt.Sprint(mustFHIR(t, http.StatusOK, "GET", base+"/metadata", nil)); strings.Contains(raw, url) {
+		t.Errorf("the CapabilityStatement still lists the retired %s", url)
+	}
+	sub["status"] = "off"
+	mustFHIR(t, http.StatusOK, "PUT", base+"/Subscription/"+sub["id"].(string), sub)
+}
