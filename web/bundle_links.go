@@ -39,7 +39,7 @@ func rewriteTyped(typ string, m map[string]any, links map[string]string) {
 		}
 		elem := "Element" // a primitive's id and extensions ("_system")
 		if !strings.HasPrefix(k, "_") {
-			if elem = elementType(typ, k); elem == "" {
+			if elem = definitions.TypeOfKey(typ, k); elem == "" {
 				continue
 			}
 		}
@@ -61,33 +61,6 @@ func rewriteTyped(typ string, m map[string]any, links map[string]string) {
 			})
 		}
 	}
-}
-
-// elementType is the FHIR type of the JSON property k of an object of
-// type typ: its element's one type, or for a choice (valueUri) the type
-// its name carries; "" when the model has no such element.
-func elementType(typ, k string) string {
-	if info, ok := definitions.Child(typ, k); ok {
-		if info.Choice || len(info.Types) != 1 {
-			return ""
-		}
-		return info.Types[0]
-	}
-	for i := len(k) - 1; i > 0; i-- {
-		if k[i] < 'A' || k[i] > 'Z' {
-			continue
-		}
-		info, ok := definitions.Child(typ, k[:i])
-		if !ok || !info.Choice {
-			continue
-		}
-		for j, name := range info.Names {
-			if name == k {
-				return info.Types[j]
-			}
-		}
-	}
-	return ""
 }
 
 // eachObject calls fn with v when it is an object, or with each object of

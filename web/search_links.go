@@ -296,7 +296,7 @@ func shape(q *search.Query, body []byte) ([]byte, error) {
 			}
 			// a choice is named by its element too: multipleBirth keeps
 			// multipleBirthBoolean
-			if name, info, ok := elementOf(typ, prop); ok && info.Choice && keep[name] {
+			if name, info, ok := definitions.ElementOfKey(typ, prop); ok && info.Choice && keep[name] {
 				continue
 			}
 			delete(m, k)
@@ -371,25 +371,8 @@ func (s *Server) searchBundleWithin(ctx context.Context, t string, params url.Va
 // resource of type typ is a summary element; a choice (valueQuantity) is
 // judged by its element (value).
 func summaryElement(typ, k string) bool {
-	_, info, ok := elementOf(typ, k)
+	_, info, ok := definitions.ElementOfKey(typ, k)
 	return ok && info.Summary
-}
-
-// elementOf is the element that the top-level JSON property k of a
-// resource of type typ holds: k itself, or for a choice (valueQuantity)
-// the choice element (value); ok is false when the type has none.
-func elementOf(typ, k string) (name string, info definitions.ChildInfo, ok bool) {
-	if info, ok := definitions.Child(typ, k); ok {
-		return k, info, true
-	}
-	for i := len(k) - 1; i > 0; i-- {
-		if k[i] >= 'A' && k[i] <= 'Z' {
-			if info, ok := definitions.Child(typ, k[:i]); ok && info.Choice {
-				return k[:i], info, true
-			}
-		}
-	}
-	return "", definitions.ChildInfo{}, false
 }
 
 // searchEntry is a searchset entry of r, shaped as q asks (_summary,

@@ -348,3 +348,28 @@ func TestChildSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestElementOfKey: a JSON property names its element, a choice property
+// its choice element and the type it carries; a choice named without its
+// type, and what the type does not have, have no type.
+func TestElementOfKey(t *testing.T) {
+	for _, c := range []struct {
+		typ, key, name, typeOf string
+		choice                 bool
+	}{
+		{"Observation", "status", "status", "code", false},
+		{"Observation", "valueQuantity", "value", "Quantity", true},
+		{"Observation", "effectiveDateTime", "effective", "dateTime", true},
+		{"Patient", "multipleBirthBoolean", "multipleBirth", "boolean", true},
+		{"Observation", "value", "value", "", true},
+		{"Attachment", "url", "url", "url", false},
+		{"Observation", "valueNonsense", "value", "", true},
+		{"Observation", "colour", "", "", false},
+	} {
+		name, info, _ := definitions.ElementOfKey(c.typ, c.key)
+		if name != c.name || info.Choice != c.choice || definitions.TypeOfKey(c.typ, c.key) != c.typeOf {
+			t.Errorf("%s.%s: element %q (choice %v), type %q; want %q (%v), %q",
+				c.typ, c.key, name, info.Choice, definitions.TypeOfKey(c.typ, c.key), c.name, c.choice, c.typeOf)
+		}
+	}
+}

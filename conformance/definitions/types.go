@@ -128,6 +128,48 @@ func Child(typeName, name string) (info ChildInfo, ok bool) {
 	return ChildInfo{}, false
 }
 
+// ElementOfKey describes the element that the JSON property key of an
+// object of type typeName holds: the element named key, or for a choice
+// (valueQuantity) the choice element (value). name is the element's name;
+// ok is false when the type has no such element.
+func ElementOfKey(typeName, key string) (name string, info ChildInfo, ok bool) {
+	if info, ok := Child(typeName, key); ok {
+		return key, info, true
+	}
+	for i := 1; i < len(key); i++ { // choice names are short: the first capital is usually the type's
+		if key[i] >= 'A' && key[i] <= 'Z' {
+			if info, ok := Child(typeName, key[:i]); ok && info.Choice {
+				return key[:i], info, true
+			}
+		}
+	}
+	return "", ChildInfo{}, false
+}
+
+// TypeOfKey is the FHIR type of the JSON property key of an object of
+// type typeName: its element's one type, or for a choice the type its
+// name carries (valueQuantity → Quantity); "" when the type has no such
+// element, or the element has several types (a choice named without its
+// type).
+func TypeOfKey(typeName, key string) string {
+	_, info, ok := ElementOfKey(typeName, key)
+	if !ok {
+		return ""
+	}
+	if !info.Choice {
+		if len(info.Types) == 1 {
+			return info.Types[0]
+		}
+		return ""
+	}
+	for j, name := range info.Names {
+		if name == key {
+			return info.Types[j]
+		}
+	}
+	return ""
+}
+
 // IsPrimitive reports whether typeName is a FHIR primitive type (boolean,
 // string, code, dateTime, ...).
 func IsPrimitive(typeName string) bool {

@@ -1,6 +1,10 @@
 package fhirpath
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/fhirsub/fhirsub/conformance/definitions"
+)
 
 // funcDef describes one FHIRPath function. call receives the input
 // collection and the unevaluated arguments (n.args); functions evaluate
@@ -422,24 +426,7 @@ func childTypeOfKey(typeName, k string) string {
 	if typeName == "" || len(typeName) > 7 && typeName[:7] == "System." {
 		return ""
 	}
-	if info, ok := childInfo(typeName, k); ok && !info.Choice {
-		if len(info.Types) == 1 {
-			return info.Types[0]
-		}
-		return ""
-	}
-	for i := 1; i < len(k); i++ {
-		if k[i] >= 'A' && k[i] <= 'Z' {
-			if info, ok := childInfo(typeName, k[:i]); ok && info.Choice {
-				for j, t := range info.Types {
-					if info.Names[j] == k {
-						return t
-					}
-				}
-			}
-		}
-	}
-	return ""
+	return definitions.TypeOfKey(typeName, k)
 }
 
 func fnResolve(c *evalCtx, n *node, in []Value, sc *scope) ([]Value, error) {
