@@ -349,8 +349,7 @@ func (r *registry) liveOn(url string) []*Subscription {
 func (r *registry) knowTopic(id string, t *topics.Topic, v int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.topicSeq++
-	r.topicIDs[id] = namedTopic{t, r.topicSeq}
+	r.nameTopicLocked(id, t)
 	r.topicVer[id] = v
 	r.followed[id] = v
 }
@@ -380,6 +379,10 @@ func (r *registry) raise(versions map[string]int64, id string, v int64) bool {
 func (r *registry) nameTopic(id string, t *topics.Topic) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.nameTopicLocked(id, t)
+}
+
+func (r *registry) nameTopicLocked(id string, t *topics.Topic) {
 	r.topicSeq++
 	r.topicIDs[id] = namedTopic{t, r.topicSeq}
 }

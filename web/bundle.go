@@ -87,13 +87,7 @@ func (s *Server) bundle(c echo.Context) error {
 // when present, is a list with something in it. The entries are checked
 // one by one (entryShape), so that a batch can answer a bad one alone.
 func checkEnvelope(body map[string]any) error {
-	env := make(map[string]any, len(body))
-	for k, v := range body {
-		if k != "entry" {
-			env[k] = v
-		}
-	}
-	if err := checkSchema(env); err != nil {
+	if err := checkSchema(withoutKey(body, "entry")); err != nil {
 		return err
 	}
 	raw, present := body["entry"]
@@ -112,12 +106,7 @@ func checkEnvelope(body map[string]any) error {
 // entryShape checks entry i's own elements (fullUrl, request, …; its
 // resource is checked as its own type) against the R4 schema.
 func entryShape(i int, m map[string]any) error {
-	e := make(map[string]any, len(m))
-	for k, v := range m {
-		if k != "resource" {
-			e[k] = v
-		}
-	}
+	e := withoutKey(m, "resource")
 	err := schema.Validate(map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{e}})
 	var ve *schema.Error
 	if !errors.As(err, &ve) {
@@ -130,6 +119,13 @@ func entryShape(i int, m map[string]any) error {
 		issues[k] = is
 	}
 	return checkSchemaErr(&schema.Error{Issues: issues})
+}
+
+// withoutKey is a shallow copy of m without key.
+func withoutKey(m map[string]any, key string) map[string]any {
+	out := maps.Clone(m)
+	delete(out, key)
+	return out
 }
 
 // uniqueFullURLs checks the Bundle invariant bdl-7: entries that share a
